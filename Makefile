@@ -1,0 +1,103 @@
+# Network Dissection in C.  `make` builds build/dissect; `make test` runs the
+# test suite; `make demo` runs the main experiment end to end.
+#
+# Everything is built from the folder layout: every .c under core/, linalg/,
+# models/ and experiments/ goes into build/libnd.a (experiments/main.c is the
+# binary's entry point), every tests/test_*.c is a test program, every
+# bench/bench_*.c a benchmark.
+
+CC      ?= cc
+OPT     ?= -O2 -g
+# -ffp-contract=off: bit-for-bit conformance with the references needs plain
+# multiply-then-add; never -ffast-math (it removes NaN checks).
+CFLAGS  ?= $(OPT)
+ND_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -ffp-contract=off -pthread -MMD -MP -I.
+BUILD   ?= build
+SHARED  ?= $(abspath ../shared)
+DATA    ?= $(SHARED)
+export ND_SHARED := $(SHARED)
+
+# Debian packages the project needs; `make deps` installs the missing ones.
+DEB_PKGS = pkgconf libopenblas-dev liblapacke-dev libgsl-dev libinih-dev libpng-dev \
+           libjpeg-dev gnuplot-nox
+PC_MODS  = gsl openblas lapacke libpng inih libjpeg
+
+NODEPS_GOALS = deps clean help
+ifeq ($(filter $(NODEPS_GOALS),$(MAKECMDGOALS)),)
+  DEPS_MISSING := $(shell for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)
+  ifneq ($(strip $(DEPS_MISSING)),)
+    $(info Missing Debian packages: $(DEPS_MISSING); running 'make deps' to install them.)
+    DEPS_RC := $(shell $(MAKE) --no-print-directory deps >&2; echo $$?)
+    ifneq ($(DEPS_RC),0)
+      $(error Could not install packages. As root run: apt-get install -y $(DEB_PKGS))
+    endif
+  endif
+endif
+
+# GSL's pkg-config adds -lgslcblas, which would silently take over our cblas
+# calls from OpenBLAS; drop it so both ours and GSL's reach OpenBLAS.
+PC_CFLAGS := $(shell pkg-config --cflags $(PC_MODS) 2>/dev/null)
+PC_LIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PC_MODS) 2>/dev/null))
+LDLIBS    = $(PC_LIBS) -lm -lpthread
+
+LIB_SRC  := $(sort $(wildcard core/*.c linalg/*.c models/*.c) $(filter-out experiments/main.c,$(wildcard experiments/*.c)))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test asan bench demo deps clean help tests
+all: $(BUILD)/dissect
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ND_CFLAGS) $(PC_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libnd.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/dissect: $(BUILD)/experiments/main.o $(BUILD)/libnd.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testutil.o $(BUILD)/libnd.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libnd.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
+
+tests: $(BUILD)/dissect $(TEST_BIN)
+
+# The suite: every test program and every tests/cli_*.sh script; prints
+# "N passed, N failed" over all of them.
+test: tests
+	@BUILD=$(BUILD) ND_SHARED=$(SHARED) bash tests/run.sh
+
+# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	    LDFLAGS="-fsanitize=address,undefined" test
+
+bench: $(BUILD)/dissect $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; ND_SHARED=$(SHARED) $$b || exit 1; done
+
+demo: $(BUILD)/dissect
+	@DATA=$(DATA) BUILD=$(BUILD) bash experiments/demo.sh
+
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "All packages present."; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "Please install (as root): apt-get install -y $$missing" >&2; exit 1; fi; \
+	echo "Installing: $$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	  && echo "Installed: $$missing"
+
+clean:
+	rm -rf build build-asan
+
+help:
+	@echo "targets: all test asan bench demo deps clean"
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/experiments/main.d $(TEST_BIN:%=%.d) $(BENCH_BIN:%=%.d)
+.SECONDARY:

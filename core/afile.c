@@ -1,0 +1,193 @@
+#include "core/afile.h"
+#include "core/err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A fixed table, so that the signal handler never touches the heap. */
+#define AFILE_MAX 64
+static char *volatile live_tmp[AFILE_MAX];
+static volatile sig_atomic_t got_signal;
+
+static void reg_add(char *tmp)
+{
+    for (int i = 0; i < AFILE_MAX; i++)
+        if (!live_tmp[i]) {
+            live_tmp[i] = tmp;
+            return;
+        }
+}
+
+static void reg_del(const char *tmp)
+{
+    for (int i = 0; i < AFILE_MAX; i++)
+        if (live_tmp[i] == tmp)
+            live_tmp[i] = NULL;
+}
+
+void afile_cleanup(void)
+{
+    for (int i = 0; i < AFILE_MAX; i++)
+        if (live_tmp[i])
+            unlink(live_tmp[i]);
+}
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+    afile_cleanup();
+    signal(sig, SIG_DFL);
+    _exit(128 + sig);
+}
+
+void afile_install_signal_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+int afile_interrupted(void) { return got_signal != 0; }
+
+int afile_open(afile *a, const char *path)
+{
+    memset(a, 0, sizeof *a);
+    size_t n = strlen(path) + 32;
+    a->path = strdup(path);
+    a->tmp = malloc(n);
+    if (!a->path || !a->tmp) {
+        free(a->path);
+        free(a->tmp);
+        return nd_fail("%s: out of memory", path);
+    }
+    snprintf(a->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        nd_fail("%s: is a directory, expected a file", path);
+        goto fail;
+    }
+    a->f = fopen(a->tmp, "wb");
+    if (!a->f) {
+        nd_fail("%s: cannot write: %s", path, strerror(errno));
+        goto fail;
+    }
+    reg_add(a->tmp);
+    return 0;
+fail:
+    free(a->path);
+    free(a->tmp);
+    a->path = a->tmp = NULL;
+    return -1;
+}
+
+static void afile_free(afile *a)
+{
+    reg_del(a->tmp);
+    free(a->tmp);
+    free(a->path);
+    a->tmp = a->path = NULL;
+    a->f = NULL;
+}
+
+void afile_abort(afile *a)
+{
+    if (!a->tmp)
+        return;
+    if (a->f)
+        fclose(a->f);
+    unlink(a->tmp);
+    afile_free(a);
+}
+
+int afile_commit(afile *a)
+{
+    int bad = ferror(a->f);
+    int err = bad ? EIO : 0;
+    if (fflush(a->f) != 0 && !err)
+        err = errno;
+    if (!err && fsync(fileno(a->f)) != 0 && errno != EINVAL)
+        err = errno;
+    if (fclose(a->f) != 0 && !err)
+        err = errno;
+    a->f = NULL;
+    if (!err && rename(a->tmp, a->path) != 0)
+        err = errno;
+    if (err) {
+        nd_fail("%s: write failed: %s (previous file left in place)", a->path,
+                strerror(err));
+        unlink(a->tmp);
+        afile_free(a);
+        return -1;
+    }
+    afile_free(a);
+    return 0;
+}
+
+int afile_write_all(const char *path, const void *data, size_t n)
+{
+    afile a;
+    if (afile_open(&a, path))
+        return -1;
+    if (n && fwrite(data, 1, n, a.f) != n) {
+        int e = errno;
+        afile_abort(&a);
+        return nd_fail("%s: write failed: %s", path, strerror(e));
+    }
+    return afile_commit(&a);
+}
+
+int nd_mkdirs(const char *path)
+{
+    char *p = strdup(path);
+    if (!p)
+        return nd_fail("out of memory");
+    for (char *s = p + 1;; s++) {
+        if (*s == '/' || *s == 0) {
+            char c = *s;
+            *s = 0;
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+                nd_fail("%s: cannot create directory: %s", p, strerror(errno));
+                free(p);
+                return -1;
+            }
+            *s = c;
+            if (!c)
+                break;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        free(p);
+        return nd_fail("%s: not a directory", path);
+    }
+    if (access(path, W_OK) != 0) {
+        free(p);
+        return nd_fail("%s: directory is not writable", path);
+    }
+    free(p);
+    return 0;
+}
+
+char *nd_path_join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *s = malloc(n);
+    if (!s) {
+        nd_fail("out of memory");
+        return NULL;
+    }
+    if (!*dir || dir[strlen(dir) - 1] == '/')
+        snprintf(s, n, "%s%s", dir, name);
+    else
+        snprintf(s, n, "%s/%s", dir, name);
+    return s;
+}

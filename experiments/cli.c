@@ -1,0 +1,123 @@
+#include "experiments/cli.h"
+#include "core/err.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "dissect %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (try 'dissect %s --help')\n", cmd);
+    return ND_EXIT_USAGE;
+}
+
+int cli_fail(void)
+{
+    cli_progress_done();
+    fprintf(stderr, "dissect: %s\n", nd_errmsg());
+    return ND_EXIT_FAIL;
+}
+
+int cli_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_long(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_double_list(const char *s, double **out, int *n)
+{
+    int cap = 1;
+    for (const char *p = s; *p; p++)
+        cap += *p == ',';
+    double *v = malloc(sizeof *v * (size_t)cap);
+    char *copy = strdup(s);
+    if (!v || !copy) {
+        free(v);
+        free(copy);
+        return -1;
+    }
+    int k = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        char *e = tok + strlen(tok);
+        while (e > tok && e[-1] == ' ')
+            *--e = 0;
+        if (cli_double(tok, &v[k])) {
+            free(v);
+            free(copy);
+            return -1;
+        }
+        k++;
+    }
+    free(copy);
+    if (k == 0) {
+        free(v);
+        return -1;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+static int progress_open;
+
+void cli_progress(const char *fmt, ...)
+{
+    const char *q = getenv("ND_QUIET");
+    if (q && *q && *q != '0')
+        return;
+    int tty = isatty(2);
+    va_list ap;
+    if (tty)
+        fputs("\r\033[K", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (!tty)
+        fputc('\n', stderr);
+    progress_open = tty;
+    fflush(stderr);
+}
+
+void cli_progress_done(void)
+{
+    if (progress_open) {
+        fputc('\n', stderr);
+        progress_open = 0;
+    }
+}
+
+double cli_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}

@@ -1,0 +1,12 @@
+#include "core/err.h"
+#include "experiments/commands.h"
+
+#include <stdio.h>
+
+int cmd_rotate(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "dissect rotate: not yet implemented\n");
+    return ND_EXIT_FAIL;
+}

@@ -1,0 +1,12 @@
+#include "core/err.h"
+#include "experiments/commands.h"
+
+#include <stdio.h>
+
+int cmd_sweep(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "dissect sweep: not yet implemented\n");
+    return ND_EXIT_FAIL;
+}

@@ -1,0 +1,21 @@
+/* commands.h - the subcommands of the dissect binary.
+ *
+ * Each command lives in experiments/cmd_<name>.c, parses its own options
+ * (getopt_long; --help prints usage to stdout and returns 0) and returns an
+ * exit status: ND_EXIT_OK, ND_EXIT_FAIL (runtime failure, one line on stderr
+ * naming the file and field), ND_EXIT_USAGE (bad command line).
+ */
+#ifndef ND_COMMANDS_H
+#define ND_COMMANDS_H
+
+int cmd_units(int argc, char **argv);
+int cmd_recount(int argc, char **argv);
+int cmd_rotate(int argc, char **argv);
+int cmd_features(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+
+#endif

@@ -1,0 +1,59 @@
+/* main.c - the dissect binary: one program, one subcommand per task. */
+#include "core/afile.h"
+#include "core/err.h"
+#include "experiments/cli.h"
+#include "experiments/commands.h"
+
+#include <gsl/gsl_errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *help;
+} commands[] = {
+    {"units", cmd_units, "dissect one layer's activations against a Broden-format dataset"},
+    {"recount", cmd_recount, "recount detectors from a result CSV (ours or the references')"},
+    {"rotate", cmd_rotate, "draw a random rotation Q in SO(n), write Q^alpha or rotate activations"},
+    {"features", cmd_features, "run a network over a dataset and write a layer's activations"},
+    {"import", cmd_import, "turn images + label maps (e.g. MSRC-v2) into a Broden-format dataset"},
+    {"classify", cmd_classify, "print the top-5 ImageNet classes of images"},
+    {"sweep", cmd_sweep, "run the rotation experiment described by a config file"},
+    {"plot", cmd_plot, "draw the figures of a sweep run folder"},
+    {"compare", cmd_compare, "compare two result folders within tolerances"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: dissect COMMAND [options]   (dissect COMMAND --help for details)\n\n"
+               "Network Dissection: which units of a CNN layer detect visual concepts,\n"
+               "and does a random rotation of the layer's basis destroy that alignment?\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\nexit status: 0 ok, 1 failure (one line on stderr), 2 usage error\n");
+}
+
+int main(int argc, char **argv)
+{
+    gsl_set_error_handler_off();
+    afile_install_signal_handlers();
+    if (argc < 2) {
+        usage(stderr);
+        return ND_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return ND_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("dissect %s\n", ND_VERSION);
+        return ND_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "dissect: unknown command '%s' (try 'dissect --help')\n", argv[1]);
+    return ND_EXIT_USAGE;
+}

@@ -1,0 +1,27 @@
+# lib_cli.sh - helpers for shell tests of the dissect binary (sourced).
+# expect_fail NAME STATUS PATTERN CMD...: CMD must exit STATUS, print exactly
+# one line on stderr matching PATTERN (extended regex).
+set -u
+: "${ND_BIN:?ND_BIN must point at the dissect binary}"
+: "${ND_SHARED:=../shared}"
+PASS=0 FAIL=0
+ok()   { PASS=$((PASS + 1)); [ "${ND_TEST_VERBOSE:-0}" = 1 ] && echo "  ok   $*"; return 0; }
+bad()  { FAIL=$((FAIL + 1)); echo "  FAIL $*"; }
+expect_fail() {
+    local name=$1 want=$2 pat=$3; shift 3
+    local err; err=$(mktemp)
+    "$@" >/dev/null 2>"$err"; local rc=$?
+    local lines; lines=$(grep -c . "$err")
+    if [ $rc -ne "$want" ]; then bad "$name: exit $rc, expected $want; stderr: $(head -c 300 "$err")"
+    elif [ "$lines" -ne 1 ]; then bad "$name: $lines lines on stderr, expected 1: $(head -c 300 "$err")"
+    elif ! grep -Eq -- "$pat" "$err"; then bad "$name: message '$(cat "$err")' does not match /$pat/"
+    else ok "$name"; echo "  $name -> $(cat "$err")"; fi
+    rm -f "$err"
+}
+expect_ok() {
+    local name=$1; shift
+    local err; err=$(mktemp)
+    if "$@" >/dev/null 2>"$err"; then ok "$name"; else bad "$name: exit $?: $(head -c 500 "$err")"; fi
+    rm -f "$err"
+}
+finish() { echo "$PASS passed, $FAIL failed"; [ "$FAIL" -eq 0 ]; }

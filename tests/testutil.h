@@ -1,0 +1,37 @@
+/* testutil.h - a tiny test helper.
+ *
+ * Each test binary calls CHECK()/check_close() and ends with
+ * `return test_summary();`, which prints "N passed, N failed" and returns
+ * non-zero if anything failed.  Failures print file:line and the evidence;
+ * passes are quiet unless ND_TEST_VERBOSE=1.  Numerical checks always print
+ * the worst error they saw, so a log shows how close each result came.
+ */
+#ifndef ND_TESTUTIL_H
+#define ND_TESTUTIL_H
+
+#include <stddef.h>
+
+void test_check(int ok, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#define CHECK(cond, ...) test_check(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+
+/* |got - want| <= atol + rtol * |want| elementwise; prints max abs and rel
+ * error and the worst index; NaN is a mismatch. Returns 1 if all close. */
+int check_close_(const char *file, int line, const char *label, const double *got,
+                 const double *want, size_t n, double atol, double rtol);
+#define check_close(label, got, want, n, atol, rtol)                                   \
+    check_close_(__FILE__, __LINE__, label, got, want, n, atol, rtol)
+
+/* Start of a named group (printed). */
+void test_group(const char *name);
+int test_summary(void);
+
+/* Path of the shared data folder: $ND_SHARED or ../shared. */
+const char *test_shared(void);
+/* test_shared() + "/" + rel, in a static ring of buffers. */
+const char *test_shared_path(const char *rel);
+/* A fresh temporary directory (removed by the runner's TMPDIR cleanup). */
+const char *test_tmpdir(void);
+
+#endif
