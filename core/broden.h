@@ -1,0 +1,54 @@
+/* broden.h - a concept dataset in Broden format, read and validated.
+ *
+ * broden_open() reads index.csv, label.csv, category.csv and c_*.csv, works
+ * out each label's primary category, then decodes every label layer PNG of
+ * the selected categories (label = R + 256*G) into one compact in-memory
+ * store, validating as it goes: a missing or unreadable PNG, a PNG of the
+ * wrong size, a label number absent from label.csv, a malformed row - each
+ * is one error line naming the file and the row or pixel.  After it returns,
+ * nothing in the dataset can fail.
+ *
+ * Image indices are index.csv row order (0-based), which is the order of
+ * the activations.  Rows with no data in any selected category are kept in
+ * the numbering but have no layers (broden_image_has_data() == 0).
+ */
+#ifndef ND_BRODEN_H
+#define ND_BRODEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct broden broden;
+
+/* categories: comma-separated names to select, or NULL for all of category.csv. */
+int broden_open(broden **out, const char *dir, const char *categories);
+void broden_free(broden *ds);
+
+size_t broden_num_images(const broden *ds);     /* rows of index.csv */
+size_t broden_num_categories(const broden *ds); /* selected categories */
+const char *broden_category_name(const broden *ds, size_t c);
+size_t broden_num_labels(const broden *ds);     /* label slots: max label number + 1 */
+const char *broden_label_name(const broden *ds, int label); /* "" for unknown / 0 */
+/* Primary category of a label as an index into the selected categories, or
+ * -1 when its primary category is not selected (or label 0). */
+int broden_primary(const broden *ds, int label);
+const char *broden_dir(const broden *ds);
+
+/* Label-map size (sh, sw) and image size (ih, iw) of image i. */
+void broden_image_size(const broden *ds, size_t i, int *ih, int *iw, int *sh, int *sw);
+int broden_image_has_data(const broden *ds, size_t i);
+const char *broden_image_name(const broden *ds, size_t i);
+
+/* The label data of image i in the selected categories. */
+typedef struct {
+    int category;         /* selected-category index of the layer's column */
+    const uint16_t *map;  /* sh*sw global label numbers, row-major; 0 = unlabelled */
+} broden_layer;
+typedef struct {
+    int category;         /* selected-category index of the column */
+    int label;            /* global label number */
+} broden_imglabel;
+void broden_image_layers(const broden *ds, size_t i, const broden_layer **layers, size_t *n);
+void broden_image_labels(const broden *ds, size_t i, const broden_imglabel **labels, size_t *n);
+
+#endif
