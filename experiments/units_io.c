@@ -126,10 +126,18 @@ int units_run(const char *dataset, const char *features, const char *categories,
     nd_result r;
     int rc = -1;
     memset(&r, 0, sizeof r);
+    /* an unusable output folder should fail now, not after the work */
+    if (out && nd_mkdirs(out))
+        return -1;
     if (npy_open(&a, features))
         return -1;
     if (nd_features_from_npy(&f, &a))
         goto out;
+    if (thresholds_file) {
+        if (units_load_thresholds(thresholds_file, f.K, &thr))
+            goto out;
+        o.thresholds = thr;
+    }
     if (!o.quiet)
         cli_progress("dissect: reading dataset %s", dataset);
     if (broden_open(&ds, dataset, categories))
@@ -141,11 +149,6 @@ int units_run(const char *dataset, const char *features, const char *categories,
     }
     if (nd_features_check_finite(&f, features))
         goto out;
-    if (thresholds_file) {
-        if (units_load_thresholds(thresholds_file, f.K, &thr))
-            goto out;
-        o.thresholds = thr;
-    }
     if (!o.quiet && !o.progress)
         o.progress = units_progress;
     if (nd_dissect(ds, &f, &o, &r))
