@@ -246,9 +246,12 @@ int cmd_rotate(int argc, char **argv)
         size_t nq = 0;
         if (load_rotation(from, tol, &Q, &nq))
             goto done;
-        if (n && nq != n) {
-            nd_fail("%s: %zu x %zu matrix, but %s has %zu units", from, nq, nq,
-                    features ? features : "--dim", n);
+        if (features && nq != n) {
+            nd_fail("%s: %zu x %zu matrix, but %s has %zu units", from, nq, nq, features, n);
+            goto done;
+        }
+        if (dim && nq != n) {
+            nd_fail("%s: %zu x %zu matrix, but --dim is %zu", from, nq, nq, n);
             goto done;
         }
         n = nq;
