@@ -71,3 +71,23 @@ int sqz_load_dc(net_t *net, const char *path, size_t *stored, size_t *nonzero)
         *nonzero = z;
     return 0;
 }
+
+int sqz_preprocess(float *dst, const img_u8 *im)
+{
+    const int S = SQZ_INPUT;
+    const unsigned char *px = im->px;
+    unsigned char *sq = NULL;
+    if (im->w != S || im->h != S) {
+        sq = nd_malloc((size_t)S * S * 3);
+        if (!sq || img_resize_u8(sq, S, S, im->px, im->w, im->h, 3)) {
+            free(sq);
+            return -1;
+        }
+        px = sq;
+    }
+    for (int c = 0; c < 3; c++) /* BGR plane c takes RGB channel 2 - c */
+        for (int p = 0; p < S * S; p++)
+            dst[(size_t)c * S * S + p] = (float)px[(size_t)p * 3 + (2 - c)] - sqz_mean_bgr[c];
+    free(sq);
+    return 0;
+}

@@ -10,6 +10,7 @@
 #ifndef ND_SQUEEZENET_H
 #define ND_SQUEEZENET_H
 
+#include "models/image.h"
 #include "models/net.h"
 
 #define SQZ_INPUT 227
@@ -24,5 +25,10 @@ int sqz_create(net_t *net);
 /* Fill the parameters from compressed_SqueezeNet.net (26 convolutions in
  * table order).  stored/nonzero (may be NULL): totals over all layers. */
 int sqz_load_dc(net_t *net, const char *path, size_t *stored, size_t *nonzero);
+
+/* Network input from a decoded RGB image: squash-resize the whole image to
+ * 227 x 227 (antialiased bilinear, rounded to 8 bits like an image library),
+ * planes B, G, R minus sqz_mean_bgr.  dst: 3*227*227 floats. */
+int sqz_preprocess(float *dst, const img_u8 *im);
 
 #endif
