@@ -52,6 +52,21 @@ static double now(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+/* "unknown layer" message with the layer names that can be asked for */
+static int unknown_layer(const net_t *net, const char *model, const char *layer)
+{
+    char list[2048] = "";
+    size_t len = 0;
+    for (int i = 0; i < net->nlayers && len + 64 < sizeof list; i++) {
+        const char *nm = net->layers[i].def->name;
+        if (strchr(nm, '/')) /* inner layers of a module: still valid, not listed */
+            continue;
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? " " : "", nm);
+    }
+    return nd_fail("%s: unknown layer '%s' (layers: %s, and fireN/conv1x1_1 etc.)", model,
+                   layer, list);
+}
+
 static int model_create(net_t *net, const char *model)
 {
     if (strcmp(model, "squeezenet") != 0)
@@ -66,8 +81,9 @@ int mdl_layer_field(const char *model, const char *layer, int *offset, int *size
         return -1;
     int i = net_find(&net, layer);
     if (i < 0) {
+        unknown_layer(&net, model, layer);
         net_free(&net);
-        return nd_fail("%s: unknown layer '%s'", model, layer);
+        return -1;
     }
     *offset = net.layers[i].field_off;
     *size = net.layers[i].field_size;
@@ -99,7 +115,7 @@ int mdl_runner_open(mdl_runner **out, const char *model, const char *weights,
     }
     r->layer = net_find(&r->net, layer);
     if (r->layer < 0) {
-        nd_fail("%s: unknown layer '%s'", model, layer);
+        unknown_layer(&r->net, model, layer);
         goto fail;
     }
     if (weights) {
