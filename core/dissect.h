@@ -33,7 +33,11 @@ typedef struct {
     int field_offset, field_size, field_stride, have_field;
     const double *thresholds; /* optional: K given thresholds (then no quantile is computed) */
     int threads;              /* worker threads; 0 = number of cores. Results do not depend on it. */
-    int quiet;                /* no progress lines */
+    int quiet;                /* drivers: no progress lines (the core never prints) */
+    /* optional progress report (stage "thresholds" or "tally"); called from
+     * the calling thread only */
+    void (*progress)(void *ctx, const char *stage, size_t done, size_t total);
+    void *progress_ctx;
 } nd_options;
 
 void nd_options_default(nd_options *o);
@@ -80,6 +84,8 @@ int nd_dissect(const broden *ds, const nd_features *f, const nd_options *o, nd_r
 
 /* Pieces, for tests, shards and benchmarks. */
 int nd_thresholds(const nd_features *f, double quantile, int threads, double *out /* [K] */);
+int nd_thresholds_progress(const nd_features *f, double quantile, int threads, double *out,
+                           void (*progress)(void *, const char *, size_t, size_t), void *pctx);
 int nd_tally_alloc(nd_tally *t, size_t K, size_t L, size_t C);
 void nd_tally_free(nd_tally *t);
 int nd_tally_add(nd_tally *dst, const nd_tally *src); /* shard merge */

@@ -10,7 +10,7 @@ bad()  { FAIL=$((FAIL + 1)); echo "  FAIL $*"; }
 expect_fail() {
     local name=$1 want=$2 pat=$3; shift 3
     local err; err=$(mktemp)
-    "$@" >/dev/null 2>"$err"; local rc=$?
+    ND_QUIET=1 "$@" >/dev/null 2>"$err"; local rc=$?
     local lines; lines=$(grep -c . "$err")
     if [ $rc -ne "$want" ]; then bad "$name: exit $rc, expected $want; stderr: $(head -c 300 "$err")"
     elif [ "$lines" -ne 1 ]; then bad "$name: $lines lines on stderr, expected 1: $(head -c 300 "$err")"

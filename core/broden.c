@@ -1,0 +1,665 @@
+/* broden.c - reading and validating a Broden-format concept dataset.
+ *
+ * All label layers of the selected categories are decoded once, into one
+ * uint16 buffer (sh*sw values per layer), so the dissector's passes never
+ * touch a PNG.  Every input problem is found here, before any work starts.
+ *
+ * Primary category of a label: the category whose c_<cat>.csv gives it the
+ * largest coverage; a label absent from a category counts as coverage 0,
+ * and ties go to the later category of category.csv (so a label with no
+ * coverage anywhere belongs to the last category) - as both references do.
+ */
+#include "core/broden.h"
+#include "core/csv.h"
+#include "core/err.h"
+
+#include <errno.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+    char *name;
+    int ih, iw, sh, sw;
+    size_t layer0, nlayer; /* into ds->layers */
+    size_t il0, nil;       /* into ds->ils */
+} image_rec;
+
+struct broden {
+    char *dir;
+    int ncat;          /* categories in category.csv */
+    char **cat;
+    int nsel;          /* selected categories */
+    int *sel;          /* selected -> category.csv index */
+    int L;             /* label slots */
+    char **label_name; /* [L], NULL for unknown numbers */
+    int *primary;      /* [L] selected index or -1 */
+    size_t N;
+    image_rec *img;
+    broden_layer *layers;
+    size_t nlayers, caplayers;
+    size_t *layer_off; /* offset of each layer's map in maps */
+    uint16_t *maps;
+    size_t maps_len, maps_cap;
+    broden_imglabel *ils;
+    size_t nils, capils;
+};
+
+static char *path2(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s/%s", a, b);
+    else
+        nd_fail("out of memory");
+    return s;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elsize)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 64;
+    while (nc < need)
+        nc *= 2;
+    void *q = realloc(*p, nc * elsize);
+    if (!q)
+        return nd_fail("out of memory (%zu bytes)", nc * elsize);
+    *p = q;
+    *cap = nc;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- CSVs */
+
+static int read_categories(broden *ds)
+{
+    char *p = path2(ds->dir, "category.csv");
+    if (!p)
+        return -1;
+    csv_file c;
+    if (csv_open(&c, p)) {
+        free(p);
+        return -1;
+    }
+    int col = csv_col(&c, "name"), rc = 0, r;
+    if (col < 0)
+        rc = nd_fail("%s: header has no 'name' column", p);
+    while (!rc && (r = csv_next(&c)) > 0) {
+        if (col >= c.nf || !*c.f[col]) {
+            rc = nd_fail("%s:%d: empty category name", p, c.line);
+            break;
+        }
+        for (int i = 0; i < ds->ncat; i++)
+            if (!strcmp(ds->cat[i], c.f[col]))
+                rc = nd_fail("%s:%d: category '%s' listed twice", p, c.line, c.f[col]);
+        char **nc = realloc(ds->cat, sizeof *nc * (size_t)(ds->ncat + 1));
+        if (!nc) {
+            rc = nd_fail("out of memory");
+            break;
+        }
+        ds->cat = nc;
+        ds->cat[ds->ncat++] = strdup(c.f[col]);
+    }
+    if (!rc && r < 0)
+        rc = -1;
+    if (!rc && ds->ncat == 0)
+        rc = nd_fail("%s: no categories listed", p);
+    csv_close(&c);
+    free(p);
+    return rc;
+}
+
+static int select_categories(broden *ds, const char *want)
+{
+    ds->sel = calloc((size_t)ds->ncat, sizeof *ds->sel);
+    if (!ds->sel)
+        return nd_fail("out of memory");
+    if (!want || !*want) {
+        for (int i = 0; i < ds->ncat; i++)
+            ds->sel[ds->nsel++] = i;
+        return 0;
+    }
+    char *copy = strdup(want), *save = NULL;
+    int rc = 0;
+    for (char *t = strtok_r(copy, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
+        int k = -1;
+        for (int i = 0; i < ds->ncat; i++)
+            if (!strcmp(ds->cat[i], t))
+                k = i;
+        if (k < 0) {
+            rc = nd_fail("--categories: '%s' is not a category of %s/category.csv", t, ds->dir);
+            break;
+        }
+        for (int j = 0; j < ds->nsel; j++)
+            if (ds->sel[j] == k)
+                k = -2;
+        if (k >= 0)
+            ds->sel[ds->nsel++] = k;
+    }
+    free(copy);
+    /* keep category.csv order: the tie rules depend on it */
+    for (int i = 1; i < ds->nsel; i++)
+        for (int j = i; j > 0 && ds->sel[j - 1] > ds->sel[j]; j--) {
+            int t = ds->sel[j];
+            ds->sel[j] = ds->sel[j - 1];
+            ds->sel[j - 1] = t;
+        }
+    if (!rc && ds->nsel == 0)
+        rc = nd_fail("--categories: no category selected");
+    return rc;
+}
+
+static int read_labels(broden *ds)
+{
+    char *p = path2(ds->dir, "label.csv");
+    if (!p)
+        return -1;
+    csv_file c;
+    if (csv_open(&c, p)) {
+        free(p);
+        return -1;
+    }
+    int cn = csv_col(&c, "number"), cname = csv_col(&c, "name"), rc = 0, r;
+    if (cn < 0 || cname < 0)
+        rc = nd_fail("%s: header needs 'number' and 'name' columns", p);
+    /* first pass: the largest number */
+    long maxn = 0;
+    size_t save_pos = c.pos;
+    int save_line = c.line;
+    while (!rc && (r = csv_next(&c)) > 0) {
+        long n;
+        if (cn >= c.nf || csv_long(c.f[cn], &n) || n < 0 || n > 65535)
+            rc = nd_fail("%s:%d: field 'number': expected an integer 0..65535, got '%s'", p,
+                         c.line, cn < c.nf ? c.f[cn] : "");
+        else if (n > maxn)
+            maxn = n;
+    }
+    if (!rc && r < 0)
+        rc = -1;
+    if (!rc) {
+        ds->L = (int)maxn + 1;
+        ds->label_name = calloc((size_t)ds->L, sizeof *ds->label_name);
+        ds->primary = malloc(sizeof *ds->primary * (size_t)ds->L);
+        if (!ds->label_name || !ds->primary)
+            rc = nd_fail("out of memory");
+    }
+    c.pos = save_pos;
+    c.line = save_line;
+    while (!rc && (r = csv_next(&c)) > 0) {
+        long n;
+        csv_long(c.f[cn], &n);
+        if (n == 0)
+            continue; /* label 0 is "unlabelled" whatever its row says */
+        if (ds->label_name[n]) {
+            rc = nd_fail("%s:%d: label number %ld listed twice", p, c.line, n);
+            break;
+        }
+        ds->label_name[n] = strdup(cname < c.nf ? c.f[cname] : "");
+    }
+    if (!rc && r < 0)
+        rc = -1;
+    if (!rc && ds->L <= 1)
+        rc = nd_fail("%s: no labels listed", p);
+    csv_close(&c);
+    free(p);
+    return rc;
+}
+
+static int read_primary(broden *ds)
+{
+    double *best = malloc(sizeof *best * (size_t)ds->L);
+    int *bestcat = malloc(sizeof *bestcat * (size_t)ds->L);
+    if (!best || !bestcat) {
+        free(best);
+        free(bestcat);
+        return nd_fail("out of memory");
+    }
+    for (int l = 0; l < ds->L; l++)
+        best[l] = -1, bestcat[l] = -1;
+    int rc = 0;
+    for (int ci = 0; ci < ds->ncat && !rc; ci++) {
+        double *cov = calloc((size_t)ds->L, sizeof *cov);
+        char name[512];
+        snprintf(name, sizeof name, "c_%s.csv", ds->cat[ci]);
+        char *p = path2(ds->dir, name);
+        csv_file c;
+        if (!cov || !p || csv_open(&c, p)) {
+            if (!cov)
+                nd_fail("out of memory");
+            free(cov);
+            free(p);
+            rc = -1;
+            break;
+        }
+        int cn = csv_col(&c, "number"), cc = csv_col(&c, "coverage"), r;
+        if (cn < 0 || cc < 0)
+            rc = nd_fail("%s: header needs 'number' and 'coverage' columns", p);
+        while (!rc && (r = csv_next(&c)) > 0) {
+            long n;
+            double v;
+            if (cn >= c.nf || csv_long(c.f[cn], &n))
+                rc = nd_fail("%s:%d: field 'number': expected an integer, got '%s'", p, c.line,
+                             cn < c.nf ? c.f[cn] : "");
+            else if (n <= 0 || n >= ds->L || !ds->label_name[n])
+                rc = nd_fail("%s:%d: label number %ld is not in label.csv", p, c.line, n);
+            else if (cc >= c.nf || csv_double(c.f[cc], &v) || v < 0)
+                rc = nd_fail("%s:%d: field 'coverage': expected a number >= 0, got '%s'", p,
+                             c.line, cc < c.nf ? c.f[cc] : "");
+            else
+                cov[n] = v;
+        }
+        if (!rc && r < 0)
+            rc = -1;
+        for (int l = 1; l < ds->L && !rc; l++)
+            if (cov[l] >= best[l])
+                best[l] = cov[l], bestcat[l] = ci;
+        csv_close(&c);
+        free(p);
+        free(cov);
+    }
+    for (int l = 0; l < ds->L && !rc; l++) {
+        ds->primary[l] = -1;
+        if (l == 0 || !ds->label_name[l])
+            continue;
+        for (int s = 0; s < ds->nsel; s++)
+            if (ds->sel[s] == bestcat[l])
+                ds->primary[l] = s;
+    }
+    /* a selected category that owns no label can never score: say so */
+    for (int s = 0; s < ds->nsel && !rc; s++) {
+        int any = 0;
+        for (int l = 1; l < ds->L; l++)
+            any |= ds->primary[l] == s;
+        if (!any)
+            rc = nd_fail("%s/c_%s.csv: category '%s' is the primary category of no label", ds->dir,
+                         ds->cat[ds->sel[s]], ds->cat[ds->sel[s]]);
+    }
+    free(best);
+    free(bestcat);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- PNG */
+
+typedef struct {
+    jmp_buf jb;
+    char msg[200];
+} png_err_ctx;
+
+static void png_on_error(png_structp png, png_const_charp msg)
+{
+    png_err_ctx *e = png_get_error_ptr(png);
+    snprintf(e->msg, sizeof e->msg, "%s", msg);
+    longjmp(e->jb, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg;
+}
+
+/* Decode a label PNG into out[sh*sw] (label = R + 256*G; a grey PNG holds
+ * the label directly).  Checks the size and that labels are known. */
+static int read_label_png(const broden *ds, const char *path, const char *where, int sh, int sw,
+                          uint16_t *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return nd_fail("%s: cannot open label image (%s): %s", path, where, strerror(errno));
+    unsigned char sig[8];
+    if (fread(sig, 1, 8, f) != 8 || png_sig_cmp(sig, 0, 8)) {
+        fclose(f);
+        return nd_fail("%s: not a PNG file (%s)", path, where);
+    }
+    png_err_ctx ectx;
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ectx, png_on_error, png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    unsigned char *row = NULL;
+    if (!png || !info) {
+        fclose(f);
+        png_destroy_read_struct(&png, &info, NULL);
+        return nd_fail("%s: out of memory", path);
+    }
+    if (setjmp(ectx.jb)) {
+        png_destroy_read_struct(&png, &info, NULL);
+        free(row);
+        fclose(f);
+        return nd_fail("%s: broken PNG (%s): %s", path, where, ectx.msg);
+    }
+    png_init_io(png, f);
+    png_set_sig_bytes(png, 8);
+    png_read_info(png, info);
+    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    int depth = png_get_bit_depth(png, info), ct = png_get_color_type(png, info);
+    if ((int)w != sw || (int)h != sh) {
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(f);
+        return nd_fail("%s: label image is %ux%u, index.csv says sw x sh = %dx%d (%s)", path,
+                       (unsigned)w, (unsigned)h, sw, sh, where);
+    }
+    if (depth == 16) {
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(f);
+        return nd_fail("%s: 16-bit PNG; Broden label images are 8-bit RGB (R + 256*G) (%s)", path,
+                       where);
+    }
+    if (ct == PNG_COLOR_TYPE_PALETTE)
+        png_set_palette_to_rgb(png);
+    if (ct == PNG_COLOR_TYPE_GRAY && depth < 8)
+        png_set_expand_gray_1_2_4_to_8(png);
+    if (ct & PNG_COLOR_MASK_ALPHA)
+        png_set_strip_alpha(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    int ch = png_get_channels(png, info);
+    int passes = png_set_interlace_handling(png);
+    (void)passes;
+    row = malloc((size_t)w * (size_t)ch);
+    if (!row) {
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(f);
+        return nd_fail("%s: out of memory", path);
+    }
+    /* interlaced images need the whole image; read row pointers then */
+    unsigned char *img = NULL;
+    unsigned char **rows = NULL;
+    if (png_get_interlace_type(png, info) != PNG_INTERLACE_NONE) {
+        img = malloc((size_t)w * (size_t)h * (size_t)ch);
+        rows = malloc(sizeof *rows * h);
+        if (!img || !rows) {
+            free(img);
+            free(rows);
+            free(row);
+            png_destroy_read_struct(&png, &info, NULL);
+            fclose(f);
+            return nd_fail("%s: out of memory", path);
+        }
+        for (png_uint_32 y = 0; y < h; y++)
+            rows[y] = img + (size_t)y * w * (size_t)ch;
+        png_read_image(png, rows);
+    }
+    int rc = 0;
+    for (png_uint_32 y = 0; y < h && !rc; y++) {
+        unsigned char *r = row;
+        if (img)
+            r = rows[y];
+        else
+            png_read_row(png, r, NULL);
+        for (png_uint_32 x = 0; x < w; x++) {
+            unsigned v = ch >= 3 ? r[x * (size_t)ch] + 256u * r[x * (size_t)ch + 1] : r[x * (size_t)ch];
+            if (v && ((int)v >= ds->L || !ds->label_name[v])) {
+                rc = nd_fail("%s: pixel (x=%u, y=%u) has label number %u, which is not in label.csv (%s)",
+                             path, (unsigned)x, (unsigned)y, v, where);
+                break;
+            }
+            out[(size_t)y * w + x] = (uint16_t)v;
+        }
+    }
+    free(img);
+    free(rows);
+    free(row);
+    png_destroy_read_struct(&png, &info, NULL);
+    fclose(f);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- index */
+
+static int is_integer(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+static const broden *sort_ds;
+static int cmp_by_name(const void *a, const void *b)
+{
+    int r = strcmp(sort_ds->img[*(const size_t *)a].name, sort_ds->img[*(const size_t *)b].name);
+    return r ? r : (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
+}
+
+/* Duplicate image rows would be counted twice; sort names to find them. */
+static int check_duplicates(const broden *ds, const char *p)
+{
+    size_t *ix = malloc(sizeof *ix * ds->N);
+    if (!ix)
+        return nd_fail("out of memory");
+    for (size_t i = 0; i < ds->N; i++)
+        ix[i] = i;
+    sort_ds = ds;
+    qsort(ix, ds->N, sizeof *ix, cmp_by_name);
+    int rc = 0;
+    for (size_t i = 1; i < ds->N && !rc; i++)
+        if (!strcmp(ds->img[ix[i]].name, ds->img[ix[i - 1]].name))
+            rc = nd_fail("%s: image '%s' is listed twice (data rows %zu and %zu)", p,
+                         ds->img[ix[i]].name, ix[i - 1] + 1, ix[i] + 1);
+    free(ix);
+    return rc;
+}
+
+static int read_index(broden *ds)
+{
+    char *p = path2(ds->dir, "index.csv");
+    if (!p)
+        return -1;
+    csv_file c;
+    if (csv_open(&c, p)) {
+        free(p);
+        return -1;
+    }
+    static const char *fixed[] = {"image", "split", "ih", "iw", "sh", "sw"};
+    int rc = 0, r;
+    for (int i = 0; i < 6 && !rc; i++)
+        if (i >= c.nh || strcmp(c.hdr[i], fixed[i]))
+            rc = nd_fail("%s: header column %d should be '%s', found '%s'", p, i + 1, fixed[i],
+                         i < c.nh ? c.hdr[i] : "(missing)");
+    int *selcol = calloc((size_t)ds->nsel, sizeof *selcol);
+    if (!selcol)
+        rc = nd_fail("out of memory");
+    for (int s = 0; s < ds->nsel && !rc; s++) {
+        selcol[s] = csv_col(&c, ds->cat[ds->sel[s]]);
+        if (selcol[s] < 6)
+            rc = nd_fail("%s: no column for category '%s' (from category.csv)", p, ds->cat[ds->sel[s]]);
+    }
+    char *images = path2(ds->dir, "images");
+    size_t capimg = 0;
+    while (!rc && (r = csv_next(&c)) > 0) {
+        if (c.nf != c.nh) {
+            rc = nd_fail("%s:%d: %d fields, the header has %d", p, c.line, c.nf, c.nh);
+            break;
+        }
+        if (grow((void **)&ds->img, &capimg, ds->N + 1, sizeof *ds->img)) {
+            rc = -1;
+            break;
+        }
+        image_rec *im = &ds->img[ds->N];
+        memset(im, 0, sizeof *im);
+        if (!*c.f[0]) {
+            rc = nd_fail("%s:%d: field 'image' is empty", p, c.line);
+            break;
+        }
+        int *dims[4] = {&im->ih, &im->iw, &im->sh, &im->sw};
+        for (int k = 0; k < 4 && !rc; k++) {
+            long v;
+            if (csv_long(c.f[2 + k], &v) || v <= 0 || v > 16384)
+                rc = nd_fail("%s:%d: field '%s': expected a positive integer, got '%s'", p, c.line,
+                             fixed[2 + k], c.f[2 + k]);
+            else
+                *dims[k] = (int)v;
+        }
+        if (rc)
+            break;
+        if (!(im->name = strdup(c.f[0]))) {
+            rc = nd_fail("out of memory");
+            break;
+        }
+        ds->N++;
+        size_t npix = (size_t)im->sh * (size_t)im->sw;
+        im->layer0 = ds->nlayers;
+        im->il0 = ds->nils;
+        for (int s = 0; s < ds->nsel && !rc; s++) {
+            char *cell = c.f[selcol[s]], *save = NULL;
+            for (char *t = strtok_r(cell, ";", &save); t && !rc; t = strtok_r(NULL, ";", &save)) {
+                if (!*t)
+                    continue;
+                char where[600];
+                snprintf(where, sizeof where, "index.csv row %d, column '%s'", c.line, ds->cat[ds->sel[s]]);
+                if (is_integer(t)) {
+                    long v;
+                    if (csv_long(t, &v) || v <= 0 || v >= ds->L || !ds->label_name[v]) {
+                        rc = nd_fail("%s:%d: column '%s': image-level label %s is not in label.csv",
+                                     p, c.line, ds->cat[ds->sel[s]], t);
+                        break;
+                    }
+                    if (grow((void **)&ds->ils, &ds->capils, ds->nils + 1, sizeof *ds->ils)) {
+                        rc = -1;
+                        break;
+                    }
+                    ds->ils[ds->nils].category = s;
+                    ds->ils[ds->nils].label = (int)v;
+                    ds->nils++;
+                    continue;
+                }
+                char *png = path2(images, t);
+                if (!png || grow((void **)&ds->layers, &ds->caplayers, ds->nlayers + 1, sizeof *ds->layers) ||
+                    grow((void **)&ds->maps, &ds->maps_cap, ds->maps_len + npix, sizeof *ds->maps)) {
+                    free(png);
+                    rc = -1;
+                    break;
+                }
+                size_t *off = realloc(ds->layer_off, sizeof *off * (ds->nlayers + 1));
+                if (!off) {
+                    free(png);
+                    rc = nd_fail("out of memory");
+                    break;
+                }
+                ds->layer_off = off;
+                rc = read_label_png(ds, png, where, im->sh, im->sw, ds->maps + ds->maps_len);
+                free(png);
+                if (rc)
+                    break;
+                ds->layer_off[ds->nlayers] = ds->maps_len;
+                ds->layers[ds->nlayers].category = s;
+                ds->layers[ds->nlayers].map = NULL;
+                ds->nlayers++;
+                ds->maps_len += npix;
+            }
+        }
+        im->nlayer = ds->nlayers - im->layer0;
+        im->nil = ds->nils - im->il0;
+    }
+    if (!rc && r < 0)
+        rc = -1;
+    if (!rc && ds->N == 0)
+        rc = nd_fail("%s: no images listed", p);
+    if (!rc)
+        rc = check_duplicates(ds, p);
+    if (!rc) {
+        int any = 0;
+        for (size_t i = 0; i < ds->N; i++)
+            any |= ds->img[i].nlayer + ds->img[i].nil > 0;
+        if (!any)
+            rc = nd_fail("%s: no image has labels in the selected categories", p);
+    }
+    if (!rc)
+        for (size_t k = 0; k < ds->nlayers; k++)
+            ds->layers[k].map = ds->maps + ds->layer_off[k];
+    free(images);
+    free(selcol);
+    csv_close(&c);
+    free(p);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- API */
+
+int broden_open(broden **out, const char *dir, const char *categories)
+{
+    *out = NULL;
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return nd_fail("%s: dataset folder not found: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return nd_fail("%s: expected a dataset folder (with index.csv), found a file", dir);
+    broden *ds = calloc(1, sizeof *ds);
+    if (!ds)
+        return nd_fail("out of memory");
+    ds->dir = strdup(dir);
+    if (!ds->dir || read_categories(ds) || select_categories(ds, categories) || read_labels(ds) ||
+        read_primary(ds) || read_index(ds)) {
+        broden_free(ds);
+        return -1;
+    }
+    *out = ds;
+    return 0;
+}
+
+void broden_free(broden *ds)
+{
+    if (!ds)
+        return;
+    for (int i = 0; i < ds->ncat; i++)
+        free(ds->cat[i]);
+    free(ds->cat);
+    free(ds->sel);
+    if (ds->label_name)
+        for (int l = 0; l < ds->L; l++)
+            free(ds->label_name[l]);
+    free(ds->label_name);
+    free(ds->primary);
+    for (size_t i = 0; i < ds->N; i++)
+        free(ds->img[i].name);
+    free(ds->img);
+    free(ds->layers);
+    free(ds->layer_off);
+    free(ds->maps);
+    free(ds->ils);
+    free(ds->dir);
+    free(ds);
+}
+
+size_t broden_num_images(const broden *ds) { return ds->N; }
+size_t broden_num_categories(const broden *ds) { return (size_t)ds->nsel; }
+const char *broden_category_name(const broden *ds, size_t c) { return ds->cat[ds->sel[c]]; }
+size_t broden_num_labels(const broden *ds) { return (size_t)ds->L; }
+const char *broden_dir(const broden *ds) { return ds->dir; }
+
+const char *broden_label_name(const broden *ds, int l)
+{
+    return l > 0 && l < ds->L && ds->label_name[l] ? ds->label_name[l] : "";
+}
+
+int broden_primary(const broden *ds, int l) { return l > 0 && l < ds->L ? ds->primary[l] : -1; }
+
+void broden_image_size(const broden *ds, size_t i, int *ih, int *iw, int *sh, int *sw)
+{
+    const image_rec *im = &ds->img[i];
+    if (ih) *ih = im->ih;
+    if (iw) *iw = im->iw;
+    if (sh) *sh = im->sh;
+    if (sw) *sw = im->sw;
+}
+
+int broden_image_has_data(const broden *ds, size_t i) { return ds->img[i].nlayer + ds->img[i].nil > 0; }
+const char *broden_image_name(const broden *ds, size_t i) { return ds->img[i].name; }
+
+void broden_image_layers(const broden *ds, size_t i, const broden_layer **layers, size_t *n)
+{
+    *layers = ds->layers + ds->img[i].layer0;
+    *n = ds->img[i].nlayer;
+}
+
+void broden_image_labels(const broden *ds, size_t i, const broden_imglabel **labels, size_t *n)
+{
+    *labels = ds->ils + ds->img[i].il0;
+    *n = ds->img[i].nil;
+}

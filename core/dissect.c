@@ -1,0 +1,549 @@
+/* dissect.c - thresholds, tally, IoU and labels of one layer.
+ *
+ * Memory stays bounded: activations are read in blocks of images through
+ * the feature source, and only one unit map is upsampled at a time per
+ * thread.  Work is split over threads by fixed image chunks, each thread
+ * owning a private tally that is summed at the end; all counts are
+ * integers, so the result does not depend on the number of threads.
+ */
+#include "core/dissect.h"
+#include "core/err.h"
+#include "core/quantile.h"
+#include "core/upsample.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void nd_options_default(nd_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->profile = ND_PROFILE_NETDISSECT;
+    o->quantile = 0.005;
+    o->iou_threshold = 0.04;
+}
+
+const char *nd_profile_name(nd_profile p)
+{
+    return p == ND_PROFILE_LITE ? "netdissect-lite" : "netdissect";
+}
+
+int nd_profile_parse(const char *s, nd_profile *p)
+{
+    if (!strcmp(s, "netdissect") || !strcmp(s, "nd"))
+        *p = ND_PROFILE_NETDISSECT;
+    else if (!strcmp(s, "netdissect-lite") || !strcmp(s, "ndl") || !strcmp(s, "lite"))
+        *p = ND_PROFILE_LITE;
+    else
+        return -1;
+    return 0;
+}
+
+static double eps_of(nd_profile p) { return p == ND_PROFILE_LITE ? 1e-10 : 1e-20; }
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int n_threads(int want)
+{
+    if (want > 0)
+        return want;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)(n > 64 ? 64 : n) : 1;
+}
+
+/* ------------------------------------------------------------ thresholds */
+
+typedef struct {
+    float *vals;
+    size_t n, u0, u1;
+    double level;
+    double *out;
+    int tid, nt;
+} qt_job;
+
+static void *qt_worker(void *arg)
+{
+    qt_job *j = arg;
+    for (size_t u = j->u0 + (size_t)j->tid; u < j->u1; u += (size_t)j->nt)
+        j->out[u] = qt_select(j->vals + (u - j->u0) * j->n, j->n, j->level);
+    return NULL;
+}
+
+int nd_thresholds(const nd_features *f, double quantile, int threads, double *out)
+{
+    return nd_thresholds_progress(f, quantile, threads, out, NULL, NULL);
+}
+
+int nd_thresholds_progress(const nd_features *f, double quantile, int threads, double *out,
+                           void (*progress)(void *, const char *, size_t, size_t), void *pctx)
+{
+    if (!(quantile > 0 && quantile < 1))
+        return nd_fail("quantile %g must be in (0, 1)", quantile);
+    size_t hw = f->h * f->w, n = f->N * hw, per = f->K * hw;
+    /* gather as many units as fit in ~1 GiB, so large inputs take a few
+     * passes instead of one pass per unit */
+    size_t budget = (size_t)1 << 30, ub = budget / (n * sizeof(float) + 1);
+    if (ub < 1)
+        ub = 1;
+    if (ub > f->K)
+        ub = f->K;
+    size_t B = 32;
+    float *vals = nd_malloc(ub * n * sizeof *vals);
+    float *buf = nd_malloc(B * per * sizeof *buf);
+    if (!vals || !buf) {
+        free(vals);
+        free(buf);
+        return -1;
+    }
+    int nt = n_threads(threads), rc = 0;
+    for (size_t u0 = 0; u0 < f->K && !rc; u0 += ub) {
+        size_t u1 = u0 + ub < f->K ? u0 + ub : f->K;
+        for (size_t i0 = 0; i0 < f->N; i0 += B) {
+            size_t m = f->N - i0 < B ? f->N - i0 : B;
+            const float *x;
+            if (f->get(f->ctx, i0, m, buf, &x)) {
+                rc = -1;
+                break;
+            }
+            for (size_t i = 0; i < m; i++)
+                for (size_t u = u0; u < u1; u++)
+                    memcpy(vals + (u - u0) * n + (i0 + i) * hw, x + i * per + u * hw, hw * sizeof(float));
+        }
+        if (rc)
+            break;
+        pthread_t th[64];
+        qt_job jobs[64];
+        for (int t = 0; t < nt; t++) {
+            jobs[t] = (qt_job){vals, n, u0, u1, 1.0 - quantile, out, t, nt};
+            if (t > 0)
+                pthread_create(&th[t], NULL, qt_worker, &jobs[t]);
+        }
+        qt_worker(&jobs[0]);
+        for (int t = 1; t < nt; t++)
+            pthread_join(th[t], NULL);
+        if (progress)
+            progress(pctx, "thresholds", u1, f->K);
+    }
+    free(vals);
+    free(buf);
+    return rc;
+}
+
+/* ------------------------------------------------------------ tally */
+
+int nd_tally_alloc(nd_tally *t, size_t K, size_t L, size_t C)
+{
+    memset(t, 0, sizeof *t);
+    t->K = K, t->L = L, t->C = C;
+    t->G = calloc(L, sizeof *t->G);
+    t->I = calloc(K * L, sizeof *t->I);
+    t->A = calloc(K * C, sizeof *t->A);
+    t->M = calloc(K, sizeof *t->M);
+    if (!t->G || !t->I || !t->A || !t->M) {
+        nd_tally_free(t);
+        return nd_fail("out of memory for a %zu x %zu tally", K, L);
+    }
+    return 0;
+}
+
+void nd_tally_free(nd_tally *t)
+{
+    free(t->G), free(t->I), free(t->A), free(t->M);
+    memset(t, 0, sizeof *t);
+}
+
+int nd_tally_add(nd_tally *d, const nd_tally *s)
+{
+    if (d->K != s->K || d->L != s->L || d->C != s->C)
+        return nd_fail("cannot add tallies of different shapes (%zux%zux%zu vs %zux%zux%zu)", d->K,
+                       d->L, d->C, s->K, s->L, s->C);
+    for (size_t i = 0; i < d->L; i++)
+        d->G[i] += s->G[i];
+    for (size_t i = 0; i < d->K * d->L; i++)
+        d->I[i] += s->I[i];
+    for (size_t i = 0; i < d->K * d->C; i++)
+        d->A[i] += s->A[i];
+    for (size_t i = 0; i < d->K; i++)
+        d->M[i] += s->M[i];
+    return 0;
+}
+
+typedef struct {
+    const broden *ds;
+    const nd_features *f;
+    const nd_options *o;
+    const float *thr32;
+    size_t i0, i1, chunk;
+    int tid, nt;
+    nd_tally t;
+    int rc;
+    char err[1024];
+} tally_job;
+
+typedef struct {
+    up_plan plan;
+    int have, sh, sw, iw;
+} plan_cache;
+
+static int get_plan(plan_cache *pc, const nd_features *f, const nd_options *o, int sh, int sw, int iw)
+{
+    if (pc->have && pc->sh == sh && pc->sw == sw && pc->iw == iw)
+        return 0;
+    if (pc->have)
+        up_plan_free(&pc->plan);
+    pc->have = 0;
+    int rc = o->profile == ND_PROFILE_LITE
+                 ? up_plan_lite(&pc->plan, (int)f->h, (int)f->w, sh, sw)
+                 : up_plan_nd(&pc->plan, (int)f->h, (int)f->w, sh, sw, iw, o->field_offset,
+                              o->field_size, o->field_stride);
+    if (rc)
+        return -1;
+    pc->have = 1, pc->sh = sh, pc->sw = sw, pc->iw = iw;
+    return 0;
+}
+
+/* Tally one image whose activations are x[K*h*w]. */
+static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, int *idx, float *up,
+                       float *tmp, unsigned char *present, unsigned char *hit)
+{
+    const broden *ds = j->ds;
+    const nd_features *f = j->f;
+    nd_tally *t = &j->t;
+    size_t C = t->C, L = t->L, hw = f->h * f->w;
+    int lite = j->o->profile == ND_PROFILE_LITE;
+    if (!broden_image_has_data(ds, i))
+        return 0;
+    int ih, iw, sh, sw;
+    broden_image_size(ds, i, &ih, &iw, &sh, &sw);
+    if (get_plan(pc, f, j->o, sh, sw, iw))
+        return -1;
+    const broden_layer *layers;
+    const broden_imglabel *ils;
+    size_t nl, ni;
+    broden_image_layers(ds, i, &layers, &nl);
+    broden_image_labels(ds, i, &ils, &ni);
+    size_t npix = (size_t)sh * (size_t)sw;
+
+    /* ground truth: G, and which categories have any label in this image */
+    memset(present, 0, C);
+    for (size_t k = 0; k < nl; k++) {
+        const uint16_t *m = layers[k].map;
+        for (size_t p = 0; p < npix; p++)
+            if (m[p]) {
+                t->G[m[p]]++;
+                int c = broden_primary(ds, m[p]);
+                if (c >= 0)
+                    present[c] = 1;
+            }
+    }
+    for (size_t k = 0; k < ni; k++) {
+        int dup = 0;
+        for (size_t q = 0; q < k && !lite; q++)
+            dup |= ils[q].label == ils[k].label;
+        if (dup)
+            continue; /* ND counts a repeated image-level label once */
+        t->G[ils[k].label] += (int64_t)npix;
+        int c = broden_primary(ds, ils[k].label);
+        if (c >= 0)
+            present[c] = 1;
+    }
+
+    for (size_t u = 0; u < f->K; u++) {
+        const float *a = x + u * hw;
+        float mx = a[0];
+        for (size_t p = 1; p < hw; p++)
+            if (a[p] > mx)
+                mx = a[p];
+        /* bilinear weights are non-negative and sum to one, so a map whose
+         * maximum is not above the threshold cannot produce a mask */
+        if (!(mx > j->thr32[u]))
+            continue;
+        int m = up_mask(&pc->plan, a, j->thr32[u], idx, up, tmp);
+        if (m == 0)
+            continue;
+        t->M[u] += m;
+        int64_t *Iu = t->I + u * L;
+        if (lite)
+            memset(hit, 0, C);
+        for (size_t k = 0; k < nl; k++) {
+            const uint16_t *map = layers[k].map;
+            for (int q = 0; q < m; q++) {
+                uint16_t l = map[idx[q]];
+                if (l) {
+                    Iu[l]++;
+                    if (lite) {
+                        int c = broden_primary(ds, l);
+                        if (c >= 0)
+                            hit[c] = 1;
+                    }
+                }
+            }
+        }
+        for (size_t k = 0; k < ni; k++) {
+            int dup = 0;
+            for (size_t q = 0; q < k && !lite; q++)
+                dup |= ils[q].label == ils[k].label;
+            if (dup)
+                continue;
+            Iu[ils[k].label] += m;
+            if (lite) {
+                int c = broden_primary(ds, ils[k].label);
+                if (c >= 0)
+                    hit[c] = 1;
+            }
+        }
+        const unsigned char *use = lite ? hit : present;
+        for (size_t c = 0; c < C; c++)
+            if (use[c])
+                t->A[u * C + c] += m;
+    }
+    return 0;
+}
+
+static void *tally_worker(void *arg)
+{
+    tally_job *j = arg;
+    const nd_features *f = j->f;
+    size_t per = f->K * f->h * f->w;
+    int maxpix = 0, maxsw = 0;
+    for (size_t i = j->i0; i < j->i1; i++) {
+        int sh, sw;
+        broden_image_size(j->ds, i, NULL, NULL, &sh, &sw);
+        if (sh * sw > maxpix)
+            maxpix = sh * sw;
+        if (sw > maxsw)
+            maxsw = sw;
+    }
+    size_t C = j->t.C;
+    float *buf = malloc(j->chunk * per * sizeof *buf);
+    int *idx = malloc(sizeof *idx * (size_t)(maxpix + 1));
+    float *up = malloc(sizeof *up * (size_t)(maxpix + 1));
+    float *tmp = malloc(sizeof *tmp * (f->h * (size_t)maxsw + 1)); /* NDL's horizontal pass */
+    unsigned char *present = malloc(C + 1), *hit = malloc(C + 1);
+    plan_cache pc = {0};
+    if (!buf || !idx || !up || !tmp || !present || !hit) {
+        j->rc = -1;
+        snprintf(j->err, sizeof j->err, "out of memory in the tally");
+        goto done;
+    }
+    size_t nchunks = (j->i1 - j->i0 + j->chunk - 1) / j->chunk;
+    for (size_t ck = (size_t)j->tid; ck < nchunks; ck += (size_t)j->nt) {
+        size_t a = j->i0 + ck * j->chunk, n = j->i1 - a < j->chunk ? j->i1 - a : j->chunk;
+        const float *x;
+        if (f->get(f->ctx, a, n, buf, &x)) {
+            j->rc = -1;
+            snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
+            break;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (tally_image(j, &pc, a + i, x + i * per, idx, up, tmp, present, hit)) {
+                j->rc = -1;
+                snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
+                goto done;
+            }
+    }
+done:
+    if (pc.have)
+        up_plan_free(&pc.plan);
+    free(buf), free(idx), free(up), free(tmp), free(present), free(hit);
+    return NULL;
+}
+
+int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
+                 const double *thresholds, size_t i0, size_t i1, nd_tally *t)
+{
+    if (o->profile == ND_PROFILE_NETDISSECT && !o->have_field)
+        return nd_fail("the netdissect profile needs the layer's receptive field (offset, size, stride)");
+    if (i1 > f->N || i0 > i1)
+        return nd_fail("image range [%zu, %zu) outside the %zu images", i0, i1, f->N);
+    float *thr32 = nd_malloc(f->K * sizeof *thr32);
+    if (!thr32)
+        return -1;
+    /* the references compare float32 maps with the float32 threshold */
+    for (size_t u = 0; u < f->K; u++)
+        thr32[u] = (float)thresholds[u];
+    int nt = n_threads(o->threads);
+    tally_job *jobs = calloc((size_t)nt, sizeof *jobs);
+    pthread_t *th = calloc((size_t)nt, sizeof *th);
+    char *started = calloc((size_t)nt, 1);
+    int rc = 0;
+    if (!jobs || !th || !started) {
+        free(thr32), free(jobs), free(th), free(started);
+        return nd_fail("out of memory");
+    }
+    /* progress: run in rounds so the calling thread can report */
+    size_t round = o->progress ? (size_t)nt * 16 * 8 : i1 - i0;
+    if (round == 0)
+        round = 1;
+    for (int k = 0; k < nt && !rc; k++)
+        if (nd_tally_alloc(&jobs[k].t, t->K, t->L, t->C))
+            rc = -1;
+    for (size_t r0 = i0; r0 < i1 && !rc; r0 += round) {
+        size_t r1 = r0 + round < i1 ? r0 + round : i1;
+        for (int k = 0; k < nt; k++) {
+            jobs[k].ds = ds, jobs[k].f = f, jobs[k].o = o, jobs[k].thr32 = thr32;
+            jobs[k].i0 = r0, jobs[k].i1 = r1, jobs[k].chunk = 8, jobs[k].tid = k, jobs[k].nt = nt;
+            started[k] = 0;
+            if (k > 0 && pthread_create(&th[k], NULL, tally_worker, &jobs[k]) == 0)
+                started[k] = 1;
+        }
+        /* a thread that could not start has its chunks done here, so the
+         * result never depends on how many threads ran */
+        tally_worker(&jobs[0]);
+        for (int k = 1; k < nt; k++) {
+            if (started[k])
+                pthread_join(th[k], NULL);
+            else
+                tally_worker(&jobs[k]);
+        }
+        for (int k = 0; k < nt; k++)
+            if (jobs[k].rc && !rc)
+                rc = nd_fail("%s", jobs[k].err);
+        if (o->progress && !rc)
+            o->progress(o->progress_ctx, "tally", r1 - i0, i1 - i0);
+    }
+    for (int k = 0; k < nt; k++) {
+        if (!rc)
+            nd_tally_add(t, &jobs[k].t);
+        nd_tally_free(&jobs[k].t);
+    }
+    free(jobs), free(th), free(started), free(thr32);
+    return rc;
+}
+
+/* ------------------------------------------------------------ scoring */
+
+static int count_distinct(int *v, int n)
+{
+    /* small n; insertion-sort then count */
+    for (int i = 1; i < n; i++)
+        for (int k = i; k > 0 && v[k - 1] > v[k]; k--) {
+            int t = v[k];
+            v[k] = v[k - 1];
+            v[k - 1] = t;
+        }
+    int d = 0;
+    for (int i = 0; i < n; i++)
+        d += i == 0 || v[i] != v[i - 1];
+    return d;
+}
+
+int nd_score(const broden *ds, nd_result *r)
+{
+    size_t K = r->tally.K, L = r->tally.L, C = r->tally.C;
+    const nd_tally *t = &r->tally;
+    double eps = eps_of(r->opt.profile), thr = r->opt.iou_threshold;
+    r->K = K, r->L = L, r->C = C;
+    r->iou = calloc(K * L, sizeof *r->iou);
+    r->cat_label = calloc(K * C, sizeof *r->cat_label);
+    r->cat_iou = calloc(K * C, sizeof *r->cat_iou);
+    r->unit_cat = calloc(K, sizeof *r->unit_cat);
+    r->unit_label = calloc(K, sizeof *r->unit_label);
+    r->unit_score = calloc(K, sizeof *r->unit_score);
+    nd_counts *cn = &r->counts;
+    cn->cat_detectors = calloc(C, sizeof(int));
+    cn->cat_unique_percat = calloc(C, sizeof(int));
+    cn->cat_unique_toplabel = calloc(C, sizeof(int));
+    int *tmp = calloc(K + 1, sizeof *tmp);
+    if (!r->iou || !r->cat_label || !r->cat_iou || !r->unit_cat || !r->unit_label || !r->unit_score ||
+        !cn->cat_detectors || !cn->cat_unique_percat || !cn->cat_unique_toplabel || !tmp) {
+        free(tmp);
+        return nd_fail("out of memory");
+    }
+    for (size_t u = 0; u < K; u++) {
+        for (size_t c = 0; c < C; c++)
+            r->cat_label[u * C + c] = 0, r->cat_iou[u * C + c] = -1;
+        for (size_t l = 1; l < L; l++) {
+            int c = broden_primary(ds, (int)l);
+            if (c < 0)
+                continue;
+            int64_t I = t->I[u * L + l], A = t->A[u * C + (size_t)c], G = t->G[l];
+            double iou = (double)I / ((double)(A + G - I) + eps);
+            r->iou[u * L + l] = iou;
+            /* strict >: ties keep the lowest label number */
+            if (iou > r->cat_iou[u * C + (size_t)c])
+                r->cat_iou[u * C + (size_t)c] = iou, r->cat_label[u * C + (size_t)c] = (int)l;
+        }
+        /* a category with no overlap at all has no best label, as in both
+         * references (rather than the lowest-numbered label at IoU 0) */
+        for (size_t c = 0; c < C; c++)
+            if (r->cat_iou[u * C + c] <= 0)
+                r->cat_iou[u * C + c] = 0, r->cat_label[u * C + c] = 0;
+        int bc = 0;
+        double bs = -1;
+        for (size_t c = 0; c < C; c++)
+            if (r->cat_iou[u * C + c] >= bs) /* >=: ties go to the later category */
+                bs = r->cat_iou[u * C + c], bc = (int)c;
+        r->unit_cat[u] = bc;
+        r->unit_label[u] = r->cat_label[u * C + (size_t)bc];
+        r->unit_score[u] = bs;
+    }
+    cn->detectors = cn->unique_percat = cn->unique_toplabel = 0;
+    for (size_t c = 0; c < C; c++) {
+        int n = 0, nd = 0;
+        for (size_t u = 0; u < K; u++)
+            if (r->cat_iou[u * C + c] > thr)
+                tmp[n++] = r->cat_label[u * C + c];
+        cn->cat_unique_percat[c] = count_distinct(tmp, n);
+        cn->unique_percat += cn->cat_unique_percat[c];
+        for (size_t u = 0; u < K; u++)
+            if (r->unit_score[u] > thr && r->unit_cat[u] == (int)c)
+                tmp[nd++] = r->unit_label[u];
+        cn->cat_detectors[c] = nd;
+        cn->detectors += nd;
+        cn->cat_unique_toplabel[c] = count_distinct(tmp, nd);
+        cn->unique_toplabel += cn->cat_unique_toplabel[c];
+    }
+    free(tmp);
+    return 0;
+}
+
+int nd_dissect(const broden *ds, const nd_features *f, const nd_options *o, nd_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->opt = *o;
+    r->opt.thresholds = NULL;
+    if (f->N != broden_num_images(ds))
+        return nd_fail("activations have %zu images but %s/index.csv has %zu rows", f->N,
+                       broden_dir(ds), broden_num_images(ds));
+    r->K = f->K;
+    r->thresholds = nd_malloc(f->K * sizeof *r->thresholds);
+    if (!r->thresholds)
+        return -1;
+    double t0 = now();
+    if (o->thresholds) {
+        memcpy(r->thresholds, o->thresholds, f->K * sizeof *r->thresholds);
+        r->thresholds_given = 1;
+    } else if (nd_thresholds_progress(f, o->quantile, o->threads, r->thresholds, o->progress,
+                                      o->progress_ctx)) {
+        nd_result_free(r);
+        return -1;
+    }
+    double t1 = now();
+    if (nd_tally_alloc(&r->tally, f->K, broden_num_labels(ds), broden_num_categories(ds)) ||
+        nd_tally_run(ds, f, o, r->thresholds, 0, f->N, &r->tally) || nd_score(ds, r)) {
+        nd_result_free(r);
+        return -1;
+    }
+    r->seconds_threshold = t1 - t0;
+    r->seconds_tally = now() - t1;
+    return 0;
+}
+
+void nd_result_free(nd_result *r)
+{
+    free(r->thresholds);
+    nd_tally_free(&r->tally);
+    free(r->iou), free(r->cat_label), free(r->cat_iou);
+    free(r->unit_cat), free(r->unit_label), free(r->unit_score);
+    free(r->counts.cat_detectors), free(r->counts.cat_unique_percat), free(r->counts.cat_unique_toplabel);
+    memset(r, 0, sizeof *r);
+}

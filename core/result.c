@@ -1,0 +1,164 @@
+/* result.c - writing a dissection: result.csv (the references' column
+ * layout), summary.json and thresholds.npy, each atomically. */
+#include "core/afile.h"
+#include "core/dissect.h"
+#include "core/err.h"
+#include "core/npy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+/* CSV field: quote only when needed */
+static void csv_str(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static const nd_result *sort_r;
+static int by_score(const void *a, const void *b)
+{
+    size_t u = *(const size_t *)a, v = *(const size_t *)b;
+    double su = sort_r->unit_score[u], sv = sort_r->unit_score[v];
+    if (su != sv)
+        return su > sv ? -1 : 1;
+    return (u > v) - (u < v);
+}
+
+static int write_csv(const nd_result *r, const broden *ds, const char *path)
+{
+    size_t K = r->K, C = r->C, L = r->L;
+    size_t *order = nd_malloc(K * sizeof *order);
+    if (!order)
+        return -1;
+    for (size_t u = 0; u < K; u++)
+        order[u] = u;
+    sort_r = r;
+    qsort(order, K, sizeof *order, by_score);
+    afile a;
+    if (afile_open(&a, path)) {
+        free(order);
+        return -1;
+    }
+    FILE *f = a.f;
+    fprintf(f, "unit,category,label,score");
+    for (size_t c = 0; c < C; c++) {
+        const char *cn = broden_category_name(ds, c);
+        fprintf(f, ",%s-label,%s-truth,%s-activation,%s-intersect,%s-iou", cn, cn, cn, cn, cn);
+    }
+    fputc('\n', f);
+    for (size_t k = 0; k < K; k++) {
+        size_t u = order[k];
+        fprintf(f, "%zu,", u + 1);
+        csv_str(f, broden_category_name(ds, (size_t)r->unit_cat[u]));
+        fputc(',', f);
+        csv_str(f, broden_label_name(ds, r->unit_label[u]));
+        fprintf(f, ",%.17g", r->unit_score[u]);
+        for (size_t c = 0; c < C; c++) {
+            int l = r->cat_label[u * C + c];
+            fputc(',', f);
+            csv_str(f, broden_label_name(ds, l));
+            fprintf(f, ",%lld,%lld,%lld,%.17g", (long long)(l > 0 ? r->tally.G[l] : 0),
+                    (long long)r->tally.A[u * C + c],
+                    (long long)(l > 0 ? r->tally.I[u * L + (size_t)l] : 0),
+                    r->cat_iou[u * C + c] < 0 ? 0.0 : r->cat_iou[u * C + c]);
+        }
+        fputc('\n', f);
+    }
+    free(order);
+    return afile_commit(&a);
+}
+
+static int write_summary(const nd_result *r, const broden *ds, const char *path, const char *extra)
+{
+    afile a;
+    if (afile_open(&a, path))
+        return -1;
+    FILE *f = a.f;
+    const nd_options *o = &r->opt;
+    const nd_counts *n = &r->counts;
+    size_t withdata = 0;
+    for (size_t i = 0; i < broden_num_images(ds); i++)
+        withdata += (size_t)broden_image_has_data(ds, i);
+    fprintf(f, "{\n  \"program\": \"dissect\",\n");
+    if (extra && *extra)
+        fprintf(f, "  %s,\n", extra);
+    fprintf(f, "  \"dataset\": ");
+    json_str(f, broden_dir(ds));
+    fprintf(f, ",\n  \"images\": %zu,\n  \"images_with_labels\": %zu,\n  \"units\": %zu,\n",
+            broden_num_images(ds), withdata, r->K);
+    fprintf(f, "  \"profile\": \"%s\",\n  \"eps\": %.17g,\n", nd_profile_name(o->profile),
+            o->profile == ND_PROFILE_LITE ? 1e-10 : 1e-20);
+    if (o->profile == ND_PROFILE_NETDISSECT)
+        fprintf(f, "  \"field\": {\"offset\": %d, \"size\": %d, \"stride\": %d},\n", o->field_offset,
+                o->field_size, o->field_stride);
+    if (r->thresholds_given)
+        fprintf(f, "  \"thresholds_source\": \"given\",\n");
+    else
+        fprintf(f,
+                "  \"thresholds_source\": \"exact quantile\",\n  \"quantile\": %.17g,\n"
+                "  \"threshold_level\": %.17g,\n"
+                "  \"threshold_interpolation\": \"linear between order statistics (numpy 'linear', "
+                "Hyndman-Fan 7), over all positions of all images at feature resolution\",\n",
+                o->quantile, 1.0 - o->quantile);
+    fprintf(f, "  \"mask_rule\": \"upsampled float32 map > float32(threshold)\",\n");
+    fprintf(f, "  \"iou_threshold\": %.17g,\n  \"detector_rule\": \"score > iou_threshold\",\n",
+            o->iou_threshold);
+    fprintf(f, "  \"detectors\": %d,\n", n->detectors);
+    fprintf(f, "  \"unique_detectors\": {\"per_category\": %d, \"top_label\": %d, \"headline\": "
+               "\"per_category\"},\n", n->unique_percat, n->unique_toplabel);
+    fprintf(f, "  \"categories\": [");
+    for (size_t c = 0; c < r->C; c++) {
+        fprintf(f, "%s\n    {\"name\": ", c ? "," : "");
+        json_str(f, broden_category_name(ds, c));
+        fprintf(f, ", \"detectors\": %d, \"unique_per_category\": %d, \"unique_top_label\": %d}",
+                n->cat_detectors[c], n->cat_unique_percat[c], n->cat_unique_toplabel[c]);
+    }
+    /* no timings here: a result folder must be bit-identical across runs */
+    fprintf(f, "\n  ],\n");
+    fprintf(f, "  \"thresholds\": [");
+    for (size_t u = 0; u < r->K; u++)
+        fprintf(f, "%s%.17g", u ? ", " : "", r->thresholds[u]);
+    fprintf(f, "]\n}\n");
+    return afile_commit(&a);
+}
+
+int nd_write_result(const nd_result *r, const broden *ds, const char *dir, const char *extra_json)
+{
+    if (nd_mkdirs(dir))
+        return -1;
+    char *p1 = nd_path_join(dir, "thresholds.npy"), *p2 = nd_path_join(dir, "result.csv"),
+         *p3 = nd_path_join(dir, "summary.json");
+    int rc = -1;
+    size_t shape[1] = {r->K};
+    /* summary.json last: its presence marks a complete result folder */
+    if (p1 && p2 && p3 && !npy_save(p1, NPY_F64, 1, shape, r->thresholds) && !write_csv(r, ds, p2) &&
+        !write_summary(r, ds, p3, extra_json))
+        rc = 0;
+    free(p1), free(p2), free(p3);
+    return rc;
+}

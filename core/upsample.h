@@ -1,0 +1,46 @@
+/* upsample.h - the two rules for bringing an h x w unit map to the label
+ * resolution sh x sw (dissection-spec.md section 2.2).
+ *
+ * ND (paper): bilinear through the centres of the units' receptive fields,
+ *   nodes start + j*step on the sh x sw grid, evaluated at integer pixel
+ *   indices, clamped outside the first/last node; double accumulation in
+ *   the order ((v00*hy0)*hx0) + ((v01*hy0)*hx1) + ((v10*hy1)*hx0) +
+ *   ((v11*hy1)*hx1), stored as float.  Bit-for-bit with the original code.
+ * NDL: an ordinary bilinear image resize with half-pixel centres, edge
+ *   replication and normalised weights, separable: a horizontal pass rounded
+ *   to float, then a vertical pass accumulated in double, rounded to float.
+ *   Bit-for-bit with NetDissect-Lite's resize.
+ *
+ * A plan holds the per-axis interpolation tables; up_apply() is then a pure
+ * function of the map, safe to call from several threads.
+ */
+#ifndef ND_UPSAMPLE_H
+#define ND_UPSAMPLE_H
+
+typedef struct {
+    int h, w, sh, sw;
+    int nd; /* 1 = ND rule, 0 = NDL rule */
+    /* ND: per output row/column the two nodes' source indices and weights */
+    int *y0, *y1, *x0, *x1;
+    double *hy0, *hy1, *hx0, *hx1;
+    /* NDL: per output index, first source index, tap count, taps (ksize each) */
+    int kx, ky;
+    int *xmin, *xn, *ymin, *yn;
+    double *wx, *wy;
+} up_plan;
+
+/* ND rule: field geometry in input pixels (offset, size, stride) and the
+ * image size iw (r = round(iw / sw) is the label-map reduction). */
+int up_plan_nd(up_plan *p, int h, int w, int sh, int sw, int iw, int offset, int size, int stride);
+int up_plan_lite(up_plan *p, int h, int w, int sh, int sw);
+void up_plan_free(up_plan *p);
+
+/* out[sh*sw] from in[h*w]; tmp has room for h*sw floats (NDL only). */
+void up_apply(const up_plan *p, const float *in, float *out, float *tmp);
+
+/* Fast path for thresholding: the mask pixels (indices y*sw+x) where the
+ * upsampled value > thr, written to idx; returns their number.  Produces
+ * exactly the pixels up_apply() + compare would. */
+int up_mask(const up_plan *p, const float *in, float thr, int *idx, float *out, float *tmp);
+
+#endif

@@ -1,0 +1,25 @@
+/* units_io.h - the steps of `dissect units` shared with the sweep:
+ * open a dataset and activations, validate them, dissect, write results. */
+#ifndef ND_UNITS_IO_H
+#define ND_UNITS_IO_H
+
+#include "core/dissect.h"
+
+/* "OFFSET,SIZE,STRIDE" into o->field_*; 0 ok, -1 malformed. */
+int units_parse_field(const char *s, nd_options *o);
+/* Look for the "field": [o, s, t] member of the .json beside features
+ * (F.npy -> F.json). 1 found, 0 no such file/member, -1 malformed file. */
+int units_field_from_json(const char *features, nd_options *o);
+/* Per-unit thresholds from a .npy or a text file (one number per line). */
+int units_load_thresholds(const char *path, size_t K, double **out);
+
+/* The whole of `dissect units`: reads, validates, dissects, writes out/.
+ * If res is not NULL the result is returned there (caller frees). */
+int units_run(const char *dataset, const char *features, const char *categories,
+              const char *thresholds_file, const nd_options *o, const char *out,
+              const char *extra_json, nd_result *res);
+
+/* Progress callback printing a line on stderr (ctx unused). */
+void units_progress(void *ctx, const char *stage, size_t done, size_t total);
+
+#endif
