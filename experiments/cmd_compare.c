@@ -1,12 +1,755 @@
+/* cmd_compare.c - `dissect compare A B`: are two results the same within tolerances?
+ *
+ * A and B are two sweep run folders (sweep.csv, summary.csv and every
+ * points/<point>/ folder), two point or `dissect units` folders (result.csv,
+ * summary.json, thresholds.npy), or two files (.csv, .json, .npy).  B is the
+ * reference: a number matches when |a - b| <= atol + rtol * |b| (NaN matches
+ * only NaN); any other text must be equal.  CSV files are compared cell by
+ * cell (same header, same rows, in order); JSON files member by member
+ * through their flattened paths ("counts.detectors", "list[2]"), skipping
+ * members that record when or how fast a run went (names containing
+ * "seconds", "time", "elapsed", "date", "pid", "host", "version").
+ * Every difference is printed on stdout, one per line; the exit status is 1
+ * when any difference is beyond tolerance, 0 when none.
+ */
 #include "core/err.h"
+#include "core/npy.h"
+#include "experiments/cli.h"
 #include "experiments/commands.h"
 
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+    double rtol, atol;
+    long max_print; /* differences printed in full */
+    long n_files, n_values, n_diffs, n_printed;
+    double max_abs, max_rel; /* over all numeric pairs */
+} cmp_state;
+
+static void diff(cmp_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void diff(cmp_state *s, const char *fmt, ...)
+{
+    s->n_diffs++;
+    if (s->n_printed >= s->max_print)
+        return;
+    s->n_printed++;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("DIFF ", stdout);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static char *join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        nd_fail("%s: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    char tmp[65536];
+    size_t n;
+    while (m && (n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        fwrite(tmp, 1, n, m);
+    int err = ferror(f);
+    fclose(f);
+    if (!m || fclose(m) || err) {
+        free(buf);
+        nd_fail("%s: read error", path);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Whole-string number (CSV cell or JSON number). */
+static int as_number(const char *s, double *v)
+{
+    if (!*s)
+        return 0;
+    char *e;
+    *v = strtod(s, &e);
+    return *e == 0 && !isspace((unsigned char)*s);
+}
+
+/* Compare two cells / scalars; returns 1 if they differ beyond tolerance. */
+static int cmp_scalar(cmp_state *s, const char *a, const char *b, double *abs_err, double *rel_err)
+{
+    double x, y;
+    *abs_err = *rel_err = 0;
+    s->n_values++;
+    if (as_number(a, &x) && as_number(b, &y)) {
+        if (isnan(x) || isnan(y))
+            return !(isnan(x) && isnan(y));
+        if (x == y)
+            return 0;
+        double d = fabs(x - y);
+        *abs_err = d;
+        *rel_err = y != 0 ? d / fabs(y) : INFINITY;
+        if (isfinite(d)) {
+            s->max_abs = d > s->max_abs ? d : s->max_abs;
+            if (y != 0)
+                s->max_rel = *rel_err > s->max_rel ? *rel_err : s->max_rel;
+        }
+        return !(d <= s->atol + s->rtol * fabs(y));
+    }
+    return strcmp(a, b) != 0;
+}
+
+/* ------------------------------------------------------------------ CSV */
+
+typedef struct {
+    char ***cells; /* [rows][cols] */
+    int *ncol;
+    int nrow;
+} csv_t;
+
+static void csv_free(csv_t *c)
+{
+    for (int r = 0; r < c->nrow; r++) {
+        for (int k = 0; k < c->ncol[r]; k++)
+            free(c->cells[r][k]);
+        free(c->cells[r]);
+    }
+    free(c->cells);
+    free(c->ncol);
+}
+
+/* RFC 4180-ish: commas, double-quoted cells with "" escapes, \n or \r\n. */
+static int csv_read(csv_t *c, const char *path)
+{
+    memset(c, 0, sizeof *c);
+    char *text = slurp(path);
+    if (!text)
+        return -1;
+    int caprow = 0;
+    const char *p = text;
+    while (*p) {
+        if (c->nrow == caprow) {
+            caprow = caprow ? 2 * caprow : 64;
+            char ***nc = realloc(c->cells, sizeof *nc * (size_t)caprow);
+            int *nn = realloc(c->ncol, sizeof *nn * (size_t)caprow);
+            if (nc)
+                c->cells = nc;
+            if (nn)
+                c->ncol = nn;
+            if (!nc || !nn) {
+                free(text);
+                return nd_fail("%s: out of memory", path);
+            }
+        }
+        char **row = NULL;
+        int n = 0, cap = 0;
+        for (;;) {
+            char *cell = NULL;
+            size_t len = 0;
+            FILE *m = open_memstream(&cell, &len);
+            if (*p == '"') {
+                p++;
+                while (*p && !(*p == '"' && p[1] != '"')) {
+                    if (*p == '"')
+                        p++;
+                    fputc(*p++, m);
+                }
+                if (*p == '"')
+                    p++;
+            }
+            while (*p && *p != ',' && *p != '\n' && *p != '\r')
+                fputc(*p++, m);
+            fclose(m);
+            if (n == cap) {
+                cap = cap ? 2 * cap : 16;
+                char **nr = realloc(row, sizeof *nr * (size_t)cap);
+                if (!nr) {
+                    free(text);
+                    return nd_fail("%s: out of memory", path);
+                }
+                row = nr;
+            }
+            row[n++] = cell;
+            if (*p == ',') {
+                p++;
+                continue;
+            }
+            if (*p == '\r')
+                p++;
+            if (*p == '\n')
+                p++;
+            break;
+        }
+        c->cells[c->nrow] = row;
+        c->ncol[c->nrow++] = n;
+    }
+    free(text);
+    return 0;
+}
+
+static void row_label(char *buf, size_t cap, const csv_t *c, int r)
+{
+    /* name a row by its key columns: alpha,draw,seed for sweep tables, else the first */
+    int keys = c->nrow > 0 && c->ncol[0] >= 3 && !strcmp(c->cells[0][0], "alpha") &&
+                       !strcmp(c->cells[0][1], "draw")
+                   ? 3
+                   : 1;
+    size_t n = (size_t)snprintf(buf, cap, "row %d (", r + 1);
+    for (int k = 0; k < keys && k < c->ncol[r] && k < c->ncol[0] && n < cap; k++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s=%s", k ? ", " : "", c->cells[0][k], c->cells[r][k]);
+    if (n < cap)
+        snprintf(buf + n, cap - n, ")");
+}
+
+static int cmp_csv(cmp_state *s, const char *name, const char *pa, const char *pb)
+{
+    csv_t a, b;
+    if (csv_read(&a, pa))
+        return -1;
+    if (csv_read(&b, pb)) {
+        csv_free(&a);
+        return -1;
+    }
+    s->n_files++;
+    if (a.nrow != b.nrow)
+        diff(s, "%s: %d rows vs %d rows", name, a.nrow, b.nrow);
+    int nr = a.nrow < b.nrow ? a.nrow : b.nrow;
+    for (int r = 0; r < nr; r++) {
+        char lab[256];
+        row_label(lab, sizeof lab, &b, r);
+        if (a.ncol[r] != b.ncol[r]) {
+            diff(s, "%s: %s: %d columns vs %d", name, lab, a.ncol[r], b.ncol[r]);
+            continue;
+        }
+        for (int k = 0; k < a.ncol[r]; k++) {
+            double ae, re;
+            if (!cmp_scalar(s, a.cells[r][k], b.cells[r][k], &ae, &re))
+                continue;
+            const char *col = r > 0 && k < b.ncol[0] ? b.cells[0][k] : NULL;
+            char colname[128];
+            if (col)
+                snprintf(colname, sizeof colname, "column %s", col);
+            else
+                snprintf(colname, sizeof colname, "column %d", k + 1);
+            if (ae > 0)
+                diff(s, "%s: %s, %s: %s vs %s (abs %.3g, rel %.3g)", name, r == 0 ? "header" : lab, colname,
+                     a.cells[r][k], b.cells[r][k], ae, re);
+            else
+                diff(s, "%s: %s, %s: '%s' vs '%s'", name, r == 0 ? "header" : lab, colname, a.cells[r][k],
+                     b.cells[r][k]);
+        }
+    }
+    csv_free(&a);
+    csv_free(&b);
+    return 0;
+}
+
+/* ----------------------------------------------------------------- JSON */
+
+typedef struct {
+    char **path, **val;
+    int n, cap;
+    const char *file;
+    const char *p;
+} jflat;
+
+static int jadd(jflat *j, const char *path, const char *v, size_t vlen)
+{
+    if (j->n == j->cap) {
+        j->cap = j->cap ? 2 * j->cap : 64;
+        char **np = realloc(j->path, sizeof *np * (size_t)j->cap);
+        if (np)
+            j->path = np;
+        char **nv = realloc(j->val, sizeof *nv * (size_t)j->cap);
+        if (nv)
+            j->val = nv;
+        if (!np || !nv)
+            return nd_fail("%s: out of memory", j->file);
+    }
+    j->path[j->n] = strdup(path);
+    j->val[j->n] = strndup(v, vlen);
+    j->n++;
+    return 0;
+}
+
+static void jws(jflat *j)
+{
+    while (isspace((unsigned char)*j->p))
+        j->p++;
+}
+
+/* A JSON string at j->p into a malloc'd copy (escapes kept as written). */
+static char *jstring(jflat *j)
+{
+    const char *s = ++j->p;
+    while (*j->p && *j->p != '"')
+        j->p += *j->p == '\\' && j->p[1] ? 2 : 1;
+    if (*j->p != '"') {
+        nd_fail("%s: unterminated string", j->file);
+        return NULL;
+    }
+    char *out = strndup(s, (size_t)(j->p - s));
+    j->p++;
+    return out;
+}
+
+static int jvalue(jflat *j, const char *path, int depth)
+{
+    char sub[1024];
+    jws(j);
+    if (depth > 64)
+        return nd_fail("%s: nesting too deep at %s", j->file, path);
+    if (*j->p == '{') {
+        j->p++;
+        jws(j);
+        if (*j->p == '}') {
+            j->p++;
+            return jadd(j, path, "{}", 2);
+        }
+        for (;;) {
+            jws(j);
+            if (*j->p != '"')
+                return nd_fail("%s: expected a member name in %s", j->file, *path ? path : "the top object");
+            char *key = jstring(j);
+            if (!key)
+                return -1;
+            jws(j);
+            if (*j->p != ':') {
+                nd_fail("%s: expected ':' after \"%s\"", j->file, key);
+                free(key);
+                return -1;
+            }
+            j->p++;
+            snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key);
+            free(key);
+            if (jvalue(j, sub, depth + 1))
+                return -1;
+            jws(j);
+            if (*j->p == ',') {
+                j->p++;
+                continue;
+            }
+            if (*j->p == '}') {
+                j->p++;
+                return 0;
+            }
+            return nd_fail("%s: expected ',' or '}' after %s", j->file, sub);
+        }
+    }
+    if (*j->p == '[') {
+        j->p++;
+        jws(j);
+        if (*j->p == ']') {
+            j->p++;
+            return jadd(j, path, "[]", 2);
+        }
+        for (int i = 0;; i++) {
+            snprintf(sub, sizeof sub, "%s[%d]", path, i);
+            if (jvalue(j, sub, depth + 1))
+                return -1;
+            jws(j);
+            if (*j->p == ',') {
+                j->p++;
+                continue;
+            }
+            if (*j->p == ']') {
+                j->p++;
+                return 0;
+            }
+            return nd_fail("%s: expected ',' or ']' after %s", j->file, sub);
+        }
+    }
+    if (*j->p == '"') {
+        char *s = jstring(j);
+        if (!s)
+            return -1;
+        /* keep strings distinguishable from numbers: "\"12\"" vs 12 */
+        size_t n = strlen(s);
+        char *q = malloc(n + 3);
+        if (!q) {
+            free(s);
+            return nd_fail("out of memory");
+        }
+        q[0] = '"';
+        memcpy(q + 1, s, n);
+        q[n + 1] = '"';
+        q[n + 2] = 0;
+        int r = jadd(j, path, q, n + 2);
+        free(q);
+        free(s);
+        return r;
+    }
+    const char *s = j->p;
+    while (*j->p && !strchr(",]} \t\r\n", *j->p))
+        j->p++;
+    if (j->p == s)
+        return nd_fail("%s: expected a value at %s", j->file, *path ? path : "top level");
+    return jadd(j, path, s, (size_t)(j->p - s));
+}
+
+static void jfree(jflat *j)
+{
+    for (int i = 0; i < j->n; i++) {
+        free(j->path[i]);
+        free(j->val[i]);
+    }
+    free(j->path);
+    free(j->val);
+}
+
+static int json_read(jflat *j, const char *path)
+{
+    memset(j, 0, sizeof *j);
+    j->file = path;
+    char *text = slurp(path);
+    if (!text)
+        return -1;
+    j->p = text;
+    int r = jvalue(j, "", 0);
+    if (!r) {
+        jws(j);
+        if (*j->p)
+            r = nd_fail("%s: trailing text after the JSON value", path);
+    }
+    free(text);
+    if (r)
+        jfree(j);
+    return r;
+}
+
+/* Members about the run's timing or host, not its result. */
+static int volatile_member(const char *path)
+{
+    static const char *words[] = {"seconds", "time", "elapsed", "date", "pid", "host", "version"};
+    const char *last = strrchr(path, '.');
+    last = last ? last + 1 : path;
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (strstr(last, words[i]))
+            return 1;
+    return 0;
+}
+
+static int cmp_json(cmp_state *s, const char *name, const char *pa, const char *pb)
+{
+    jflat a, b;
+    if (json_read(&a, pa))
+        return -1;
+    if (json_read(&b, pb)) {
+        jfree(&a);
+        return -1;
+    }
+    s->n_files++;
+    for (int i = 0; i < b.n; i++) {
+        if (volatile_member(b.path[i]))
+            continue;
+        int k;
+        for (k = 0; k < a.n; k++)
+            if (!strcmp(a.path[k], b.path[i]))
+                break;
+        if (k == a.n) {
+            diff(s, "%s: %s: missing in A (B has %s)", name, b.path[i], b.val[i]);
+            continue;
+        }
+        double ae, re;
+        if (cmp_scalar(s, a.val[k], b.val[i], &ae, &re)) {
+            if (ae > 0)
+                diff(s, "%s: %s: %s vs %s (abs %.3g, rel %.3g)", name, b.path[i], a.val[k], b.val[i], ae, re);
+            else
+                diff(s, "%s: %s: %s vs %s", name, b.path[i], a.val[k], b.val[i]);
+        }
+    }
+    for (int k = 0; k < a.n; k++) {
+        if (volatile_member(a.path[k]))
+            continue;
+        int i;
+        for (i = 0; i < b.n; i++)
+            if (!strcmp(a.path[k], b.path[i]))
+                break;
+        if (i == b.n)
+            diff(s, "%s: %s: missing in B (A has %s)", name, a.path[k], a.val[k]);
+    }
+    jfree(&a);
+    jfree(&b);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ NPY */
+
+static int cmp_npy(cmp_state *s, const char *name, const char *pa, const char *pb)
+{
+    npy_t a, b;
+    if (npy_open(&a, pa))
+        return -1;
+    if (npy_open(&b, pb)) {
+        npy_close(&a);
+        return -1;
+    }
+    s->n_files++;
+    int same_shape = a.ndim == b.ndim;
+    for (int d = 0; same_shape && d < a.ndim; d++)
+        same_shape = a.shape[d] == b.shape[d];
+    if (!same_shape) {
+        diff(s, "%s: shape differs (%zu vs %zu elements, %d vs %d dims)", name, a.count, b.count, a.ndim, b.ndim);
+    } else {
+        size_t bad = 0, worst = 0;
+        double wa = 0, wb = 0, worst_excess = -1;
+        double x, y;
+        for (size_t i = 0; i < a.count; i++) {
+            npy_to_f64(&a, i, 1, &x);
+            npy_to_f64(&b, i, 1, &y);
+            s->n_values++;
+            if (isnan(x) || isnan(y)) {
+                if (!(isnan(x) && isnan(y)) && bad++ == 0)
+                    worst = i, wa = x, wb = y, worst_excess = INFINITY;
+                continue;
+            }
+            double d = fabs(x - y), tol = s->atol + s->rtol * fabs(y);
+            s->max_abs = d > s->max_abs ? d : s->max_abs;
+            if (y != 0 && d / fabs(y) > s->max_rel)
+                s->max_rel = d / fabs(y);
+            if (!(d <= tol)) {
+                bad++;
+                if (d - tol > worst_excess)
+                    worst = i, wa = x, wb = y, worst_excess = d - tol;
+            }
+        }
+        if (bad)
+            diff(s, "%s: %zu of %zu values beyond tolerance; worst at flat index %zu: %.17g vs %.17g", name, bad,
+                 a.count, worst, wa, wb);
+    }
+    npy_close(&a);
+    npy_close(&b);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- walkers */
+
+static int cmp_file(cmp_state *s, const char *name, const char *pa, const char *pb)
+{
+    const char *ext = strrchr(pb, '.');
+    if (ext && !strcmp(ext, ".json"))
+        return cmp_json(s, name, pa, pb);
+    if (ext && !strcmp(ext, ".npy"))
+        return cmp_npy(s, name, pa, pb);
+    return cmp_csv(s, name, pa, pb);
+}
+
+/* Compare dir/<file> on both sides; a file on one side only is a difference
+ * unless `optional` (then it is compared only when both have it). */
+static int cmp_member(cmp_state *s, const char *prefix, const char *da, const char *db, const char *file,
+                      int optional)
+{
+    char *pa = join(da, file), *pb = join(db, file), *name = join(prefix, file);
+    int rc = 0;
+    if (!pa || !pb || !name) {
+        rc = nd_fail("out of memory");
+    } else {
+        int ia = is_file(pa), ib = is_file(pb);
+        const char *shown = name[0] == '/' ? name + 1 : name;
+        if (ia && ib)
+            rc = cmp_file(s, shown, pa, pb);
+        else if ((ia || ib) && !optional)
+            diff(s, "%s: only in %s", shown, ia ? "A" : "B");
+    }
+    free(pa), free(pb), free(name);
+    return rc;
+}
+
+static int is_point(const char *d)
+{
+    char *r = join(d, "result.csv"), *j = join(d, "summary.json");
+    int ok = r && j && (is_file(r) || is_file(j));
+    free(r), free(j);
+    return ok;
+}
+
+static int cmp_point(cmp_state *s, const char *prefix, const char *da, const char *db)
+{
+    if (cmp_member(s, prefix, da, db, "summary.json", 0) || cmp_member(s, prefix, da, db, "result.csv", 0) ||
+        cmp_member(s, prefix, da, db, "point.csv", 1) || cmp_member(s, prefix, da, db, "thresholds.npy", 1))
+        return -1;
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sorted subfolder names of dir (NULL-safe: a missing dir has none). */
+static char **subdirs(const char *dir, int *n)
+{
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    char **v = NULL;
+    int cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *p = join(dir, e->d_name);
+        int ok = p && is_dir(p);
+        free(p);
+        if (!ok)
+            continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 32;
+            char **nv = realloc(v, sizeof *nv * (size_t)cap);
+            if (!nv)
+                break;
+            v = nv;
+        }
+        v[(*n)++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (v)
+        qsort(v, (size_t)*n, sizeof *v, cmp_names);
+    return v;
+}
+
+static int cmp_run(cmp_state *s, const char *a, const char *b)
+{
+    if (cmp_member(s, "", a, b, "sweep.csv", 0) || cmp_member(s, "", a, b, "summary.csv", 0))
+        return -1;
+    char *pa = join(a, "points"), *pb = join(b, "points");
+    int na, nb, rc = 0;
+    char **la = subdirs(pa, &na), **lb = subdirs(pb, &nb);
+    int i = 0, k = 0;
+    while (rc == 0 && (i < na || k < nb)) {
+        int c = i == na ? 1 : k == nb ? -1 : strcmp(la[i], lb[k]);
+        if (c < 0) {
+            diff(s, "points/%s: point only in A", la[i++]);
+        } else if (c > 0) {
+            diff(s, "points/%s: point only in B", lb[k++]);
+        } else {
+            char *da = join(pa, la[i]), *db = join(pb, lb[k]), *pre = join("points", la[i]);
+            rc = cmp_point(s, pre, da, db);
+            free(da), free(db), free(pre);
+            i++, k++;
+        }
+    }
+    for (int j = 0; j < na; j++)
+        free(la[j]);
+    for (int j = 0; j < nb; j++)
+        free(lb[j]);
+    free(la), free(lb), free(pa), free(pb);
+    return rc;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: dissect compare [options] A B\n\n"
+               "Compare two results, B being the reference:\n"
+               "  two sweep run folders   sweep.csv, summary.csv, and per point summary.json, result.csv\n"
+               "                          (point.csv and thresholds.npy when both have them)\n"
+               "  two point/units folders summary.json, result.csv (thresholds.npy, point.csv if both)\n"
+               "  two files               .csv cell by cell, .json member by member, .npy value by value\n"
+               "Numbers match when |a - b| <= atol + rtol*|b|; other text must be equal. JSON members\n"
+               "naming timings or hosts (seconds, time, elapsed, date, pid, host, version) are skipped.\n\n"
+               "options:\n"
+               "  --rtol R         relative tolerance (default 1e-9)\n"
+               "  --atol A         absolute tolerance (default 1e-12)\n"
+               "  --max-diffs N    print at most N differences (default 50; all are counted)\n"
+               "  -h, --help       this help\n\n"
+               "exit status: 0 equal within tolerance, 1 different (or unreadable), 2 usage error\n");
+}
 
 int cmd_compare(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "dissect compare: not yet implemented\n");
-    return ND_EXIT_FAIL;
+    static const struct option longopts[] = {{"rtol", required_argument, 0, 'r'},
+                                             {"atol", required_argument, 0, 'a'},
+                                             {"max-diffs", required_argument, 0, 'm'},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    cmp_state s;
+    memset(&s, 0, sizeof s);
+    s.rtol = 1e-9;
+    s.atol = 1e-12;
+    s.max_print = 50;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'r':
+            if (cli_double(optarg, &s.rtol) || s.rtol < 0)
+                return cli_usage_error("compare", "--rtol '%s': expected a number >= 0", optarg);
+            break;
+        case 'a':
+            if (cli_double(optarg, &s.atol) || s.atol < 0)
+                return cli_usage_error("compare", "--atol '%s': expected a number >= 0", optarg);
+            break;
+        case 'm':
+            if (cli_long(optarg, &s.max_print) || s.max_print < 0)
+                return cli_usage_error("compare", "--max-diffs '%s': expected an integer >= 0", optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return ND_EXIT_OK;
+        default:
+            return cli_usage_error("compare", "unknown option");
+        }
+    }
+    if (argc - optind != 2)
+        return cli_usage_error("compare", "expected two paths A B, got %d", argc - optind);
+    const char *a = argv[optind], *b = argv[optind + 1];
+    int rc;
+    if (is_dir(a) && is_dir(b)) {
+        char *sa = join(a, "sweep.csv"), *sb = join(b, "sweep.csv");
+        int run = sa && sb && (is_file(sa) || is_file(sb));
+        free(sa), free(sb);
+        if (run)
+            rc = cmp_run(&s, a, b);
+        else if (is_point(a) || is_point(b))
+            rc = cmp_point(&s, "", a, b);
+        else {
+            nd_fail("%s, %s: neither holds sweep.csv, result.csv or summary.json", a, b);
+            rc = -1;
+        }
+    } else if (is_file(a) && is_file(b)) {
+        const char *n = strrchr(b, '/');
+        rc = cmp_file(&s, n ? n + 1 : b, a, b);
+    } else {
+        nd_fail("%s: %s", is_dir(a) || is_file(a) ? b : a,
+                (is_dir(a) || is_file(a)) && (is_dir(b) || is_file(b)) ? "one path is a folder, the other a file"
+                                                                        : "no such file or folder");
+        rc = -1;
+    }
+    if (rc)
+        return cli_fail();
+    if (s.n_diffs > s.n_printed)
+        printf("... %ld more differences not shown (--max-diffs)\n", s.n_diffs - s.n_printed);
+    printf("compare: %ld files, %ld values; %s%ld difference%s beyond rtol %g, atol %g "
+           "(max abs err %.3g, max rel err %.3g over numeric values)\n",
+           s.n_files, s.n_values, s.n_diffs ? "" : "equal: ", s.n_diffs, s.n_diffs == 1 ? "" : "s", s.rtol, s.atol,
+           s.max_abs, s.max_rel);
+    return s.n_diffs ? ND_EXIT_FAIL : ND_EXIT_OK;
 }

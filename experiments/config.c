@@ -1,0 +1,681 @@
+/* config.c - strict INI reading for sweep configs (see config.h for the keys).
+ *
+ * libinih does the tokenising; its handler does not see line numbers (the
+ * Debian build has INI_HANDLER_LINENO off), so we feed it through our own
+ * line reader, which counts physical lines and also checks section headers
+ * (inih never reports a section that has no keys, and an unknown empty
+ * section must still be an error).  The first problem found is kept; the
+ * handler then returns 0 so inih stops caring, and config_load reports it.
+ */
+#include "experiments/config.h"
+#include "core/err.h"
+#include "experiments/cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The known keys; `line` records where each was seen (0 = absent). */
+enum {
+    K_DS_PATH, K_DS_CATEGORIES, K_DS_NAME,
+    K_ACT_NPY, K_ACT_MODEL, K_ACT_LAYER, K_ACT_WEIGHTS, K_ACT_SEED,
+    K_DI_PROFILE, K_DI_QUANTILE, K_DI_IOU, K_DI_FIELD,
+    K_RO_ALPHAS, K_RO_EXTRAP, K_RO_DRAWS, K_RO_SEED,
+    K_OUT_DIR, K_OUT_TITLE,
+    K_COUNT
+};
+static const struct {
+    const char *section, *key;
+} keys[K_COUNT] = {
+    {"dataset", "path"}, {"dataset", "categories"}, {"dataset", "name"},
+    {"activations", "npy"}, {"activations", "model"}, {"activations", "layer"},
+    {"activations", "weights"}, {"activations", "random_seed"},
+    {"dissect", "profile"}, {"dissect", "quantile"}, {"dissect", "iou_threshold"},
+    {"dissect", "field"},
+    {"rotation", "alphas"}, {"rotation", "allow_extrapolation"}, {"rotation", "draws"},
+    {"rotation", "base_seed"},
+    {"output", "dir"}, {"output", "title"},
+};
+static const char *sections[] = {"dataset", "activations", "dissect", "rotation", "output"};
+#define N_SECTIONS (sizeof sections / sizeof *sections)
+
+typedef struct {
+    config *c;
+    const char *path;  /* config file */
+    char *dir;         /* its folder, absolute */
+    FILE *f;
+    int line;          /* physical lines read so far */
+    int key_line[K_COUNT];
+    int section_line[N_SECTIONS];
+    char *raw[K_COUNT]; /* values as written (for alphas given before allow_extrapolation) */
+    int failed;
+    int npy_default;
+} parser;
+
+static int perr(parser *p, int line, int k, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Record the first error: "FILE:LINE: [section] key: msg". */
+static int perr(parser *p, int line, int k, const char *fmt, ...)
+{
+    if (p->failed)
+        return -1;
+    p->failed = 1;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (k >= 0)
+        return nd_fail("%s:%d: [%s] %s: %s", p->path, line, keys[k].section, keys[k].key, msg);
+    return nd_fail("%s:%d: %s", p->path, line, msg);
+}
+
+/* ---- line reader: whole physical lines, counted, section headers checked ---- */
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    return s;
+}
+
+static char *reader(char *str, int num, void *stream)
+{
+    parser *p = stream;
+    int c, n = 0, too_long = 0;
+    while ((c = fgetc(p->f)) != EOF) {
+        if (n < num - 1)
+            str[n++] = (char)c;
+        else
+            too_long = 1;
+        if (c == '\n')
+            break;
+    }
+    if (n == 0 && c == EOF)
+        return NULL;
+    str[n] = 0;
+    p->line++;
+    if (too_long)
+        perr(p, p->line, -1, "line longer than %d characters", num - 2);
+    /* Section header check (inih only reports sections through their keys). */
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s", str);
+    char *t = trim(tmp);
+    if (*t == '[') {
+        char *e = strchr(t, ']');
+        if (e) {
+            *e = 0;
+            char *name = trim(t + 1);
+            size_t s;
+            for (s = 0; s < N_SECTIONS; s++)
+                if (!strcmp(name, sections[s]))
+                    break;
+            if (s == N_SECTIONS)
+                perr(p, p->line, -1, "[%s]: unknown section (known: [dataset] [activations] [dissect] [rotation] [output])", name);
+            else if (p->section_line[s])
+                perr(p, p->line, -1, "[%s]: section given twice (first at line %d)", name, p->section_line[s]);
+            else
+                p->section_line[s] = p->line;
+        }
+    }
+    return str;
+}
+
+/* ---- value parsers ---- */
+
+/* Expand ${VAR}; *from_env is set when the result starts with an expansion
+ * (then a relative result is relative to the current directory). */
+static char *expand(parser *p, int k, const char *v, int *from_env)
+{
+    size_t cap = strlen(v) + 1, n = 0;
+    char *out = malloc(cap);
+    if (!out) {
+        perr(p, p->line, k, "out of memory");
+        return NULL;
+    }
+    *from_env = !strncmp(v, "${", 2);
+    for (const char *s = v; *s;) {
+        if (s[0] == '$' && s[1] == '{') {
+            const char *e = strchr(s, '}');
+            if (!e) {
+                perr(p, p->line, k, "'%s': unterminated ${", v);
+                free(out);
+                return NULL;
+            }
+            char name[128];
+            size_t len = (size_t)(e - s - 2);
+            if (len == 0 || len >= sizeof name) {
+                perr(p, p->line, k, "'%s': bad variable name", v);
+                free(out);
+                return NULL;
+            }
+            memcpy(name, s + 2, len);
+            name[len] = 0;
+            const char *val = getenv(name);
+            if (!val || !*val) {
+                if (!strcmp(name, "DATA"))
+                    val = "../shared";
+                else if (!strcmp(name, "RESULTS"))
+                    val = "results";
+                else {
+                    perr(p, p->line, k, "'%s': environment variable %s is not set", v, name);
+                    free(out);
+                    return NULL;
+                }
+            }
+            size_t vl = strlen(val);
+            char *bigger = realloc(out, cap + vl);
+            if (!bigger) {
+                free(out);
+                perr(p, p->line, k, "out of memory");
+                return NULL;
+            }
+            out = bigger;
+            cap += vl;
+            memcpy(out + n, val, vl);
+            n += vl;
+            s = e + 1;
+        } else {
+            out[n++] = *s++;
+        }
+    }
+    out[n] = 0;
+    return out;
+}
+
+/* Absolute path: relative to base (the config folder or the cwd). */
+static char *absolute(const char *path, const char *base)
+{
+    if (path[0] == '/')
+        return strdup(path);
+    char cwd[PATH_MAX];
+    if (!base) {
+        if (!getcwd(cwd, sizeof cwd))
+            return NULL;
+        base = cwd;
+    }
+    /* Fold leading "./" and "../" so stored paths read cleanly. */
+    char *b = strdup(base);
+    if (!b)
+        return NULL;
+    const char *r = path;
+    for (;;) {
+        if (!strncmp(r, "./", 2)) {
+            r += 2;
+        } else if (!strcmp(r, ".")) {
+            r += 1;
+        } else if (!strncmp(r, "../", 3) || !strcmp(r, "..")) {
+            char *slash = strrchr(b, '/');
+            if (!slash || slash == b)
+                break; /* keep it as is at the root */
+            *slash = 0;
+            r += r[2] ? 3 : 2;
+        } else {
+            break;
+        }
+    }
+    size_t n = strlen(b) + strlen(r) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s%s%s", b, *r ? "/" : "", r);
+    free(b);
+    return out;
+}
+
+static char *path_value(parser *p, int k, const char *v)
+{
+    if (!*v) {
+        perr(p, p->line, k, "empty path");
+        return NULL;
+    }
+    int from_env;
+    char *x = expand(p, k, v, &from_env);
+    if (!x)
+        return NULL;
+    char *a = absolute(x, from_env ? NULL : p->dir);
+    free(x);
+    if (!a)
+        perr(p, p->line, k, "cannot make '%s' absolute", v);
+    return a;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1")) {
+        *out = 1;
+        return 0;
+    }
+    if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0")) {
+        *out = 0;
+        return 0;
+    }
+    return -1;
+}
+
+/* Comma list of doubles, strict: no empty items, each a whole number. */
+static int parse_list(const char *v, double **out, int *n)
+{
+    for (const char *s = v; *s; s++)
+        if (*s == ',' && (s == v || s[1] == 0 || s[1] == ','))
+            return -1;
+    if (!*v || cli_double_list(v, out, n))
+        return -1;
+    for (const char *s = v, *start = v;; s++) /* ", ," (blank item) */
+        if (*s == ',' || !*s) {
+            const char *q = start;
+            while (q < s && isspace((unsigned char)*q))
+                q++;
+            if (q == s) {
+                free(*out);
+                return -1;
+            }
+            if (!*s)
+                break;
+            start = s + 1;
+        }
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    parser *p = user;
+    config *c = p->c;
+    if (p->failed)
+        return 0;
+    int k;
+    for (k = 0; k < K_COUNT; k++)
+        if (!strcmp(section, keys[k].section) && !strcmp(name, keys[k].key))
+            break;
+    if (k == K_COUNT) {
+        if (!*section)
+            return perr(p, p->line, -1, "%s: key outside any section", name), 0;
+        size_t s;
+        for (s = 0; s < N_SECTIONS; s++)
+            if (!strcmp(section, sections[s]))
+                break;
+        if (s == N_SECTIONS) /* already reported by the reader */
+            return 0;
+        char known[256] = "";
+        for (int j = 0; j < K_COUNT; j++)
+            if (!strcmp(keys[j].section, section)) {
+                strcat(known, *known ? ", " : "");
+                strcat(known, keys[j].key);
+            }
+        return perr(p, p->line, -1, "[%s] %s: unknown key (known in [%s]: %s)", section, name,
+                    section, known),
+               0;
+    }
+    if (p->key_line[k])
+        return perr(p, p->line, k, "given twice (first at line %d; an indented line continues the value above)",
+                    p->key_line[k]),
+               0;
+    p->key_line[k] = p->line;
+    p->raw[k] = strdup(value);
+    long l;
+    double d;
+    switch (k) {
+    case K_DS_PATH: {
+        char *a = path_value(p, k, value);
+        if (!a)
+            return 0;
+        c->dataset = a;
+        struct stat st;
+        char *idx = malloc(strlen(a) + 16);
+        if (!idx)
+            return perr(p, p->line, k, "out of memory"), 0;
+        sprintf(idx, "%s/index.csv", a);
+        int ok = stat(idx, &st) == 0;
+        free(idx);
+        if (stat(a, &st) != 0 || !S_ISDIR(st.st_mode))
+            return perr(p, p->line, k, "%s: no such folder", a), 0;
+        if (!ok)
+            return perr(p, p->line, k, "%s: not a Broden-format dataset (no index.csv)", a), 0;
+        break;
+    }
+    case K_DS_CATEGORIES:
+        if (!*value || strchr(value, ' ') || value[0] == ',' || value[strlen(value) - 1] == ',' ||
+            strstr(value, ",,"))
+            return perr(p, p->line, k, "'%s': expected a comma-separated list of category names without spaces", value), 0;
+        c->categories = strdup(value);
+        break;
+    case K_DS_NAME:
+        c->dataset_name = strdup(value);
+        break;
+    case K_ACT_NPY:
+        if (!(c->npy = path_value(p, k, value)))
+            return 0;
+        break;
+    case K_ACT_MODEL:
+        if (!*value)
+            return perr(p, p->line, k, "empty value"), 0;
+        c->model = strdup(value);
+        break;
+    case K_ACT_LAYER:
+        if (!*value)
+            return perr(p, p->line, k, "empty value"), 0;
+        c->layer = strdup(value);
+        break;
+    case K_ACT_WEIGHTS: {
+        char *a = path_value(p, k, value);
+        if (!a)
+            return 0;
+        c->weights = a;
+        if (access(a, R_OK) != 0)
+            return perr(p, p->line, k, "%s: %s", a, strerror(errno)), 0;
+        break;
+    }
+    case K_ACT_SEED:
+        if (cli_long(value, &l) || l < 0)
+            return perr(p, p->line, k, "'%s': expected an integer >= 0", value), 0;
+        c->random_seed = l;
+        break;
+    case K_DI_PROFILE:
+        if (!strcmp(value, "netdissect"))
+            c->profile = ND_PROFILE_NETDISSECT;
+        else if (!strcmp(value, "netdissect-lite"))
+            c->profile = ND_PROFILE_LITE;
+        else
+            return perr(p, p->line, k, "'%s': expected netdissect or netdissect-lite", value), 0;
+        break;
+    case K_DI_QUANTILE:
+        if (cli_double(value, &d) || !(d > 0 && d < 1))
+            return perr(p, p->line, k, "'%s': expected a number in (0, 1)", value), 0;
+        c->quantile = d;
+        break;
+    case K_DI_IOU:
+        if (cli_double(value, &d) || !(d >= 0 && d < 1))
+            return perr(p, p->line, k, "'%s': expected a number in [0, 1)", value), 0;
+        c->iou_threshold = d;
+        break;
+    case K_DI_FIELD: {
+        double *v = NULL;
+        int n = 0;
+        if (parse_list(value, &v, &n) || n != 3 || v[0] != floor(v[0]) || v[1] != floor(v[1]) ||
+            v[2] != floor(v[2]) || v[1] < 1 || v[2] < 1 || fabs(v[0]) > 1e6 || v[1] > 1e6 || v[2] > 1e6) {
+            free(v);
+            return perr(p, p->line, k, "'%s': expected OFFSET,SIZE,STRIDE (integers, size and stride >= 1)", value), 0;
+        }
+        c->field_offset = (int)v[0];
+        c->field_size = (int)v[1];
+        c->field_stride = (int)v[2];
+        c->have_field = 1;
+        free(v);
+        break;
+    }
+    case K_RO_ALPHAS:
+        if (parse_list(value, &c->alphas, &c->n_alphas))
+            return perr(p, p->line, k, "'%s': expected a comma-separated list of numbers, e.g. 0,0.5,1", value), 0;
+        break;
+    case K_RO_EXTRAP:
+        if (parse_bool(value, &c->allow_extrapolation))
+            return perr(p, p->line, k, "'%s': expected true or false", value), 0;
+        break;
+    case K_RO_DRAWS:
+        if (cli_long(value, &l) || l < 1 || l > 100000)
+            return perr(p, p->line, k, "'%s': expected an integer in [1, 100000]", value), 0;
+        c->draws = (int)l;
+        break;
+    case K_RO_SEED:
+        if (cli_long(value, &l) || l < 0 || l > 4000000000L)
+            return perr(p, p->line, k, "'%s': expected an integer in [0, 4000000000]", value), 0;
+        c->base_seed = (unsigned long)l;
+        break;
+    case K_OUT_DIR:
+        if (!(c->out_dir = path_value(p, k, value)))
+            return 0;
+        break;
+    case K_OUT_TITLE:
+        if (strpbrk(value, "\"\\\n"))
+            return perr(p, p->line, k, "'%s': no quotes or backslashes in a title", value), 0;
+        c->title = strdup(value);
+        break;
+    }
+    return 1;
+}
+
+/* Line to blame for a missing key: its section header, else the last line. */
+static int missing_line(parser *p, int k)
+{
+    for (size_t s = 0; s < N_SECTIONS; s++)
+        if (!strcmp(sections[s], keys[k].section) && p->section_line[s])
+            return p->section_line[s];
+    return p->line;
+}
+
+static int check_whole(parser *p)
+{
+    config *c = p->c;
+    static const int required[] = {K_DS_PATH, K_RO_ALPHAS, K_OUT_DIR};
+    for (size_t i = 0; i < sizeof required / sizeof *required; i++)
+        if (!p->key_line[required[i]])
+            return perr(p, missing_line(p, required[i]), required[i], "required key missing");
+    /* alphas: range (after allow_extrapolation, wherever it was written), duplicates */
+    int la = p->key_line[K_RO_ALPHAS];
+    for (int i = 0; i < c->n_alphas; i++)
+        if (!c->allow_extrapolation && !(c->alphas[i] >= 0 && c->alphas[i] <= 1))
+            return perr(p, la, K_RO_ALPHAS, "alpha %g is outside [0, 1] (set allow_extrapolation = true in [rotation] to allow it)",
+                        c->alphas[i]);
+    qsort(c->alphas, (size_t)c->n_alphas, sizeof *c->alphas, cmp_double);
+    for (int i = 1; i < c->n_alphas; i++)
+        if (c->alphas[i] == c->alphas[i - 1])
+            return perr(p, la, K_RO_ALPHAS, "alpha %g given twice", c->alphas[i]);
+    int has0 = 0;
+    for (int i = 0; i < c->n_alphas; i++)
+        has0 |= c->alphas[i] == 0;
+    if (!has0) { /* the unrotated baseline is always part of a sweep */
+        double *v = realloc(c->alphas, sizeof *v * (size_t)(c->n_alphas + 1));
+        if (!v)
+            return perr(p, la, K_RO_ALPHAS, "out of memory");
+        v[c->n_alphas++] = 0;
+        c->alphas = v;
+        qsort(c->alphas, (size_t)c->n_alphas, sizeof *c->alphas, cmp_double);
+    }
+    /* activations */
+    c->compute = p->key_line[K_ACT_WEIGHTS] || p->key_line[K_ACT_SEED];
+    if (p->key_line[K_ACT_WEIGHTS] && p->key_line[K_ACT_SEED])
+        return perr(p, p->key_line[K_ACT_SEED], K_ACT_SEED, "give either weights or random_seed, not both");
+    if (c->compute) {
+        int k = !c->model ? K_ACT_MODEL : !c->layer ? K_ACT_LAYER : -1;
+        if (k >= 0)
+            return perr(p, missing_line(p, k), k, "required to compute activations (weights or random_seed given)");
+        if (!c->npy) {
+            p->npy_default = 1;
+            c->npy = nd_path_join(c->out_dir, "features.npy");
+        }
+    } else {
+        if (!c->npy)
+            return perr(p, missing_line(p, K_ACT_NPY), K_ACT_NPY,
+                        "required key missing (or give model, layer and weights to compute the activations)");
+        if (access(c->npy, R_OK) != 0)
+            return perr(p, p->key_line[K_ACT_NPY], K_ACT_NPY, "%s: %s", c->npy, strerror(errno));
+    }
+    if (c->have_field && c->profile == ND_PROFILE_LITE)
+        return perr(p, p->key_line[K_DI_FIELD], K_DI_FIELD, "only used by profile = netdissect (this config says netdissect-lite)");
+    if (!c->dataset_name) {
+        const char *s = strrchr(c->dataset, '/');
+        c->dataset_name = strdup(s ? s + 1 : c->dataset);
+    }
+    return 0;
+}
+
+int config_load(config *c, const char *path)
+{
+    memset(c, 0, sizeof *c);
+    c->path = strdup(path);
+    c->random_seed = -1;
+    c->profile = ND_PROFILE_NETDISSECT;
+    c->quantile = 0.005;     /* the paper's top 0.5% */
+    c->iou_threshold = 0.04; /* the paper's detector threshold */
+    c->draws = 1;
+    c->base_seed = 1;
+    parser p;
+    memset(&p, 0, sizeof p);
+    p.c = c;
+    p.path = path;
+    p.f = fopen(path, "r");
+    if (!p.f)
+        return nd_fail("%s: cannot read config: %s", path, strerror(errno));
+    char *slash = strrchr(path, '/');
+    char *folder = slash ? strndup(path, (size_t)(slash - path + (slash == path))) : strdup(".");
+    p.dir = folder ? absolute(folder, NULL) : NULL;
+    free(folder);
+    int rc = -1;
+    if (!p.dir) {
+        nd_fail("%s: cannot resolve the config folder", path);
+        goto done;
+    }
+    int r = ini_parse_stream(reader, &p, handler, &p);
+    if (p.failed)
+        goto done;
+    if (r > 0) {
+        perr(&p, r, -1, "syntax error: expected [section], key = value, or a comment (; or #)");
+        goto done;
+    }
+    if (r < 0) {
+        nd_fail("%s: cannot parse (error %d)", path, r);
+        goto done;
+    }
+    if (check_whole(&p))
+        goto done;
+    c->npy_default_ = p.npy_default;
+    rc = 0;
+done:
+    fclose(p.f);
+    free(p.dir);
+    for (int k = 0; k < K_COUNT; k++)
+        free(p.raw[k]);
+    if (rc)
+        config_free(c);
+    return rc;
+}
+
+int config_set_out_dir(config *c, const char *dir)
+{
+    char *a = absolute(dir, NULL);
+    if (!a)
+        return nd_fail("%s: cannot make the output folder absolute", dir);
+    free(c->out_dir);
+    c->out_dir = a;
+    if (c->npy_default_) {
+        free(c->npy);
+        c->npy = nd_path_join(c->out_dir, "features.npy");
+    }
+    return 0;
+}
+
+const char *config_title(const config *c, char *buf, size_t cap)
+{
+    if (c->title)
+        snprintf(buf, cap, "%s", c->title);
+    else if (c->model || c->layer)
+        snprintf(buf, cap, "%s%s%s on %s", c->model ? c->model : "", c->model && c->layer ? " " : "",
+                 c->layer ? c->layer : "", c->dataset_name);
+    else
+        snprintf(buf, cap, "activations %s on %s", strrchr(c->npy, '/') ? strrchr(c->npy, '/') + 1 : c->npy,
+                 c->dataset_name);
+    return buf;
+}
+
+/* %.17g round-trips doubles, but prints 0.1 as 0.10000000000000001; use the
+ * shortest form that reads back to the same value. */
+static void fmt_double(char *buf, size_t cap, double v)
+{
+    if (v == floor(v) && fabs(v) < 1e15) { /* integers without an exponent */
+        snprintf(buf, cap, "%.0f", v);
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+char *config_effective(const config *c)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        nd_fail("out of memory");
+        return NULL;
+    }
+    char b[64], title[512];
+    fprintf(f, "; Effective configuration written by dissect %s.\n; from: %s\n", ND_VERSION, c->path);
+    fprintf(f, "; Every key with its value in use; paths absolute.  Loadable as a config.\n");
+    fprintf(f, "; program_version = %s\n\n", ND_VERSION);
+    fprintf(f, "[dataset]\npath = %s\n", c->dataset);
+    if (c->categories)
+        fprintf(f, "categories = %s\n", c->categories);
+    else
+        fprintf(f, "; categories: all of category.csv\n");
+    fprintf(f, "name = %s\n\n[activations]\nnpy = %s\n", c->dataset_name, c->npy);
+    if (c->model)
+        fprintf(f, "model = %s\n", c->model);
+    if (c->layer)
+        fprintf(f, "layer = %s\n", c->layer);
+    if (c->weights)
+        fprintf(f, "weights = %s\n", c->weights);
+    if (c->random_seed >= 0)
+        fprintf(f, "random_seed = %ld\n", c->random_seed);
+    fprintf(f, "\n[dissect]\nprofile = %s\n", c->profile == ND_PROFILE_LITE ? "netdissect-lite" : "netdissect");
+    fmt_double(b, sizeof b, c->quantile);
+    fprintf(f, "quantile = %s\n", b);
+    fmt_double(b, sizeof b, c->iou_threshold);
+    fprintf(f, "iou_threshold = %s\n", b);
+    if (c->have_field)
+        fprintf(f, "field = %d,%d,%d\n", c->field_offset, c->field_size, c->field_stride);
+    else if (c->profile == ND_PROFILE_NETDISSECT)
+        fprintf(f, "; field: from the .json beside the activations, else the model's layer geometry\n");
+    fprintf(f, "\n[rotation]\nalphas = ");
+    for (int i = 0; i < c->n_alphas; i++) {
+        fmt_double(b, sizeof b, c->alphas[i]);
+        fprintf(f, "%s%s", i ? "," : "", b);
+    }
+    fprintf(f, "\nallow_extrapolation = %s\ndraws = %d\nbase_seed = %lu\n", c->allow_extrapolation ? "true" : "false",
+            c->draws, c->base_seed);
+    fprintf(f, "; seeds of the draws: %lu", c->base_seed);
+    if (c->draws > 1)
+        fprintf(f, "..%lu", c->base_seed + (unsigned long)c->draws - 1);
+    fprintf(f, " (Haar rotation Q_d = rot_haar(K, seed), R = Q_d^alpha)\n");
+    fprintf(f, "\n[output]\ndir = %s\ntitle = %s\n", c->out_dir, config_title(c, title, sizeof title));
+    if (fclose(f)) {
+        free(text);
+        nd_fail("out of memory");
+        return NULL;
+    }
+    return text;
+}
+
+void config_free(config *c)
+{
+    free(c->path);
+    free(c->dataset);
+    free(c->categories);
+    free(c->dataset_name);
+    free(c->npy);
+    free(c->model);
+    free(c->layer);
+    free(c->weights);
+    free(c->alphas);
+    free(c->out_dir);
+    free(c->title);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,89 @@
+/* config.h - the INI configuration of a rotation sweep, read strictly.
+ *
+ * Sections and keys (R = required):
+ *   [dataset]      path (R)         Broden-format folder (must hold index.csv)
+ *                  categories       comma list of categories to use; default all
+ *                  name             label used in figure titles; default folder name
+ *   [activations]  npy              activations [N,K,h,w] (.npy).  Required unless
+ *                                   the model keys below compute them; with them it
+ *                                   is the cache file (default <output dir>/features.npy)
+ *                  model, layer     network and layer names (titles; needed to compute)
+ *                  weights          weight file, or
+ *                  random_seed      He-initialised random weights with this seed
+ *                                   (weights or random_seed => activations are computed
+ *                                   with mdl_extract when the npy file does not exist)
+ *   [dissect]      profile          netdissect (default) | netdissect-lite
+ *                  quantile         top quantile, default 0.005, in (0, 1)
+ *                  iou_threshold    default 0.04, in [0, 1)
+ *                  field            OFFSET,SIZE,STRIDE of the layer's receptive field
+ *                                   (netdissect profile only; default: the .json beside
+ *                                   the .npy, else the model's layer geometry)
+ *   [rotation]     alphas (R)       comma list; each in [0, 1] unless
+ *                  allow_extrapolation = true   (default false)
+ *                  draws            random rotations per alpha > 0, default 1, >= 1
+ *                  base_seed        draw d uses seed base_seed + d, default 1
+ *   [output]       dir (R)          run folder
+ *                  title            figure title; default "<model> <layer> on <dataset>"
+ *
+ * Paths: `${NAME}` is replaced by the environment variable NAME; DATA defaults to
+ * ../shared and RESULTS to ./results (both relative to the current directory), any
+ * other unset variable is an error.  After expansion, a relative path is relative to
+ * the folder of the config file (so a config can name files beside it), except that
+ * a path that came from a ${VAR} is relative to the current directory like the
+ * variable itself.  All paths are stored absolute.
+ *
+ * Errors: config_load() fails with one line "FILE:LINE: [section] key: what is
+ * wrong" (a missing key names the line of its section header, or the last line
+ * of the file when the section is absent).
+ */
+#ifndef ND_CONFIG_H
+#define ND_CONFIG_H
+
+#include "core/dissect.h"
+
+typedef struct {
+    char *path;         /* the config file as given */
+    /* [dataset] */
+    char *dataset;      /* absolute */
+    char *categories;   /* NULL = all */
+    char *dataset_name;
+    /* [activations] */
+    char *npy;          /* absolute; NULL until config_load fills the default */
+    char *model, *layer, *weights; /* NULL when absent; weights absolute */
+    long random_seed;   /* -1 = absent */
+    int compute;        /* weights or random_seed given */
+    /* [dissect] */
+    nd_profile profile;
+    double quantile, iou_threshold;
+    int have_field, field_offset, field_size, field_stride;
+    /* [rotation] */
+    double *alphas;     /* sorted ascending, distinct; 0 (the unrotated
+                           baseline) is always included, added if absent */
+    int n_alphas;
+    int allow_extrapolation;
+    int draws;
+    unsigned long base_seed;
+    /* [output] */
+    char *out_dir;      /* absolute */
+    char *title;        /* NULL = default */
+    int npy_default_;   /* internal: npy was defaulted from out_dir */
+} config;
+
+/* Read and validate path.  On error: -1 and one nd_fail() line as above.  */
+int config_load(config *c, const char *path);
+
+/* Replace the output folder (command-line override); made absolute. */
+int config_set_out_dir(config *c, const char *dir);
+
+/* Figure title: [output] title, else "<model> <layer> on <dataset name>". */
+const char *config_title(const config *c, char *buf, size_t cap);
+
+/* The effective configuration as INI text (every key, defaults filled in,
+ * absolute paths, program version and the seeds as comments); malloc'd.
+ * Loading it again gives the same configuration.  Its second line, "; from:
+ * PATH", is the only one that depends on how the config was named. */
+char *config_effective(const config *c);
+
+void config_free(config *c);
+
+#endif
