@@ -94,10 +94,49 @@ deps:
 	  && echo "Installed: $$missing"
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 help:
-	@echo "targets: all test asan bench demo deps clean"
+	@echo "targets: all test asan bench demo deps clean fuzz valgrind"
+
+# ---- reliability: fuzzing (tests/fuzz/) and valgrind --------------------------
+# `make fuzz` builds the library and one libFuzzer binary per tests/fuzz/fuzz_*.c
+# with clang (fuzzer + AddressSanitizer + UndefinedBehaviorSanitizer) into
+# build-fuzz/ and runs each for FUZZ_SECONDS; crash inputs land in
+# build-fuzz/crashes/<target>/ (add them to tests/regress/<target>/).
+# `make valgrind` runs a small dissection and a small sweep under valgrind.
+FUZZ_SECONDS ?= 60
+FUZZ_CC   ?= clang
+FUZZ_OPT   = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_PKGS  = clang libclang-rt-dev
+VALGRIND_PKGS = valgrind
+.PHONY: fuzz fuzz-build fuzz-seeds valgrind deps-fuzz deps-valgrind
+
+deps-fuzz:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_PKGS)"
+deps-valgrind:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(VALGRIND_PKGS)"
+
+fuzz: deps-fuzz
+	$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) OPT="$(FUZZ_OPT)" fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh build-fuzz
+
+fuzz-build: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libnd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ND_CFLAGS) $(PC_CFLAGS) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(BUILD)/libnd.a $(LDLIBS)
+
+# Regenerate the seed corpus (committed) from tests/fuzz/gen_seeds.c.
+fuzz-seeds: $(BUILD)/libnd.a
+	@mkdir -p $(BUILD)/fuzz
+	$(CC) $(ND_CFLAGS) $(PC_CFLAGS) $(CFLAGS) -o $(BUILD)/fuzz/gen_seeds tests/fuzz/gen_seeds.c $(BUILD)/libnd.a $(LDLIBS)
+	$(BUILD)/fuzz/gen_seeds
+
+valgrind: deps-valgrind $(BUILD)/dissect
+	@BUILD=$(BUILD) ND_SHARED=$(SHARED) ND_BIN=$(abspath $(BUILD)/dissect) bash tests/valgrind.sh
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/experiments/main.d $(TEST_BIN:%=%.d) $(BENCH_BIN:%=%.d)
+-include $(wildcard $(BUILD)/fuzz/*.d)
 .SECONDARY:

@@ -319,7 +319,11 @@ static int read_label_png(const broden *ds, const char *path, const char *where,
     png_err_ctx ectx;
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ectx, png_on_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
-    unsigned char *row = NULL;
+    /* assigned after setjmp and needed after longjmp: volatile, or they may
+     * read back stale (libpng errors in the middle of the pixel data) */
+    unsigned char *volatile row = NULL;
+    unsigned char *volatile img = NULL;
+    unsigned char **volatile rows = NULL;
     if (!png || !info) {
         fclose(f);
         png_destroy_read_struct(&png, &info, NULL);
@@ -328,6 +332,8 @@ static int read_label_png(const broden *ds, const char *path, const char *where,
     if (setjmp(ectx.jb)) {
         png_destroy_read_struct(&png, &info, NULL);
         free(row);
+        free(img);
+        free(rows);
         fclose(f);
         return nd_fail("%s: broken PNG (%s): %s", path, where, ectx.msg);
     }
@@ -366,8 +372,6 @@ static int read_label_png(const broden *ds, const char *path, const char *where,
         return nd_fail("%s: out of memory", path);
     }
     /* interlaced images need the whole image; read row pointers then */
-    unsigned char *img = NULL;
-    unsigned char **rows = NULL;
     if (png_get_interlace_type(png, info) != PNG_INTERLACE_NONE) {
         img = malloc((size_t)w * (size_t)h * (size_t)ch);
         rows = malloc(sizeof *rows * h);
@@ -652,14 +656,16 @@ void broden_image_size(const broden *ds, size_t i, int *ih, int *iw, int *sh, in
 int broden_image_has_data(const broden *ds, size_t i) { return ds->img[i].nlayer + ds->img[i].nil > 0; }
 const char *broden_image_name(const broden *ds, size_t i) { return ds->img[i].name; }
 
+/* A dataset with no layers (or no image-level labels) has NULL arrays, and
+ * NULL + 0 is undefined behaviour: hand out NULL with a count of 0 then. */
 void broden_image_layers(const broden *ds, size_t i, const broden_layer **layers, size_t *n)
 {
-    *layers = ds->layers + ds->img[i].layer0;
     *n = ds->img[i].nlayer;
+    *layers = *n ? ds->layers + ds->img[i].layer0 : NULL;
 }
 
 void broden_image_labels(const broden *ds, size_t i, const broden_imglabel **labels, size_t *n)
 {
-    *labels = ds->ils + ds->img[i].il0;
     *n = ds->img[i].nil;
+    *labels = *n ? ds->ils + ds->img[i].il0 : NULL;
 }

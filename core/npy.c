@@ -179,6 +179,13 @@ int npy_open(npy_t *a, const char *path)
         nd_fail_prefix("%s", path);
         goto fail;
     }
+    /* the data is used in place (typed loads from the mapping), so it must
+     * be aligned; NumPy pads the header to 64 (older versions 16) bytes */
+    if ((hoff + hlen) % a->elsize) {
+        nd_fail("%s: .npy data starts at byte %zu, not a multiple of the %zu-byte element size "
+                "(header not padded as NumPy does)", path, hoff + hlen, a->elsize);
+        goto fail;
+    }
     size_t have = len - hoff - hlen;
     if (have != need) {
         nd_fail("%s: %s .npy of shape %zu elements needs %zu data bytes, file has %zu (%s)", path,

@@ -144,7 +144,8 @@ int cmd_recount(int argc, char **argv)
                 if (csv_double(f.f[cols[q]], vals[q]) || (q < 3 && *vals[q] < 0)) {
                     nd_fail("%s:%d: field '%s%s': expected a number, got '%s'", path, f.line, cc->name,
                             names[q], f.f[cols[q]]);
-                    d.label[u * (size_t)d.ncat + (size_t)k] = NULL;
+                    for (int j = 0; j < k; j++) /* this row's labels so far */
+                        free(d.label[u * (size_t)d.ncat + (size_t)j]);
                     d.nunits = u;
                     goto done;
                 }
