@@ -1,12 +1,15 @@
 /* result.c - writing a dissection: result.csv (the references' column
- * layout), summary.json and thresholds.npy, each atomically. */
+ * layout), summary.json and thresholds.npy, each atomically and all three
+ * written before any replaces the previous result (see nd_write_result). */
 #include "core/afile.h"
 #include "core/dissect.h"
 #include "core/err.h"
 #include "core/npy.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void json_str(FILE *f, const char *s)
 {
@@ -49,7 +52,7 @@ static int by_score(const void *a, const void *b)
     return (u > v) - (u < v);
 }
 
-static int write_csv(const nd_result *r, const broden *ds, const char *path)
+static int write_csv(const nd_result *r, const broden *ds, FILE *f)
 {
     size_t K = r->K, C = r->C, L = r->L;
     size_t *order = nd_malloc(K * sizeof *order);
@@ -59,12 +62,6 @@ static int write_csv(const nd_result *r, const broden *ds, const char *path)
         order[u] = u;
     sort_r = r;
     qsort(order, K, sizeof *order, by_score);
-    afile a;
-    if (afile_open(&a, path)) {
-        free(order);
-        return -1;
-    }
-    FILE *f = a.f;
     fprintf(f, "unit,category,label,score");
     for (size_t c = 0; c < C; c++) {
         const char *cn = broden_category_name(ds, c);
@@ -90,15 +87,11 @@ static int write_csv(const nd_result *r, const broden *ds, const char *path)
         fputc('\n', f);
     }
     free(order);
-    return afile_commit(&a);
+    return 0;
 }
 
-static int write_summary(const nd_result *r, const broden *ds, const char *path, const char *extra)
+static int write_summary(const nd_result *r, const broden *ds, FILE *f, const char *extra)
 {
-    afile a;
-    if (afile_open(&a, path))
-        return -1;
-    FILE *f = a.f;
     const nd_options *o = &r->opt;
     const nd_counts *n = &r->counts;
     size_t withdata = 0;
@@ -144,21 +137,76 @@ static int write_summary(const nd_result *r, const broden *ds, const char *path,
     for (size_t u = 0; u < r->K; u++)
         fprintf(f, "%s%.17g", u ? ", " : "", r->thresholds[u]);
     fprintf(f, "]\n}\n");
-    return afile_commit(&a);
+    return 0;
 }
 
+/* Flush and fsync a temporary without renaming it: a full disk or a file
+ * size limit shows up here (stdio buffers hide it until the flush). */
+static int sync_tmp(afile *a)
+{
+    errno = 0;
+    int bad = fflush(a->f) != 0 || ferror(a->f);
+    if (!bad && fsync(fileno(a->f)) != 0 && errno != EINVAL)
+        bad = 1;
+    if (bad)
+        return nd_fail("%s: write failed: %s (previous result left in place)", a->path,
+                       strerror(errno ? errno : EIO));
+    return 0;
+}
+
+/* All three files are written to temporaries and synced before any is
+ * renamed, so a write failure (full disk, file size limit) leaves the
+ * previous result untouched.  Then the old summary.json - the marker of a
+ * complete folder - is removed first and the new one renamed in last, so an
+ * interruption between the renames leaves a folder that does not look
+ * complete rather than a mix of two runs that does. */
 int nd_write_result(const nd_result *r, const broden *ds, const char *dir, const char *extra_json)
 {
     if (nd_mkdirs(dir))
         return -1;
     char *p1 = nd_path_join(dir, "thresholds.npy"), *p2 = nd_path_join(dir, "result.csv"),
          *p3 = nd_path_join(dir, "summary.json");
-    int rc = -1;
+    int rc = -1, open1 = 0, open2 = 0, open3 = 0;
     size_t shape[1] = {r->K};
-    /* summary.json last: its presence marks a complete result folder */
-    if (p1 && p2 && p3 && !npy_save(p1, NPY_F64, 1, shape, r->thresholds) && !write_csv(r, ds, p2) &&
-        !write_summary(r, ds, p3, extra_json))
-        rc = 0;
+    npy_writer w;
+    afile a2, a3;
+    if (!p1 || !p2 || !p3)
+        goto out;
+    if (npy_writer_open(&w, p1, NPY_F64, 1, shape))
+        goto out;
+    if (npy_writer_put(&w, r->thresholds, r->K * sizeof *r->thresholds)) /* aborts w itself */
+        goto out;
+    open1 = 1;
+    if (afile_open(&a2, p2))
+        goto out;
+    open2 = 1;
+    if (afile_open(&a3, p3))
+        goto out;
+    open3 = 1;
+    if (write_csv(r, ds, a2.f) || write_summary(r, ds, a3.f, extra_json) || sync_tmp(&w.af) ||
+        sync_tmp(&a2) || sync_tmp(&a3))
+        goto out;
+    if (unlink(p3) != 0 && errno != ENOENT) {
+        nd_fail("%s: cannot replace: %s", p3, strerror(errno));
+        goto out;
+    }
+    open1 = 0;
+    if (npy_writer_commit(&w))
+        goto out;
+    open2 = 0;
+    if (afile_commit(&a2))
+        goto out;
+    open3 = 0;
+    if (afile_commit(&a3))
+        goto out;
+    rc = 0;
+out:
+    if (open1)
+        npy_writer_abort(&w);
+    if (open2)
+        afile_abort(&a2);
+    if (open3)
+        afile_abort(&a3);
     free(p1), free(p2), free(p3);
     return rc;
 }

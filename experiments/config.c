@@ -127,7 +127,8 @@ static char *reader(char *str, int num, void *stream)
                 perr(p, p->line, -1, "[%s]: section given twice (first at line %d)", name, p->section_line[s]);
             else
                 p->section_line[s] = p->line;
-        }
+        } else
+            perr(p, p->line, -1, "section header without a closing ']'");
     }
     return str;
 }
@@ -518,6 +519,9 @@ static int check_whole(parser *p)
 int config_load(config *c, const char *path)
 {
     memset(c, 0, sizeof *c);
+    struct stat st; /* fopen "r" of a folder works and reads as empty */
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return nd_fail("%s: is a directory, expected a config file", path);
     c->path = strdup(path);
     c->random_seed = -1;
     c->profile = ND_PROFILE_NETDISSECT;
@@ -530,8 +534,11 @@ int config_load(config *c, const char *path)
     p.c = c;
     p.path = path;
     p.f = fopen(path, "r");
-    if (!p.f)
+    if (!p.f) {
+        free(c->path);
+        c->path = NULL;
         return nd_fail("%s: cannot read config: %s", path, strerror(errno));
+    }
     char *slash = strrchr(path, '/');
     char *folder = slash ? strndup(path, (size_t)(slash - path + (slash == path))) : strdup(".");
     p.dir = folder ? absolute(folder, NULL) : NULL;

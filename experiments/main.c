@@ -5,6 +5,7 @@
 #include "experiments/commands.h"
 
 #include <gsl/gsl_errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
 {
     gsl_set_error_handler_off();
     afile_install_signal_handlers();
+    signal(SIGXFSZ, SIG_IGN); /* over a file size limit: write() fails with EFBIG, reported */
     if (argc < 2) {
         usage(stderr);
         return ND_EXIT_USAGE;

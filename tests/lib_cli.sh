@@ -25,3 +25,16 @@ expect_ok() {
     rm -f "$err"
 }
 finish() { echo "$PASS passed, $FAIL failed"; [ "$FAIL" -eq 0 ]; }
+# expect_fail_clean NAME STATUS PATTERN OUT CMD...: expect_fail, and then no
+# output may be left at OUT: no file there (a folder there must hold no
+# files), and no "*.tmp.*" temporary beside it or inside it.
+expect_fail_clean() {
+    local name=$1 want=$2 pat=$3 out=$4; shift 4
+    expect_fail "$name" "$want" "$pat" "$@"
+    local left=""
+    if [ -d "$out" ]; then left=$(find "$out" -type f | head -3)
+    elif [ -e "$out" ]; then left=$out; fi
+    local tmps; tmps=$(ls -d "$(dirname "$out")"/*.tmp.* 2>/dev/null | head -3)
+    if [ -n "$left$tmps" ]; then bad "$name: output left behind: $left $tmps"
+    else ok "$name: nothing left at $(basename "$out")"; fi
+}
