@@ -211,8 +211,8 @@ static int get_plan(plan_cache *pc, const nd_features *f, const nd_options *o, i
 }
 
 /* Tally one image whose activations are x[K*h*w]. */
-static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, int *idx, float *up,
-                       float *tmp, unsigned char *present, unsigned char *hit)
+static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, int *idx,
+                       unsigned char *present, unsigned char *hit)
 {
     const broden *ds = j->ds;
     const nd_features *f = j->f;
@@ -266,7 +266,7 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
          * maximum is not above the threshold cannot produce a mask */
         if (!(mx > j->thr32[u]))
             continue;
-        int m = up_mask(&pc->plan, a, j->thr32[u], idx, up, tmp);
+        int m = up_mask(&pc->plan, a, j->thr32[u], idx);
         if (m == 0)
             continue;
         t->M[u] += m;
@@ -313,23 +313,19 @@ static void *tally_worker(void *arg)
     tally_job *j = arg;
     const nd_features *f = j->f;
     size_t per = f->K * f->h * f->w;
-    int maxpix = 0, maxsw = 0;
+    int maxpix = 0;
     for (size_t i = j->i0; i < j->i1; i++) {
         int sh, sw;
         broden_image_size(j->ds, i, NULL, NULL, &sh, &sw);
         if (sh * sw > maxpix)
             maxpix = sh * sw;
-        if (sw > maxsw)
-            maxsw = sw;
     }
     size_t C = j->t.C;
     float *buf = malloc(j->chunk * per * sizeof *buf);
     int *idx = malloc(sizeof *idx * (size_t)(maxpix + 1));
-    float *up = malloc(sizeof *up * (size_t)(maxpix + 1));
-    float *tmp = malloc(sizeof *tmp * (f->h * (size_t)maxsw + 1)); /* NDL's horizontal pass */
     unsigned char *present = malloc(C + 1), *hit = malloc(C + 1);
     plan_cache pc = {0};
-    if (!buf || !idx || !up || !tmp || !present || !hit) {
+    if (!buf || !idx || !present || !hit) {
         j->rc = -1;
         snprintf(j->err, sizeof j->err, "out of memory in the tally");
         goto done;
@@ -344,7 +340,7 @@ static void *tally_worker(void *arg)
             break;
         }
         for (size_t i = 0; i < n; i++)
-            if (tally_image(j, &pc, a + i, x + i * per, idx, up, tmp, present, hit)) {
+            if (tally_image(j, &pc, a + i, x + i * per, idx, present, hit)) {
                 j->rc = -1;
                 snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
                 goto done;
@@ -353,7 +349,7 @@ static void *tally_worker(void *arg)
 done:
     if (pc.have)
         up_plan_free(&pc.plan);
-    free(buf), free(idx), free(up), free(tmp), free(present), free(hit);
+    free(buf), free(idx), free(present), free(hit);
     return NULL;
 }
 
