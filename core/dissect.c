@@ -82,9 +82,93 @@ int nd_thresholds(const nd_features *f, double quantile, int threads, double *ou
     return nd_thresholds_progress(f, quantile, threads, out, NULL, NULL);
 }
 
+typedef struct {
+    const nd_features *f;
+    qt_stream *q;
+    qt_part *part;
+    int pass, tid, nt, rc;
+    char err[1024];
+} hist_job;
+
+static void *hist_worker(void *arg)
+{
+    hist_job *j = arg;
+    const nd_features *f = j->f;
+    size_t B = 16, per = f->K * f->h * f->w;
+    float *buf = malloc(B * per * sizeof *buf);
+    if (!buf) {
+        j->rc = -1;
+        snprintf(j->err, sizeof j->err, "out of memory");
+        return NULL;
+    }
+    size_t nchunks = (f->N + B - 1) / B;
+    for (size_t ck = (size_t)j->tid; ck < nchunks; ck += (size_t)j->nt) {
+        size_t a = ck * B, n = f->N - a < B ? f->N - a : B;
+        const float *x;
+        if (f->get(f->ctx, a, n, buf, &x)) {
+            j->rc = -1;
+            snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
+            break;
+        }
+        qt_part_add(j->q, j->part, j->pass, x, n, f->h * f->w);
+    }
+    free(buf);
+    return NULL;
+}
+
+/* Exact thresholds in two passes over the source (see qt_stream). */
 int nd_thresholds_progress(const nd_features *f, double quantile, int threads, double *out,
                            void (*progress)(void *, const char *, size_t, size_t), void *pctx)
 {
+    if (!(quantile > 0 && quantile < 1))
+        return nd_fail("quantile %g must be in (0, 1)", quantile);
+    qt_stream *q = qt_stream_new(f->K, (uint64_t)f->N * f->h * f->w, 1.0 - quantile);
+    if (!q)
+        return -1;
+    int nt = n_threads(threads), rc = 0;
+    hist_job jobs[64];
+    pthread_t th[64];
+    int started[64];
+    for (int pass = 1; pass <= 2 && !rc; pass++) {
+        for (int t = 0; t < nt; t++) {
+            jobs[t] = (hist_job){.f = f, .q = q, .pass = pass, .tid = t, .nt = nt};
+            if (!(jobs[t].part = qt_part_new(q, pass))) {
+                for (int k = 0; k < t; k++)
+                    qt_part_merge(q, jobs[k].part, pass);
+                qt_stream_free(q);
+                return nd_fail("out of memory for quantile histograms");
+            }
+        }
+        for (int t = 1; t < nt; t++)
+            started[t] = pthread_create(&th[t], NULL, hist_worker, &jobs[t]) == 0;
+        hist_worker(&jobs[0]);
+        for (int t = 1; t < nt; t++) {
+            if (started[t])
+                pthread_join(th[t], NULL);
+            else
+                hist_worker(&jobs[t]);
+        }
+        for (int t = 0; t < nt; t++) {
+            if (jobs[t].rc && !rc)
+                rc = nd_fail("%s", jobs[t].err);
+            qt_part_merge(q, jobs[t].part, pass);
+        }
+        if (!rc)
+            rc = qt_stream_end_pass(q, pass);
+        if (progress && !rc)
+            progress(pctx, "thresholds", (size_t)pass * f->K / 2, f->K);
+    }
+    if (!rc)
+        qt_stream_result(q, out);
+    qt_stream_free(q);
+    return rc;
+}
+
+/* The obvious version: gather each unit's values, select (kept for tests). */
+int nd_thresholds_select(const nd_features *f, double quantile, int threads, double *out)
+{
+    void (*progress)(void *, const char *, size_t, size_t) = NULL;
+    void *pctx = NULL;
     if (!(quantile > 0 && quantile < 1))
         return nd_fail("quantile %g must be in (0, 1)", quantile);
     size_t hw = f->h * f->w, n = f->N * hw, per = f->K * hw;

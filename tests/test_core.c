@@ -86,6 +86,38 @@ static void test_quantile(void)
         free(v), free(w);
     }
     CHECK(bad == 0, "quickselect equals full sort on 200 random arrays (%d differ)", bad);
+
+    /* two-pass streaming quantiles (3 units, negative values, ties, two
+     * parts merged as two threads would) against the sorting reference */
+    bad = 0;
+    for (int trial = 0; trial < 20; trial++) {
+        size_t K = 3, n = 7 + (size_t)trial * 13, hw = 5;
+        float *x = malloc(n * K * hw * sizeof *x), *col = malloc(n * hw * sizeof *col);
+        for (size_t i = 0; i < n * K * hw; i++) {
+            s = s * 1103515245u + 12345u;
+            x[i] = (s >> 16) % 5 == 0 ? 0.0f : ((float)((s >> 6) % 20001) - 10000.0f) / 333.0f;
+        }
+        double lev = trial % 2 ? 0.995 : 0.3, got[3];
+        qt_stream *q = qt_stream_new(K, n * hw, lev);
+        for (int pass = 1; pass <= 2; pass++) {
+            qt_part *a = qt_part_new(q, pass), *b = qt_part_new(q, pass);
+            qt_part_add(q, a, pass, x, n / 2, hw);
+            qt_part_add(q, b, pass, x + n / 2 * K * hw, n - n / 2, hw);
+            qt_part_merge(q, a, pass);
+            qt_part_merge(q, b, pass);
+            qt_stream_end_pass(q, pass);
+        }
+        qt_stream_result(q, got);
+        qt_stream_free(q);
+        for (size_t u = 0; u < K; u++) {
+            for (size_t i = 0; i < n; i++)
+                memcpy(col + i * hw, x + (i * K + u) * hw, hw * sizeof *col);
+            if (got[u] != qt_sorted(col, n * hw, lev))
+                bad++;
+        }
+        free(x), free(col);
+    }
+    CHECK(bad == 0, "streaming two-pass quantiles equal the sorted reference (%d of 60 differ)", bad);
 }
 
 static void test_upsample(void)
