@@ -15,6 +15,7 @@
 #include "core/err.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -47,7 +48,7 @@ struct broden {
     size_t *layer_off; /* offset of each layer's map in maps */
     size_t cap_off;
     uint16_t *maps;    /* malloc'd, or inside cache_map */
-    size_t maps_len, maps_cap;
+    size_t maps_len;
     void *cache_map;   /* mmap of a prepared label store, if used */
     size_t cache_len;
     uint64_t sig;
@@ -596,6 +597,73 @@ static int check_duplicates(const broden *ds, const char *p)
     return rc;
 }
 
+/* One label PNG to decode into ds->maps + off. */
+typedef struct {
+    char *path;
+    int line, cat, sh, sw;
+    size_t off;
+} png_job;
+
+typedef struct {
+    broden *ds;
+    png_job *jobs;
+    size_t n, next;
+    pthread_mutex_t mu;
+    size_t first_bad; /* lowest failing job index, n if none */
+    char err[1024];
+    const char *index_path;
+} decode_ctx;
+
+static void *decode_worker(void *arg)
+{
+    decode_ctx *d = arg;
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        size_t k = d->next < d->first_bad ? d->next++ : d->n;
+        pthread_mutex_unlock(&d->mu);
+        if (k >= d->n)
+            return NULL;
+        png_job *jb = &d->jobs[k];
+        char where[700];
+        snprintf(where, sizeof where, "index.csv row %d, column '%s'", jb->line,
+                 d->ds->cat[d->ds->sel[jb->cat]]);
+        if (read_label_png(d->ds, jb->path, where, jb->sh, jb->sw, d->ds->maps + jb->off)) {
+            pthread_mutex_lock(&d->mu);
+            /* report the first failure in index order, whatever the timing */
+            if (k < d->first_bad) {
+                d->first_bad = k;
+                snprintf(d->err, sizeof d->err, "%s", nd_errmsg());
+            }
+            pthread_mutex_unlock(&d->mu);
+        }
+    }
+}
+
+/* Decode every layer PNG, using all cores (PNG decoding is the slowest
+ * step of opening a large dataset). */
+static int decode_all(broden *ds, png_job *jobs, size_t n, const char *index_path)
+{
+    ds->maps = malloc((ds->maps_len ? ds->maps_len : 1) * sizeof *ds->maps);
+    if (!ds->maps)
+        return nd_fail("out of memory for %zu label pixels", ds->maps_len);
+    decode_ctx d = {.ds = ds, .jobs = jobs, .n = n, .first_bad = n, .index_path = index_path};
+    pthread_mutex_init(&d.mu, NULL);
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = nc < 1 ? 1 : nc > 16 ? 16 : (int)nc;
+    pthread_t th[16];
+    int started[16] = {0};
+    for (int t = 1; t < nt; t++)
+        started[t] = pthread_create(&th[t], NULL, decode_worker, &d) == 0;
+    decode_worker(&d);
+    for (int t = 1; t < nt; t++)
+        if (started[t])
+            pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&d.mu);
+    if (d.first_bad < n)
+        return nd_fail("%s", d.err);
+    return 0;
+}
+
 static int read_index(broden *ds)
 {
     char *p = path2(ds->dir, "index.csv");
@@ -621,7 +689,8 @@ static int read_index(broden *ds)
             rc = nd_fail("%s: no column for category '%s' (from category.csv)", p, ds->cat[ds->sel[s]]);
     }
     char *images = path2(ds->dir, "images");
-    size_t capimg = 0;
+    size_t capimg = 0, njobs = 0, capjobs = 0;
+    png_job *jobs = NULL;
     while (!rc && (r = csv_next(&c)) > 0) {
         if (c.nf != c.nh) {
             rc = nd_fail("%s:%d: %d fields, the header has %d", p, c.line, c.nf, c.nh);
@@ -685,16 +754,18 @@ static int read_index(broden *ds)
                     break;
                 }
                 if (!ds->cache_map) {
-                    char *png = path2(images, t);
-                    if (!png || grow((void **)&ds->maps, &ds->maps_cap, ds->maps_len + npix, sizeof *ds->maps)) {
-                        free(png);
+                    if (grow((void **)&jobs, &capjobs, njobs + 1, sizeof *jobs)) {
                         rc = -1;
                         break;
                     }
-                    rc = read_label_png(ds, png, where, im->sh, im->sw, ds->maps + ds->maps_len);
-                    free(png);
-                    if (rc)
+                    png_job *jb = &jobs[njobs++];
+                    jb->path = path2(images, t);
+                    jb->line = c.line, jb->cat = s, jb->sh = im->sh, jb->sw = im->sw;
+                    jb->off = ds->maps_len;
+                    if (!jb->path) {
+                        rc = -1;
                         break;
+                    }
                 }
                 ds->layer_off[ds->nlayers] = ds->maps_len;
                 ds->layers[ds->nlayers].category = s;
@@ -721,6 +792,11 @@ static int read_index(broden *ds)
     }
     if (!rc && ds->cache_map)
         rc = attach_cache(ds);
+    else if (!rc)
+        rc = decode_all(ds, jobs, njobs, p);
+    for (size_t k = 0; k < njobs; k++)
+        free(jobs[k].path);
+    free(jobs);
     if (!rc)
         for (size_t k = 0; k < ds->nlayers; k++)
             ds->layers[k].map = ds->maps + ds->layer_off[k];
