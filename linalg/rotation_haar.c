@@ -37,17 +37,14 @@
 #include <gsl/gsl_rng.h>
 #include <lapacke.h>
 
-/* Same bound as rotation.c: n*n must stay addressable with lapack_int. */
-#define ROT_NMAX 32768
-
 /* ------------------------------------------------------------------------ */
 /* Haar sampling                                                             */
 /* ------------------------------------------------------------------------ */
 
 int rot_haar_rng(double *Q, size_t n, gsl_rng *r, unsigned flags)
 {
-    if (n < 2 || n > ROT_NMAX)
-        return nd_fail("rot_haar: dimension n = %zu, expected 2 <= n <= %d", n, ROT_NMAX);
+    if (n < 2 || n > ROT_DIM_MAX)
+        return nd_fail("rot_haar: dimension n = %zu, expected 2 <= n <= %d", n, ROT_DIM_MAX);
     lapack_int ln = (lapack_int)n;
     double *A = nd_malloc(n * n * sizeof *A);
     double *tau = nd_malloc(n * sizeof *tau);
