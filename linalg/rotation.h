@@ -31,4 +31,48 @@ double rot_det(const double *Q, size_t n);
  * (max |Q^T Q - I|), det +1 within tol; the error names `what` (a file). */
 int rot_validate(const double *Q, size_t n, double tol, const char *what);
 
+/* ---- additions (not in the original contract) ---------------------------- */
+
+/* Largest seed rot_haar accepts.  GSL's mt19937 keeps only 32 bits of its
+ * seed and replaces 0 by 4357, so rot_haar seeds it with seed + 1: every
+ * seed in [0, ROT_SEED_MAX] gives its own generator state. */
+#define ROT_SEED_MAX 4294967294UL
+
+/* Largest n accepted: n*n must stay addressable with LAPACK's 32-bit
+ * lapack_int (32768^2 doubles = 8 GiB, far beyond any layer). */
+#define ROT_DIM_MAX 32768
+
+/* Notes on the contract above (details in rotation.c, rotation_haar.c):
+ * - rot_haar fails for n < 2, n > 32768 or seed > ROT_SEED_MAX.  Entries of
+ *   the Gaussian matrix are drawn in column-major order (documented there).
+ * - rot_power accepts any finite alpha (0..1 is the geodesic I -> Q; other
+ *   values are the principal powers).  It fails if Q has det -1 or is not
+ *   orthogonal.  If Q has eigenvalue -1, the power is not unique (the plane
+ *   can turn either way); any choice made is orthogonal with det +1.
+ * - rot_angles lists the 2x2 blocks in Schur order, then pi for each pair of
+ *   -1 eigenvalues; eigenvalues +1 give no angle.
+ * - rot_orth_error and rot_det return NaN when out of memory. */
+
+/* rot_power checks that every eigenvalue of Q has modulus within this of 1
+ * (a gross check against a non-orthogonal Q; validate user input with
+ * rot_validate first). */
+#define ROT_POWER_TOL 1e-4
+
+/* The real Schur form of Q computed once, for several powers of the same Q
+ * (a sweep over alpha).  rot_power(out, Q, n, a) is init + power + free.
+ *
+ *     rot_schur *s;
+ *     if (rot_schur_init(&s, Q, n)) return -1;
+ *     for (...) rot_schur_power(s, R, alpha[i]);
+ *     rot_schur_free(s);
+ */
+typedef struct rot_schur rot_schur;
+int rot_schur_init(rot_schur **s, const double *Q, size_t n);
+/* out (n x n, row-major) = Q^alpha.  Safe to call from several threads on
+ * the same s.  Fails only when out of memory or alpha is not finite. */
+int rot_schur_power(const rot_schur *s, double *out, double alpha);
+/* The angles of Q, as rot_angles(). */
+size_t rot_schur_angles(const rot_schur *s, double *theta);
+void rot_schur_free(rot_schur *s);
+
 #endif
