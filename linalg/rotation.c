@@ -23,6 +23,7 @@
 #include "linalg/rotation.h"
 
 #include "core/err.h"
+#include "linalg/serial.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -61,7 +62,7 @@ void rot_schur_free(rot_schur *s)
     free(s);
 }
 
-int rot_schur_init(rot_schur **out, const double *Q, size_t n)
+static int schur_init_(rot_schur **out, const double *Q, size_t n)
 {
     *out = NULL;
     if (check_n(n, "rot_power"))
@@ -152,6 +153,14 @@ fail:
     free(wi);
     free(neg);
     return -1;
+}
+
+int rot_schur_init(rot_schur **out, const double *Q, size_t n)
+{
+    int saved = rot_serial_begin();
+    int rc = schur_init_(out, Q, n);
+    rot_serial_end(saved);
+    return rc;
 }
 
 int rot_schur_power(const rot_schur *s, double *out, double alpha)

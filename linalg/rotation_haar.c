@@ -32,6 +32,7 @@
 #include "linalg/rotation_internal.h"
 
 #include "core/err.h"
+#include "linalg/serial.h"
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -49,12 +50,13 @@ int rot_haar_rng(double *Q, size_t n, gsl_rng *r, unsigned flags)
     double *A = nd_malloc(n * n * sizeof *A);
     double *tau = nd_malloc(n * sizeof *tau);
     double *sgn = nd_malloc(n * sizeof *sgn);
-    int rc = -1;
+    int rc = -1, saved = -1;
     if (!A || !tau || !sgn)
         goto out;
 
     for (size_t k = 0; k < n * n; k++)
         A[k] = gsl_ran_gaussian_ziggurat(r, 1.0);
+    saved = rot_serial_begin();
 
     lapack_int info = LAPACKE_dgeqrf(LAPACK_COL_MAJOR, ln, ln, A, ln, tau);
     ND_ASSERT(info >= 0);
@@ -86,6 +88,8 @@ int rot_haar_rng(double *Q, size_t n, gsl_rng *r, unsigned flags)
             Q[i * n + j] = A[i + j * n] * sgn[j];
     rc = 0;
 out:
+    if (saved >= 0)
+        rot_serial_end(saved);
     free(A);
     free(tau);
     free(sgn);
