@@ -221,7 +221,7 @@ static int file_exists(const char *p)
     return stat(p, &st) == 0;
 }
 
-/* Writes dir/{category,label,c_*,index}.csv, dir/images/s/*.png, dir/features.npy */
+/* Writes the CSV files, the label PNGs under images/s/ and features.npy into dir. */
 static int generate(const char *dir, size_t n)
 {
     char p[4096], tmp[4200];
@@ -405,7 +405,7 @@ static nd_features prefix(const nd_features *f, size_t n)
 static int run_scale(const char *dir, const char *store_dir, const nd_features *full, size_t n, int with_sweep,
                      double sgemm_peak)
 {
-    char sub[4096], store[4200];
+    char sub[2048], store[2200];
     /* a dataset of the first n rows shares the full one's PNGs */
     snprintf(sub, sizeof sub, "%s/n%zu", store_dir, n);
     if (nd_mkdirs(sub))
@@ -558,8 +558,14 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    char dir[4096];
+    char dir[1024], absdir[1024];
     snprintf(dir, sizeof dir, "%s/broden-synth-%zu", cache, n);
+    /* absolute, because the per-scale datasets link back to it */
+    if (nd_mkdirs(dir) || !realpath(dir, absdir)) {
+        fprintf(stderr, "bench_broden: %s: cannot create\n", dir);
+        return 1;
+    }
+    memcpy(dir, absdir, sizeof dir);
     if (generate(dir, n)) {
         fprintf(stderr, "bench_broden: %s\n", nd_errmsg());
         return 1;
