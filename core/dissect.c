@@ -454,6 +454,7 @@ typedef struct {
     const nd_features *f;
     const nd_options *o;
     const float *thr32;
+    const unsigned char *prim; /* [L] selected primary category, C for none */
     size_t i0, i1, chunk;
     int tid, nt;
     nd_tally t;
@@ -554,20 +555,20 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
         t->M[u] += m;
         int64_t *Iu = t->I + u * L;
         if (lite)
-            memset(hit, 0, C);
+            memset(hit, 0, C + 1);
+        /* branch-free: unlabelled pixels count into slot 0 (cleared at the
+         * end of the tally) and unselected categories into hit[C] */
         for (size_t k = 0; k < nl; k++) {
             const uint16_t *map = layers[k].map;
-            for (int q = 0; q < m; q++) {
-                uint16_t l = map[idx[q]];
-                if (l) {
+            if (lite)
+                for (int q = 0; q < m; q++) {
+                    uint16_t l = map[idx[q]];
                     Iu[l]++;
-                    if (lite) {
-                        int c = broden_primary(ds, l);
-                        if (c >= 0)
-                            hit[c] = 1;
-                    }
+                    hit[j->prim[l]] = 1;
                 }
-            }
+            else
+                for (int q = 0; q < m; q++)
+                    Iu[map[idx[q]]]++;
         }
         for (size_t k = 0; k < ni; k++) {
             int dup = 0;
@@ -576,11 +577,8 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
             if (dup)
                 continue;
             Iu[ils[k].label] += m;
-            if (lite) {
-                int c = broden_primary(ds, ils[k].label);
-                if (c >= 0)
-                    hit[c] = 1;
-            }
+            if (lite)
+                hit[j->prim[ils[k].label]] = 1;
         }
         const unsigned char *use = lite ? hit : present;
         for (size_t c = 0; c < C; c++)
@@ -605,7 +603,7 @@ static void *tally_worker(void *arg)
     size_t C = j->t.C;
     float *buf = malloc(j->chunk * per * sizeof *buf);
     int *idx = malloc(sizeof *idx * (size_t)(maxpix + 1));
-    unsigned char *present = malloc(C + 1), *hit = malloc(C + 1);
+    unsigned char *present = malloc(C + 1), *hit = malloc(C + 1); /* slot C: no category */
     plan_cache pc = {0};
     if (!buf || !idx || !present || !hit) {
         j->rc = -1;
@@ -648,13 +646,22 @@ int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
     /* the references compare float32 maps with the float32 threshold */
     for (size_t u = 0; u < f->K; u++)
         thr32[u] = (float)thresholds[u];
+    unsigned char *prim = malloc(t->L + 1);
+    if (!prim) {
+        free(thr32);
+        return nd_fail("out of memory");
+    }
+    for (size_t l = 0; l < t->L; l++) {
+        int c = broden_primary(ds, (int)l);
+        prim[l] = (unsigned char)(c < 0 ? t->C : (size_t)c);
+    }
     int nt = n_threads(o->threads);
     tally_job *jobs = calloc((size_t)nt, sizeof *jobs);
     pthread_t *th = calloc((size_t)nt, sizeof *th);
     char *started = calloc((size_t)nt, 1);
     int rc = 0;
     if (!jobs || !th || !started) {
-        free(thr32), free(jobs), free(th), free(started);
+        free(thr32), free(prim), free(jobs), free(th), free(started);
         return nd_fail("out of memory");
     }
     /* progress: run in rounds so the calling thread can report */
@@ -667,7 +674,7 @@ int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
     for (size_t r0 = i0; r0 < i1 && !rc; r0 += round) {
         size_t r1 = r0 + round < i1 ? r0 + round : i1;
         for (int k = 0; k < nt; k++) {
-            jobs[k].ds = ds, jobs[k].f = f, jobs[k].o = o, jobs[k].thr32 = thr32;
+            jobs[k].ds = ds, jobs[k].f = f, jobs[k].o = o, jobs[k].thr32 = thr32, jobs[k].prim = prim;
             jobs[k].i0 = r0, jobs[k].i1 = r1, jobs[k].chunk = 8, jobs[k].tid = k, jobs[k].nt = nt;
             started[k] = 0;
             if (k > 0 && pthread_create(&th[k], NULL, tally_worker, &jobs[k]) == 0)
@@ -689,8 +696,11 @@ int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
             o->progress(o->progress_ctx, "tally", r1 - i0, i1 - i0);
     }
     for (int k = 0; k < nt; k++) {
-        if (!rc)
+        if (!rc) {
+            for (size_t u = 0; u < t->K; u++)
+                jobs[k].t.I[u * t->L] = 0; /* unlabelled pixels are not a label */
             nd_tally_add(t, &jobs[k].t);
+        }
         nd_tally_free(&jobs[k].t);
     }
     /* G does not depend on the units: the whole dataset's comes from the
@@ -703,7 +713,7 @@ int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
         } else
             shard_truth(ds, o->profile != ND_PROFILE_LITE, i0, i1, t->G);
     }
-    free(jobs), free(th), free(started), free(thr32);
+    free(jobs), free(th), free(started), free(thr32), free(prim);
     return rc;
 }
 
