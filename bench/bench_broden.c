@@ -573,7 +573,7 @@ static int run_scale(const char *dir, const char *store_dir, const nd_features *
 int main(int argc, char **argv)
 {
     size_t n = 6000;
-    int sweep = 0;
+    int sweep = 0, gen_only = 0;
     const char *cache = "results/bench-cache";
     char scales[256] = "";
     for (int i = 1; i < argc; i++) {
@@ -583,10 +583,12 @@ int main(int argc, char **argv)
             snprintf(scales, sizeof scales, "%s", argv[++i]);
         else if (!strcmp(argv[i], "--sweep"))
             sweep = 1;
+        else if (!strcmp(argv[i], "--generate-only"))
+            gen_only = 1;
         else if (!strcmp(argv[i], "--cache") && i + 1 < argc)
             cache = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_broden [--images N] [--scales N1,N2] [--sweep] [--cache DIR]\n");
+            fprintf(stderr, "usage: bench_broden [--images N] [--scales N1,N2] [--sweep] [--cache DIR] [--generate-only]\n");
             return 2;
         }
     }
@@ -602,6 +604,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_broden: %s\n", nd_errmsg());
         return 1;
     }
+    if (gen_only)
+        return 0;
     sampling = 1;
     pthread_t st;
     pthread_create(&st, NULL, sampler, NULL);
