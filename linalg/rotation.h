@@ -38,6 +38,10 @@ int rot_validate(const double *Q, size_t n, double tol, const char *what);
  * seed in [0, ROT_SEED_MAX] gives its own generator state. */
 #define ROT_SEED_MAX 4294967294UL
 
+/* Largest n accepted: n*n must stay addressable with LAPACK's 32-bit
+ * lapack_int (32768^2 doubles = 8 GiB, far beyond any layer). */
+#define ROT_DIM_MAX 32768
+
 /* Notes on the contract above (details in rotation.c, rotation_haar.c):
  * - rot_haar fails for n < 2, n > 32768 or seed > ROT_SEED_MAX.  Entries of
  *   the Gaussian matrix are drawn in column-major order (documented there).

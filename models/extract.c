@@ -200,9 +200,10 @@ int mdl_runner_run(mdl_runner *r, const char *const *paths, int n, float *out)
     job jobs[MDL_MAX_THREADS];
     pthread_t th[MDL_MAX_THREADS];
     int started[MDL_MAX_THREADS] = {0};
+    /* single-threaded BLAS even when T == 1: threaded sgemm may sum in
+     * another order, and results must not depend on the number of CPUs */
     int blas = openblas_get_num_threads();
-    if (T > 1)
-        openblas_set_num_threads(1);
+    openblas_set_num_threads(1);
     for (int t = 0; t < T; t++) {
         jobs[t] = (job){r, paths, n, t, T, out, 0, ""};
         if (t == 0)
@@ -215,8 +216,7 @@ int mdl_runner_run(mdl_runner *r, const char *const *paths, int n, float *out)
     for (int t = 1; t < T; t++)
         if (started[t])
             pthread_join(th[t], NULL);
-    if (T > 1)
-        openblas_set_num_threads(blas);
+    openblas_set_num_threads(blas);
     for (int t = 0; t < T; t++)
         if (jobs[t].rc)
             return nd_fail("%s", jobs[t].err);
