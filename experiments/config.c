@@ -530,8 +530,11 @@ int config_load(config *c, const char *path)
     p.c = c;
     p.path = path;
     p.f = fopen(path, "r");
-    if (!p.f)
-        return nd_fail("%s: cannot read config: %s", path, strerror(errno));
+    if (!p.f) {
+        nd_fail("%s: cannot read config: %s", path, strerror(errno));
+        config_free(c);
+        return -1;
+    }
     char *slash = strrchr(path, '/');
     char *folder = slash ? strndup(path, (size_t)(slash - path + (slash == path))) : strdup(".");
     p.dir = folder ? absolute(folder, NULL) : NULL;

@@ -130,8 +130,10 @@ static void remove_stale_temps(const char *dir)
         return;
     struct dirent *e;
     while ((e = readdir(d))) {
+        /* afile's "<name>.tmp.<pid>", and the figures' "<base>.tmp.<pid>.<png|svg>" */
         const char *t = strstr(e->d_name, ".tmp.");
-        if (!t || !t[5] || strspn(t + 5, "0123456789") != strlen(t + 5))
+        size_t nd = t ? strspn(t + 5, "0123456789") : 0;
+        if (!nd || !(t[5 + nd] == 0 || !strcmp(t + 5 + nd, ".png") || !strcmp(t + 5 + nd, ".svg")))
             continue;
         char *p = nd_path_join(dir, e->d_name);
         if (p)
