@@ -47,7 +47,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan bench demo deps clean help tests
+.PHONY: all test asan bench bench-full demo deps clean help tests
 all: $(BUILD)/dissect
 
 $(BUILD)/%.o: %.c
@@ -81,6 +81,11 @@ asan:
 
 bench: $(BUILD)/dissect $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; ND_SHARED=$(SHARED) $$b || exit 1; done
+
+# Full Broden scale (63,305 images, 11 GB of activations generated once under
+# results/bench-cache/; needs ~25 GB of disk and ~20 minutes the first time).
+bench-full: $(BUILD)/dissect $(BENCH_BIN)
+	$(BUILD)/bench/bench_broden --images 63305 --scales 4000,16000,63305 --sweep
 
 demo: $(BUILD)/dissect
 	@DATA=$(DATA) BUILD=$(BUILD) bash experiments/demo.sh

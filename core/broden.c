@@ -10,10 +10,15 @@
  * coverage anywhere belongs to the last category) - as both references do.
  */
 #include "core/broden.h"
+#include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdlib.h>
@@ -41,8 +46,12 @@ struct broden {
     broden_layer *layers;
     size_t nlayers, caplayers;
     size_t *layer_off; /* offset of each layer's map in maps */
-    uint16_t *maps;
-    size_t maps_len, maps_cap;
+    size_t cap_off;
+    uint16_t *maps;    /* malloc'd, or inside cache_map */
+    size_t maps_len;
+    void *cache_map;   /* mmap of a prepared label store, if used */
+    size_t cache_len;
+    uint64_t sig;
     broden_imglabel *ils;
     size_t nils, capils;
 };
@@ -420,6 +429,148 @@ static int is_integer(const char *s)
     return 1;
 }
 
+/* ---------------------------------------------------------------- prepared label store
+ *
+ * Decoding every PNG on every run is the slowest part of a dissection at
+ * Broden scale, so the decoded layers can be kept in a file: a 64-byte
+ * header (magic "NDLBLS01", signature, layer count, map length, image
+ * count) followed by all layer maps, uint16, in index.csv order.  The
+ * signature is FNV-1a over the dataset's CSV files and the selected
+ * categories, so any edit to the dataset makes the store stale (it is then
+ * rebuilt).  The store is memory-mapped, not read.
+ */
+#define STORE_MAGIC "NDLBLS01"
+#define STORE_HDR 64
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static int hash_file(uint64_t *h, const char *dir, const char *name)
+{
+    char *p = path2(dir, name);
+    if (!p)
+        return -1;
+    FILE *f = fopen(p, "rb");
+    if (!f) {
+        nd_fail("%s: cannot open: %s", p, strerror(errno));
+        free(p);
+        return -1;
+    }
+    char buf[65536];
+    size_t n;
+    *h = fnv(*h, name, strlen(name) + 1);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        *h = fnv(*h, buf, n);
+    fclose(f);
+    free(p);
+    return 0;
+}
+
+static int signature(broden *ds)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    if (hash_file(&h, ds->dir, "category.csv") || hash_file(&h, ds->dir, "label.csv") ||
+        hash_file(&h, ds->dir, "index.csv"))
+        return -1;
+    for (int c = 0; c < ds->ncat; c++) {
+        char name[600];
+        snprintf(name, sizeof name, "c_%s.csv", ds->cat[c]);
+        if (hash_file(&h, ds->dir, name))
+            return -1;
+    }
+    for (int s = 0; s < ds->nsel; s++)
+        h = fnv(h, ds->cat[ds->sel[s]], strlen(ds->cat[ds->sel[s]]) + 1);
+    ds->sig = h;
+    return 0;
+}
+
+uint64_t broden_signature(const broden *ds) { return ds->sig; }
+
+typedef struct {
+    char magic[8];
+    uint64_t sig, nlayers, maps_len, nimages;
+    char pad[STORE_HDR - 40];
+} store_header;
+
+/* Map a store if it exists and matches; 1 = mapped, 0 = absent or stale. */
+static int map_store(broden *ds, const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    store_header h;
+    if (fstat(fd, &st) != 0 || (size_t)st.st_size < STORE_HDR || read(fd, &h, sizeof h) != (ssize_t)sizeof h ||
+        memcmp(h.magic, STORE_MAGIC, 8) || h.sig != ds->sig ||
+        (size_t)st.st_size != STORE_HDR + h.maps_len * sizeof(uint16_t)) {
+        close(fd);
+        return 0;
+    }
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+        return 0;
+    ds->cache_map = m;
+    ds->cache_len = (size_t)st.st_size;
+    return 1;
+}
+
+/* After index.csv was read without decoding: check the store fits it. */
+static int attach_cache(broden *ds)
+{
+    const store_header *h = ds->cache_map;
+    if (h->nlayers != ds->nlayers || h->maps_len != ds->maps_len || h->nimages != ds->N)
+        return nd_fail("label store does not match %s/index.csv (%llu layers, index has %zu); delete it to rebuild",
+                       ds->dir, (unsigned long long)h->nlayers, ds->nlayers);
+    ds->maps = (uint16_t *)((char *)ds->cache_map + STORE_HDR);
+    /* a damaged store must not index past the tally's label table */
+    uint16_t mx = 0;
+    for (size_t i = 0; i < ds->maps_len; i++)
+        mx = ds->maps[i] > mx ? ds->maps[i] : mx;
+    if ((int)mx >= ds->L)
+        return nd_fail("label store holds label number %u, beyond label.csv; delete it to rebuild", mx);
+    return 0;
+}
+
+int broden_store_save(const broden *ds, const char *path)
+{
+    afile a;
+    if (afile_open(&a, path))
+        return -1;
+    store_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, STORE_MAGIC, 8);
+    h.sig = ds->sig, h.nlayers = ds->nlayers, h.maps_len = ds->maps_len, h.nimages = ds->N;
+    if (fwrite(&h, sizeof h, 1, a.f) != 1 ||
+        fwrite(ds->maps, sizeof(uint16_t), ds->maps_len, a.f) != ds->maps_len) {
+        afile_abort(&a);
+        return nd_fail("%s: write failed: %s", path, strerror(errno));
+    }
+    return afile_commit(&a);
+}
+
+int broden_store_write_raw(const char *path, uint64_t sig, size_t nimages, size_t nlayers, size_t maps_len,
+                           int (*fill)(void *ctx, FILE *f), void *ctx)
+{
+    afile a;
+    if (afile_open(&a, path))
+        return -1;
+    store_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, STORE_MAGIC, 8);
+    h.sig = sig, h.nlayers = nlayers, h.maps_len = maps_len, h.nimages = nimages;
+    if (fwrite(&h, sizeof h, 1, a.f) != 1 || fill(ctx, a.f)) {
+        afile_abort(&a);
+        return nd_fail("%s: write failed", path);
+    }
+    return afile_commit(&a);
+}
+
 static const broden *sort_ds;
 static int cmp_by_name(const void *a, const void *b)
 {
@@ -444,6 +595,73 @@ static int check_duplicates(const broden *ds, const char *p)
                          ds->img[ix[i]].name, ix[i - 1] + 1, ix[i] + 1);
     free(ix);
     return rc;
+}
+
+/* One label PNG to decode into ds->maps + off. */
+typedef struct {
+    char *path;
+    int line, cat, sh, sw;
+    size_t off;
+} png_job;
+
+typedef struct {
+    broden *ds;
+    png_job *jobs;
+    size_t n, next;
+    pthread_mutex_t mu;
+    size_t first_bad; /* lowest failing job index, n if none */
+    char err[1024];
+    const char *index_path;
+} decode_ctx;
+
+static void *decode_worker(void *arg)
+{
+    decode_ctx *d = arg;
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        size_t k = d->next < d->first_bad ? d->next++ : d->n;
+        pthread_mutex_unlock(&d->mu);
+        if (k >= d->n)
+            return NULL;
+        png_job *jb = &d->jobs[k];
+        char where[700];
+        snprintf(where, sizeof where, "index.csv row %d, column '%s'", jb->line,
+                 d->ds->cat[d->ds->sel[jb->cat]]);
+        if (read_label_png(d->ds, jb->path, where, jb->sh, jb->sw, d->ds->maps + jb->off)) {
+            pthread_mutex_lock(&d->mu);
+            /* report the first failure in index order, whatever the timing */
+            if (k < d->first_bad) {
+                d->first_bad = k;
+                snprintf(d->err, sizeof d->err, "%s", nd_errmsg());
+            }
+            pthread_mutex_unlock(&d->mu);
+        }
+    }
+}
+
+/* Decode every layer PNG, using all cores (PNG decoding is the slowest
+ * step of opening a large dataset). */
+static int decode_all(broden *ds, png_job *jobs, size_t n, const char *index_path)
+{
+    ds->maps = malloc((ds->maps_len ? ds->maps_len : 1) * sizeof *ds->maps);
+    if (!ds->maps)
+        return nd_fail("out of memory for %zu label pixels", ds->maps_len);
+    decode_ctx d = {.ds = ds, .jobs = jobs, .n = n, .first_bad = n, .index_path = index_path};
+    pthread_mutex_init(&d.mu, NULL);
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = nc < 1 ? 1 : nc > 16 ? 16 : (int)nc;
+    pthread_t th[16];
+    int started[16] = {0};
+    for (int t = 1; t < nt; t++)
+        started[t] = pthread_create(&th[t], NULL, decode_worker, &d) == 0;
+    decode_worker(&d);
+    for (int t = 1; t < nt; t++)
+        if (started[t])
+            pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&d.mu);
+    if (d.first_bad < n)
+        return nd_fail("%s", d.err);
+    return 0;
 }
 
 static int read_index(broden *ds)
@@ -471,7 +689,8 @@ static int read_index(broden *ds)
             rc = nd_fail("%s: no column for category '%s' (from category.csv)", p, ds->cat[ds->sel[s]]);
     }
     char *images = path2(ds->dir, "images");
-    size_t capimg = 0;
+    size_t capimg = 0, njobs = 0, capjobs = 0;
+    png_job *jobs = NULL;
     while (!rc && (r = csv_next(&c)) > 0) {
         if (c.nf != c.nh) {
             rc = nd_fail("%s:%d: %d fields, the header has %d", p, c.line, c.nf, c.nh);
@@ -529,24 +748,25 @@ static int read_index(broden *ds)
                     ds->nils++;
                     continue;
                 }
-                char *png = path2(images, t);
-                if (!png || grow((void **)&ds->layers, &ds->caplayers, ds->nlayers + 1, sizeof *ds->layers) ||
-                    grow((void **)&ds->maps, &ds->maps_cap, ds->maps_len + npix, sizeof *ds->maps)) {
-                    free(png);
+                if (grow((void **)&ds->layers, &ds->caplayers, ds->nlayers + 1, sizeof *ds->layers) ||
+                    grow((void **)&ds->layer_off, &ds->cap_off, ds->nlayers + 1, sizeof *ds->layer_off)) {
                     rc = -1;
                     break;
                 }
-                size_t *off = realloc(ds->layer_off, sizeof *off * (ds->nlayers + 1));
-                if (!off) {
-                    free(png);
-                    rc = nd_fail("out of memory");
-                    break;
+                if (!ds->cache_map) {
+                    if (grow((void **)&jobs, &capjobs, njobs + 1, sizeof *jobs)) {
+                        rc = -1;
+                        break;
+                    }
+                    png_job *jb = &jobs[njobs++];
+                    jb->path = path2(images, t);
+                    jb->line = c.line, jb->cat = s, jb->sh = im->sh, jb->sw = im->sw;
+                    jb->off = ds->maps_len;
+                    if (!jb->path) {
+                        rc = -1;
+                        break;
+                    }
                 }
-                ds->layer_off = off;
-                rc = read_label_png(ds, png, where, im->sh, im->sw, ds->maps + ds->maps_len);
-                free(png);
-                if (rc)
-                    break;
                 ds->layer_off[ds->nlayers] = ds->maps_len;
                 ds->layers[ds->nlayers].category = s;
                 ds->layers[ds->nlayers].map = NULL;
@@ -570,6 +790,13 @@ static int read_index(broden *ds)
         if (!any)
             rc = nd_fail("%s: no image has labels in the selected categories", p);
     }
+    if (!rc && ds->cache_map)
+        rc = attach_cache(ds);
+    else if (!rc)
+        rc = decode_all(ds, jobs, njobs, p);
+    for (size_t k = 0; k < njobs; k++)
+        free(jobs[k].path);
+    free(jobs);
     if (!rc)
         for (size_t k = 0; k < ds->nlayers; k++)
             ds->layers[k].map = ds->maps + ds->layer_off[k];
@@ -584,6 +811,11 @@ static int read_index(broden *ds)
 
 int broden_open(broden **out, const char *dir, const char *categories)
 {
+    return broden_open_store(out, dir, categories, NULL);
+}
+
+int broden_open_store(broden **out, const char *dir, const char *categories, const char *store)
+{
     *out = NULL;
     struct stat st;
     if (stat(dir, &st) != 0)
@@ -595,7 +827,12 @@ int broden_open(broden **out, const char *dir, const char *categories)
         return nd_fail("out of memory");
     ds->dir = strdup(dir);
     if (!ds->dir || read_categories(ds) || select_categories(ds, categories) || read_labels(ds) ||
-        read_primary(ds) || read_index(ds)) {
+        read_primary(ds) || (store && signature(ds))) {
+        broden_free(ds);
+        return -1;
+    }
+    int mapped = store && map_store(ds, store);
+    if (read_index(ds) || (store && !mapped && broden_store_save(ds, store))) {
         broden_free(ds);
         return -1;
     }
@@ -621,7 +858,10 @@ void broden_free(broden *ds)
     free(ds->img);
     free(ds->layers);
     free(ds->layer_off);
-    free(ds->maps);
+    if (ds->cache_map)
+        munmap(ds->cache_map, ds->cache_len);
+    else
+        free(ds->maps);
     free(ds->ils);
     free(ds->dir);
     free(ds);
@@ -662,4 +902,17 @@ void broden_image_labels(const broden *ds, size_t i, const broden_imglabel **lab
 {
     *labels = ds->ils + ds->img[i].il0;
     *n = ds->img[i].nil;
+}
+
+int broden_dataset_signature(const char *dir, const char *categories, uint64_t *sig)
+{
+    broden *ds = calloc(1, sizeof *ds);
+    if (!ds)
+        return nd_fail("out of memory");
+    ds->dir = strdup(dir);
+    int rc = (!ds->dir || read_categories(ds) || select_categories(ds, categories) || signature(ds)) ? -1 : 0;
+    if (!rc)
+        *sig = ds->sig;
+    broden_free(ds);
+    return rc;
 }

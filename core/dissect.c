@@ -82,9 +82,93 @@ int nd_thresholds(const nd_features *f, double quantile, int threads, double *ou
     return nd_thresholds_progress(f, quantile, threads, out, NULL, NULL);
 }
 
+typedef struct {
+    const nd_features *f;
+    qt_stream *q;
+    qt_part *part;
+    int pass, tid, nt, rc;
+    char err[1024];
+} hist_job;
+
+static void *hist_worker(void *arg)
+{
+    hist_job *j = arg;
+    const nd_features *f = j->f;
+    size_t B = 16, per = f->K * f->h * f->w;
+    float *buf = malloc(B * per * sizeof *buf);
+    if (!buf) {
+        j->rc = -1;
+        snprintf(j->err, sizeof j->err, "out of memory");
+        return NULL;
+    }
+    size_t nchunks = (f->N + B - 1) / B;
+    for (size_t ck = (size_t)j->tid; ck < nchunks; ck += (size_t)j->nt) {
+        size_t a = ck * B, n = f->N - a < B ? f->N - a : B;
+        const float *x;
+        if (f->get(f->ctx, a, n, buf, &x)) {
+            j->rc = -1;
+            snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
+            break;
+        }
+        qt_part_add(j->q, j->part, j->pass, x, n, f->h * f->w);
+    }
+    free(buf);
+    return NULL;
+}
+
+/* Exact thresholds in two passes over the source (see qt_stream). */
 int nd_thresholds_progress(const nd_features *f, double quantile, int threads, double *out,
                            void (*progress)(void *, const char *, size_t, size_t), void *pctx)
 {
+    if (!(quantile > 0 && quantile < 1))
+        return nd_fail("quantile %g must be in (0, 1)", quantile);
+    qt_stream *q = qt_stream_new(f->K, (uint64_t)f->N * f->h * f->w, 1.0 - quantile);
+    if (!q)
+        return -1;
+    int nt = n_threads(threads), rc = 0;
+    hist_job jobs[64];
+    pthread_t th[64];
+    int started[64];
+    for (int pass = 1; pass <= 2 && !rc; pass++) {
+        for (int t = 0; t < nt; t++) {
+            jobs[t] = (hist_job){.f = f, .q = q, .pass = pass, .tid = t, .nt = nt};
+            if (!(jobs[t].part = qt_part_new(q, pass))) {
+                for (int k = 0; k < t; k++)
+                    qt_part_merge(q, jobs[k].part, pass);
+                qt_stream_free(q);
+                return nd_fail("out of memory for quantile histograms");
+            }
+        }
+        for (int t = 1; t < nt; t++)
+            started[t] = pthread_create(&th[t], NULL, hist_worker, &jobs[t]) == 0;
+        hist_worker(&jobs[0]);
+        for (int t = 1; t < nt; t++) {
+            if (started[t])
+                pthread_join(th[t], NULL);
+            else
+                hist_worker(&jobs[t]);
+        }
+        for (int t = 0; t < nt; t++) {
+            if (jobs[t].rc && !rc)
+                rc = nd_fail("%s", jobs[t].err);
+            qt_part_merge(q, jobs[t].part, pass);
+        }
+        if (!rc)
+            rc = qt_stream_end_pass(q, pass);
+        if (progress && !rc)
+            progress(pctx, "thresholds", (size_t)pass * f->K / 2, f->K);
+    }
+    if (!rc)
+        qt_stream_result(q, out);
+    qt_stream_free(q);
+    return rc;
+}
+
+/* The obvious version: gather each unit's values, select (kept for tests). */
+int nd_thresholds_select(const nd_features *f, double quantile, int threads, double *out)
+{
+    void (*progress)(void *, const char *, size_t, size_t) = NULL;
+    void *pctx = NULL;
     if (!(quantile > 0 && quantile < 1))
         return nd_fail("quantile %g must be in (0, 1)", quantile);
     size_t hw = f->h * f->w, n = f->N * hw, per = f->K * hw;
@@ -211,8 +295,8 @@ static int get_plan(plan_cache *pc, const nd_features *f, const nd_options *o, i
 }
 
 /* Tally one image whose activations are x[K*h*w]. */
-static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, int *idx, float *up,
-                       float *tmp, unsigned char *present, unsigned char *hit)
+static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, int *idx,
+                       unsigned char *present, unsigned char *hit)
 {
     const broden *ds = j->ds;
     const nd_features *f = j->f;
@@ -266,7 +350,7 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
          * maximum is not above the threshold cannot produce a mask */
         if (!(mx > j->thr32[u]))
             continue;
-        int m = up_mask(&pc->plan, a, j->thr32[u], idx, up, tmp);
+        int m = up_mask(&pc->plan, a, j->thr32[u], idx);
         if (m == 0)
             continue;
         t->M[u] += m;
@@ -313,23 +397,19 @@ static void *tally_worker(void *arg)
     tally_job *j = arg;
     const nd_features *f = j->f;
     size_t per = f->K * f->h * f->w;
-    int maxpix = 0, maxsw = 0;
+    int maxpix = 0;
     for (size_t i = j->i0; i < j->i1; i++) {
         int sh, sw;
         broden_image_size(j->ds, i, NULL, NULL, &sh, &sw);
         if (sh * sw > maxpix)
             maxpix = sh * sw;
-        if (sw > maxsw)
-            maxsw = sw;
     }
     size_t C = j->t.C;
     float *buf = malloc(j->chunk * per * sizeof *buf);
     int *idx = malloc(sizeof *idx * (size_t)(maxpix + 1));
-    float *up = malloc(sizeof *up * (size_t)(maxpix + 1));
-    float *tmp = malloc(sizeof *tmp * (f->h * (size_t)maxsw + 1)); /* NDL's horizontal pass */
     unsigned char *present = malloc(C + 1), *hit = malloc(C + 1);
     plan_cache pc = {0};
-    if (!buf || !idx || !up || !tmp || !present || !hit) {
+    if (!buf || !idx || !present || !hit) {
         j->rc = -1;
         snprintf(j->err, sizeof j->err, "out of memory in the tally");
         goto done;
@@ -344,7 +424,7 @@ static void *tally_worker(void *arg)
             break;
         }
         for (size_t i = 0; i < n; i++)
-            if (tally_image(j, &pc, a + i, x + i * per, idx, up, tmp, present, hit)) {
+            if (tally_image(j, &pc, a + i, x + i * per, idx, present, hit)) {
                 j->rc = -1;
                 snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
                 goto done;
@@ -353,7 +433,7 @@ static void *tally_worker(void *arg)
 done:
     if (pc.have)
         up_plan_free(&pc.plan);
-    free(buf), free(idx), free(up), free(tmp), free(present), free(hit);
+    free(buf), free(idx), free(present), free(hit);
     return NULL;
 }
 

@@ -84,6 +84,8 @@ int nd_dissect(const broden *ds, const nd_features *f, const nd_options *o, nd_r
 
 /* Pieces, for tests, shards and benchmarks. */
 int nd_thresholds(const nd_features *f, double quantile, int threads, double *out /* [K] */);
+/* the same by gathering values and quickselect (reference for tests) */
+int nd_thresholds_select(const nd_features *f, double quantile, int threads, double *out);
 int nd_thresholds_progress(const nd_features *f, double quantile, int threads, double *out,
                            void (*progress)(void *, const char *, size_t, size_t), void *pctx);
 int nd_tally_alloc(nd_tally *t, size_t K, size_t L, size_t C);

@@ -87,3 +87,186 @@ double qt_sorted(const float *v, size_t n, double p)
     free(s);
     return r;
 }
+
+/* ---------------------------------------------------------------- streaming */
+
+#define QT_BINS 65536u
+
+struct qt_stream {
+    size_t K;
+    uint64_t n;
+    uint64_t rank[2];   /* 0-based order statistics needed (rank[1] = rank[0] + 1, clamped) */
+    double t;           /* interpolation fraction */
+    uint32_t *hi;       /* [K][BINS] pass-1 counts */
+    uint32_t *bin[2];   /* [K] top-16 bin of each rank */
+    uint64_t *rest[2];  /* [K] rank within that bin */
+    uint32_t *lo[2];    /* [K][BINS] pass-2 counts inside bin[r] */
+    uint32_t *key[2];   /* [K] final keys */
+};
+
+struct qt_part {
+    uint32_t *h[2];
+};
+
+static inline uint32_t f2key(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+static inline float key2f(uint32_t k)
+{
+    uint32_t b = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+qt_stream *qt_stream_new(size_t K, uint64_t n, double level)
+{
+    if (n == 0 || n >= ((uint64_t)1 << 32)) {
+        nd_fail("cannot take quantiles over %llu values per unit (1 .. 2^32-1)", (unsigned long long)n);
+        return NULL;
+    }
+    qt_stream *q = calloc(1, sizeof *q);
+    if (!q) {
+        nd_fail("out of memory");
+        return NULL;
+    }
+    q->K = K, q->n = n;
+    double pos = level * (double)(n - 1);
+    uint64_t i = (uint64_t)floor(pos);
+    if (i >= n - 1)
+        i = n - 1;
+    q->t = pos - (double)i;
+    q->rank[0] = i;
+    q->rank[1] = i + 1 < n ? i + 1 : i;
+    q->hi = calloc(K * QT_BINS, sizeof *q->hi);
+    for (int r = 0; r < 2; r++) {
+        q->bin[r] = calloc(K, sizeof(uint32_t));
+        q->rest[r] = calloc(K, sizeof(uint64_t));
+        q->key[r] = calloc(K, sizeof(uint32_t));
+    }
+    if (!q->hi || !q->bin[0] || !q->bin[1] || !q->rest[0] || !q->rest[1] || !q->key[0] || !q->key[1]) {
+        qt_stream_free(q);
+        nd_fail("out of memory for quantile histograms (%zu units)", K);
+        return NULL;
+    }
+    return q;
+}
+
+void qt_stream_free(qt_stream *q)
+{
+    if (!q)
+        return;
+    free(q->hi);
+    for (int r = 0; r < 2; r++)
+        free(q->bin[r]), free(q->rest[r]), free(q->lo[r]), free(q->key[r]);
+    free(q);
+}
+
+qt_part *qt_part_new(const qt_stream *q, int pass)
+{
+    qt_part *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    int nh = pass == 1 ? 1 : 2;
+    for (int r = 0; r < nh; r++)
+        if (!(p->h[r] = calloc(q->K * QT_BINS, sizeof(uint32_t)))) {
+            free(p->h[0]);
+            free(p);
+            return NULL;
+        }
+    return p;
+}
+
+void qt_part_add(const qt_stream *q, qt_part *p, int pass, const float *x, size_t n, size_t hw)
+{
+    size_t K = q->K;
+    for (size_t i = 0; i < n; i++)
+        for (size_t u = 0; u < K; u++) {
+            const float *v = x + (i * K + u) * hw;
+            if (pass == 1) {
+                uint32_t *h = p->h[0] + u * QT_BINS;
+                for (size_t k = 0; k < hw; k++)
+                    h[f2key(v[k]) >> 16]++;
+            } else {
+                uint32_t b0 = q->bin[0][u], b1 = q->bin[1][u];
+                uint32_t *h0 = p->h[0] + u * QT_BINS, *h1 = p->h[1] + u * QT_BINS;
+                for (size_t k = 0; k < hw; k++) {
+                    uint32_t key = f2key(v[k]), top = key >> 16;
+                    if (top == b0)
+                        h0[key & 0xffffu]++;
+                    if (top == b1)
+                        h1[key & 0xffffu]++;
+                }
+            }
+        }
+}
+
+void qt_part_merge(qt_stream *q, qt_part *p, int pass)
+{
+    size_t m = q->K * QT_BINS;
+    if (pass == 1)
+        for (size_t i = 0; i < m; i++)
+            q->hi[i] += p->h[0][i];
+    else
+        for (int r = 0; r < 2; r++)
+            for (size_t i = 0; i < m; i++)
+                q->lo[r][i] += p->h[r][i];
+    free(p->h[0]), free(p->h[1]);
+    free(p);
+}
+
+/* bin holding 0-based rank r in a histogram; *rest = rank inside it */
+static uint32_t find_bin(const uint32_t *h, uint64_t r, uint64_t *rest)
+{
+    uint64_t c = 0;
+    for (uint32_t b = 0; b < QT_BINS; b++) {
+        if (c + h[b] > r) {
+            *rest = r - c;
+            return b;
+        }
+        c += h[b];
+    }
+    ND_ASSERT(!"rank beyond histogram");
+    return 0;
+}
+
+int qt_stream_end_pass(qt_stream *q, int pass)
+{
+    size_t K = q->K;
+    if (pass == 1) {
+        for (size_t u = 0; u < K; u++) {
+            uint64_t tot = 0;
+            for (uint32_t b = 0; b < QT_BINS; b++)
+                tot += q->hi[u * QT_BINS + b];
+            if (tot != q->n)
+                return nd_fail("quantile pass 1 saw %llu values of unit %zu, expected %llu",
+                               (unsigned long long)tot, u, (unsigned long long)q->n);
+            for (int r = 0; r < 2; r++)
+                q->bin[r][u] = find_bin(q->hi + u * QT_BINS, q->rank[r], &q->rest[r][u]);
+        }
+        free(q->hi);
+        q->hi = NULL;
+        for (int r = 0; r < 2; r++)
+            if (!(q->lo[r] = calloc(K * QT_BINS, sizeof(uint32_t))))
+                return nd_fail("out of memory for quantile histograms");
+    } else {
+        for (size_t u = 0; u < K; u++)
+            for (int r = 0; r < 2; r++) {
+                uint64_t rest;
+                uint32_t low = find_bin(q->lo[r] + u * QT_BINS, q->rest[r][u], &rest);
+                q->key[r][u] = q->bin[r][u] << 16 | low;
+            }
+    }
+    return 0;
+}
+
+void qt_stream_result(const qt_stream *q, double *out)
+{
+    for (size_t u = 0; u < q->K; u++)
+        out[u] = q->rank[1] == q->rank[0] ? (double)key2f(q->key[0][u])
+                                          : qt_lerp(key2f(q->key[0][u]), key2f(q->key[1][u]), q->t);
+}

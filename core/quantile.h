@@ -14,6 +14,7 @@
 #define ND_QUANTILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Quantile of v[0..n-1] at level p in [0, 1]; reorders v.  n >= 1. */
 double qt_select(float *v, size_t n, double p);
@@ -23,3 +24,31 @@ double qt_sorted(const float *v, size_t n, double p);
 double qt_lerp(double a, double b, double t);
 
 #endif
+
+/* Streaming exact quantiles for many units at once, in two passes over the
+ * data (so a source that is expensive to produce, e.g. rotated activations,
+ * is produced twice, whatever its size), with memory independent of N.
+ *
+ * Floats map to order-preserving 32-bit keys.  Pass 1 histograms the top 16
+ * bits of each unit's keys and finds the bins holding the two order
+ * statistics that the quantile interpolates; pass 2 histograms the low 16
+ * bits inside those bins, which pins both order statistics exactly.
+ * Histograms are integer counts, so partial histograms of disjoint image
+ * ranges add up exactly (threads, shards).
+ *
+ *     qt_stream *q = qt_stream_new(K, n_per_unit, level);
+ *     for pass in 1, 2:  for each block: qt_stream_add(q, pass, part, x, n_img, hw)  (part: per-thread)
+ *                        qt_stream_end_pass(q, pass)
+ *     qt_stream_result(q, thresholds);
+ */
+typedef struct qt_stream qt_stream;
+typedef struct qt_part qt_part; /* one thread's private counts */
+qt_stream *qt_stream_new(size_t K, uint64_t n_per_unit, double level);
+qt_part *qt_part_new(const qt_stream *q, int pass);
+/* x: n images of [K][hw] floats */
+void qt_part_add(const qt_stream *q, qt_part *part, int pass, const float *x, size_t n, size_t hw);
+/* adds the part's counts into q and frees the part */
+void qt_part_merge(qt_stream *q, qt_part *part, int pass);
+int qt_stream_end_pass(qt_stream *q, int pass);
+void qt_stream_result(const qt_stream *q, double *out);
+void qt_stream_free(qt_stream *q);

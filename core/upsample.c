@@ -14,6 +14,8 @@ static int floordiv(int a, int b)
     return q;
 }
 
+static int plan_supports(up_plan *p);
+
 static int nd_axis(int n, int out, int start, int step, int *i0, int *i1, double *w0, double *w1)
 {
     int first = start, last = start + (n - 1) * step;
@@ -53,6 +55,10 @@ int up_plan_nd(up_plan *p, int h, int w, int sh, int sw, int iw, int offset, int
     }
     nd_axis(h, sh, start, step, p->y0, p->y1, p->hy0, p->hy1);
     nd_axis(w, sw, start, step, p->x0, p->x1, p->hx0, p->hx1);
+    if (plan_supports(p)) {
+        up_plan_free(p);
+        return -1;
+    }
     return 0;
 }
 
@@ -98,15 +104,54 @@ int up_plan_lite(up_plan *p, int h, int w, int sh, int sw)
     memset(p, 0, sizeof *p);
     p->h = h, p->w = w, p->sh = sh, p->sw = sw, p->nd = 0;
     if (lite_axis(w, sw, &p->kx, &p->xmin, &p->xn, &p->wx) ||
-        lite_axis(h, sh, &p->ky, &p->ymin, &p->yn, &p->wy)) {
+        lite_axis(h, sh, &p->ky, &p->ymin, &p->yn, &p->wy) || plan_supports(p)) {
         up_plan_free(p);
         return -1;
     }
     return 0;
 }
 
+/* Support of each source index: the outputs whose taps include it. */
+static int supports(int n, int out, int *lo, int *hi, const int *a, const int *b, const int *first,
+                    const int *count)
+{
+    for (int j = 0; j < n; j++)
+        lo[j] = out, hi[j] = -1;
+    for (int x = 0; x < out; x++) {
+        int t0, t1;
+        if (a)
+            t0 = a[x] < b[x] ? a[x] : b[x], t1 = a[x] < b[x] ? b[x] : a[x];
+        else
+            t0 = first[x], t1 = first[x] + count[x] - 1;
+        for (int j = t0; j <= t1; j++) {
+            if (x < lo[j])
+                lo[j] = x;
+            if (x > hi[j])
+                hi[j] = x;
+        }
+    }
+    return 0;
+}
+
+static int plan_supports(up_plan *p)
+{
+    p->ry0 = malloc(sizeof(int) * (size_t)p->h), p->ry1 = malloc(sizeof(int) * (size_t)p->h);
+    p->rx0 = malloc(sizeof(int) * (size_t)p->w), p->rx1 = malloc(sizeof(int) * (size_t)p->w);
+    if (!p->ry0 || !p->ry1 || !p->rx0 || !p->rx1)
+        return nd_fail("out of memory");
+    if (p->nd) {
+        supports(p->h, p->sh, p->ry0, p->ry1, p->y0, p->y1, NULL, NULL);
+        supports(p->w, p->sw, p->rx0, p->rx1, p->x0, p->x1, NULL, NULL);
+    } else {
+        supports(p->h, p->sh, p->ry0, p->ry1, NULL, NULL, p->ymin, p->yn);
+        supports(p->w, p->sw, p->rx0, p->rx1, NULL, NULL, p->xmin, p->xn);
+    }
+    return 0;
+}
+
 void up_plan_free(up_plan *p)
 {
+    free(p->ry0), free(p->ry1), free(p->rx0), free(p->rx1);
     free(p->y0), free(p->y1), free(p->x0), free(p->x1);
     free(p->hy0), free(p->hy1), free(p->hx0), free(p->hx1);
     free(p->xmin), free(p->xn), free(p->ymin), free(p->yn), free(p->wx), free(p->wy);
@@ -164,7 +209,91 @@ void up_apply(const up_plan *p, const float *in, float *out, float *tmp)
         apply_lite(p, in, out, tmp);
 }
 
-int up_mask(const up_plan *p, const float *in, float thr, int *idx, float *out, float *tmp)
+/* One upsampled value, with exactly the operations of apply_nd/apply_lite. */
+static inline float pixel_nd(const up_plan *p, const float *in, int y, int x)
+{
+    const float *r0 = in + (size_t)p->y0[y] * (size_t)p->w, *r1 = in + (size_t)p->y1[y] * (size_t)p->w;
+    double hy0 = p->hy0[y], hy1 = p->hy1[y], hx0 = p->hx0[x], hx1 = p->hx1[x];
+    int a = p->x0[x], b = p->x1[x];
+    double v = (((double)r0[a] * hy0) * hx0) + (((double)r0[b] * hy0) * hx1) +
+               (((double)r1[a] * hy1) * hx0) + (((double)r1[b] * hy1) * hx1);
+    return (float)v;
+}
+
+static inline float pixel_lite(const up_plan *p, const float *in, int y, int x)
+{
+    const double *kx = p->wx + (size_t)x * (size_t)p->kx, *ky = p->wy + (size_t)y * (size_t)p->ky;
+    double acc = 0.0;
+    for (int j = 0; j < p->yn[y]; j++) {
+        const float *s = in + (size_t)(p->ymin[y] + j) * (size_t)p->w + p->xmin[x];
+        double h = 0.0;
+        for (int k = 0; k < p->xn[x]; k++)
+            h += (double)s[k] * kx[k];
+        acc += (double)(float)h * ky[j];
+    }
+    return (float)acc;
+}
+
+int up_mask(const up_plan *p, const float *in, float thr, int *idx)
+{
+    /* hot nodes; a map has few, since thresholds sit at the top 0.5% */
+    enum { MAXHOT = 64 };
+    int hj[MAXHOT], hi[MAXHOT], nh = 0;
+    for (int j = 0; j < p->h; j++)
+        for (int i = 0; i < p->w; i++)
+            if (in[j * p->w + i] > thr) {
+                if (nh == MAXHOT)
+                    goto dense;
+                hj[nh] = j, hi[nh] = i, nh++;
+            }
+    if (nh == 0)
+        return 0;
+    int ylo = p->sh, yhi = -1;
+    for (int k = 0; k < nh; k++) {
+        if (p->ry0[hj[k]] < ylo)
+            ylo = p->ry0[hj[k]];
+        if (p->ry1[hj[k]] > yhi)
+            yhi = p->ry1[hj[k]];
+    }
+    int n = 0;
+    for (int y = ylo; y <= yhi; y++) {
+        /* merged column intervals of the hot nodes whose support covers y */
+        int a[MAXHOT], b[MAXHOT], m = 0;
+        for (int k = 0; k < nh; k++)
+            if (p->ry0[hj[k]] <= y && y <= p->ry1[hj[k]]) {
+                int lo = p->rx0[hi[k]], up = p->rx1[hi[k]], q = m++;
+                while (q > 0 && a[q - 1] > lo) {
+                    a[q] = a[q - 1], b[q] = b[q - 1];
+                    q--;
+                }
+                a[q] = lo, b[q] = up;
+            }
+        int x = 0;
+        for (int q = 0; q < m; q++) {
+            if (x < a[q])
+                x = a[q];
+            for (; x <= b[q]; x++) {
+                float v = p->nd ? pixel_nd(p, in, y, x) : pixel_lite(p, in, y, x);
+                if (v > thr)
+                    idx[n++] = y * p->sw + x;
+            }
+        }
+    }
+    return n;
+dense:
+    /* many hot nodes: evaluating everything is as cheap; row by row, so no
+     * scratch buffer is needed */
+    n = 0;
+    for (int y = 0; y < p->sh; y++)
+        for (int x = 0; x < p->sw; x++) {
+            float v = p->nd ? pixel_nd(p, in, y, x) : pixel_lite(p, in, y, x);
+            if (v > thr)
+                idx[n++] = y * p->sw + x;
+        }
+    return n;
+}
+
+int up_mask_dense(const up_plan *p, const float *in, float thr, int *idx, float *out, float *tmp)
 {
     up_apply(p, in, out, tmp);
     int n = 0, np = p->sh * p->sw;

@@ -27,6 +27,9 @@ typedef struct {
     int kx, ky;
     int *xmin, *xn, *ymin, *yn;
     double *wx, *wy;
+    /* both: output rows/columns a source row/column can influence
+     * (first..last, inclusive) - the support of its bilinear weights */
+    int *ry0, *ry1, *rx0, *rx1;
 } up_plan;
 
 /* ND rule: field geometry in input pixels (offset, size, stride) and the
@@ -38,9 +41,17 @@ void up_plan_free(up_plan *p);
 /* out[sh*sw] from in[h*w]; tmp has room for h*sw floats (NDL only). */
 void up_apply(const up_plan *p, const float *in, float *out, float *tmp);
 
-/* Fast path for thresholding: the mask pixels (indices y*sw+x) where the
- * upsampled value > thr, written to idx; returns their number.  Produces
- * exactly the pixels up_apply() + compare would. */
-int up_mask(const up_plan *p, const float *in, float thr, int *idx, float *out, float *tmp);
+/* The mask: indices y*sw+x (ascending) of the pixels whose upsampled value
+ * is > thr, written to idx[sh*sw]; returns their number.
+ *
+ * Every upsampled value is a convex combination of at most 2x2 source
+ * nodes, rounded to float, so it cannot exceed thr unless one of those
+ * nodes does.  up_mask() therefore evaluates only the pixels in the support
+ * of nodes above thr - a few hundred instead of sh*sw - with the same
+ * arithmetic as up_apply(), giving exactly the same mask.
+ * up_mask_dense() is the obvious version (full upsample, then compare);
+ * out has room for sh*sw floats, tmp for h*sw. */
+int up_mask(const up_plan *p, const float *in, float thr, int *idx);
+int up_mask_dense(const up_plan *p, const float *in, float thr, int *idx, float *out, float *tmp);
 
 #endif

@@ -26,7 +26,6 @@
 #define CMD "rotate"
 #define DEFAULT_TOL 1e-6
 #define DEFAULT_BLOCK 64
-#define MAX_DIM 32768
 
 static void usage(FILE *f)
 {
@@ -167,9 +166,9 @@ int cmd_rotate(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
-            if (cli_long(optarg, &dim) || dim < 2 || dim > MAX_DIM)
+            if (cli_long(optarg, &dim) || dim < 2 || dim > ROT_DIM_MAX)
                 return cli_usage_error(CMD, "--dim '%s': expected an integer in 2..%d", optarg,
-                                       MAX_DIM);
+                                       ROT_DIM_MAX);
             break;
         case 's':
             if (cli_long(optarg, &seed) || seed < 0 || (unsigned long)seed > ROT_SEED_MAX)
@@ -236,8 +235,8 @@ int cmd_rotate(int argc, char **argv)
             goto done;
         }
         n = F.shape[1];
-        if (n < 2 || n > MAX_DIM) {
-            nd_fail("%s: %zu units, expected 2..%d to rotate", features, n, MAX_DIM);
+        if (n < 2 || n > ROT_DIM_MAX) {
+            nd_fail("%s: %zu units, expected 2..%d to rotate", features, n, ROT_DIM_MAX);
             goto done;
         }
     }
@@ -246,9 +245,12 @@ int cmd_rotate(int argc, char **argv)
         size_t nq = 0;
         if (load_rotation(from, tol, &Q, &nq))
             goto done;
-        if (n && nq != n) {
-            nd_fail("%s: %zu x %zu matrix, but %s has %zu units", from, nq, nq,
-                    features ? features : "--dim", n);
+        if (features && nq != n) {
+            nd_fail("%s: %zu x %zu matrix, but %s has %zu units", from, nq, nq, features, n);
+            goto done;
+        }
+        if (dim && nq != n) {
+            nd_fail("%s: %zu x %zu matrix, but --dim is %zu", from, nq, nq, n);
             goto done;
         }
         n = nq;

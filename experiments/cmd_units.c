@@ -33,6 +33,8 @@ static void usage(FILE *f)
             "  --categories A,B     categories to use (default: all in category.csv)\n"
             "  --iou-threshold T    detector if score > T (default 0.04)\n"
             "  --threads N          worker threads (default: all cores; results do not depend on it)\n"
+            "  --label-store FILE   prepared label store: decoded label layers kept in FILE and\n"
+            "                       memory-mapped by later runs (rebuilt when the dataset changes)\n"
             "\n"
             "example:\n"
             "  dissect units --dataset ../shared/fixtures/netdissect-lite-mini/dataset \\\n"
@@ -48,9 +50,10 @@ int cmd_units(int argc, char **argv)
         {"field", required_argument, 0, 'F'},    {"quantile", required_argument, 0, 'q'},
         {"thresholds", required_argument, 0, 't'}, {"categories", required_argument, 0, 'c'},
         {"iou-threshold", required_argument, 0, 'i'}, {"threads", required_argument, 0, 'j'},
+        {"label-store", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     const char *dataset = NULL, *features = NULL, *out = NULL, *thrfile = NULL, *cats = NULL,
-               *field = NULL;
+               *field = NULL, *store = NULL;
     nd_options o;
     nd_options_default(&o);
     int c;
@@ -71,6 +74,7 @@ int cmd_units(int argc, char **argv)
                 return cli_usage_error("units", "--quantile: expected a number in (0, 1), got '%s'", optarg);
             break;
         case 't': thrfile = optarg; break;
+        case 'L': store = optarg; break;
         case 'c': cats = optarg; break;
         case 'i':
             if (cli_double(optarg, &o.iou_threshold) || o.iou_threshold < 0 || o.iou_threshold >= 1)
@@ -102,7 +106,7 @@ int cmd_units(int argc, char **argv)
                                             "(no field in a .json beside %s)", features);
     }
     double t0 = cli_now();
-    int rc = units_run(dataset, features, cats, thrfile, &o, out, NULL, NULL);
+    int rc = units_run(dataset, store, features, cats, thrfile, &o, out, NULL, NULL);
     if (rc)
         return cli_fail();
     cli_progress_done();

@@ -114,9 +114,9 @@ void units_progress(void *ctx, const char *stage, size_t done, size_t total)
     cli_progress("dissect: %s %zu/%zu", stage, done, total);
 }
 
-int units_run(const char *dataset, const char *features, const char *categories,
-              const char *thresholds_file, const nd_options *o_in, const char *out,
-              const char *extra_json, nd_result *res)
+int units_run(const char *dataset, const char *label_store, const char *features,
+              const char *categories, const char *thresholds_file, const nd_options *o_in,
+              const char *out, const char *extra_json, nd_result *res)
 {
     nd_options o = *o_in;
     npy_t a;
@@ -140,7 +140,7 @@ int units_run(const char *dataset, const char *features, const char *categories,
     }
     if (!o.quiet)
         cli_progress("dissect: reading dataset %s", dataset);
-    if (broden_open(&ds, dataset, categories))
+    if (broden_open_store(&ds, dataset, categories, label_store))
         goto out;
     if (f.N != broden_num_images(ds)) {
         nd_fail("%s: %zu images, but %s/index.csv has %zu rows (shape must match the dataset)",

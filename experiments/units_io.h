@@ -15,9 +15,9 @@ int units_load_thresholds(const char *path, size_t K, double **out);
 
 /* The whole of `dissect units`: reads, validates, dissects, writes out/.
  * If res is not NULL the result is returned there (caller frees). */
-int units_run(const char *dataset, const char *features, const char *categories,
-              const char *thresholds_file, const nd_options *o, const char *out,
-              const char *extra_json, nd_result *res);
+int units_run(const char *dataset, const char *label_store, const char *features,
+              const char *categories, const char *thresholds_file, const nd_options *o,
+              const char *out, const char *extra_json, nd_result *res);
 
 /* Progress callback printing a line on stderr (ctx unused). */
 void units_progress(void *ctx, const char *stage, size_t done, size_t total);

@@ -23,24 +23,19 @@
 #include "linalg/rotation.h"
 
 #include "core/err.h"
+#include "linalg/serial.h"
 
 #include <cblas.h>
 #include <lapacke.h>
-#include <limits.h>
 #include <math.h>
-#include <stdint.h>
 #include <string.h>
-
-/* n*n doubles must be addressable by LAPACK's 32-bit lapack_int leading
- * dimension arithmetic; 32768^2 doubles = 8 GiB is far beyond any layer. */
-#define ROT_NMAX 32768
 
 static int check_n(size_t n, const char *fn)
 {
     if (n < 2)
         return nd_fail("%s: dimension n = %zu, expected n >= 2", fn, n);
-    if (n > ROT_NMAX)
-        return nd_fail("%s: dimension n = %zu, expected n <= %d", fn, n, ROT_NMAX);
+    if (n > ROT_DIM_MAX)
+        return nd_fail("%s: dimension n = %zu, expected n <= %d", fn, n, ROT_DIM_MAX);
     return 0;
 }
 
@@ -67,7 +62,7 @@ void rot_schur_free(rot_schur *s)
     free(s);
 }
 
-int rot_schur_init(rot_schur **out, const double *Q, size_t n)
+static int schur_init_(rot_schur **out, const double *Q, size_t n)
 {
     *out = NULL;
     if (check_n(n, "rot_power"))
@@ -160,6 +155,14 @@ fail:
     return -1;
 }
 
+int rot_schur_init(rot_schur **out, const double *Q, size_t n)
+{
+    int saved = rot_serial_begin();
+    int rc = schur_init_(out, Q, n);
+    rot_serial_end(saved);
+    return rc;
+}
+
 int rot_schur_power(const rot_schur *s, double *out, double alpha)
 {
     size_t n = s->n;
@@ -222,7 +225,7 @@ int rot_angles(double *theta, size_t *m, const double *Q, size_t n)
 
 double rot_orth_error(const double *Q, size_t n)
 {
-    if (n == 0 || n > ROT_NMAX)
+    if (n == 0 || n > ROT_DIM_MAX)
         return NAN;
     double *C = malloc(n * n * sizeof *C);
     if (!C)
@@ -243,7 +246,7 @@ double rot_orth_error(const double *Q, size_t n)
 
 double rot_det(const double *Q, size_t n)
 {
-    if (n == 0 || n > ROT_NMAX)
+    if (n == 0 || n > ROT_DIM_MAX)
         return NAN;
     double *A = malloc(n * n * sizeof *A);
     lapack_int *piv = malloc(n * sizeof *piv);
@@ -279,9 +282,9 @@ double rot_det(const double *Q, size_t n)
 
 int rot_validate(const double *Q, size_t n, double tol, const char *what)
 {
-    if (n < 2 || n > ROT_NMAX)
+    if (n < 2 || n > ROT_DIM_MAX)
         return nd_fail("%s: %zu x %zu matrix, expected a rotation of size 2..%d", what, n, n,
-                       ROT_NMAX);
+                       ROT_DIM_MAX);
     for (size_t k = 0; k < n * n; k++)
         if (!isfinite(Q[k]))
             return nd_fail("%s: entry [%zu][%zu] = %g is not finite", what, k / n, k % n, Q[k]);

@@ -38,6 +38,21 @@ int rot_validate(const double *Q, size_t n, double tol, const char *what);
  * seed in [0, ROT_SEED_MAX] gives its own generator state. */
 #define ROT_SEED_MAX 4294967294UL
 
+/* Largest n accepted: n*n must stay addressable with LAPACK's 32-bit
+ * lapack_int (32768^2 doubles = 8 GiB, far beyond any layer). */
+#define ROT_DIM_MAX 32768
+
+/* Notes on the contract above (details in rotation.c, rotation_haar.c):
+ * - rot_haar fails for n < 2, n > 32768 or seed > ROT_SEED_MAX.  Entries of
+ *   the Gaussian matrix are drawn in column-major order (documented there).
+ * - rot_power accepts any finite alpha (0..1 is the geodesic I -> Q; other
+ *   values are the principal powers).  It fails if Q has det -1 or is not
+ *   orthogonal.  If Q has eigenvalue -1, the power is not unique (the plane
+ *   can turn either way); any choice made is orthogonal with det +1.
+ * - rot_angles lists the 2x2 blocks in Schur order, then pi for each pair of
+ *   -1 eigenvalues; eigenvalues +1 give no angle.
+ * - rot_orth_error and rot_det return NaN when out of memory. */
+
 /* rot_power checks that every eigenvalue of Q has modulus within this of 1
  * (a gross check against a non-orthogonal Q; validate user input with
  * rot_validate first). */

@@ -6,7 +6,11 @@
  * expected and found byte counts and the layer where the data runs out.
  * Then each layer's relative positions are accumulated; a position past the
  * dense array means a corrupted file.  Values are codebook lookups, so the
- * decoded weights are exactly the stored floats.
+ * decoded weights are exactly the stored floats.  Codebook entry 0 is 0.0
+ * and marks gap fillers (a gap longer than 16 positions is bridged by
+ * stored zeros with step 15); a stored zero with a smaller step, or a
+ * nonzero entry 0, means the file is not what the header says.  So the
+ * header's count = nonzero weights + fillers, checked entry by entry.
  */
 #include "models/dcnet.h"
 
@@ -104,6 +108,11 @@ int dcnet_read(const char *path, dcnet_layer *layers, int n)
         float book[256];
         for (int k = 0; k < 256; k++)
             book[k] = rd_f32(cb + 4 * k);
+        if (book[0] != 0.0f) {
+            free(buf);
+            return nd_fail("%s: layer %s: codebook entry 0 is %g, expected 0 (the format "
+                           "reserves it for gap fillers)", path, L->name, book[0]);
+        }
         for (int k = 0; k < L->cout; k++)
             L->bias[k] = rd_f32(bias + 4 * k);
         memset(L->wt, 0, sizeof(float) * L->nweights);
@@ -118,6 +127,13 @@ int dcnet_read(const char *path, dcnet_layer *layers, int n)
                                L->nweights);
             }
             float v = book[idx[j]];
+            /* a stored zero exists only to bridge a gap longer than 16
+             * positions, so it must carry the largest step */
+            if (v == 0.0f && s != 15) {
+                free(buf);
+                return nd_fail("%s: layer %s: stored weight %zu is zero but not a gap filler "
+                               "(step %u, expected 15)", path, L->name, j, s);
+            }
             L->wt[p - 1] = v;
             nonzero += v != 0.0f;
         }

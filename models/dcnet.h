@@ -21,16 +21,17 @@ typedef struct {
     int cout;         /* number of biases */
     size_t nweights;  /* dense weight count cout*cin*kh*kw */
     float *wt, *bias; /* filled: nweights and cout floats */
-    /* out: stored entries (the header's count) and nonzero decoded weights
-     * (stored entries whose codebook value is not 0: Deep Compression pads
-     * gaps longer than 16 with stored zeros) */
+    /* out: stored entries (the header's count) and nonzero decoded weights;
+     * stored - nonzero = gap fillers (Deep Compression bridges gaps longer
+     * than 16 positions with stored zeros of step 15) */
     size_t stored, nonzero;
 } dcnet_layer;
 
 /* Decode every layer.  Errors name the file and the layer: a file shorter
  * than the header announces (expected vs found bytes), trailing bytes after
  * the last layer, a position past the end of a layer's weights, a stored
- * count larger than the layer. */
+ * count larger than the layer, a nonzero codebook entry 0, a stored zero
+ * that is not a gap filler. */
 int dcnet_read(const char *path, dcnet_layer *layers, int n);
 
 #endif

@@ -52,6 +52,21 @@ static double now(void)
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+/* "unknown layer" message with the layer names that can be asked for */
+static int unknown_layer(const net_t *net, const char *model, const char *layer)
+{
+    char list[2048] = "";
+    size_t len = 0;
+    for (int i = 0; i < net->nlayers && len + 64 < sizeof list; i++) {
+        const char *nm = net->layers[i].def->name;
+        if (strchr(nm, '/')) /* inner layers of a module: still valid, not listed */
+            continue;
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? " " : "", nm);
+    }
+    return nd_fail("%s: unknown layer '%s' (layers: %s, and fireN/conv1x1_1 etc.)", model,
+                   layer, list);
+}
+
 static int model_create(net_t *net, const char *model)
 {
     if (strcmp(model, "squeezenet") != 0)
@@ -66,8 +81,9 @@ int mdl_layer_field(const char *model, const char *layer, int *offset, int *size
         return -1;
     int i = net_find(&net, layer);
     if (i < 0) {
+        unknown_layer(&net, model, layer);
         net_free(&net);
-        return nd_fail("%s: unknown layer '%s'", model, layer);
+        return -1;
     }
     *offset = net.layers[i].field_off;
     *size = net.layers[i].field_size;
@@ -99,7 +115,7 @@ int mdl_runner_open(mdl_runner **out, const char *model, const char *weights,
     }
     r->layer = net_find(&r->net, layer);
     if (r->layer < 0) {
-        nd_fail("%s: unknown layer '%s'", model, layer);
+        unknown_layer(&r->net, model, layer);
         goto fail;
     }
     if (weights) {
@@ -184,9 +200,10 @@ int mdl_runner_run(mdl_runner *r, const char *const *paths, int n, float *out)
     job jobs[MDL_MAX_THREADS];
     pthread_t th[MDL_MAX_THREADS];
     int started[MDL_MAX_THREADS] = {0};
+    /* single-threaded BLAS even when T == 1: threaded sgemm may sum in
+     * another order, and results must not depend on the number of CPUs */
     int blas = openblas_get_num_threads();
-    if (T > 1)
-        openblas_set_num_threads(1);
+    openblas_set_num_threads(1);
     for (int t = 0; t < T; t++) {
         jobs[t] = (job){r, paths, n, t, T, out, 0, ""};
         if (t == 0)
@@ -199,8 +216,7 @@ int mdl_runner_run(mdl_runner *r, const char *const *paths, int n, float *out)
     for (int t = 1; t < T; t++)
         if (started[t])
             pthread_join(th[t], NULL);
-    if (T > 1)
-        openblas_set_num_threads(blas);
+    openblas_set_num_threads(blas);
     for (int t = 0; t < T; t++)
         if (jobs[t].rc)
             return nd_fail("%s", jobs[t].err);

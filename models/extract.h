@@ -22,22 +22,26 @@ int mdl_layer_field(const char *model, const char *layer, int *offset, int *size
 
 #include <stddef.h>
 
-/* Progress of mdl_extract (when quiet == 0): library code never prints, so
- * a driver registers a callback; NULL (the default) reports nothing. */
 /* mdl_extract with the number of images per forward call (default 32;
  * memory is one output block of that many images, work is spread over the
- * CPUs within a call). */
+ * CPUs within a call).  Results do not depend on batch or CPU count. */
 int mdl_extract_batch(const char *model, const char *weights, long random_seed,
                       const char *dataset_dir, const char *layer, const char *out_npy,
                       int quiet, int batch);
 
+/* Progress of mdl_extract (when quiet == 0): library code never prints, so
+ * a driver registers a callback (called after each batch); NULL, the
+ * default, reports nothing.  `dissect features` registers one printing a
+ * progress line with images/s. */
 typedef void (*mdl_progress_fn)(size_t done, size_t total, double seconds);
 void mdl_set_progress(mdl_progress_fn fn);
 
 /* A loaded network that turns image files into one layer's activations:
  * decode (JPEG/PNG), squash-resize to the input size, BGR minus mean,
  * forward; images of a call are spread over the CPUs (one thread each,
- * single-threaded BLAS inside).  Output per image: c x h x w floats. */
+ * single-threaded BLAS inside).  Output per image: c x h x w floats.
+ * Layers: conv1 pool1 fire2..fire9 pool4 pool8 conv_final pool10 (the
+ * 1000 logits), and inner layers such as fire9/conv3x3_2. */
 typedef struct mdl_runner mdl_runner;
 int mdl_runner_open(mdl_runner **out, const char *model, const char *weights,
                     long random_seed, const char *layer);

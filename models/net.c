@@ -263,9 +263,9 @@ void net_conv(float *out, const float *in, const float *wt, const float *bias, i
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, n, kk, 1.0f, wt, kk, b, n,
                 1.0f, out, n);
-    if (relu)
+    if (relu) /* "< 0" rather than "!(> 0)": a NaN stays visible downstream */
         for (size_t t = 0; t < (size_t)cout * n; t++)
-            if (!(out[t] > 0))
+            if (out[t] < 0)
                 out[t] = 0;
 }
 

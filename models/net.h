@@ -40,7 +40,10 @@ typedef struct {
     size_t nweights;  /* conv: cout*cin*k*k */
     float *wt, *bias; /* conv: carved from net_t.params */
     /* receptive field in input pixels: output position j covers input
-     * [off + j*stride, off + j*stride + size) along each axis */
+     * [off + j*stride, off + j*stride + size) along each axis.  A concat's
+     * branches share centre and stride (checked); the largest branch's
+     * (off, size) is reported - Network Dissection's upsampling nodes
+     * depend only on centre and stride, so this choice changes nothing. */
     int field_off, field_size, field_stride;
 } net_layer;
 

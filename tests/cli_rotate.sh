@@ -98,5 +98,6 @@ fails "unknown option" 2 "unknown option '--bogus'" --bogus --out "$O"
 fails "features not 4-D" 1 'Q4\.npy: 2-D f8 array|Q4\.npy: 2-D .* expected float32' --features "$T/Q4.npy" --seed 1 --out "$O"
 fails "dim vs features" 1 'F\.npy: 4 units, but --dim is 5' --features "$T/F.npy" --seed 1 --dim 5 --out "$O"
 fails "from vs features" 1 'Q\.npy: 16 x 16 matrix, but .*F\.npy has 4 units' --features "$T/F.npy" --from "$T/Q.npy" --out "$O"
+fails "from vs dim" 1 'Q4\.npy: 4 x 4 matrix, but --dim is 5' --from "$T/Q4.npy" --dim 5 --out "$O"
 fails "tol too tight" 1 'R\.npy: not orthogonal' --from "$T/R.npy" --tol 1e-300 --out "$O"
 finish

@@ -47,6 +47,22 @@ echo "$out" | grep -q 'detectors (score > 0.04): 107' && echo "$out" | grep -q '
     && ok "recount of the released AlexNet result: 107 detectors, 79 and 60 unique" || bad "recount: $out"
 echo "$out" | grep 'max abs difference'
 
+echo "[prepared label store]"
+expect_ok "units building a label store" units --dataset $FIX/dataset --features $FIX/features.npy \
+    --thresholds $FIX/thresholds.npy --label-store $T/mini.store --out $T/st1
+expect_ok "units using the store" units --dataset $FIX/dataset --features $FIX/features.npy \
+    --thresholds $FIX/thresholds.npy --label-store $T/mini.store --out $T/st2
+cmp -s $T/st1/result.csv $T/ok/result.csv && cmp -s $T/st2/result.csv $T/ok/result.csv \
+    && ok "results with and without the store are identical" || bad "store changes results"
+SD=$T/stds; cp -r $FIX/dataset $SD; chmod -R u+w $SD
+units --dataset $SD --features $FIX/features.npy --thresholds $FIX/thresholds.npy --label-store $T/s2.store --out $T/st3 2>/dev/null
+sed -i 's/^1,black-c,/1,blackish-c,/' $SD/label.csv
+units --dataset $SD --features $FIX/features.npy --thresholds $FIX/thresholds.npy --label-store $T/s2.store --out $T/st4 2>/dev/null
+grep -q blackish $T/st4/result.csv && ok "an edited dataset makes the store stale (rebuilt)" || bad "stale store used"
+printf '\xff\xff' | dd of=$T/s2.store bs=1 seek=$((64 + 2*500)) conv=notrunc status=none
+expect_fail "damaged label store" 1 "label store holds label number 65535, beyond label.csv" \
+    units --dataset $SD --features $FIX/features.npy --thresholds $FIX/thresholds.npy --label-store $T/s2.store --out $T/st5
+
 echo "[bad inputs]"
 D=$T/ds; cp -r $FIX/dataset $D; chmod -R u+w $D
 O=$T/out

@@ -10,6 +10,7 @@
 #include "core/dissect.h"
 #include "core/err.h"
 #include "core/npy.h"
+#include "core/quantile.h"
 #include "core/upsample.h"
 #include "tests/testutil.h"
 
@@ -153,6 +154,22 @@ int main(void)
     /* numpy interpolates float32 order statistics partly in float32
      * (b - a is a float32 subtraction), so agreement is to float32 rounding */
     check_close("exact thresholds vs numpy quantile(0.995, linear)", re.thresholds, npq, K, 1e-9, 1e-6);
+    double *sel = calloc(K, sizeof *sel);
+    nd_thresholds_select(&f, 0.005, 0, sel);
+    size_t tdiff = 0;
+    for (size_t u = 0; u < K; u++)
+        tdiff += memcmp(&sel[u], &re.thresholds[u], 8) != 0;
+    CHECK(tdiff == 0, "two-pass histogram thresholds equal gather+quickselect bit for bit (%zu differ)", tdiff);
+    for (size_t u = 0; u < K; u += 37) {
+        float *v = malloc(f.N * 169 * sizeof *v);
+        for (size_t i = 0; i < f.N; i++)
+            memcpy(v + i * 169, (const float *)feat.data + (i * K + u) * 169, 169 * sizeof *v);
+        double want = qt_sorted(v, f.N * 169, 0.995);
+        CHECK(want == re.thresholds[u], "unit %zu: threshold equals the sorted reference (%.17g vs %.17g)", u,
+              re.thresholds[u], want);
+        free(v);
+    }
+    free(sel);
     int lab_same = 0;
     double dmax = 0;
     for (size_t u = 0; u < K; u++) {

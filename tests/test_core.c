@@ -86,6 +86,38 @@ static void test_quantile(void)
         free(v), free(w);
     }
     CHECK(bad == 0, "quickselect equals full sort on 200 random arrays (%d differ)", bad);
+
+    /* two-pass streaming quantiles (3 units, negative values, ties, two
+     * parts merged as two threads would) against the sorting reference */
+    bad = 0;
+    for (int trial = 0; trial < 20; trial++) {
+        size_t K = 3, n = 7 + (size_t)trial * 13, hw = 5;
+        float *x = malloc(n * K * hw * sizeof *x), *col = malloc(n * hw * sizeof *col);
+        for (size_t i = 0; i < n * K * hw; i++) {
+            s = s * 1103515245u + 12345u;
+            x[i] = (s >> 16) % 5 == 0 ? 0.0f : ((float)((s >> 6) % 20001) - 10000.0f) / 333.0f;
+        }
+        double lev = trial % 2 ? 0.995 : 0.3, got[3];
+        qt_stream *q = qt_stream_new(K, n * hw, lev);
+        for (int pass = 1; pass <= 2; pass++) {
+            qt_part *a = qt_part_new(q, pass), *b = qt_part_new(q, pass);
+            qt_part_add(q, a, pass, x, n / 2, hw);
+            qt_part_add(q, b, pass, x + n / 2 * K * hw, n - n / 2, hw);
+            qt_part_merge(q, a, pass);
+            qt_part_merge(q, b, pass);
+            qt_stream_end_pass(q, pass);
+        }
+        qt_stream_result(q, got);
+        qt_stream_free(q);
+        for (size_t u = 0; u < K; u++) {
+            for (size_t i = 0; i < n; i++)
+                memcpy(col + i * hw, x + (i * K + u) * hw, hw * sizeof *col);
+            if (got[u] != qt_sorted(col, n * hw, lev))
+                bad++;
+        }
+        free(x), free(col);
+    }
+    CHECK(bad == 0, "streaming two-pass quantiles equal the sorted reference (%d of 60 differ)", bad);
 }
 
 static void test_upsample(void)
@@ -119,8 +151,34 @@ static void test_upsample(void)
     CHECK(!memcmp(o3, want3, sizeof want3), "ND 3x3 -> 5x5 nodes and midpoints");
     int idx[25];
     float tmp2[64];
-    CHECK(up_mask(&p, m3, 7.5f, idx, o3, tmp2) == 3, "mask is strict > (7.5 excluded: 8, 8.5, 9)");
+    CHECK(up_mask_dense(&p, m3, 7.5f, idx, o3, tmp2) == 3 && up_mask(&p, m3, 7.5f, idx) == 3, "mask is strict > (7.5 excluded: 8, 8.5, 9)");
     up_plan_free(&p);
+
+    /* the sparse mask (only around nodes above threshold) against the dense
+     * one, on random maps with few and many hot nodes, both rules */
+    unsigned s = 777;
+    int bad = 0, total = 0;
+    for (int rule = 0; rule < 2; rule++) {
+        if (rule)
+            up_plan_nd(&p, 13, 13, 113, 113, 227, -64, 163, 16);
+        else
+            up_plan_lite(&p, 13, 13, 113, 113);
+        float map[169], outd[113 * 113], tmpd[13 * 113];
+        int i1[113 * 113], i2[113 * 113];
+        for (int trial = 0; trial < 300; trial++) {
+            for (int k = 0; k < 169; k++) {
+                s = s * 1103515245u + 12345u;
+                map[k] = (s >> 9) % 3 ? 0.0f : (float)((s >> 12) % 10000) / 1000.0f;
+            }
+            float thr = (float)(trial % 100) / 10.0f;
+            int n1 = up_mask_dense(&p, map, thr, i1, outd, tmpd), n2 = up_mask(&p, map, thr, i2);
+            total += n1;
+            if (n1 != n2 || memcmp(i1, i2, sizeof(int) * (size_t)n1))
+                bad++;
+        }
+        up_plan_free(&p);
+    }
+    CHECK(bad == 0, "sparse mask equals dense mask on 600 random maps (%d differ, %d mask pixels)", bad, total);
 }
 
 /* Two images, label maps 4x4 (images 8x8), categories object (pixel) and
