@@ -626,8 +626,7 @@ int sweep_run(config *c, const sweep_opts *o)
             }
             err = point_write(p, pc, &t);
         }
-        if (r.K)
-            nd_result_free(&r);
+        nd_result_free(&r); /* safe on a zeroed or partly filled result */
         free(dir), free(pc), free(dirslash);
         if (err) {
             nd_fail_prefix("point %s", p->name);
@@ -641,10 +640,12 @@ int sweep_run(config *c, const sweep_opts *o)
         log_line(c->out_dir, "computed %s (seed %ld) in %.2f s", p->name, p->seed, dt);
         fmt_secs(el, sizeof el, cli_now() - t_start);
         fmt_secs(left, sizeof left, t_compute / n_computed * remaining);
-        cli_progress("sweep [%d/%d] %s%s%s: %d detectors, %d unique (per-category), %d (top-label) in %.1f s; "
+        char seed[32] = "";
+        if (p->seed >= 0)
+            snprintf(seed, sizeof seed, " seed %ld", p->seed);
+        cli_progress("sweep [%d/%d] %s%s: %d detectors, %d unique (per-category), %d (top-label) in %.1f s; "
                      "elapsed %s, about %s left",
-                     i + 1, np, p->name, p->seed >= 0 ? " seed " : "", p->seed >= 0 ? (snprintf(a, sizeof a, "%ld", p->seed), a) : "",
-                     p->val[0], p->val[1], p->val[2], dt, el, left);
+                     i + 1, np, p->name, seed, p->val[0], p->val[1], p->val[2], dt, el, left);
     }
     free(points_dir);
     cli_progress_done();
