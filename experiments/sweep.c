@@ -673,7 +673,7 @@ int sweep_run(config *c, const sweep_opts *o)
                 }
             char b[64];
             fmt_double(b, sizeof b, amax);
-            printf("; alpha %s: mean %.1f, range %d-%d over %d draws", b, s / m, mn, mx, m);
+            printf("; alpha %s: mean %.1f, range %d-%d over %d draw%s", b, s / m, mn, mx, m, m == 1 ? "" : "s");
         }
         printf("\n");
     }

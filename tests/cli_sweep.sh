@@ -107,4 +107,18 @@ sed 's/^draws = 2/draws = 3/' "$CFG" >"$T/other.ini"
 sed -i "s|^path = \${DATA}|path = $ND_SHARED|; s|^npy = \${DATA}|npy = $ND_SHARED|" "$T/other.ini"
 expect_fail "other config into the same folder refused" 1 "config.effective.ini:[0-9]+: this run folder holds another configuration" \
     "$ND_BIN" sweep "$T/other.ini" --out "$T/res" --no-plot
+
+# ---- activations computed by the sweep (model + random weights), cached for the next run
+printf '[dataset]\npath = %s/dataset\n[activations]\nmodel = squeezenet\nlayer = fire9\nrandom_seed = 3\n' "$FX" >"$T/compute.ini"
+printf '[dissect]\nprofile = netdissect\n[rotation]\nalphas = 0,1\n[output]\ndir = compute-run\n' >>"$T/compute.ini"
+expect_ok "sweep computing its activations (squeezenet fire9, random weights)" "$ND_BIN" sweep "$T/compute.ini" --no-plot
+if [ -s "$T/compute-run/features.npy" ] && grep -q '"field"' "$T/compute-run/features.json"; then ok "activations cached with their .json"
+else bad "no features.npy / features.json in the run folder"; fi
+if grep -Eq '^field = -?[0-9]+,[0-9]+,[0-9]+$' "$T/compute-run/config.effective.ini"; then ok "receptive field from the .json recorded"
+else bad "no field in config.effective.ini"; fi
+m1=$(stat -c %Y.%i "$T/compute-run/features.npy")
+rm "$T/compute-run/sweep.csv"
+expect_ok "second run reuses the cached activations" "$ND_BIN" sweep "$T/compute.ini" --no-plot
+if [ "$m1" = "$(stat -c %Y.%i "$T/compute-run/features.npy")" ] && [ -s "$T/compute-run/sweep.csv" ]; then ok "cache reused, tables rebuilt"
+else bad "activations recomputed or sweep.csv not rebuilt"; fi
 finish
