@@ -49,6 +49,9 @@ struct broden {
     size_t cap_off;
     uint16_t *maps;    /* malloc'd, or inside cache_map */
     size_t maps_len;
+    int truth_ready;
+    int64_t *truth[2]; /* [L]: 0 = repeated image-level labels count each time, 1 = once */
+    uint64_t *present; /* [N] */
     void *cache_map;   /* mmap of a prepared label store, if used */
     size_t cache_len;
     uint64_t sig;
@@ -159,6 +162,9 @@ static int select_categories(broden *ds, const char *want)
         }
     if (!rc && ds->nsel == 0)
         rc = nd_fail("--categories: no category selected");
+    if (!rc && ds->nsel > BRODEN_MAX_CATEGORIES)
+        rc = nd_fail("%s/category.csv: %d categories selected, at most %d are supported", ds->dir, ds->nsel,
+                     BRODEN_MAX_CATEGORIES);
     return rc;
 }
 
@@ -858,6 +864,7 @@ void broden_free(broden *ds)
     free(ds->img);
     free(ds->layers);
     free(ds->layer_off);
+    free(ds->truth[0]), free(ds->truth[1]), free(ds->present);
     if (ds->cache_map)
         munmap(ds->cache_map, ds->cache_len);
     else
@@ -915,4 +922,69 @@ int broden_dataset_signature(const char *dir, const char *categories, uint64_t *
         *sig = ds->sig;
     broden_free(ds);
     return rc;
+}
+
+/* ---------------------------------------------------------------- truth */
+
+static pthread_mutex_t truth_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void compute_truth(broden *ds)
+{
+    for (int v = 0; v < 2; v++)
+        ds->truth[v] = calloc((size_t)ds->L, sizeof(int64_t));
+    ds->present = calloc(ds->N ? ds->N : 1, sizeof(uint64_t));
+    ND_ASSERT(ds->truth[0] && ds->truth[1] && ds->present);
+    for (size_t i = 0; i < ds->N; i++) {
+        const image_rec *im = &ds->img[i];
+        size_t npix = (size_t)im->sh * (size_t)im->sw;
+        uint64_t pres = 0;
+        for (size_t k = im->layer0; k < im->layer0 + im->nlayer; k++) {
+            const uint16_t *m = ds->maps + ds->layer_off[k];
+            for (size_t p = 0; p < npix; p++)
+                if (m[p]) {
+                    ds->truth[0][m[p]]++;
+                    ds->truth[1][m[p]]++;
+                    int c = ds->primary[m[p]];
+                    if (c >= 0)
+                        pres |= (uint64_t)1 << c;
+                }
+        }
+        for (size_t k = im->il0; k < im->il0 + im->nil; k++) {
+            int l = ds->ils[k].label, dup = 0;
+            for (size_t q = im->il0; q < k; q++)
+                dup |= ds->ils[q].label == l;
+            ds->truth[0][l] += (int64_t)npix;
+            if (!dup)
+                ds->truth[1][l] += (int64_t)npix;
+            int c = ds->primary[l];
+            if (c >= 0)
+                pres |= (uint64_t)1 << c;
+        }
+        ds->present[i] = pres;
+    }
+}
+
+static void ensure_truth(const broden *cds)
+{
+    broden *ds = (broden *)cds;
+    if (__atomic_load_n(&ds->truth_ready, __ATOMIC_ACQUIRE))
+        return;
+    pthread_mutex_lock(&truth_mu);
+    if (!ds->truth_ready) {
+        compute_truth(ds);
+        __atomic_store_n(&ds->truth_ready, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&truth_mu);
+}
+
+const int64_t *broden_truth(const broden *ds, int once)
+{
+    ensure_truth(ds);
+    return ds->truth[once ? 1 : 0];
+}
+
+uint64_t broden_present(const broden *ds, size_t i)
+{
+    ensure_truth(ds);
+    return ds->present[i];
 }

@@ -65,4 +65,15 @@ typedef struct {
 void broden_image_layers(const broden *ds, size_t i, const broden_layer **layers, size_t *n);
 void broden_image_labels(const broden *ds, size_t i, const broden_imglabel **labels, size_t *n);
 
+/* Ground truth that does not depend on the units, computed once per
+ * dataset (on first use, thread-safe): G[l] = label pixels of l over all
+ * selected layers, image-level labels adding sh*sw - in two variants, since
+ * an image-level label repeated within an image counts once (`once` = 1,
+ * ND) or each time (`once` = 0, NDL) - and, per image, the bit mask of
+ * selected categories that have ground truth in it (primary categories of
+ * its labels; category c is bit c, so at most 64 selected categories). */
+const int64_t *broden_truth(const broden *ds, int once);
+uint64_t broden_present(const broden *ds, size_t i);
+#define BRODEN_MAX_CATEGORIES 64
+
 #endif

@@ -294,6 +294,32 @@ static int get_plan(plan_cache *pc, const nd_features *f, const nd_options *o, i
     return 0;
 }
 
+/* G of images [i0, i1) (the obvious loop; for shards). */
+static void shard_truth(const broden *ds, int once, size_t i0, size_t i1, int64_t *G)
+{
+    for (size_t i = i0; i < i1; i++) {
+        const broden_layer *layers;
+        const broden_imglabel *ils;
+        size_t nl, ni;
+        int sh, sw;
+        broden_image_size(ds, i, NULL, NULL, &sh, &sw);
+        broden_image_layers(ds, i, &layers, &nl);
+        broden_image_labels(ds, i, &ils, &ni);
+        size_t npix = (size_t)sh * (size_t)sw;
+        for (size_t k = 0; k < nl; k++)
+            for (size_t p = 0; p < npix; p++)
+                G[layers[k].map[p]]++;
+        for (size_t k = 0; k < ni; k++) {
+            int dup = 0;
+            for (size_t q = 0; q < k && once; q++)
+                dup |= ils[q].label == ils[k].label;
+            if (!dup)
+                G[ils[k].label] += (int64_t)npix;
+        }
+    }
+    G[0] = 0;
+}
+
 /* Tally one image whose activations are x[K*h*w]. */
 static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, int *idx,
                        unsigned char *present, unsigned char *hit)
@@ -316,29 +342,12 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
     broden_image_labels(ds, i, &ils, &ni);
     size_t npix = (size_t)sh * (size_t)sw;
 
-    /* ground truth: G, and which categories have any label in this image */
-    memset(present, 0, C);
-    for (size_t k = 0; k < nl; k++) {
-        const uint16_t *m = layers[k].map;
-        for (size_t p = 0; p < npix; p++)
-            if (m[p]) {
-                t->G[m[p]]++;
-                int c = broden_primary(ds, m[p]);
-                if (c >= 0)
-                    present[c] = 1;
-            }
-    }
-    for (size_t k = 0; k < ni; k++) {
-        int dup = 0;
-        for (size_t q = 0; q < k && !lite; q++)
-            dup |= ils[q].label == ils[k].label;
-        if (dup)
-            continue; /* ND counts a repeated image-level label once */
-        t->G[ils[k].label] += (int64_t)npix;
-        int c = broden_primary(ds, ils[k].label);
-        if (c >= 0)
-            present[c] = 1;
-    }
+    /* ground truth comes from the dataset's cache: G is added once per
+     * tally (nd_tally_run), and the categories present here are a bit mask */
+    uint64_t pres = broden_present(ds, i);
+    for (size_t c = 0; c < C; c++)
+        present[c] = (unsigned char)((pres >> c) & 1);
+    (void)npix;
 
     for (size_t u = 0; u < f->K; u++) {
         const float *a = x + u * hw;
@@ -494,6 +503,16 @@ int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
         if (!rc)
             nd_tally_add(t, &jobs[k].t);
         nd_tally_free(&jobs[k].t);
+    }
+    /* G does not depend on the units: the whole dataset's comes from the
+     * dataset's cache; a shard sums its own images */
+    if (!rc) {
+        if (i0 == 0 && i1 == f->N) {
+            const int64_t *G = broden_truth(ds, o->profile != ND_PROFILE_LITE);
+            for (size_t l = 0; l < t->L; l++)
+                t->G[l] += G[l];
+        } else
+            shard_truth(ds, o->profile != ND_PROFILE_LITE, i0, i1, t->G);
     }
     free(jobs), free(th), free(started), free(thr32);
     return rc;

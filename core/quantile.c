@@ -184,13 +184,20 @@ qt_part *qt_part_new(const qt_stream *q, int pass)
 void qt_part_add(const qt_stream *q, qt_part *p, int pass, const float *x, size_t n, size_t hw)
 {
     size_t K = q->K;
-    for (size_t i = 0; i < n; i++)
-        for (size_t u = 0; u < K; u++) {
+    /* unit-major, so one unit's histogram stays in cache across the block */
+    for (size_t u = 0; u < K; u++)
+        for (size_t i = 0; i < n; i++) {
             const float *v = x + (i * K + u) * hw;
             if (pass == 1) {
-                uint32_t *h = p->h[0] + u * QT_BINS;
-                for (size_t k = 0; k < hw; k++)
-                    h[f2key(v[k]) >> 16]++;
+                /* post-ReLU maps are mostly exact zeros: count them apart */
+                uint32_t *h = p->h[0] + u * QT_BINS, zeros = 0;
+                for (size_t k = 0; k < hw; k++) {
+                    if (v[k] == 0.0f && !signbit(v[k]))
+                        zeros++;
+                    else
+                        h[f2key(v[k]) >> 16]++;
+                }
+                h[0x80000000u >> 16] += zeros;
             } else {
                 uint32_t b0 = q->bin[0][u], b1 = q->bin[1][u];
                 uint32_t *h0 = p->h[0] + u * QT_BINS, *h1 = p->h[1] + u * QT_BINS;

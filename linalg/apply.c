@@ -17,8 +17,11 @@
 #include "linalg/apply.h"
 
 #include "core/err.h"
+#include "linalg/serial.h"
 
 #include <cblas.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -36,7 +39,44 @@ void rot_apply(float *out, const float *in, const float *Rf, size_t n, size_t K,
 typedef struct {
     nd_features in; /* the inner source (its ctx is borrowed) */
     float *Rf;      /* K x K, row-major, float32 */
+    int saved_threads; /* OpenBLAS thread count to restore */
 } rot_ctx;
+
+/* Per-thread scratch for the inner source's block, kept between calls: a
+ * fresh multi-megabyte malloc per block costs page faults and zeroing
+ * comparable to the sgemm itself.  Freed when the thread exits. */
+typedef struct {
+    float *p;
+    size_t cap;
+} scratch_buf;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *v)
+{
+    scratch_buf *b = v;
+    free(b->p);
+    free(b);
+}
+
+static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+static float *scratch_get(size_t bytes)
+{
+    pthread_once(&scratch_once, scratch_init);
+    scratch_buf *b = pthread_getspecific(scratch_key);
+    if (!b) {
+        if (!(b = calloc(1, sizeof *b)))
+            return NULL;
+        pthread_setspecific(scratch_key, b);
+    }
+    if (b->cap < bytes) {
+        free(b->p);
+        b->p = malloc(bytes);
+        b->cap = b->p ? bytes : 0;
+    }
+    return b->p;
+}
 
 static int rot_get(void *ctx, size_t i0, size_t n, float *buf, const float **out)
 {
@@ -45,16 +85,13 @@ static int rot_get(void *ctx, size_t i0, size_t n, float *buf, const float **out
     size_t per = in->K * in->h * in->w, count;
     if (!nd_mul_ok(n, per, &count) || !nd_mul_ok(count, sizeof(float), &count))
         return -1;
-    float *scratch = nd_malloc(count ? count : 1);
+    float *scratch = scratch_get(count ? count : 1);
     if (!scratch)
-        return -1;
+        return nd_fail("out of memory (%zu bytes)", count);
     const float *x = NULL;
-    if (in->get(in->ctx, i0, n, scratch, &x)) {
-        free(scratch);
+    if (in->get(in->ctx, i0, n, scratch, &x))
         return -1;
-    }
     rot_apply(buf, x, c->Rf, n, in->K, in->h * in->w);
-    free(scratch);
     *out = buf;
     return 0;
 }
@@ -78,6 +115,11 @@ int rot_features(nd_features *out, const nd_features *in, const double *R)
     for (size_t k = 0; k < KK; k++)
         c->Rf[k] = (float)R[k];
     c->in = *in;
+    /* The consumers of a feature source (the dissector's passes) split
+     * images over their own threads; each image's sgemm then runs on one
+     * OpenBLAS thread, so 2 cores do not carry 4 threads, and every rotated
+     * value is computed the same way whatever the thread counts. */
+    c->saved_threads = rot_serial_begin();
     out->N = in->N, out->K = in->K, out->h = in->h, out->w = in->w;
     out->get = rot_get;
     out->ctx = c;
@@ -90,6 +132,7 @@ void rot_features_free(nd_features *f)
         return;
     ND_ASSERT(f->get == rot_get); /* only sources made by rot_features */
     rot_ctx *c = f->ctx;
+    rot_serial_end(c->saved_threads);
     free(c->Rf);
     free(c);
     memset(f, 0, sizeof *f);
