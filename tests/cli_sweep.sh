@@ -98,6 +98,22 @@ done
 left=$(find "$T/res" -name '*.tmp.*' | wc -l)
 if [ "$left" = 0 ]; then ok "no temporary files left"; else bad "$left temporary files left"; fi
 
+# ---- the same with Ctrl-C (SIGINT): temporaries removed by the handler, result identical
+"$ND_BIN" sweep "$CFG" --out "$T/int" --no-plot --threads 1 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 3000); do
+    [ -f "$T/int/points/a0.5_d0/point.csv" ] && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.01
+done
+kill -INT $pid 2>/dev/null
+wait $pid; rc=$?
+if [ $rc = 130 ]; then ok "SIGINT stops the sweep with status 130"; else bad "SIGINT: exit $rc, expected 130 (finished too early?)"; fi
+left=$(find "$T/int" -name '*.tmp.*' | wc -l)
+if [ "$left" = 0 ]; then ok "SIGINT leaves no temporaries"; else bad "SIGINT left $left temporaries"; fi
+expect_ok "restart after SIGINT" "$ND_BIN" sweep "$CFG" --out "$T/int" --no-plot
+if cmp -s "$T/int/sweep.csv" "$T/full/sweep.csv"; then ok "sweep.csv after SIGINT + restart identical"; else bad "sweep.csv after SIGINT differs"; fi
+
 # ---- a third run computes nothing; a different config on the same folder is refused
 nc=$(grep -c ' computed a' "$T/res/sweep.log")
 expect_ok "re-run of a finished sweep" "$ND_BIN" sweep "$CFG" --out "$T/res" --no-plot
