@@ -703,6 +703,7 @@ int cmd_compare(int argc, char **argv)
     s.max_print = 50;
     int ch;
     optind = 1;
+    opterr = 0; /* one line of our own instead of getopt's */
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'r':
@@ -721,7 +722,7 @@ int cmd_compare(int argc, char **argv)
             usage(stdout);
             return ND_EXIT_OK;
         default:
-            return cli_usage_error("compare", "unknown option");
+            return cli_usage_error("compare", "unknown option or missing value: '%s'", argv[optind - 1]);
         }
     }
     if (argc - optind != 2)

@@ -59,6 +59,7 @@ expect_ok "compare two npy files" "$ND_BIN" compare "$T/run/points/a0_d0/thresho
 expect_diff "different points differ" "^DIFF (summary.json|result.csv)" \
     "$ND_BIN" compare "$T/run/points/a0_d0" "$GOLD/points/a1_d0"
 expect_fail "usage: one path" 2 "^dissect compare: expected two paths" "$ND_BIN" compare "$GOLD"
+expect_fail "usage: unknown option" 2 "^dissect compare: unknown option or missing value: '--tol'" "$ND_BIN" compare --tol 1 "$GOLD" "$GOLD"
 expect_fail "usage: bad tolerance" 2 "^dissect compare: --rtol 'x'" "$ND_BIN" compare --rtol x "$GOLD" "$GOLD"
 expect_fail "missing folder" 1 "^dissect: $T/nothere: no such file or folder" "$ND_BIN" compare "$T/nothere" "$GOLD"
 printf '{"a": [1, 2' >"$T/bad.json"

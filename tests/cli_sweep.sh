@@ -34,6 +34,8 @@ expect_fail "config: alpha outside [0,1] without opt-in" 2 "^dissect: $T/extrap.
     "$ND_BIN" sweep "$T/extrap.ini"
 { base; printf '[rotation]\nalphas = 0,0.5,1.2\nallow_extrapolation = true\n[output]\ndir = out\n'; } >"$T/extrap_ok.ini"
 expect_ok "config: alpha outside [0,1] with opt-in accepted (--check)" "$ND_BIN" sweep --check "$T/extrap_ok.ini"
+expect_fail "usage: unknown option" 2 "^dissect sweep: unknown option or missing value: '--bogus'" "$ND_BIN" sweep --bogus x.ini
+expect_fail "plot usage: unknown option" 2 "^dissect plot: unknown option" "$ND_BIN" plot -z x
 expect_fail "usage: no config" 2 "^dissect sweep: expected one CONFIG" "$ND_BIN" sweep
 expect_fail "usage: missing config file" 2 "^dissect: /no/such.ini: cannot read config" "$ND_BIN" sweep /no/such.ini
 
