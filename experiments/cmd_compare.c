@@ -8,7 +8,9 @@
  * cell (same header, same rows, in order); JSON files member by member
  * through their flattened paths ("counts.detectors", "list[2]"), skipping
  * members that record when or how fast a run went (names containing
- * "seconds", "time", "elapsed", "date", "pid", "host", "version").
+ * "seconds", "time", "elapsed", "date", "pid", "host", "version") and
+ * string members that are absolute paths on both sides (where the inputs
+ * were on that machine).
  * Every difference is printed on stdout, one per line; the exit status is 1
  * when any difference is beyond tolerance, 0 when none.
  */
@@ -480,6 +482,9 @@ static int cmp_json(cmp_state *s, const char *name, const char *pa, const char *
             diff(s, "%s: %s: missing in A (B has %s)", name, b.path[i], b.val[i]);
             continue;
         }
+        /* absolute paths name where the inputs were on that machine, not a result */
+        if (!strncmp(a.val[k], "\"/", 2) && !strncmp(b.val[i], "\"/", 2))
+            continue;
         double ae, re;
         if (cmp_scalar(s, a.val[k], b.val[i], &ae, &re)) {
             if (ae > 0)
@@ -674,7 +679,8 @@ static void usage(FILE *f)
                "  two point/units folders summary.json, result.csv (thresholds.npy, point.csv if both)\n"
                "  two files               .csv cell by cell, .json member by member, .npy value by value\n"
                "Numbers match when |a - b| <= atol + rtol*|b|; other text must be equal. JSON members\n"
-               "naming timings or hosts (seconds, time, elapsed, date, pid, host, version) are skipped.\n\n"
+               "naming timings or hosts (seconds, time, elapsed, date, pid, host, version) and\n"
+               "absolute paths (string values starting with / on both sides) are skipped.\n\n"
                "options:\n"
                "  --rtol R         relative tolerance (default 1e-9)\n"
                "  --atol A         absolute tolerance (default 1e-12)\n"
@@ -697,6 +703,7 @@ int cmd_compare(int argc, char **argv)
     s.max_print = 50;
     int ch;
     optind = 1;
+    opterr = 0; /* one line of our own instead of getopt's */
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'r':
@@ -715,7 +722,7 @@ int cmd_compare(int argc, char **argv)
             usage(stdout);
             return ND_EXIT_OK;
         default:
-            return cli_usage_error("compare", "unknown option");
+            return cli_usage_error("compare", "unknown option or missing value: '%s'", argv[optind - 1]);
         }
     }
     if (argc - optind != 2)

@@ -23,12 +23,13 @@ int cmd_plot(int argc, char **argv)
     static const struct option longopts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int ch;
     optind = 1;
+    opterr = 0; /* one line of our own instead of getopt's */
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (ch == 'h') {
             usage(stdout);
             return ND_EXIT_OK;
         }
-        return cli_usage_error("plot", "unknown option");
+        return cli_usage_error("plot", "unknown option or missing value: '%s'", argv[optind - 1]);
     }
     if (argc - optind != 1)
         return cli_usage_error("plot", "expected one RUN_DIR, got %d arguments", argc - optind);

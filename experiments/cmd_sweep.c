@@ -44,6 +44,7 @@ int cmd_sweep(int argc, char **argv)
     int check = 0, ch;
     long l;
     optind = 1;
+    opterr = 0; /* one line of our own instead of getopt's */
     while ((ch = getopt_long(argc, argv, "o:t:vh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'o':
@@ -67,7 +68,7 @@ int cmd_sweep(int argc, char **argv)
             usage(stdout);
             return ND_EXIT_OK;
         default:
-            return cli_usage_error("sweep", "unknown option");
+            return cli_usage_error("sweep", "unknown option or missing value: '%s'", argv[optind - 1]);
         }
     }
     if (argc - optind != 1)

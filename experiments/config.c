@@ -535,9 +535,9 @@ int config_load(config *c, const char *path)
     p.path = path;
     p.f = fopen(path, "r");
     if (!p.f) {
-        free(c->path);
-        c->path = NULL;
-        return nd_fail("%s: cannot read config: %s", path, strerror(errno));
+        nd_fail("%s: cannot read config: %s", path, strerror(errno));
+        config_free(c);
+        return -1;
     }
     char *slash = strrchr(path, '/');
     char *folder = slash ? strndup(path, (size_t)(slash - path + (slash == path))) : strdup(".");

@@ -130,8 +130,10 @@ static void remove_stale_temps(const char *dir)
         return;
     struct dirent *e;
     while ((e = readdir(d))) {
+        /* afile's "<name>.tmp.<pid>", and the figures' "<base>.tmp.<pid>.<png|svg>" */
         const char *t = strstr(e->d_name, ".tmp.");
-        if (!t || !t[5] || strspn(t + 5, "0123456789") != strlen(t + 5))
+        size_t nd = t ? strspn(t + 5, "0123456789") : 0;
+        if (!nd || !(t[5 + nd] == 0 || !strcmp(t + 5 + nd, ".png") || !strcmp(t + 5 + nd, ".svg")))
             continue;
         char *p = nd_path_join(dir, e->d_name);
         if (p)
@@ -624,8 +626,7 @@ int sweep_run(config *c, const sweep_opts *o)
             }
             err = point_write(p, pc, &t);
         }
-        if (r.K)
-            nd_result_free(&r);
+        nd_result_free(&r); /* safe on a zeroed or partly filled result */
         free(dir), free(pc), free(dirslash);
         if (err) {
             nd_fail_prefix("point %s", p->name);
@@ -639,10 +640,12 @@ int sweep_run(config *c, const sweep_opts *o)
         log_line(c->out_dir, "computed %s (seed %ld) in %.2f s", p->name, p->seed, dt);
         fmt_secs(el, sizeof el, cli_now() - t_start);
         fmt_secs(left, sizeof left, t_compute / n_computed * remaining);
-        cli_progress("sweep [%d/%d] %s%s%s: %d detectors, %d unique (per-category), %d (top-label) in %.1f s; "
+        char seed[32] = "";
+        if (p->seed >= 0)
+            snprintf(seed, sizeof seed, " seed %ld", p->seed);
+        cli_progress("sweep [%d/%d] %s%s: %d detectors, %d unique (per-category), %d (top-label) in %.1f s; "
                      "elapsed %s, about %s left",
-                     i + 1, np, p->name, p->seed >= 0 ? " seed " : "", p->seed >= 0 ? (snprintf(a, sizeof a, "%ld", p->seed), a) : "",
-                     p->val[0], p->val[1], p->val[2], dt, el, left);
+                     i + 1, np, p->name, seed, p->val[0], p->val[1], p->val[2], dt, el, left);
     }
     free(points_dir);
     cli_progress_done();
@@ -670,7 +673,7 @@ int sweep_run(config *c, const sweep_opts *o)
                 }
             char b[64];
             fmt_double(b, sizeof b, amax);
-            printf("; alpha %s: mean %.1f, range %d-%d over %d draws", b, s / m, mn, mx, m);
+            printf("; alpha %s: mean %.1f, range %d-%d over %d draw%s", b, s / m, mn, mx, m, m == 1 ? "" : "s");
         }
         printf("\n");
     }

@@ -21,7 +21,7 @@ set xlabel "rotation power {/Symbol a}  (0 = unit basis, 1 = full random rotatio
 set ylabel "unique detectors (IoU > threshold)"
 set xrange [*:*]
 set yrange [0:*]
-set key top right box opaque
+set key bottom left box opaque
 set grid ytics lc rgb "#dddddd"
 set style fill transparent solid 0.25 noborder
 
