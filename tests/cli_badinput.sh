@@ -171,6 +171,18 @@ ini '[dissect]\nprofile = netdissect-lite\n' | sed "s|npy = .*|npy = $T/short.np
 expect_fail_clean "sweep: activations do not match the dataset" 1 "short\.npy: 100 images, but .*index\.csv has 120 rows" "$T/run/sweep.csv" \
     "$ND_BIN" sweep --no-plot --out "$T/run" "$T/mismatch.ini"
 
+echo "[sweep run folder]"
+ini '[dissect]\nprofile = netdissect-lite\n' | sed -e 's/alphas = 0, 1/alphas = 0/' -e "s|dir = .*|dir = $T/run1|" > "$T/one.ini"
+expect_ok "a one-point sweep" "$ND_BIN" sweep --no-plot "$T/one.ini"
+rm "$T/run1/sweep.csv" "$T/run1/summary.csv"
+sed -i '2s/^0,0,-1,/0,0,x,/' "$T/run1/points/a0_d0/point.csv"
+expect_fail_clean "sweep: damaged point.csv on resume" 1 "a0_d0/point\.csv: line 2: expected alpha,draw,seed and 21 counts of point a0_d0" \
+    "$T/run1/sweep.csv" "$ND_BIN" sweep --no-plot "$T/one.ini"
+printf 'alpha\n' > "$T/run1/summary.csv"; printf 'alpha\n' > "$T/run1/sweep.csv"
+expect_fail "plot: damaged summary.csv" 1 "(summary\.csv|gnuplot failed)" "$ND_BIN" plot "$T/run1"
+if [ -z "$(find "$T/run1/figures" -name '*.png' -o -name '*.svg' -o -name '*.tmp.*' 2>/dev/null)" ]; then ok "plot: no figure left"
+else bad "plot: left $(find "$T/run1/figures" -type f)"; fi
+
 echo "[recount and compare]"
 : > "$T/empty.csv"
 expect_fail "recount of an empty file" 1 "empty\.csv: empty file, expected a header row" "$ND_BIN" recount "$T/empty.csv"
