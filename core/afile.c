@@ -1,12 +1,14 @@
 #include "core/afile.h"
 #include "core/err.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* A fixed table, so that the signal handler never touches the heap. */
@@ -30,11 +32,74 @@ static void reg_del(const char *tmp)
             live_tmp[i] = NULL;
 }
 
+/* Temporary folders, removed from the signal handler with only
+ * async-signal-safe calls (openat, getdents64, unlinkat, close). */
+#define AFILE_MAX_DIRS 8
+static const char *volatile live_dir[AFILE_MAX_DIRS];
+
+void afile_register_dir(const char *dir)
+{
+    for (int i = 0; i < AFILE_MAX_DIRS; i++)
+        if (!live_dir[i]) {
+            live_dir[i] = dir;
+            return;
+        }
+}
+
+void afile_unregister_dir(const char *dir)
+{
+    for (int i = 0; i < AFILE_MAX_DIRS; i++)
+        if (live_dir[i] == dir)
+            live_dir[i] = NULL;
+}
+
+struct afile_dirent64 {
+    unsigned long long d_ino;
+    long long d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/* Remove name (relative to dirfd) and everything below it. */
+static void rm_tree_at(int dirfd, const char *name, int depth)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        char buf[4096] __attribute__((aligned(8)));
+        /* entries removed while reading: read again from the start until a
+         * pass finds nothing left to remove */
+        for (int removed = 1; removed;) {
+            removed = 0;
+            lseek(fd, 0, SEEK_SET);
+            long n;
+            while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
+                for (long off = 0; off < n;) {
+                    struct afile_dirent64 *e = (struct afile_dirent64 *)(buf + off);
+                    off += e->d_reclen;
+                    const char *d = e->d_name;
+                    if (d[0] == '.' && (!d[1] || (d[1] == '.' && !d[2])))
+                        continue;
+                    if (e->d_type == DT_DIR) {
+                        if (depth < 8)
+                            rm_tree_at(fd, d, depth + 1);
+                    } else if (unlinkat(fd, d, 0) == 0)
+                        removed = 1;
+                }
+        }
+        close(fd);
+    }
+    unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
 void afile_cleanup(void)
 {
     for (int i = 0; i < AFILE_MAX; i++)
         if (live_tmp[i])
             unlink(live_tmp[i]);
+    for (int i = 0; i < AFILE_MAX_DIRS; i++)
+        if (live_dir[i])
+            rm_tree_at(AT_FDCWD, live_dir[i], 0);
 }
 
 static void on_signal(int sig)

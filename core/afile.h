@@ -35,6 +35,13 @@ int afile_write_all(const char *path, const void *data, size_t n);
 /* Unlink all registered temporaries (async-signal-safe). */
 void afile_cleanup(void);
 
+/* A temporary output folder (built whole, then renamed into place): while
+ * registered, the signal handler removes it with everything in it (up to 8
+ * levels deep, async-signal-safe).  Unregister after the rename or after
+ * removing it yourself.  The string must stay valid while registered. */
+void afile_register_dir(const char *dir);
+void afile_unregister_dir(const char *dir);
+
 /* Install SIGINT/SIGTERM/SIGHUP handlers that remove temporaries and exit
  * with 128+signal.  Long loops may also poll afile_interrupted(). */
 void afile_install_signal_handlers(void);

@@ -503,6 +503,7 @@ int imp_run(const imp_opts *o, imp_stats *st)
     if (nd_mkdirs(c.tmp))
         goto done;
     made_tmp = 1;
+    afile_register_dir(c.tmp); /* removed by the SIGINT/SIGTERM handler */
     if (pass1(&c, o, img_count))
         goto done;
     int L = 0;
@@ -528,6 +529,7 @@ int imp_run(const imp_opts *o, imp_stats *st)
 done:
     if (made_tmp)
         nftw(c.tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    afile_unregister_dir(c.tmp);
     free(img_count);
     ctx_free(&c);
     return rc;

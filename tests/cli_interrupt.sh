@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# cli_interrupt.sh - Ctrl-C (SIGINT) or SIGTERM during a long command: the
-# process must be gone within a second, with exit status 128 + signal, leave
-# no temporary or partial file, and the next run must succeed - for a sweep,
+# cli_interrupt.sh - Ctrl-C (SIGINT) or SIGTERM during a long command (sweep,
+# features, import, units): the process must be gone within a second, with
+# exit status 128 + signal, leave no temporary or partial file (for import, no
+# half-built dataset folder), and the next run must succeed - for a sweep,
 # resuming (finished points skipped) and ending with the same files as an
 # uninterrupted run.
 source tests/lib_cli.sh
@@ -81,6 +82,24 @@ if wait_for "$T/feat/f.npy.tmp.*" 30; then
 else bad "features: no temporary output appeared: $(cat "$T/err")"; kill $pid; wait $pid; fi
 if [ -z "$(ls "$T/feat" 2>/dev/null)" ]; then ok "features: nothing left in the output folder"
 else bad "features: left behind: $(ls "$T/feat")"; fi
+
+echo "[import: SIGINT while writing the dataset folder]"
+MSRC=$ND_SHARED/data/msrc-v2
+"$ND_BIN" import --images "$MSRC/images" --labels "$MSRC/labels" --classes "$MSRC/classes.csv" --out "$T/imp/ds" >/dev/null 2>"$T/err" &
+pid=$!
+mkdir -p "$T/imp"
+if wait_for "$T/imp/ds.tmp.*/images/*.jpg" 30; then
+    sleep 0.2
+    interrupt "import, SIGINT" INT $pid
+else bad "import: no image written within 30 s: $(cat "$T/err")"; kill $pid; wait $pid; fi
+if [ -z "$(ls -A "$T/imp")" ]; then ok "import: the temporary dataset folder is gone"
+else bad "import: left behind: $(ls "$T/imp") ($(find "$T/imp" -type f | wc -l) files)"; fi
+mkdir -p "$T/im" "$T/lb"
+for n in 1_1_s 1_2_s 2_1_s 3_1_s 4_1_s 5_1_s; do
+    ln -s "$MSRC/images/$n.jpg" "$T/im/$n.jpg"; ln -s "$MSRC/labels/$n.png" "$T/lb/$n.png"
+done
+expect_ok "import, next run (6 images)" "$ND_BIN" import --images "$T/im" --labels "$T/lb" --classes "$MSRC/classes.csv" \
+    --out "$T/imp/ds" --min-images 1
 
 echo "[units: SIGINT, then the next run]"
 "$ND_BIN" units --dataset "$FIX/dataset" --features "$FIX/features.npy" --field -64,163,16 --threads 1 \
