@@ -11,6 +11,7 @@ B=${1:-build-fuzz}
 S=${FUZZ_SECONDS:-60}
 J=${FUZZ_JOBS:-2}
 mkdir -p "$B/logs" "$B/corpus" "$B/crashes"
+rm -f "$B"/logs/*.log "$B"/logs/*.rc
 # the targets write their inputs to files: keep that in memory when we can
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 
