@@ -5,7 +5,9 @@
  * Input: the PNG file itself.  The dataset around it is fixed (one image,
  * one category, labels 1..300 known) except index.csv, whose sw x sh is
  * taken from the input's IHDR when it is small (<= 64), so that fuzzed
- * images get past the size check and into the pixel loop.
+ * images get past the size check and into the pixel loop, and the chunk
+ * CRCs are recomputed (see fix_crcs) so that mutations get past libpng's
+ * CRC check.
  */
 #include "core/broden.h"
 #include "core/err.h"
@@ -15,6 +17,40 @@
 #include <sys/stat.h>
 
 static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* CRC-32 of PNG chunks (ISO 3309, as zlib's crc32). */
+static uint32_t crc32_png(const uint8_t *p, size_t n)
+{
+    static uint32_t table[256];
+    if (!table[1])
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++)
+        c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+    return c ^ 0xffffffffu;
+}
+
+/* libpng rejects a chunk whose CRC does not match, which would stop nearly
+ * every mutation at the first chunk; so the CRCs of the input's chunks are
+ * recomputed before it is written (set FUZZ_PNG_KEEP_CRC=1 to keep them). */
+static void fix_crcs(uint8_t *b, size_t n)
+{
+    size_t p = 8;
+    while (p + 12 <= n) {
+        uint32_t len = be32(b + p);
+        if (len > n - p - 12)
+            break;
+        uint32_t c = crc32_png(b + p + 4, (size_t)len + 4);
+        uint8_t *q = b + p + 8 + len;
+        q[0] = (uint8_t)(c >> 24), q[1] = (uint8_t)(c >> 16), q[2] = (uint8_t)(c >> 8), q[3] = (uint8_t)c;
+        p += (size_t)len + 12;
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -47,7 +83,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char idx[256];
     snprintf(idx, sizeof idx, "image,split,ih,iw,sh,sw,a\nx.jpg,train,%u,%u,%u,%u,x.png\n", h, w, h, w);
     fz_write_str(index, idx);
-    fz_write(png, data, size);
+    static int keep = -1;
+    if (keep < 0)
+        keep = getenv("FUZZ_PNG_KEEP_CRC") != NULL;
+    uint8_t *copy = malloc(size ? size : 1);
+    ND_ASSERT(copy);
+    memcpy(copy, data, size);
+    if (!keep)
+        fix_crcs(copy, size);
+    fz_write(png, copy, size);
+    free(copy);
 
     broden *ds;
     if (broden_open(&ds, dir, NULL) == 0) {
