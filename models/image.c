@@ -60,6 +60,12 @@ static void jpg_emit_message(j_common_ptr cinfo, int level)
         jpg_error_exit(cinfo);
 }
 
+/* A header can claim any size (JPEG up to 65500 x 65500, PNG up to libpng's
+ * 1e6 x 1e6): the pixel buffer is allocated from it before any pixel data is
+ * read, so a few hundred corrupt bytes could ask for gigabytes.  Photographs
+ * and label maps here are far below this limit (64 megapixels). */
+#define IMG_MAX_PIXELS ((size_t)1 << 26)
+
 typedef struct {
     struct jpeg_decompress_struct d;
     jpg_err err;
@@ -88,6 +94,11 @@ static int jpg_decode(jpg_read_state *s, img_u8 *out, const char *path)
         jpeg_destroy_decompress(&s->d);
         return nd_fail("%s: JPEG with %d output components, expected 3", path,
                        s->d.output_components);
+    }
+    if ((size_t)w * (size_t)h > IMG_MAX_PIXELS) {
+        jpeg_destroy_decompress(&s->d);
+        return nd_fail("%s: JPEG header says %d x %d pixels, more than the %zu-megapixel limit "
+                       "(corrupt file?)", path, w, h, IMG_MAX_PIXELS >> 20);
     }
     s->px = nd_malloc((size_t)w * h * 3);
     if (!s->px) {
@@ -164,6 +175,8 @@ static int png_decode(png_read_state *s, const char *path, int mode)
     s->h = (int)png_get_image_height(s->p, s->info);
     s->ctype = png_get_color_type(s->p, s->info);
     s->depth = png_get_bit_depth(s->p, s->info);
+    if ((size_t)s->w * (size_t)s->h > IMG_MAX_PIXELS)
+        png_error(s->p, "header says more than 64 megapixels (corrupt file?)");
     if (mode == 0) {
         if (s->ctype == PNG_COLOR_TYPE_PALETTE)
             png_set_palette_to_rgb(s->p);

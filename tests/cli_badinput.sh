@@ -143,6 +143,9 @@ echo "[models: images and weights]"
 mkdir -p "$T/img"
 head -c 2000 "$D/images/mini/00000.jpg" > "$T/img/trunc.jpg"
 expect_fail "truncated JPEG" 1 "trunc\.jpg: .*(Premature end|truncated|JPEG)" "$ND_BIN" classify --weights "$W" "$T/img/trunc.jpg"
+# 449 bytes whose header claims 32784 x 65295 pixels (a fuzzing find: 6.4 GB were allocated)
+expect_fail "JPEG header claiming 2 gigapixels" 1 "huge-dimensions-oom: JPEG header says 32784 x 65295 pixels, more than the 64-megapixel limit" \
+    "$ND_BIN" classify --weights "$W" tests/regress/fuzz_jpeg/huge-dimensions-oom
 head -c 600000 "$W" > "$T/short.net"
 expect_fail "truncated weight file" 1 "short\.net: truncated in layer" "$ND_BIN" classify --weights "$T/short.net" \
     --synsets "$(dirname "$W")/synset_words.txt" "$D/images/mini/00000.jpg"
