@@ -486,8 +486,19 @@ static int run_scale(const char *dir, const char *store_dir, const nd_features *
     if (nd_thresholds(&f, 0.005, 0, thr))
         return -1;
     double t_thr = now() - t0;
-    printf("thresholds (2 passes):                        %8.2f s  (%.2f GB/s, %.0f%% of read bandwidth)\n",
-           t_thr, 2 * bytes / t_thr / 1e9, 100 * 2 * bytes / t_thr / 1e9 / bw_gbs);
+    int method = nd_thresholds_last_method(), passes = method == 1 ? 1 : 2;
+    printf("thresholds (%s):           %8.2f s  (%.2f GB/s, %.0f%% of read bandwidth)\n",
+           method == 1 ? "1 pass, sampled window " : "2 histogram passes     ", t_thr, passes * bytes / t_thr / 1e9,
+           100 * passes * bytes / t_thr / 1e9 / bw_gbs);
+    {
+        double *thr2 = malloc(K * sizeof *thr2);
+        setenv("ND_NO_WINDOW", "1", 1);
+        nd_thresholds(&f, 0.005, 0, thr2);
+        unsetenv("ND_NO_WINDOW");
+        printf("  thresholds identical to the two-pass histogram method: %s\n",
+               memcmp(thr, thr2, K * sizeof *thr) ? "NO" : "yes");
+        free(thr2);
+    }
     nd_result r;
     memset(&r, 0, sizeof r);
     r.opt = o;
@@ -524,8 +535,8 @@ static int run_scale(const char *dir, const char *store_dir, const nd_features *
     if (nd_dissect(ds, &rf, &o, &r))
         return -1;
     double t_point = now() - t0;
-    printf("one rotated alpha point (rotate+thr+tally+IoU): %6.2f s  (target <= 60 s at 63,305; 3 rotation passes)\n",
-           t_point);
+    printf("one rotated alpha point (rotate+thr+tally+IoU): %6.2f s  (target <= 60 s at 63,305; %d rotation passes)\n",
+           t_point, nd_thresholds_last_method() == 1 ? 2 : 3);
     printf("  detectors %d, unique %d per-category / %d top-label\n", r.counts.detectors,
            r.counts.unique_percat, r.counts.unique_toplabel);
     nd_result_free(&r);
@@ -562,7 +573,7 @@ static int run_scale(const char *dir, const char *store_dir, const nd_features *
 int main(int argc, char **argv)
 {
     size_t n = 6000;
-    int sweep = 0;
+    int sweep = 0, gen_only = 0;
     const char *cache = "results/bench-cache";
     char scales[256] = "";
     for (int i = 1; i < argc; i++) {
@@ -572,10 +583,12 @@ int main(int argc, char **argv)
             snprintf(scales, sizeof scales, "%s", argv[++i]);
         else if (!strcmp(argv[i], "--sweep"))
             sweep = 1;
+        else if (!strcmp(argv[i], "--generate-only"))
+            gen_only = 1;
         else if (!strcmp(argv[i], "--cache") && i + 1 < argc)
             cache = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_broden [--images N] [--scales N1,N2] [--sweep] [--cache DIR]\n");
+            fprintf(stderr, "usage: bench_broden [--images N] [--scales N1,N2] [--sweep] [--cache DIR] [--generate-only]\n");
             return 2;
         }
     }
@@ -591,6 +604,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_broden: %s\n", nd_errmsg());
         return 1;
     }
+    if (gen_only)
+        return 0;
     sampling = 1;
     pthread_t st;
     pthread_create(&st, NULL, sampler, NULL);

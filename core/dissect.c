@@ -116,16 +116,205 @@ static void *hist_worker(void *arg)
     return NULL;
 }
 
-/* Exact thresholds in two passes over the source (see qt_stream). */
+/* ---- thresholds in one full pass, when a sample brackets them ----
+ *
+ * A pass over a rotated source costs an sgemm over all the activations, so
+ * passes matter.  A sample of about 1,024 images gives, per unit, a value
+ * window [lo, hi] around the wanted quantile (sample levels p -/+ 0.004);
+ * one pass over all images then counts, per unit, the values below lo and
+ * keeps those inside the window (about 0.8% of them).  If the window holds
+ * both order statistics the quantile is exact from them; if not (or if the
+ * window would take too much memory), the caller falls back to the
+ * two-pass histograms.  Exact either way. */
+typedef struct {
+    const nd_features *f;
+    const float *lo, *hi;
+    int tid, nt;
+    uint64_t *below;   /* [K] */
+    float **cand;      /* [K] growable */
+    size_t *ncand, *capc;
+    size_t total, cap_total;
+    int overflow, rc;
+    char err[1024];
+} win_job;
+
+static void *win_worker(void *arg)
+{
+    win_job *j = arg;
+    const nd_features *f = j->f;
+    size_t B = 16, hw = f->h * f->w, per = f->K * hw;
+    float *buf = malloc(B * per * sizeof *buf);
+    if (!buf) {
+        j->rc = -1;
+        snprintf(j->err, sizeof j->err, "out of memory");
+        return NULL;
+    }
+    size_t nchunks = (f->N + B - 1) / B;
+    for (size_t ck = (size_t)j->tid; ck < nchunks && !j->overflow; ck += (size_t)j->nt) {
+        size_t a = ck * B, n = f->N - a < B ? f->N - a : B;
+        const float *x;
+        if (f->get(f->ctx, a, n, buf, &x)) {
+            j->rc = -1;
+            snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
+            break;
+        }
+        for (size_t u = 0; u < f->K && !j->overflow; u++) {
+            float lo = j->lo[u], hi = j->hi[u];
+            for (size_t i = 0; i < n; i++) {
+                const float *v = x + (i * f->K + u) * hw;
+                for (size_t k = 0; k < hw; k++) {
+                    if (v[k] < lo)
+                        j->below[u]++;
+                    else if (v[k] <= hi) {
+                        if (j->ncand[u] == j->capc[u]) {
+                            size_t nc = j->capc[u] ? 2 * j->capc[u] : 1024;
+                            float *np = j->total + nc - j->capc[u] > j->cap_total ? NULL
+                                                                                  : realloc(j->cand[u], nc * sizeof(float));
+                            if (!np) {
+                                j->overflow = 1;
+                                break;
+                            }
+                            j->total += nc - j->capc[u];
+                            j->cand[u] = np, j->capc[u] = nc;
+                        }
+                        j->cand[u][j->ncand[u]++] = v[k];
+                    }
+                }
+            }
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+/* Returns 1 if the thresholds were computed, 0 to fall back, -1 on error. */
+static int thresholds_window(const nd_features *f, double level, int nt, double *out)
+{
+    size_t stride = f->N / 1024, hw = f->h * f->w, K = f->K;
+    if (stride < 4)
+        return 0; /* small inputs: two passes cost little */
+    size_t ns = (f->N + stride - 1) / stride, m = ns * hw;
+    float *sample = malloc(K * m * sizeof *sample), *buf = malloc(K * hw * sizeof *buf);
+    float *lo = malloc(K * sizeof *lo), *hi = malloc(K * sizeof *hi);
+    int rc = 0;
+    if (!sample || !buf || !lo || !hi) {
+        free(sample), free(buf), free(lo), free(hi);
+        return 0;
+    }
+    for (size_t s = 0; s < ns && !rc; s++) {
+        const float *x;
+        if (f->get(f->ctx, s * stride, 1, buf, &x))
+            rc = -1;
+        else
+            for (size_t u = 0; u < K; u++)
+                memcpy(sample + u * m + s * hw, x + u * hw, hw * sizeof(float));
+    }
+    double w = 0.004, plo = level - w < 0 ? 0 : level - w, phi = level + w > 1 ? 1 : level + w;
+    for (size_t u = 0; u < K && !rc; u++) {
+        lo[u] = qt_kth(sample + u * m, m, (size_t)floor(plo * (double)(m - 1)));
+        hi[u] = qt_kth(sample + u * m, m, (size_t)ceil(phi * (double)(m - 1)));
+    }
+    free(sample), free(buf);
+    if (rc) {
+        free(lo), free(hi);
+        return -1;
+    }
+    win_job jobs[64];
+    pthread_t th[64];
+    int started[64] = {0};
+    /* generous: about 4x the expected window, and at most 1 GiB in all */
+    size_t expect = (size_t)((2 * w) * (double)f->N * (double)hw * (double)K);
+    size_t cap = 4 * expect / (size_t)nt + 65536;
+    if (cap * (size_t)nt > ((size_t)1 << 28))
+        cap = ((size_t)1 << 28) / (size_t)nt;
+    for (int t = 0; t < nt; t++) {
+        jobs[t] = (win_job){.f = f, .lo = lo, .hi = hi, .tid = t, .nt = nt, .cap_total = cap};
+        jobs[t].below = calloc(K, sizeof(uint64_t));
+        jobs[t].cand = calloc(K, sizeof(float *));
+        jobs[t].ncand = calloc(K, sizeof(size_t));
+        jobs[t].capc = calloc(K, sizeof(size_t));
+        if (!jobs[t].below || !jobs[t].cand || !jobs[t].ncand || !jobs[t].capc)
+            jobs[t].overflow = 1;
+    }
+    for (int t = 1; t < nt; t++)
+        started[t] = pthread_create(&th[t], NULL, win_worker, &jobs[t]) == 0;
+    win_worker(&jobs[0]);
+    for (int t = 1; t < nt; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            win_worker(&jobs[t]);
+    }
+    int ok = 1;
+    for (int t = 0; t < nt; t++) {
+        if (jobs[t].rc && !rc)
+            rc = nd_fail("%s", jobs[t].err);
+        if (jobs[t].overflow)
+            ok = 0;
+    }
+    size_t n = f->N * hw, r0, r1;
+    double tt;
+    qt_ranks(n, level, &r0, &r1, &tt);
+    for (size_t u = 0; u < K && ok && !rc; u++) {
+        uint64_t below = 0;
+        size_t nc = 0;
+        for (int t = 0; t < nt; t++)
+            below += jobs[t].below[u], nc += jobs[t].ncand[u];
+        if (below > r0 || below + nc <= r1) {
+            ok = 0; /* the window missed an order statistic */
+            break;
+        }
+        float *all = malloc((nc ? nc : 1) * sizeof *all);
+        if (!all) {
+            ok = 0;
+            break;
+        }
+        size_t k = 0;
+        for (int t = 0; t < nt; t++) {
+            memcpy(all + k, jobs[t].cand[u], jobs[t].ncand[u] * sizeof(float));
+            k += jobs[t].ncand[u];
+        }
+        float a = qt_kth(all, nc, r0 - below);
+        float b = r1 == r0 ? a : qt_kth(all, nc, r1 - below);
+        out[u] = r1 == r0 ? (double)a : qt_lerp(a, b, tt);
+        free(all);
+    }
+    for (int t = 0; t < nt; t++) {
+        if (jobs[t].cand)
+            for (size_t u = 0; u < K; u++)
+                free(jobs[t].cand[u]);
+        free(jobs[t].below), free(jobs[t].cand), free(jobs[t].ncand), free(jobs[t].capc);
+    }
+    free(lo), free(hi);
+    return rc ? -1 : ok;
+}
+
+static _Thread_local int last_method;
+int nd_thresholds_last_method(void) { return last_method; }
+
+/* Exact thresholds: one pass with a sampled window when that works, else
+ * two passes of histograms (see qt_stream). */
 int nd_thresholds_progress(const nd_features *f, double quantile, int threads, double *out,
                            void (*progress)(void *, const char *, size_t, size_t), void *pctx)
 {
     if (!(quantile > 0 && quantile < 1))
         return nd_fail("quantile %g must be in (0, 1)", quantile);
+    int nt = n_threads(threads), rc = 0;
+    if (!getenv("ND_NO_WINDOW")) {
+        int w = thresholds_window(f, 1.0 - quantile, nt, out);
+        if (w < 0)
+            return -1;
+        if (w == 1) {
+            last_method = 1;
+            if (progress)
+                progress(pctx, "thresholds", f->K, f->K);
+            return 0;
+        }
+    }
+    last_method = 2;
     qt_stream *q = qt_stream_new(f->K, (uint64_t)f->N * f->h * f->w, 1.0 - quantile);
     if (!q)
         return -1;
-    int nt = n_threads(threads), rc = 0;
     hist_job jobs[64];
     pthread_t th[64];
     int started[64];
@@ -265,6 +454,7 @@ typedef struct {
     const nd_features *f;
     const nd_options *o;
     const float *thr32;
+    const unsigned char *prim; /* [L] selected primary category, C for none */
     size_t i0, i1, chunk;
     int tid, nt;
     nd_tally t;
@@ -365,20 +555,20 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
         t->M[u] += m;
         int64_t *Iu = t->I + u * L;
         if (lite)
-            memset(hit, 0, C);
+            memset(hit, 0, C + 1);
+        /* branch-free: unlabelled pixels count into slot 0 (cleared at the
+         * end of the tally) and unselected categories into hit[C] */
         for (size_t k = 0; k < nl; k++) {
             const uint16_t *map = layers[k].map;
-            for (int q = 0; q < m; q++) {
-                uint16_t l = map[idx[q]];
-                if (l) {
+            if (lite)
+                for (int q = 0; q < m; q++) {
+                    uint16_t l = map[idx[q]];
                     Iu[l]++;
-                    if (lite) {
-                        int c = broden_primary(ds, l);
-                        if (c >= 0)
-                            hit[c] = 1;
-                    }
+                    hit[j->prim[l]] = 1;
                 }
-            }
+            else
+                for (int q = 0; q < m; q++)
+                    Iu[map[idx[q]]]++;
         }
         for (size_t k = 0; k < ni; k++) {
             int dup = 0;
@@ -387,11 +577,8 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
             if (dup)
                 continue;
             Iu[ils[k].label] += m;
-            if (lite) {
-                int c = broden_primary(ds, ils[k].label);
-                if (c >= 0)
-                    hit[c] = 1;
-            }
+            if (lite)
+                hit[j->prim[ils[k].label]] = 1;
         }
         const unsigned char *use = lite ? hit : present;
         for (size_t c = 0; c < C; c++)
@@ -416,7 +603,7 @@ static void *tally_worker(void *arg)
     size_t C = j->t.C;
     float *buf = malloc(j->chunk * per * sizeof *buf);
     int *idx = malloc(sizeof *idx * (size_t)(maxpix + 1));
-    unsigned char *present = malloc(C + 1), *hit = malloc(C + 1);
+    unsigned char *present = malloc(C + 1), *hit = malloc(C + 1); /* slot C: no category */
     plan_cache pc = {0};
     if (!buf || !idx || !present || !hit) {
         j->rc = -1;
@@ -459,13 +646,22 @@ int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
     /* the references compare float32 maps with the float32 threshold */
     for (size_t u = 0; u < f->K; u++)
         thr32[u] = (float)thresholds[u];
+    unsigned char *prim = malloc(t->L + 1);
+    if (!prim) {
+        free(thr32);
+        return nd_fail("out of memory");
+    }
+    for (size_t l = 0; l < t->L; l++) {
+        int c = broden_primary(ds, (int)l);
+        prim[l] = (unsigned char)(c < 0 ? t->C : (size_t)c);
+    }
     int nt = n_threads(o->threads);
     tally_job *jobs = calloc((size_t)nt, sizeof *jobs);
     pthread_t *th = calloc((size_t)nt, sizeof *th);
     char *started = calloc((size_t)nt, 1);
     int rc = 0;
     if (!jobs || !th || !started) {
-        free(thr32), free(jobs), free(th), free(started);
+        free(thr32), free(prim), free(jobs), free(th), free(started);
         return nd_fail("out of memory");
     }
     /* progress: run in rounds so the calling thread can report */
@@ -478,7 +674,7 @@ int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
     for (size_t r0 = i0; r0 < i1 && !rc; r0 += round) {
         size_t r1 = r0 + round < i1 ? r0 + round : i1;
         for (int k = 0; k < nt; k++) {
-            jobs[k].ds = ds, jobs[k].f = f, jobs[k].o = o, jobs[k].thr32 = thr32;
+            jobs[k].ds = ds, jobs[k].f = f, jobs[k].o = o, jobs[k].thr32 = thr32, jobs[k].prim = prim;
             jobs[k].i0 = r0, jobs[k].i1 = r1, jobs[k].chunk = 8, jobs[k].tid = k, jobs[k].nt = nt;
             started[k] = 0;
             if (k > 0 && pthread_create(&th[k], NULL, tally_worker, &jobs[k]) == 0)
@@ -500,8 +696,11 @@ int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
             o->progress(o->progress_ctx, "tally", r1 - i0, i1 - i0);
     }
     for (int k = 0; k < nt; k++) {
-        if (!rc)
+        if (!rc) {
+            for (size_t u = 0; u < t->K; u++)
+                jobs[k].t.I[u * t->L] = 0; /* unlabelled pixels are not a label */
             nd_tally_add(t, &jobs[k].t);
+        }
         nd_tally_free(&jobs[k].t);
     }
     /* G does not depend on the units: the whole dataset's comes from the
@@ -514,7 +713,7 @@ int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
         } else
             shard_truth(ds, o->profile != ND_PROFILE_LITE, i0, i1, t->G);
     }
-    free(jobs), free(th), free(started), free(thr32);
+    free(jobs), free(th), free(started), free(thr32), free(prim);
     return rc;
 }
 

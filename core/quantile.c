@@ -48,6 +48,24 @@ static void select_k(float *v, size_t n, size_t k)
     }
 }
 
+float qt_kth(float *v, size_t n, size_t k)
+{
+    ND_ASSERT(k < n);
+    select_k(v, n, k);
+    return v[k];
+}
+
+void qt_ranks(size_t n, double p, size_t *r0, size_t *r1, double *t)
+{
+    double pos = p * (double)(n - 1);
+    size_t i = (size_t)floor(pos);
+    if (i >= n - 1)
+        i = n - 1;
+    *r0 = i;
+    *r1 = i + 1 < n ? i + 1 : i;
+    *t = pos - (double)i;
+}
+
 double qt_select(float *v, size_t n, double p)
 {
     ND_ASSERT(n >= 1 && p >= 0 && p <= 1);

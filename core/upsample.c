@@ -234,11 +234,40 @@ static inline float pixel_lite(const up_plan *p, const float *in, int y, int x)
     return (float)acc;
 }
 
+/* Mask pixels of row y, columns xa..xb, appended to idx.  For the ND rule
+ * the row's products v*hy are formed once per node (the same products, so
+ * the same doubles), leaving two multiplies per node pair per pixel. */
+static int row_interval(const up_plan *p, const float *in, float thr, int y, int xa, int xb, int *idx,
+                        double *a0, double *a1)
+{
+    int n = 0;
+    if (p->nd) {
+        const float *r0 = in + (size_t)p->y0[y] * (size_t)p->w, *r1 = in + (size_t)p->y1[y] * (size_t)p->w;
+        double hy0 = p->hy0[y], hy1 = p->hy1[y];
+        int ia = p->x0[xa] < p->x1[xa] ? p->x0[xa] : p->x1[xa], ib = p->x0[xb] > p->x1[xb] ? p->x0[xb] : p->x1[xb];
+        for (int i = ia; i <= ib; i++)
+            a0[i] = (double)r0[i] * hy0, a1[i] = (double)r1[i] * hy1;
+        for (int x = xa; x <= xb; x++) {
+            int a = p->x0[x], b = p->x1[x];
+            double hx0 = p->hx0[x], hx1 = p->hx1[x];
+            double v = ((a0[a] * hx0) + (a0[b] * hx1)) + (a1[a] * hx0) + (a1[b] * hx1);
+            if ((float)v > thr)
+                idx[n++] = y * p->sw + x;
+        }
+    } else {
+        for (int x = xa; x <= xb; x++)
+            if (pixel_lite(p, in, y, x) > thr)
+                idx[n++] = y * p->sw + x;
+    }
+    return n;
+}
+
 int up_mask(const up_plan *p, const float *in, float thr, int *idx)
 {
     /* hot nodes; a map has few, since thresholds sit at the top 0.5% */
     enum { MAXHOT = 64 };
     int hj[MAXHOT], hi[MAXHOT], nh = 0;
+    double a0[1024], a1[1024]; /* per-node row products; w <= 1024 checked below */
     for (int j = 0; j < p->h; j++)
         for (int i = 0; i < p->w; i++)
             if (in[j * p->w + i] > thr) {
@@ -248,6 +277,8 @@ int up_mask(const up_plan *p, const float *in, float thr, int *idx)
             }
     if (nh == 0)
         return 0;
+    if (p->w > 1024)
+        goto dense;
     int ylo = p->sh, yhi = -1;
     for (int k = 0; k < nh; k++) {
         if (p->ry0[hj[k]] < ylo)
@@ -272,10 +303,9 @@ int up_mask(const up_plan *p, const float *in, float thr, int *idx)
         for (int q = 0; q < m; q++) {
             if (x < a[q])
                 x = a[q];
-            for (; x <= b[q]; x++) {
-                float v = p->nd ? pixel_nd(p, in, y, x) : pixel_lite(p, in, y, x);
-                if (v > thr)
-                    idx[n++] = y * p->sw + x;
+            if (x <= b[q]) {
+                n += row_interval(p, in, thr, y, x, b[q], idx + n, a0, a1);
+                x = b[q] + 1;
             }
         }
     }

@@ -340,8 +340,61 @@ static void test_primary_and_png(void)
           "unknown label: %s", nd_errmsg());
 }
 
+/* thresholds: the one-pass sampled-window path, the two-pass histograms
+ * and the sorting reference agree bit for bit (4,096 images, so a sample
+ * exists; a window-missing distribution exercises the fallback) */
+static void threshold_paths(int mislead)
+{
+    size_t N = 4096, K = 3, hw = 4;
+    float *x = malloc(N * K * hw * sizeof *x), *col = malloc(N * hw * sizeof *col);
+    unsigned s = 99;
+    for (size_t i = 0; i < N; i++)
+        for (size_t u = 0; u < K; u++)
+            for (size_t k = 0; k < hw; k++) {
+                s = s * 1103515245u + 12345u;
+                float v = (float)((s >> 8) % 100000) / 1000.0f - 20.0f;
+                /* unit 2: the sampled images (multiples of 4) see only small
+                 * values, so the window misses and the fallback must act */
+                if (u == 2 && mislead)
+                    v = i % 4 == 0 ? 1.0f : (float)(i % 1000);
+                x[(i * K + u) * hw + k] = v > 0 ? v : 0;
+            }
+    char fp[4300];
+    snprintf(fp, sizeof fp, "%s/thr.npy", test_tmpdir());
+    size_t shape[4] = {N, K, 2, 2};
+    npy_save(fp, NPY_F32, 4, shape, x);
+    npy_t a;
+    nd_features f;
+    npy_open(&a, fp);
+    nd_features_from_npy(&f, &a);
+    double t1[3], t2[3];
+    CHECK(nd_thresholds(&f, 0.005, 2, t1) == 0 && nd_thresholds_last_method() == (mislead ? 2 : 1),
+          "%s", mislead ? "a misleading sample falls back to histograms" : "one pass with the sampled window");
+    setenv("ND_NO_WINDOW", "1", 1);
+    CHECK(nd_thresholds(&f, 0.005, 2, t2) == 0, "histogram path");
+    unsetenv("ND_NO_WINDOW");
+    int bad = 0;
+    for (size_t u = 0; u < K; u++) {
+        for (size_t i = 0; i < N; i++)
+            memcpy(col + i * hw, x + (i * K + u) * hw, hw * sizeof *col);
+        double want = qt_sorted(col, N * hw, 0.995);
+        bad += t1[u] != want || t2[u] != want;
+    }
+    CHECK(bad == 0, "window/fallback, histograms and sorting agree bit for bit on 3 units");
+    npy_close(&a);
+    free(x), free(col);
+}
+
+static void test_threshold_paths(void)
+{
+    test_group("thresholds: window, histograms and sorting agree");
+    threshold_paths(0);
+    threshold_paths(1);
+}
+
 int main(void)
 {
+    test_threshold_paths();
     test_quantile();
     test_upsample();
     test_hand_dataset();
