@@ -123,7 +123,9 @@ void afile_install_signal_handlers(void)
 
 int afile_interrupted(void) { return got_signal != 0; }
 
-int afile_open(afile *a, const char *path)
+int afile_open(afile *a, const char *path) { return afile_open_mode(a, path, "wb"); }
+
+int afile_open_mode(afile *a, const char *path, const char *mode)
 {
     memset(a, 0, sizeof *a);
     size_t n = strlen(path) + 32;
@@ -140,7 +142,7 @@ int afile_open(afile *a, const char *path)
         nd_fail("%s: is a directory, expected a file", path);
         goto fail;
     }
-    a->f = fopen(a->tmp, "wb");
+    a->f = fopen(a->tmp, mode);
     if (!a->f) {
         nd_fail("%s: cannot write: %s", path, strerror(errno));
         goto fail;

@@ -24,6 +24,8 @@ typedef struct {
 } afile;
 
 int afile_open(afile *a, const char *path);
+/* the same with an fopen mode ("w+b" for a file that is also mapped) */
+int afile_open_mode(afile *a, const char *path, const char *mode);
 /* flush + fsync + close + rename; on any failure the temp file is removed,
  * the previous file at path is untouched, and -1 is returned. */
 int afile_commit(afile *a);

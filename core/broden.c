@@ -53,6 +53,8 @@ struct broden {
     int64_t *truth[2]; /* [L]: 0 = repeated image-level labels count each time, 1 = once */
     uint64_t *present; /* [N] */
     void *cache_map;   /* mmap of a prepared label store, if used */
+    const char *store_build; /* store being built (decoding writes into it) */
+    afile store_file;
     size_t cache_len;
     uint64_t sig;
     broden_imglabel *ils;
@@ -651,11 +653,56 @@ static void *decode_worker(void *arg)
 
 /* Decode every layer PNG, using all cores (PNG decoding is the slowest
  * step of opening a large dataset). */
+/* Where decoded maps go: plain memory, or - when a store is being built -
+ * straight into the memory-mapped temporary store file, so that a large
+ * dataset's labels never occupy anonymous memory (the store is renamed into
+ * place once complete). */
+static int maps_alloc(broden *ds)
+{
+    if (!ds->store_build) {
+        ds->maps = malloc((ds->maps_len ? ds->maps_len : 1) * sizeof *ds->maps);
+        return ds->maps ? 0 : nd_fail("out of memory for %zu label pixels", ds->maps_len);
+    }
+    afile *a = &ds->store_file;
+    if (afile_open_mode(a, ds->store_build, "w+b"))
+        return -1;
+    size_t len = STORE_HDR + ds->maps_len * sizeof(uint16_t);
+    if (ftruncate(fileno(a->f), (off_t)len) != 0) {
+        int e = errno;
+        afile_abort(a);
+        return nd_fail("%s: cannot size the label store (%zu bytes): %s", ds->store_build, len, strerror(e));
+    }
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fileno(a->f), 0);
+    if (m == MAP_FAILED) {
+        int e = errno;
+        afile_abort(a);
+        return nd_fail("%s: cannot map the label store: %s", ds->store_build, strerror(e));
+    }
+    ds->cache_map = m;
+    ds->cache_len = len;
+    ds->maps = (uint16_t *)((char *)m + STORE_HDR);
+    return 0;
+}
+
+/* Header last, then flush and rename: the store appears complete or not at all. */
+static int store_finish(broden *ds)
+{
+    store_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, STORE_MAGIC, 8);
+    h.sig = ds->sig, h.nlayers = ds->nlayers, h.maps_len = ds->maps_len, h.nimages = ds->N;
+    memcpy(ds->cache_map, &h, sizeof h);
+    if (msync(ds->cache_map, ds->cache_len, MS_SYNC) != 0) {
+        afile_abort(&ds->store_file);
+        return nd_fail("%s: cannot write the label store: %s", ds->store_build, strerror(errno));
+    }
+    return afile_commit(&ds->store_file);
+}
+
 static int decode_all(broden *ds, png_job *jobs, size_t n, const char *index_path)
 {
-    ds->maps = malloc((ds->maps_len ? ds->maps_len : 1) * sizeof *ds->maps);
-    if (!ds->maps)
-        return nd_fail("out of memory for %zu label pixels", ds->maps_len);
+    if (maps_alloc(ds))
+        return -1;
     decode_ctx d = {.ds = ds, .jobs = jobs, .n = n, .first_bad = n, .index_path = index_path};
     pthread_mutex_init(&d.mu, NULL);
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
@@ -669,9 +716,12 @@ static int decode_all(broden *ds, png_job *jobs, size_t n, const char *index_pat
         if (started[t])
             pthread_join(th[t], NULL);
     pthread_mutex_destroy(&d.mu);
-    if (d.first_bad < n)
+    if (d.first_bad < n) {
+        if (ds->store_build)
+            afile_abort(&ds->store_file);
         return nd_fail("%s", d.err);
-    return 0;
+    }
+    return ds->store_build ? store_finish(ds) : 0;
 }
 
 static int read_index(broden *ds)
@@ -804,6 +854,8 @@ static int read_index(broden *ds)
         rc = attach_cache(ds);
     else if (!rc)
         rc = decode_all(ds, jobs, njobs, p);
+    if (ds->store_build && ds->store_file.tmp) /* failed before decoding finished */
+        afile_abort(&ds->store_file);
     for (size_t k = 0; k < njobs; k++)
         free(jobs[k].path);
     free(jobs);
@@ -842,7 +894,9 @@ int broden_open_store(broden **out, const char *dir, const char *categories, con
         return -1;
     }
     int mapped = store && map_store(ds, store);
-    if (read_index(ds) || (store && !mapped && broden_store_save(ds, store))) {
+    if (store && !mapped)
+        ds->store_build = store;
+    if (read_index(ds)) {
         broden_free(ds);
         return -1;
     }

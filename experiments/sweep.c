@@ -465,6 +465,7 @@ int sweep_run(config *c, const sweep_opts *o)
     point *pts = NULL;
     int np = 0;
     double *Q = NULL, *R = NULL;
+    rot_schur *schur = NULL; /* Schur form of the current draw's Q */
     int *vals = NULL;
     char *lockpath = NULL;
 
@@ -596,13 +597,17 @@ int sweep_run(config *c, const sweep_opts *o)
             err = nd_dissect(ds, &feats, &opt, &r); /* unrotated: the very call of `dissect units` */
         } else {
             err = 0;
+            /* one Schur form per draw serves all its alphas (rot_power would
+             * factorise Q again for each; the result is the same) */
             if (q_draw != p->draw) {
-                err = rot_haar(Q, K, (unsigned long)p->seed);
+                rot_schur_free(schur);
+                schur = NULL;
+                err = rot_haar(Q, K, (unsigned long)p->seed) || rot_schur_init(&schur, Q, K);
                 q_draw = err ? -1 : p->draw;
             }
             nd_features rf;
             if (!err)
-                err = rot_power(R, Q, K, p->alpha);
+                err = rot_schur_power(schur, R, p->alpha);
             if (!err && !(err = rot_features(&rf, &feats, R))) {
                 err = nd_dissect(ds, &rf, &opt, &r);
                 rot_features_free(&rf);
@@ -684,6 +689,7 @@ int sweep_run(config *c, const sweep_opts *o)
     rc = 0;
 done:
     cli_progress_done();
+    rot_schur_free(schur);
     free(Q);
     free(R);
     free(pts);
