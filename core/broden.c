@@ -540,13 +540,29 @@ static int attach_cache(broden *ds)
         return nd_fail("label store does not match %s/index.csv (%llu layers, index has %zu); delete it to rebuild",
                        ds->dir, (unsigned long long)h->nlayers, ds->nlayers);
     ds->maps = (uint16_t *)((char *)ds->cache_map + STORE_HDR);
-    /* a damaged store must not index past the tally's label table */
-    uint16_t mx = 0;
+    /* a damaged store must not index past the tally's label table, nor bring
+     * labels the PNG decoder would have refused (numbers absent from
+     * label.csv): one branch-free pass over a 64 K table of allowed values */
+    unsigned char *ok = calloc(65536, 1);
+    if (!ok)
+        return nd_fail("out of memory");
+    ok[0] = 1;
+    for (int l = 1; l < ds->L && l < 65536; l++)
+        ok[l] = ds->label_name[l] != NULL;
+    unsigned char bad = 0;
     for (size_t i = 0; i < ds->maps_len; i++)
-        mx = ds->maps[i] > mx ? ds->maps[i] : mx;
-    if ((int)mx >= ds->L)
-        return nd_fail("label store holds label number %u, beyond label.csv; delete it to rebuild", mx);
-    return 0;
+        bad |= ok[ds->maps[i]] ^ 1;
+    int rc = 0;
+    if (bad)
+        for (size_t i = 0; i < ds->maps_len && !rc; i++)
+            if (!ok[ds->maps[i]])
+                rc = (int)ds->maps[i] >= ds->L
+                         ? nd_fail("label store holds label number %u, beyond label.csv; delete it to rebuild",
+                                   ds->maps[i])
+                         : nd_fail("label store holds label number %u, which is not in %s/label.csv; delete it "
+                                   "to rebuild", ds->maps[i], ds->dir);
+    free(ok);
+    return rc;
 }
 
 int broden_store_save(const broden *ds, const char *path)

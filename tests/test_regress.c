@@ -37,6 +37,9 @@
 #define LLVMFuzzerTestOneInput fz_compare_one
 #include "tests/fuzz/fuzz_compare.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_store_one
+#include "tests/fuzz/fuzz_store.c"
+#undef LLVMFuzzerTestOneInput
 
 #include "tests/testutil.h"
 
@@ -51,7 +54,7 @@ static const struct {
     {"fuzz_png", fz_png_one},     {"fuzz_jpeg", fz_jpeg_one},
     {"fuzz_npy", fz_npy_one},     {"fuzz_ini", fz_ini_one},
     {"fuzz_dcnet", fz_dcnet_one}, {"fuzz_result_csv", fz_result_csv_one},
-    {"fuzz_compare", fz_compare_one},
+    {"fuzz_compare", fz_compare_one}, {"fuzz_store", fz_store_one},
 };
 
 static char current[1024];

@@ -4,7 +4,9 @@
  * made here from scratch - nothing is copied from the shared data - so that
  * the fuzzer starts deep inside each parser.  The generated files are
  * committed; `make test` replays them together with tests/regress/. */
+#include "core/broden.h"
 #include "models/image.h"
+#include "tests/fuzz/fuzz_png_util.h"
 
 #include <png.h>
 #include <stdint.h>
@@ -290,6 +292,29 @@ int main(void)
         pair("csv_pair", 0, csv, strlen(csv), csv2, strlen(csv2));
         pair("json_pair", 1, js, strlen(js), js2, strlen(js2));
         pair("npy_pair", 2, o, na, o2, nb);
+    }
+    /* fuzz_store: the store broden_open_store builds for fz_make_dataset's dataset */
+    {
+        char dir[] = "/tmp/ndseedsXXXXXX";
+        if (!mkdtemp(dir))
+            return 1;
+        fz_make_dataset(dir);
+        char sp[64];
+        snprintf(sp, sizeof sp, "%s/labels.store", dir);
+        broden *ds;
+        if (broden_open_store(&ds, dir, NULL, sp))
+            return 1;
+        broden_free(ds);
+        size_t n;
+        unsigned char *b = slurp(sp, &n);
+        put("fuzz_store", "valid.store", b, n);
+        b[8] ^= 1; /* another dataset's signature */
+        put("fuzz_store", "stale.store", b, n);
+        free(b);
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd))
+            return 1;
     }
     printf("seeds written to tests/fuzz/corpus/\n");
     return 0;
