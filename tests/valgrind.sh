@@ -47,6 +47,10 @@ run "dissect units, $N images x 256 units, netdissect profile, 2 threads" \
     "$ND_BIN" units --dataset "$T/ds" --features "$T/f.npy" --field -64,163,16 --threads 2 --out "$T/u"
 run "dissect units, netdissect-lite profile" \
     "$ND_BIN" units --profile netdissect-lite --dataset "$T/ds" --features "$T/f.npy" --threads 2 --out "$T/ul"
+run "dissect units --label-store (building the store)" \
+    "$ND_BIN" units --profile netdissect-lite --dataset "$T/ds" --features "$T/f.npy" --label-store "$T/l.store" --out "$T/us"
+run "dissect units --label-store (mapping it)" \
+    "$ND_BIN" units --profile netdissect-lite --dataset "$T/ds" --features "$T/f.npy" --label-store "$T/l.store" --out "$T/us2"
 run "dissect sweep, alphas 0 and 1, one draw" "$ND_BIN" sweep --no-plot --threads 2 "$T/s.ini"
 run "dissect recount" "$ND_BIN" recount "$T/u/result.csv" --out "$T/c.json"
 cp -r "$T/run" "$T/run2"
