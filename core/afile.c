@@ -258,3 +258,42 @@ char *nd_path_join(const char *dir, const char *name)
         snprintf(s, n, "%s/%s", dir, name);
     return s;
 }
+
+char *nd_read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        nd_fail("%s: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    char tmp[65536];
+    size_t n;
+    while (m && (n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        fwrite(tmp, 1, n, m);
+    int err = ferror(f);
+    fclose(f);
+    if (!m || fclose(m) || err) {
+        free(buf);
+        nd_fail("%s: read error", path);
+        return NULL;
+    }
+    return buf;
+}
+
+void nd_json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}

@@ -11,20 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
 
 /* CSV field: quote only when needed */
 static void csv_str(FILE *f, const char *s)
@@ -101,7 +87,7 @@ static int write_summary(const nd_result *r, const broden *ds, FILE *f, const ch
     if (extra && *extra)
         fprintf(f, "  %s,\n", extra);
     fprintf(f, "  \"dataset\": ");
-    json_str(f, broden_dir(ds));
+    nd_json_str(f, broden_dir(ds));
     fprintf(f, ",\n  \"images\": %zu,\n  \"images_with_labels\": %zu,\n  \"units\": %zu,\n",
             broden_num_images(ds), withdata, r->K);
     fprintf(f, "  \"profile\": \"%s\",\n  \"eps\": %.17g,\n", nd_profile_name(o->profile),
@@ -127,7 +113,7 @@ static int write_summary(const nd_result *r, const broden *ds, FILE *f, const ch
     fprintf(f, "  \"categories\": [");
     for (size_t c = 0; c < r->C; c++) {
         fprintf(f, "%s\n    {\"name\": ", c ? "," : "");
-        json_str(f, broden_category_name(ds, c));
+        nd_json_str(f, broden_category_name(ds, c));
         fprintf(f, ", \"detectors\": %d, \"unique_per_category\": %d, \"unique_top_label\": %d}",
                 n->cat_detectors[c], n->cat_unique_percat[c], n->cat_unique_toplabel[c]);
     }

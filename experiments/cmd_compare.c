@@ -14,6 +14,7 @@
  * Every difference is printed on stdout, one per line; the exit status is 1
  * when any difference is beyond tolerance, 0 when none.
  */
+#include "core/afile.h"
 #include "core/err.h"
 #include "core/npy.h"
 #include "experiments/cli.h"
@@ -73,29 +74,6 @@ static char *join(const char *a, const char *b)
     return p;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        nd_fail("%s: cannot read: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    char tmp[65536];
-    size_t n;
-    while (m && (n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        fwrite(tmp, 1, n, m);
-    int err = ferror(f);
-    fclose(f);
-    if (!m || fclose(m) || err) {
-        free(buf);
-        nd_fail("%s: read error", path);
-        return NULL;
-    }
-    return buf;
-}
 
 /* Whole-string number (CSV cell or JSON number). */
 static int as_number(const char *s, double *v)
@@ -154,7 +132,7 @@ static void csv_free(csv_t *c)
 static int csv_read(csv_t *c, const char *path)
 {
     memset(c, 0, sizeof *c);
-    char *text = slurp(path);
+    char *text = nd_read_text(path);
     if (!text)
         return -1;
     int caprow = 0;
@@ -433,7 +411,7 @@ static int json_read(jflat *j, const char *path)
 {
     memset(j, 0, sizeof *j);
     j->file = path;
-    char *text = slurp(path);
+    char *text = nd_read_text(path);
     if (!text)
         return -1;
     j->p = text;

@@ -40,21 +40,6 @@ static int distinct_strings(char **v, int n)
     return d;
 }
 
-/* A JSON string: names and paths may hold quotes, backslashes, controls. */
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
 
 static void usage(FILE *f)
 {
@@ -222,7 +207,7 @@ int cmd_recount(int argc, char **argv)
             rc = ND_EXIT_FAIL;
         else {
             fprintf(a.f, "{\n  \"source\": ");
-            json_str(a.f, path);
+            nd_json_str(a.f, path);
             fprintf(a.f, ",\n  \"units\": %zu,\n  \"iou_threshold\": %.17g,\n", d.nunits, thr);
             fprintf(a.f, "  \"iou_max_abs_error\": %.6e,\n  \"detectors\": %d,\n", d.max_abs_err, det);
             fprintf(a.f, "  \"unique_detectors\": {\"per_category\": %d, \"top_label\": %d, \"headline\": \"per_category\"},\n",
@@ -230,7 +215,7 @@ int cmd_recount(int argc, char **argv)
             fprintf(a.f, "  \"categories\": [");
             for (int k = 0; k < d.ncat; k++) {
                 fprintf(a.f, "%s\n    {\"name\": ", k ? "," : "");
-                json_str(a.f, d.cat[k].name);
+                nd_json_str(a.f, d.cat[k].name);
                 fprintf(a.f, ", \"detectors\": %d, \"unique_per_category\": %d, \"unique_top_label\": %d}",
                         cat_det[k], cat_upc[k], cat_utl[k]);
             }

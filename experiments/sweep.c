@@ -73,30 +73,6 @@ static int file_exists(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Read a small text file whole; NULL + nd_fail on error. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        nd_fail("%s: cannot read: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    char tmp[65536];
-    size_t n;
-    while (m && (n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        fwrite(tmp, 1, n, m);
-    int err = ferror(f);
-    fclose(f);
-    if (!m || fclose(m) || err) {
-        free(buf);
-        nd_fail("%s: read error", path);
-        return NULL;
-    }
-    return buf;
-}
 
 static void log_line(const char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void log_line(const char *out, const char *fmt, ...)
@@ -182,7 +158,7 @@ static int field_from_json(const char *npy, int *o, int *s, int *t, char **json_
     *json_path = j;
     if (!file_exists(j))
         return 1;
-    char *text = slurp(j);
+    char *text = nd_read_text(j);
     if (!text)
         return -1;
     char *f = strstr(text, "\"field\"");
@@ -240,7 +216,7 @@ static int effective_config(const config *c)
     char *path = nd_path_join(c->out_dir, "config.effective.ini");
     int rc = 0;
     if (file_exists(path)) {
-        char *old = slurp(path);
+        char *old = nd_read_text(path);
         if (!old) {
             rc = -1;
         } else {
@@ -335,7 +311,7 @@ static void row_text(FILE *f, const point *p, int n_val)
 /* Read a finished point's point.csv back (header must match this sweep). */
 static int point_read(point *p, const char *path, const table *t)
 {
-    char *text = slurp(path);
+    char *text = nd_read_text(path);
     if (!text)
         return -1;
     char *nl = strchr(text, '\n');
@@ -826,7 +802,7 @@ static int run_gnuplot(const char *script, const char *run_dir, const char *base
 static char *run_title(const char *run_dir)
 {
     char *p = nd_path_join(run_dir, "config.effective.ini");
-    char *text = p && file_exists(p) ? slurp(p) : NULL;
+    char *text = p && file_exists(p) ? nd_read_text(p) : NULL;
     free(p);
     char *title = NULL;
     for (char *l = text; l && *l;) {
@@ -860,7 +836,7 @@ int sweep_plot(const char *run_dir)
         return r;
     }
     /* Categories: the "<cat>_detectors_mean" columns of summary.csv. */
-    char *text = slurp(sum);
+    char *text = nd_read_text(sum);
     if (!text) {
         free(sum), free(sw);
         return -1;
