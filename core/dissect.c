@@ -59,6 +59,25 @@ static int n_threads(int want)
     return n > 0 ? (int)(n > 64 ? 64 : n) : 1;
 }
 
+/* Run fn on jobs[0..nt) (each jobsize bytes): job 0 here, the others on
+ * threads.  A job whose thread cannot start runs here too, so a result
+ * never depends on how many threads actually ran.  nt <= 64. */
+static void run_jobs(void *(*fn)(void *), void *jobs, size_t jobsize, int nt)
+{
+    pthread_t th[64];
+    int started[64] = {0};
+    ND_ASSERT(nt >= 1 && nt <= 64);
+    for (int t = 1; t < nt; t++)
+        started[t] = pthread_create(&th[t], NULL, fn, (char *)jobs + (size_t)t * jobsize) == 0;
+    fn(jobs);
+    for (int t = 1; t < nt; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            fn((char *)jobs + (size_t)t * jobsize);
+    }
+}
+
 /* ------------------------------------------------------------ thresholds */
 
 typedef struct {
@@ -220,8 +239,6 @@ static int thresholds_window(const nd_features *f, double level, int nt, double 
         return -1;
     }
     win_job jobs[64];
-    pthread_t th[64];
-    int started[64] = {0};
     /* generous: about 4x the expected window, and at most 1 GiB in all */
     size_t expect = (size_t)((2 * w) * (double)f->N * (double)hw * (double)K);
     size_t cap = 4 * expect / (size_t)nt + 65536;
@@ -236,15 +253,7 @@ static int thresholds_window(const nd_features *f, double level, int nt, double 
         if (!jobs[t].below || !jobs[t].cand || !jobs[t].ncand || !jobs[t].capc)
             jobs[t].overflow = 1;
     }
-    for (int t = 1; t < nt; t++)
-        started[t] = pthread_create(&th[t], NULL, win_worker, &jobs[t]) == 0;
-    win_worker(&jobs[0]);
-    for (int t = 1; t < nt; t++) {
-        if (started[t])
-            pthread_join(th[t], NULL);
-        else
-            win_worker(&jobs[t]);
-    }
+    run_jobs(win_worker, jobs, sizeof *jobs, nt);
     int ok = 1;
     for (int t = 0; t < nt; t++) {
         if (jobs[t].rc && !rc)
@@ -316,8 +325,6 @@ int nd_thresholds_progress(const nd_features *f, double quantile, int threads, d
     if (!q)
         return -1;
     hist_job jobs[64];
-    pthread_t th[64];
-    int started[64];
     for (int pass = 1; pass <= 2 && !rc; pass++) {
         for (int t = 0; t < nt; t++) {
             jobs[t] = (hist_job){.f = f, .q = q, .pass = pass, .tid = t, .nt = nt};
@@ -328,15 +335,7 @@ int nd_thresholds_progress(const nd_features *f, double quantile, int threads, d
                 return nd_fail("out of memory for quantile histograms");
             }
         }
-        for (int t = 1; t < nt; t++)
-            started[t] = pthread_create(&th[t], NULL, hist_worker, &jobs[t]) == 0;
-        hist_worker(&jobs[0]);
-        for (int t = 1; t < nt; t++) {
-            if (started[t])
-                pthread_join(th[t], NULL);
-            else
-                hist_worker(&jobs[t]);
-        }
+        run_jobs(hist_worker, jobs, sizeof *jobs, nt);
         for (int t = 0; t < nt; t++) {
             if (jobs[t].rc && !rc)
                 rc = nd_fail("%s", jobs[t].err);
@@ -392,16 +391,10 @@ int nd_thresholds_select(const nd_features *f, double quantile, int threads, dou
         }
         if (rc)
             break;
-        pthread_t th[64];
         qt_job jobs[64];
-        for (int t = 0; t < nt; t++) {
+        for (int t = 0; t < nt; t++)
             jobs[t] = (qt_job){vals, n, u0, u1, 1.0 - quantile, out, t, nt};
-            if (t > 0)
-                pthread_create(&th[t], NULL, qt_worker, &jobs[t]);
-        }
-        qt_worker(&jobs[0]);
-        for (int t = 1; t < nt; t++)
-            pthread_join(th[t], NULL);
+        run_jobs(qt_worker, jobs, sizeof *jobs, nt);
         if (progress)
             progress(pctx, "thresholds", u1, f->K);
     }
@@ -657,11 +650,9 @@ int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
     }
     int nt = n_threads(o->threads);
     tally_job *jobs = calloc((size_t)nt, sizeof *jobs);
-    pthread_t *th = calloc((size_t)nt, sizeof *th);
-    char *started = calloc((size_t)nt, 1);
     int rc = 0;
-    if (!jobs || !th || !started) {
-        free(thr32), free(prim), free(jobs), free(th), free(started);
+    if (!jobs) {
+        free(thr32), free(prim);
         return nd_fail("out of memory");
     }
     /* progress: run in rounds so the calling thread can report */
@@ -676,19 +667,8 @@ int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
         for (int k = 0; k < nt; k++) {
             jobs[k].ds = ds, jobs[k].f = f, jobs[k].o = o, jobs[k].thr32 = thr32, jobs[k].prim = prim;
             jobs[k].i0 = r0, jobs[k].i1 = r1, jobs[k].chunk = 8, jobs[k].tid = k, jobs[k].nt = nt;
-            started[k] = 0;
-            if (k > 0 && pthread_create(&th[k], NULL, tally_worker, &jobs[k]) == 0)
-                started[k] = 1;
         }
-        /* a thread that could not start has its chunks done here, so the
-         * result never depends on how many threads ran */
-        tally_worker(&jobs[0]);
-        for (int k = 1; k < nt; k++) {
-            if (started[k])
-                pthread_join(th[k], NULL);
-            else
-                tally_worker(&jobs[k]);
-        }
+        run_jobs(tally_worker, jobs, sizeof *jobs, nt);
         for (int k = 0; k < nt; k++)
             if (jobs[k].rc && !rc)
                 rc = nd_fail("%s", jobs[k].err);
@@ -713,7 +693,7 @@ int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
         } else
             shard_truth(ds, o->profile != ND_PROFILE_LITE, i0, i1, t->G);
     }
-    free(jobs), free(th), free(started), free(thr32), free(prim);
+    free(jobs), free(thr32), free(prim);
     return rc;
 }
 

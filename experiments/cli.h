@@ -2,6 +2,8 @@
 #ifndef ND_CLI_H
 #define ND_CLI_H
 
+#include <stddef.h>
+
 #define ND_VERSION "0.1.0"
 
 /* Print "dissect CMD: msg" and a hint to stderr; returns ND_EXIT_USAGE. */
@@ -20,5 +22,9 @@ int cli_double_list(const char *s, double **out, int *n);
 void cli_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_progress_done(void);
 double cli_now(void); /* monotonic seconds */
+
+/* The shortest decimal that reads back to v (integers without exponent):
+ * deterministic and readable, for configs and result tables. */
+void cli_fmt_double(char *buf, size_t cap, double v);
 
 #endif

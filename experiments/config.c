@@ -600,20 +600,6 @@ const char *config_title(const config *c, char *buf, size_t cap)
     return buf;
 }
 
-/* %.17g round-trips doubles, but prints 0.1 as 0.10000000000000001; use the
- * shortest form that reads back to the same value. */
-static void fmt_double(char *buf, size_t cap, double v)
-{
-    if (v == floor(v) && fabs(v) < 1e15) { /* integers without an exponent */
-        snprintf(buf, cap, "%.0f", v);
-        return;
-    }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, cap, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            return;
-    }
-}
 
 char *config_effective(const config *c)
 {
@@ -643,9 +629,9 @@ char *config_effective(const config *c)
     if (c->random_seed >= 0)
         fprintf(f, "random_seed = %ld\n", c->random_seed);
     fprintf(f, "\n[dissect]\nprofile = %s\n", c->profile == ND_PROFILE_LITE ? "netdissect-lite" : "netdissect");
-    fmt_double(b, sizeof b, c->quantile);
+    cli_fmt_double(b, sizeof b, c->quantile);
     fprintf(f, "quantile = %s\n", b);
-    fmt_double(b, sizeof b, c->iou_threshold);
+    cli_fmt_double(b, sizeof b, c->iou_threshold);
     fprintf(f, "iou_threshold = %s\n", b);
     if (c->have_field)
         fprintf(f, "field = %d,%d,%d\n", c->field_offset, c->field_size, c->field_stride);
@@ -653,7 +639,7 @@ char *config_effective(const config *c)
         fprintf(f, "; field: from the .json beside the activations, else the model's layer geometry\n");
     fprintf(f, "\n[rotation]\nalphas = ");
     for (int i = 0; i < c->n_alphas; i++) {
-        fmt_double(b, sizeof b, c->alphas[i]);
+        cli_fmt_double(b, sizeof b, c->alphas[i]);
         fprintf(f, "%s%s", i ? "," : "", b);
     }
     fprintf(f, "\nallow_extrapolation = %s\ndraws = %d\nbase_seed = %lu\n", c->allow_extrapolation ? "true" : "false",

@@ -53,19 +53,6 @@ typedef struct {
     int done;
 } point;
 
-/* Shortest decimal that reads back to v (deterministic, readable). */
-static void fmt_double(char *buf, size_t cap, double v)
-{
-    if (v == floor(v) && fabs(v) < 1e15) { /* integers without an exponent */
-        snprintf(buf, cap, "%.0f", v);
-        return;
-    }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, cap, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            return;
-    }
-}
 
 static int file_exists(const char *p)
 {
@@ -301,7 +288,7 @@ static void table_free(table *t)
 static void row_text(FILE *f, const point *p, int n_val)
 {
     char a[64];
-    fmt_double(a, sizeof a, p->alpha);
+    cli_fmt_double(a, sizeof a, p->alpha);
     fprintf(f, "%s,%d,%ld", a, p->draw, p->seed);
     for (int i = 0; i < n_val; i++)
         fprintf(f, ",%d", p->val[i]);
@@ -387,7 +374,7 @@ static int write_tables(const char *out, const point *pts, int np, const double 
     }
     for (int k = 0; k < na; k++) {
         char b[64];
-        fmt_double(b, sizeof b, alphas[k]);
+        cli_fmt_double(b, sizeof b, alphas[k]);
         int n = 0;
         for (int i = 0; i < np; i++)
             n += pts[i].alpha == alphas[k];
@@ -406,8 +393,8 @@ static int write_tables(const char *out, const point *pts, int np, const double 
                 mx = x[i] > mx ? x[i] : mx;
             }
             char s1[64], s2[64];
-            fmt_double(s1, sizeof s1, mean);
-            fmt_double(s2, sizeof s2, sd);
+            cli_fmt_double(s1, sizeof s1, mean);
+            cli_fmt_double(s2, sizeof s2, sd);
             fprintf(a.f, ",%s,%s,%g,%g", s1, s2, mn, mx);
         }
         fputc('\n', a.f);
@@ -501,7 +488,7 @@ int sweep_run(config *c, const sweep_opts *o)
                 pts[np++] = (point){.alpha = c->alphas[k], .draw = d, .seed = (long)(c->base_seed + (unsigned long)d)};
     for (int i = 0; i < np; i++) {
         char a[32];
-        fmt_double(a, sizeof a, pts[i].alpha);
+        cli_fmt_double(a, sizeof a, pts[i].alpha);
         snprintf(pts[i].name, sizeof pts[i].name, "a%s_d%d", a, pts[i].draw);
         pts[i].val = vals + (size_t)i * (size_t)t.n_val;
     }
@@ -590,7 +577,7 @@ int sweep_run(config *c, const sweep_opts *o)
             }
         }
         char a[64], extra[256];
-        fmt_double(a, sizeof a, p->alpha);
+        cli_fmt_double(a, sizeof a, p->alpha);
         snprintf(extra, sizeof extra, "\"alpha\": %s, \"draw\": %d, \"seed\": %ld, \"rotation\": \"%s\"", a, p->draw,
                  p->seed, p->seed < 0 ? "none" : "Q^alpha, Q = rot_haar(K, seed)");
         if (!err)
@@ -653,7 +640,7 @@ int sweep_run(config *c, const sweep_opts *o)
                     mx = pts[i].val[v] > mx ? pts[i].val[v] : mx;
                 }
             char b[64];
-            fmt_double(b, sizeof b, amax);
+            cli_fmt_double(b, sizeof b, amax);
             printf("; alpha %s: mean %.1f, range %d-%d over %d draw%s", b, s / m, mn, mx, m, m == 1 ? "" : "s");
         }
         printf("\n");
