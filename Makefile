@@ -2,7 +2,7 @@
 # test suite; `make demo` runs the main experiment end to end.
 #
 # Everything is built from the folder layout: every .c under core/, linalg/,
-# models/ and experiments/ goes into build/libnd.a (experiments/main.c is the
+# models/, datasets/ and experiments/ goes into build/libnd.a (experiments/main.c is the
 # binary's entry point), every tests/test_*.c is a test program, every
 # bench/bench_*.c a benchmark.
 
@@ -22,10 +22,17 @@ DEB_PKGS = pkgconf libopenblas-dev liblapacke-dev libgsl-dev libinih-dev libpng-
            libjpeg-dev gnuplot-nox
 PC_MODS  = gsl openblas lapacke libpng inih libjpeg
 
-NODEPS_GOALS = deps clean help
+# Plain `make` never changes the system: it names what is missing and stops.
+# Only `make deps` and the two targets the README gives a fresh machine
+# (`make demo`, `make test`) install missing packages first.
+NODEPS_GOALS  = deps clean help
+INSTALL_GOALS = demo test
 ifeq ($(filter $(NODEPS_GOALS),$(MAKECMDGOALS)),)
   DEPS_MISSING := $(shell for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)
   ifneq ($(strip $(DEPS_MISSING)),)
+    ifeq ($(filter $(INSTALL_GOALS),$(MAKECMDGOALS)),)
+      $(error Missing Debian packages: $(strip $(DEPS_MISSING)). Install them with 'make deps' (as root) or: apt-get install -y $(strip $(DEPS_MISSING)))
+    endif
     $(info Missing Debian packages: $(DEPS_MISSING); running 'make deps' to install them.)
     DEPS_RC := $(shell $(MAKE) --no-print-directory deps >&2; echo $$?)
     ifneq ($(DEPS_RC),0)
@@ -40,7 +47,7 @@ PC_CFLAGS := $(shell pkg-config --cflags $(PC_MODS) 2>/dev/null)
 PC_LIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PC_MODS) 2>/dev/null))
 LDLIBS    = $(PC_LIBS) -lm -lpthread
 
-LIB_SRC  := $(sort $(wildcard core/*.c linalg/*.c models/*.c) $(filter-out experiments/main.c,$(wildcard experiments/*.c)))
+LIB_SRC  := $(sort $(wildcard core/*.c linalg/*.c models/*.c datasets/*.c) $(filter-out experiments/main.c,$(wildcard experiments/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -102,7 +109,15 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 help:
-	@echo "targets: all test asan bench demo deps clean fuzz valgrind"
+	@echo "make            build build/dissect (names missing packages; installs nothing)"
+	@echo "make demo       the rotation experiment end to end, with its figures (installs missing packages)"
+	@echo "make test       the test suite, 'N passed, N failed' (installs missing packages)"
+	@echo "make deps       install the missing Debian packages (as root)"
+	@echo "make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
+	@echo "make bench      benchmarks at 6,000 images; make bench-full: Broden scale (63,305)"
+	@echo "make fuzz       libFuzzer targets for FUZZ_SECONDS each; make valgrind: a small run under valgrind"
+	@echo "make clean      remove build outputs"
+	@echo "variables: SHARED=../shared (fixtures and data), DATA=\$$SHARED (the demo's data), BUILD=build"
 
 # ---- reliability: fuzzing (tests/fuzz/) and valgrind --------------------------
 # `make fuzz` builds the library and one libFuzzer binary per tests/fuzz/fuzz_*.c
