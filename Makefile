@@ -2,7 +2,7 @@
 # test suite; `make demo` runs the main experiment end to end.
 #
 # Everything is built from the folder layout: every .c under core/, linalg/,
-# models/, datasets/ and experiments/ goes into build/libnd.a (experiments/main.c is the
+# models/, datasets/, train/, report/ and experiments/ go into build/libnd.a (experiments/main.c is the
 # binary's entry point), every tests/test_*.c is a test program, every
 # bench/bench_*.c a benchmark.
 
@@ -47,7 +47,7 @@ PC_CFLAGS := $(shell pkg-config --cflags $(PC_MODS) 2>/dev/null)
 PC_LIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PC_MODS) 2>/dev/null))
 LDLIBS    = $(PC_LIBS) -lm -lpthread
 
-LIB_SRC  := $(sort $(wildcard core/*.c linalg/*.c models/*.c datasets/*.c) $(filter-out experiments/main.c,$(wildcard experiments/*.c)))
+LIB_SRC  := $(sort $(wildcard core/*.c linalg/*.c models/*.c datasets/*.c train/*.c report/*.c) $(filter-out experiments/main.c,$(wildcard experiments/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
