@@ -53,7 +53,7 @@ static const char *hdr_find(const char *h, const char *key)
     return p;
 }
 
-static int parse_header(npy_t *a, const char *h, const char *path)
+static int parse_header(npy_t *a, const char *h, const char *path, int allow_fortran)
 {
     const char *p = hdr_find(h, "'descr'");
     if (!p)
@@ -84,7 +84,11 @@ static int parse_header(npy_t *a, const char *h, const char *path)
     p = hdr_find(h, "'fortran_order'");
     if (!p)
         return nd_fail("%s: .npy header has no 'fortran_order' field", path);
-    if (strncmp(p, "False", 5) != 0)
+    if (!strncmp(p, "True", 4))
+        a->fortran = 1;
+    else if (strncmp(p, "False", 5) != 0)
+        return nd_fail("%s: .npy header field 'fortran_order' is neither True nor False", path);
+    if (a->fortran && !allow_fortran)
         return nd_fail("%s: .npy array is in Fortran order; expected C order", path);
 
     p = hdr_find(h, "'shape'");
@@ -117,7 +121,7 @@ static int parse_header(npy_t *a, const char *h, const char *path)
     return 0;
 }
 
-int npy_open(npy_t *a, const char *path)
+static int open_order(npy_t *a, const char *path, int allow_fortran)
 {
     memset(a, 0, sizeof *a);
     int fd = open(path, O_RDONLY);
@@ -170,7 +174,7 @@ int npy_open(npy_t *a, const char *path)
     }
     memcpy(h, b + hoff, hlen);
     h[hlen] = 0;
-    int rc = parse_header(a, h, path);
+    int rc = parse_header(a, h, path, allow_fortran);
     free(h);
     if (rc)
         goto fail;
@@ -200,6 +204,26 @@ fail:
     munmap(map, len);
     memset(a, 0, sizeof *a);
     return -1;
+}
+
+int npy_open(npy_t *a, const char *path) { return open_order(a, path, 0); }
+
+int npy_open_any(npy_t *a, const char *path) { return open_order(a, path, 1); }
+
+size_t npy_offset(const npy_t *a, const size_t *idx)
+{
+    size_t off = 0;
+    if (a->fortran)
+        for (int d = a->ndim - 1; d >= 0; d--) {
+            ND_ASSERT(idx[d] < a->shape[d]);
+            off = off * a->shape[d] + idx[d];
+        }
+    else
+        for (int d = 0; d < a->ndim; d++) {
+            ND_ASSERT(idx[d] < a->shape[d]);
+            off = off * a->shape[d] + idx[d];
+        }
+    return off;
 }
 
 void npy_close(npy_t *a)

@@ -1,9 +1,12 @@
 /* npy.h - NumPy .npy files: memory-mapped reading, atomic writing.
  *
  * Supported: format versions 1.0-3.0, little-endian (or byte-order-free)
- * dtypes f2 f4 f8 i4 i8 u1 u2, C order only.  npy_open() validates the whole
- * header and that the file holds exactly prod(shape) elements; every error
- * names the file and what was expected.
+ * dtypes f2 f4 f8 i4 i8 u1 u2.  npy_open() accepts C order only (the
+ * activation readers index the data in place); npy_open_any() also accepts
+ * Fortran order (small tables such as Broden's w2color.npy), and
+ * npy_offset() turns a multi-index into an element offset for either order.
+ * Both validate the whole header and that the file holds exactly
+ * prod(shape) elements; every error names the file and what was expected.
  *
  *     npy_t a;
  *     if (npy_open(&a, "features.npy")) return -1;   // a.shape, a.ndim, a.data
@@ -25,6 +28,7 @@ typedef enum { NPY_F16, NPY_F32, NPY_F64, NPY_I32, NPY_I64, NPY_U8, NPY_U16 } np
 typedef struct {
     npy_dtype dtype;
     int ndim;
+    int fortran;       /* 1: first index varies fastest (only from npy_open_any) */
     size_t shape[NPY_MAXDIM];
     size_t count;      /* number of elements */
     size_t elsize;     /* bytes per element */
@@ -35,6 +39,10 @@ typedef struct {
 } npy_t;
 
 int npy_open(npy_t *a, const char *path);
+int npy_open_any(npy_t *a, const char *path);
+/* Element offset of idx[0..ndim-1] (each below its shape) in a's layout:
+ * C order sum idx[d] * prod(shape[d+1..]), Fortran sum idx[d] * prod(shape[..d-1]). */
+size_t npy_offset(const npy_t *a, const size_t *idx);
 void npy_close(npy_t *a);
 
 const char *npy_dtype_name(npy_dtype t);

@@ -71,6 +71,53 @@ int main(void)
     write_bytes(bad, buf, len);
     CHECK(npy_open(&a, bad) != 0 && strstr(nd_errmsg(), "dtype"), "big-endian dtype: %s", nd_errmsg());
     unlink(bad);
+
+    test_group("Fortran order: npy_open refuses, npy_open_any indexes it");
+    {
+        /* a (2, 3) u1 array whose element (i, j) is 10*i + j, stored with
+         * the first index fastest: bytes 0 10 1 11 2 12 */
+        char h[64];
+        int hl = snprintf(h, sizeof h, "{'descr': '|u1', 'fortran_order': True, 'shape': (2, 3), }");
+        unsigned char fb[256] = "\x93NUMPY\x01\x00";
+        size_t hdr = 128; /* magic 8 + length 2 + dict padded with spaces, ends in newline */
+        fb[8] = (unsigned char)(hdr - 10);
+        fb[9] = 0;
+        memset(fb + 10, ' ', hdr - 10);
+        memcpy(fb + 10, h, (size_t)hl);
+        fb[hdr - 1] = '\n';
+        const unsigned char fdata[6] = {0, 10, 1, 11, 2, 12};
+        memcpy(fb + hdr, fdata, 6);
+        write_bytes(bad, fb, hdr + 6);
+        CHECK(npy_open(&a, bad) != 0 && strstr(nd_errmsg(), "Fortran"), "npy_open: %s", nd_errmsg());
+        CHECK(npy_open_any(&a, bad) == 0 && a.fortran == 1 && a.ndim == 2 && a.shape[0] == 2 &&
+                  a.shape[1] == 3, "npy_open_any: %s", nd_errmsg());
+        int bad_el = 0;
+        for (size_t i = 0; i < 2; i++)
+            for (size_t j = 0; j < 3; j++) {
+                size_t idx[2] = {i, j};
+                bad_el += ((const unsigned char *)a.data)[npy_offset(&a, idx)] != 10 * i + j;
+            }
+        CHECK(bad_el == 0, "Fortran (i, j) -> 10 i + j: %d wrong", bad_el);
+        npy_close(&a);
+        /* the same values in C order: bytes 0 1 2 10 11 12 */
+        const unsigned char cdata[6] = {0, 1, 2, 10, 11, 12};
+        size_t s2[2] = {2, 3};
+        CHECK(npy_save(bad, NPY_U8, 2, s2, cdata) == 0 && npy_open_any(&a, bad) == 0 && a.fortran == 0,
+              "C-order file through npy_open_any");
+        bad_el = 0;
+        for (size_t i = 0; i < 2; i++)
+            for (size_t j = 0; j < 3; j++) {
+                size_t idx[2] = {i, j};
+                bad_el += ((const unsigned char *)a.data)[npy_offset(&a, idx)] != 10 * i + j;
+            }
+        CHECK(bad_el == 0, "C (i, j) -> 10 i + j: %d wrong", bad_el);
+        npy_close(&a);
+        memcpy(fb + 10 + 34, "Maybe", 5); /* 'fortran_order': Maybe */
+        write_bytes(bad, fb, hdr + 6);
+        CHECK(npy_open_any(&a, bad) != 0 && strstr(nd_errmsg(), "fortran_order"), "bad order value: %s",
+              nd_errmsg());
+        unlink(bad);
+    }
     unlink(path);
     return test_summary();
 }
