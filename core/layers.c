@@ -1,0 +1,117 @@
+/* layers.c - several layers dissected in two streaming passes (see layers.h). */
+#include "core/layers.h"
+
+#include "core/err.h"
+#include "core/jobs.h"
+#include "core/qtop.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* An nd_features view of the current block of one layer: nd_tally_run
+ * asks only for images inside the block it was given. */
+typedef struct {
+    const float *x;
+    size_t i0, n, per;
+} block_view;
+
+static int block_get(void *ctx, size_t i0, size_t n, float *buf, const float **out)
+{
+    (void)buf;
+    const block_view *b = ctx;
+    if (i0 < b->i0 || i0 + n > b->i0 + b->n)
+        return nd_fail("internal: images [%zu, %zu) asked outside the block [%zu, %zu)", i0, i0 + n,
+                       b->i0, b->i0 + b->n);
+    *out = b->x + (i0 - b->i0) * b->per;
+    return 0;
+}
+
+typedef struct {
+    const broden *ds;
+    const nd_layer_source *s;
+    const nd_options *o;
+    nd_result *r;
+    qt_top **q;
+    float **buf;
+} run_ctx;
+
+static int pass(run_ctx *c, int which, nd_progress p)
+{
+    const nd_layer_source *s = c->s;
+    const char *stage = which == 1 ? "thresholds" : "tally";
+    for (size_t i0 = 0; i0 < s->N; i0 += s->block) {
+        size_t n = s->N - i0 < s->block ? s->N - i0 : s->block;
+        if (s->run(s->ctx, i0, n, c->buf))
+            return -1;
+        for (int l = 0; l < s->nl; l++) {
+            size_t hw = s->h[l] * s->w[l];
+            if (which == 1) {
+                qt_top_add(c->q[l], c->buf[l], n, hw, c->o[l].threads);
+                continue;
+            }
+            block_view bv = {c->buf[l], i0, n, s->K[l] * hw};
+            nd_features f = {s->N, s->K[l], s->h[l], s->w[l], block_get, &bv};
+            nd_options o = c->o[l];
+            o.progress = NULL; /* progress is ours, per block */
+            if (nd_tally_run(c->ds, &f, &o, c->r[l].thresholds, i0, i0 + n, &c->r[l].tally))
+                return -1;
+        }
+        nd_report(p, stage, i0 + n, s->N);
+    }
+    return 0;
+}
+
+static int prepare(run_ctx *c)
+{
+    const nd_layer_source *s = c->s;
+    for (int l = 0; l < s->nl; l++) {
+        nd_result *r = &c->r[l];
+        r->opt = c->o[l];
+        r->K = s->K[l];
+        if (c->o[l].thresholds)
+            return nd_fail("layer %d: given thresholds are not supported when dissecting layers "
+                           "from a forward pass", l);
+        if (!(c->buf[l] = nd_malloc(s->block * s->K[l] * s->h[l] * s->w[l] * sizeof(float))) ||
+            !(r->thresholds = nd_malloc(s->K[l] * sizeof(double))) ||
+            !(c->q[l] = qt_top_new(s->K[l], (uint64_t)s->N * s->h[l] * s->w[l],
+                                   1.0 - c->o[l].quantile)) ||
+            nd_tally_alloc(&r->tally, s->K[l], broden_num_labels(c->ds),
+                           broden_num_categories(c->ds)))
+            return -1;
+    }
+    return 0;
+}
+
+int nd_dissect_layers(const broden *ds, const nd_layer_source *s, const nd_options *o,
+                      nd_result *r, nd_progress p)
+{
+    if (s->nl < 1 || s->nl > ND_MAX_LAYERS || s->block < 1)
+        return nd_fail("dissecting layers: %d layers (1..%d), block %zu", s->nl, ND_MAX_LAYERS,
+                       s->block);
+    if (s->N != broden_num_images(ds))
+        return nd_fail("the network source has %zu images but %s/index.csv has %zu rows", s->N,
+                       broden_dir(ds), broden_num_images(ds));
+    memset(r, 0, sizeof *r * (size_t)s->nl);
+    qt_top *q[ND_MAX_LAYERS] = {0};
+    float *buf[ND_MAX_LAYERS] = {0};
+    run_ctx c = {ds, s, o, r, q, buf};
+    double t0 = nd_now(), t1 = t0;
+    int rc = prepare(&c) || pass(&c, 1, p);
+    for (int l = 0; l < s->nl && !rc; l++)
+        rc = qt_top_result(q[l], r[l].thresholds) ? nd_fail_prefix("layer %d", l) : 0;
+    for (int l = 0; l < s->nl; l++)
+        qt_top_free(q[l]), q[l] = NULL;
+    if (!rc)
+        t1 = nd_now(), rc = pass(&c, 2, p);
+    for (int l = 0; l < s->nl && !rc; l++) {
+        rc = nd_score(ds, &r[l]);
+        r[l].seconds_threshold = t1 - t0;
+        r[l].seconds_tally = nd_now() - t1;
+    }
+    for (int l = 0; l < s->nl; l++)
+        free(buf[l]);
+    if (rc)
+        for (int l = 0; l < s->nl; l++)
+            nd_result_free(&r[l]);
+    return rc ? -1 : 0;
+}
