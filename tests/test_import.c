@@ -6,7 +6,7 @@
 #include "core/broden.h"
 #include "core/err.h"
 #include "models/image.h"
-#include "models/import.h"
+#include "datasets/import.h"
 #include "tests/testutil.h"
 
 #include <dirent.h>
@@ -228,7 +228,7 @@ static void test_subset(void)
     o.images_dir = im;
     o.labels_dir = lb;
     o.classes_csv = msrc("classes.csv");
-    o.min_images = 2;
+    o.filter.min_images = 2;
     o.size = 64; /* small and even: label maps 32x32 */
     imp_stats st;
     snprintf(a, sizeof a, "%s/sub_a", tmp);
