@@ -251,6 +251,34 @@ float npy_half_to_float(uint16_t h)
     return f;
 }
 
+uint16_t npy_float_to_half(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u, e = (x >> 23) & 0xffu, m = x & 0x7fffffu;
+    if (e == 0xff) /* inf stays inf; NaN stays a quiet NaN */
+        return (uint16_t)(sign | 0x7c00u | (m ? 0x200u | (m >> 13) : 0));
+    int exp = (int)e - 127 + 15; /* half's biased exponent */
+    if (exp >= 31)
+        return (uint16_t)(sign | 0x7c00u);
+    if (exp <= 0) { /* a half subnormal (or zero): value / 2^-24, rounded */
+        if (exp < -10)
+            return (uint16_t)sign;
+        m |= 0x800000u;
+        int shift = 14 - exp;
+        uint32_t h = m >> shift, rem = m & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (h & 1)))
+            h++;
+        return (uint16_t)(sign | h);
+    }
+    /* round to nearest even; a carry out of the mantissa correctly bumps
+     * the exponent (up to 0x7c00 = inf) */
+    uint32_t h = ((uint32_t)exp << 10) | (m >> 13), rem = m & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1)))
+        h++;
+    return (uint16_t)(sign | h);
+}
+
 #define CONVERT_LOOP(OUT_T)                                                          \
     switch (a->dtype) {                                                              \
     case NPY_F16: {                                                                  \

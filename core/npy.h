@@ -54,6 +54,8 @@ void npy_to_f64(const npy_t *a, size_t first, size_t n, double *out);
 
 /* IEEE half -> float (exact). */
 float npy_half_to_float(uint16_t h);
+/* float -> IEEE half, rounded to nearest (ties to even), overflow to inf. */
+uint16_t npy_float_to_half(float f);
 
 /* Format a v1.0 header (magic..newline, 64-byte aligned) for the given
  * dtype and shape into buf (at least 128 bytes + 24 per dim); returns its length. */

@@ -51,6 +51,35 @@ int main(void)
     CHECK(isinf(npy_half_to_float(0x7c00)), "inf");
     CHECK(isnan(npy_half_to_float(0x7e00)), "nan");
 
+    test_group("float -> half: round trip, ties to even, overflow, subnormals");
+    {
+        int bad_rt = 0, bad_tie = 0, bad_near = 0;
+        for (uint32_t h = 0; h < 0x10000; h++) {
+            float f = npy_half_to_float((uint16_t)h);
+            if (isnan(f))
+                continue;
+            bad_rt += npy_float_to_half(f) != h;
+            /* the midpoint to the next half up (same sign) rounds to the even one */
+            if ((h & 0x7fff) < 0x7bff) {
+                float g = npy_half_to_float((uint16_t)(h + 1));
+                float mid = (float)(((double)f + (double)g) / 2); /* exact in float */
+                uint16_t want = (h & 1) ? (uint16_t)(h + 1) : (uint16_t)h;
+                bad_tie += npy_float_to_half(mid) != want;
+                bad_near += npy_float_to_half(nextafterf(mid, f)) != h ||
+                            npy_float_to_half(nextafterf(mid, g)) != h + 1;
+            }
+        }
+        CHECK(bad_rt == 0 && bad_tie == 0 && bad_near == 0,
+              "all halves round trip (%d wrong), midpoints tie to even (%d), near-midpoints (%d)",
+              bad_rt, bad_tie, bad_near);
+        CHECK(npy_float_to_half(65519.0f) == 0x7bff && npy_float_to_half(65520.0f) == 0x7c00 &&
+                  npy_float_to_half(1e10f) == 0x7c00 && npy_float_to_half(-1e10f) == 0xfc00,
+              "overflow: 65519 -> 65504, 65520 -> inf");
+        CHECK(npy_float_to_half(ldexpf(1, -25)) == 0 && npy_float_to_half(ldexpf(1.0001f, -25)) == 1 &&
+                  npy_float_to_half(1e-30f) == 0 && isnan(npy_half_to_float(npy_float_to_half(NAN))),
+              "below the smallest subnormal; NaN stays NaN");
+    }
+
     test_group("broken files are rejected with the file named");
     FILE *f = fopen(path, "rb");
     char buf[4096];
