@@ -36,7 +36,9 @@
 
 struct mdl_runner {
     net_t net;
-    int layer;
+    int layer;             /* the deepest output: the forward pass stops there */
+    int nout;              /* outputs, in the order asked */
+    int out[MDL_MAX_OUTPUTS];
     int nthreads;
     net_ws *ws[MDL_MAX_THREADS];
 };
@@ -102,6 +104,43 @@ void mdl_runner_close(mdl_runner *r)
     free(r);
 }
 
+/* "a,b,c" or "all" (the model's dissection layers) into r->out[]; the
+ * deepest becomes r->layer.  A layer named twice is an error. */
+static int parse_layers(mdl_runner *r, const char *model, const char *list)
+{
+    if (!strcmp(list, "all"))
+        list = SQZ_DISSECT_LAYERS;
+    char *copy = strdup(list), *save = NULL;
+    if (!copy)
+        return nd_fail("out of memory");
+    int rc = 0;
+    r->nout = 0;
+    r->layer = -1;
+    for (char *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        int li = net_find(&r->net, tok);
+        if (li < 0) {
+            rc = unknown_layer(&r->net, model, tok);
+            break;
+        }
+        for (int k = 0; k < r->nout; k++)
+            if (r->out[k] == li)
+                rc = nd_fail("%s: layer '%s' asked for twice", model, tok);
+        if (!rc && r->nout == MDL_MAX_OUTPUTS)
+            rc = nd_fail("%s: more than %d layers asked for", model, MDL_MAX_OUTPUTS);
+        if (!rc) {
+            r->out[r->nout++] = li;
+            if (li > r->layer)
+                r->layer = li;
+        }
+    }
+    if (!rc && r->nout == 0)
+        rc = nd_fail("%s: no layer named in '%s'", model, list);
+    free(copy);
+    return rc;
+}
+
 int mdl_runner_open(mdl_runner **out, const char *model, const char *weights,
                     long random_seed, const char *layer)
 {
@@ -113,11 +152,8 @@ int mdl_runner_open(mdl_runner **out, const char *model, const char *weights,
         free(r);
         return -1;
     }
-    r->layer = net_find(&r->net, layer);
-    if (r->layer < 0) {
-        unknown_layer(&r->net, model, layer);
+    if (parse_layers(r, model, layer))
         goto fail;
-    }
     if (weights) {
         if (sqz_load_dc(&r->net, weights, NULL, NULL))
             goto fail;
@@ -142,10 +178,28 @@ fail:
 
 void mdl_runner_shape(const mdl_runner *r, int *c, int *h, int *w)
 {
-    const net_layer *L = &r->net.layers[r->layer];
+    mdl_runner_output(r, 0, c, h, w);
+}
+
+int mdl_runner_outputs(const mdl_runner *r) { return r->nout; }
+
+const char *mdl_runner_output(const mdl_runner *r, int k, int *c, int *h, int *w)
+{
+    ND_ASSERT(k >= 0 && k < r->nout);
+    const net_layer *L = &r->net.layers[r->out[k]];
     *c = L->c;
     *h = L->h;
     *w = L->w;
+    return L->def->name;
+}
+
+void mdl_runner_field(const mdl_runner *r, int k, int *offset, int *size, int *stride)
+{
+    ND_ASSERT(k >= 0 && k < r->nout);
+    const net_layer *L = &r->net.layers[r->out[k]];
+    *offset = L->field_off;
+    *size = L->field_size;
+    *stride = L->field_stride;
 }
 
 double mdl_runner_macs(const mdl_runner *r) { return net_macs(&r->net, r->layer); }
@@ -154,18 +208,38 @@ typedef struct {
     mdl_runner *r;
     const char *const *paths;
     int n, t, T;
-    float *out;
+    float *const *out; /* [nout] */
     int rc;
     char err[1024];
 } job;
+
+/* Image i's outputs: the deepest straight from the forward pass, the
+ * others copied from the workspace's per-layer buffers. */
+static void forward_one(job *j, const float *x, int i)
+{
+    const mdl_runner *r = j->r;
+    const net_t *net = &r->net;
+    float *deepest = NULL;
+    for (int k = 0; k < r->nout; k++)
+        if (r->out[k] == r->layer) {
+            const net_layer *L = &net->layers[r->layer];
+            deepest = j->out[k] + (size_t)i * L->c * L->h * L->w;
+        }
+    net_forward(net, r->ws[j->t], x, 1, r->layer, deepest);
+    for (int k = 0; k < r->nout; k++) {
+        if (r->out[k] == r->layer)
+            continue;
+        const net_layer *L = &net->layers[r->out[k]];
+        size_t sz = (size_t)L->c * L->h * L->w;
+        memcpy(j->out[k] + (size_t)i * sz, net_ws_output(r->ws[j->t], r->out[k]), sizeof(float) * sz);
+    }
+}
 
 static void *worker(void *arg)
 {
     job *j = arg;
     const net_t *net = &j->r->net;
     size_t in_sz = (size_t)net->in_c * net->in_h * net->in_w;
-    const net_layer *L = &net->layers[j->r->layer];
-    size_t out_sz = (size_t)L->c * L->h * L->w;
     float *x = nd_malloc(sizeof(float) * in_sz);
     if (!x)
         goto fail;
@@ -179,7 +253,7 @@ static void *worker(void *arg)
             nd_fail_prefix("%s", j->paths[i]);
             goto fail;
         }
-        net_forward(net, j->r->ws[j->t], x, 1, j->r->layer, j->out + (size_t)i * out_sz);
+        forward_one(j, x, i);
     }
     free(x);
     j->rc = 0;
@@ -193,6 +267,13 @@ fail:
 }
 
 int mdl_runner_run(mdl_runner *r, const char *const *paths, int n, float *out)
+{
+    ND_ASSERT(r->nout == 1);
+    float *const outs[1] = {out};
+    return mdl_runner_run_layers(r, paths, n, outs);
+}
+
+int mdl_runner_run_layers(mdl_runner *r, const char *const *paths, int n, float *const *out)
 {
     int T = r->nthreads < n ? r->nthreads : n;
     if (T < 1)

@@ -43,9 +43,19 @@ void mdl_set_progress(mdl_progress_fn fn);
  * Layers: conv1 pool1 fire2..fire9 pool4 pool8 conv_final pool10 (the
  * 1000 logits), and inner layers such as fire9/conv3x3_2. */
 typedef struct mdl_runner mdl_runner;
+/* layer: one name, a comma list ("conv1,fire5,fire9") or "all" (the
+ * model's dissection layers): one forward pass gives all of them. */
+#define MDL_MAX_OUTPUTS 32
 int mdl_runner_open(mdl_runner **out, const char *model, const char *weights,
                     long random_seed, const char *layer);
-void mdl_runner_shape(const mdl_runner *r, int *c, int *h, int *w);
+void mdl_runner_shape(const mdl_runner *r, int *c, int *h, int *w); /* output 0 */
+int mdl_runner_outputs(const mdl_runner *r);
+/* Output k's shape per image; returns its layer name. */
+const char *mdl_runner_output(const mdl_runner *r, int k, int *c, int *h, int *w);
+void mdl_runner_field(const mdl_runner *r, int k, int *offset, int *size, int *stride);
+/* out[k]: n images of output k, [n][c][h][w] floats.  mdl_runner_run is
+ * the one-output case. */
+int mdl_runner_run_layers(mdl_runner *r, const char *const *paths, int n, float *const *out);
 /* Multiply-adds of one image up to the layer (for GFLOP/s figures). */
 double mdl_runner_macs(const mdl_runner *r);
 int mdl_runner_run(mdl_runner *r, const char *const *paths, int n, float *out);

@@ -342,6 +342,12 @@ void net_ws_free(net_ws *ws)
     free(ws);
 }
 
+const float *net_ws_output(const net_ws *ws, int i)
+{
+    ND_ASSERT(i >= 0 && i <= ws->upto);
+    return ws->buf[i];
+}
+
 void net_forward(const net_t *net, net_ws *ws, const float *x, int n, int upto, float *out)
 {
     ND_ASSERT(upto <= ws->upto);

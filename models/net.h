@@ -83,6 +83,10 @@ void net_ws_free(net_ws *ws);
  * upto's output to out [n][c][h][w].  Images go through one at a time
  * (im2col + cblas_sgemm per convolution), so memory does not grow with n. */
 void net_forward(const net_t *net, net_ws *ws, const float *x, int n, int upto, float *out);
+/* Layer i's output (i <= the workspace's upto) for the last image that
+ * net_forward ran: every layer keeps its own buffer, so one forward pass
+ * gives all of them (the several-layer extraction reads them here). */
+const float *net_ws_output(const net_ws *ws, int i);
 
 /* The slow, obvious convolution (7 nested loops), for testing the fast one. */
 void net_conv_naive(float *out, const float *in, const float *wt, const float *bias, int cin,

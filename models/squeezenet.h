@@ -14,6 +14,9 @@
 #include "models/net.h"
 
 #define SQZ_INPUT 227
+/* The layers a dissection looks at (`--layer all`): the first convolution
+ * and every fire module's output. */
+#define SQZ_DISSECT_LAYERS "conv1,fire2,fire3,fire4,fire5,fire6,fire7,fire8,fire9"
 extern const float sqz_mean_bgr[3];
 
 /* The table; *n receives its length. */

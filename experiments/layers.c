@@ -1,0 +1,308 @@
+/* layers.c - the layers experiment (see layers.h). */
+#include "experiments/layers.h"
+
+#include "core/afile.h"
+#include "core/broden.h"
+#include "core/csv.h"
+#include "core/err.h"
+#include "core/jobs.h"
+#include "core/layers.h"
+#include "experiments/cli.h"
+#include "models/extract.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+    mdl_runner *r;
+    char **paths;
+} fwd_ctx;
+
+static int fwd_run(void *ctx, size_t i0, size_t n, float *const *out)
+{
+    fwd_ctx *f = ctx;
+    return mdl_runner_run_layers(f->r, (const char *const *)f->paths + i0, (int)n, out);
+}
+
+static void free_paths(char **p, size_t n)
+{
+    for (size_t i = 0; p && i < n; i++)
+        free(p[i]);
+    free(p);
+}
+
+/* DIR/images/<image> of every index.csv row, in row order. */
+static int image_paths(const broden *ds, char ***out)
+{
+    size_t n = broden_num_images(ds);
+    char *img = nd_path_join(broden_dir(ds), "images");
+    char **p = nd_calloc(n ? n : 1, sizeof *p);
+    int rc = img && p ? 0 : -1;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!(p[i] = nd_path_join(img, broden_image_name(ds, i))))
+            rc = -1;
+    free(img);
+    if (rc) {
+        free_paths(p, n);
+        return -1;
+    }
+    *out = p;
+    return 0;
+}
+
+typedef struct {
+    const layers_spec *s;
+    const char *net;
+    double t0, last;
+} prog_ctx;
+
+static void progress(void *ctx, const char *stage, size_t done, size_t total)
+{
+    prog_ctx *p = ctx;
+    double t = nd_now();
+    if (p->s->quiet || (done < total && t - p->last < 1.0))
+        return;
+    p->last = t;
+    cli_progress("layers: %s network, %s pass, %zu/%zu images, %.1f images/s", p->net, stage, done,
+                 total, done / (t - p->t0 > 0 ? t - p->t0 : 1));
+}
+
+/* counts.csv of one network: the per-layer, per-category detector counts. */
+static int write_counts(const char *path, const broden *ds, mdl_runner *r, const nd_result *res)
+{
+    afile a;
+    if (afile_open(&a, path))
+        return -1;
+    fprintf(a.f, "layer,index,units,category,detectors,unique_percat,unique_toplabel\n");
+    for (int k = 0; k < mdl_runner_outputs(r); k++) {
+        int c, h, w;
+        const char *name = mdl_runner_output(r, k, &c, &h, &w);
+        const nd_counts *n = &res[k].counts;
+        for (size_t q = 0; q < broden_num_categories(ds); q++)
+            fprintf(a.f, "%s,%d,%d,%s,%d,%d,%d\n", name, k, c, broden_category_name(ds, q),
+                    n->cat_detectors[q], n->cat_unique_percat[q], n->cat_unique_toplabel[q]);
+        fprintf(a.f, "%s,%d,%d,all,%d,%d,%d\n", name, k, c, n->detectors, n->unique_percat,
+                n->unique_toplabel);
+    }
+    return afile_commit(&a);
+}
+
+/* One network: open it, dissect every layer from two forward passes, write
+ * each layer's result and then counts.csv. */
+static int run_net(const layers_spec *s, const broden *ds, char **paths, const char *net,
+                   const char *weights, long seed, const char *counts)
+{
+    mdl_runner *r;
+    if (mdl_runner_open(&r, s->model, weights, weights ? -1 : seed, s->layers))
+        return -1;
+    int nl = mdl_runner_outputs(r), rc = 0;
+    nd_layer_source src = {.N = broden_num_images(ds), .nl = nl, .block = (size_t)s->batch};
+    nd_options o[MDL_MAX_OUTPUTS];
+    for (int k = 0; k < nl; k++) {
+        int c, h, w;
+        mdl_runner_output(r, k, &c, &h, &w);
+        src.K[k] = (size_t)c, src.h[k] = (size_t)h, src.w[k] = (size_t)w;
+        nd_options_default(&o[k]);
+        o[k].profile = s->profile;
+        o[k].quantile = s->quantile;
+        o[k].iou_threshold = s->iou_threshold;
+        o[k].threads = s->threads;
+        mdl_runner_field(r, k, &o[k].field_offset, &o[k].field_size, &o[k].field_stride);
+        o[k].have_field = 1;
+    }
+    fwd_ctx f = {r, paths};
+    src.run = fwd_run;
+    src.ctx = &f;
+    prog_ctx pc = {s, net, nd_now(), 0};
+    nd_result *res = nd_calloc((size_t)nl, sizeof *res);
+    if (!res || nd_dissect_layers(ds, &src, o, res, (nd_progress){progress, &pc}))
+        rc = -1;
+    cli_progress_done();
+    char *netdir = rc ? NULL : nd_path_join(s->out_dir, net);
+    if (!rc && !netdir)
+        rc = -1;
+    for (int k = 0; k < nl && !rc; k++) {
+        int c, h, w;
+        char *dir = nd_path_join(netdir, mdl_runner_output(r, k, &c, &h, &w));
+        char extra[256];
+        snprintf(extra, sizeof extra, "\"network\": \"%s\", \"layer\": \"%s\"", net,
+                 mdl_runner_output(r, k, &c, &h, &w));
+        rc = dir ? nd_write_result(&res[k], ds, dir, extra) : -1;
+        free(dir);
+    }
+    if (!rc)
+        rc = write_counts(counts, ds, r, res);
+    for (int k = 0; res && k < nl; k++)
+        nd_result_free(&res[k]);
+    free(res);
+    free(netdir);
+    mdl_runner_close(r);
+    return rc;
+}
+
+/* ---------- the table of both networks ---------- */
+
+typedef struct {
+    char net[16], layer[64], cat[64];
+    long index, units, v[3]; /* detectors, unique_percat, unique_toplabel */
+} row;
+
+static const char *const nets[2] = {"trained", "random"};
+
+/* Append the rows of <out>/<net>/counts.csv (if it exists). */
+static int read_counts(const char *out, const char *net, row **rows, size_t *n, size_t *cap)
+{
+    char rel[64];
+    snprintf(rel, sizeof rel, "%s/counts.csv", net);
+    char *p = nd_path_join(out, rel);
+    struct stat sb;
+    if (!p || stat(p, &sb) != 0) {
+        free(p);
+        return p ? 0 : -1;
+    }
+    csv_file c;
+    memset(&c, 0, sizeof c);
+    int rc = csv_open(&c, p), r = 0, csv_failed = rc != 0;
+    static const char *cols[7] = {"layer", "index", "units", "category", "detectors", "unique_percat",
+                                  "unique_toplabel"};
+    int ci[7];
+    for (int k = 0; k < 7 && !rc; k++)
+        if ((ci[k] = csv_col(&c, cols[k])) < 0)
+            rc = nd_fail("%s: no column '%s'", p, cols[k]);
+    while (!rc && (r = csv_next(&c)) > 0) {
+        if (*n == *cap) {
+            *cap = *cap ? 2 * *cap : 64;
+            row *nr = realloc(*rows, *cap * sizeof *nr);
+            if (!nr) {
+                rc = nd_fail("out of memory");
+                break;
+            }
+            *rows = nr;
+        }
+        row *w = &(*rows)[*n];
+        snprintf(w->net, sizeof w->net, "%s", net);
+        snprintf(w->layer, sizeof w->layer, "%s", c.f[ci[0]]);
+        snprintf(w->cat, sizeof w->cat, "%s", c.f[ci[3]]);
+        if (csv_long(c.f[ci[1]], &w->index) || csv_long(c.f[ci[2]], &w->units) ||
+            csv_long(c.f[ci[4]], &w->v[0]) || csv_long(c.f[ci[5]], &w->v[1]) ||
+            csv_long(c.f[ci[6]], &w->v[2]))
+            rc = nd_fail("%s:%d: expected integer counts", p, c.line);
+        else
+            (*n)++;
+    }
+    if (r < 0)
+        rc = -1;
+    if (!csv_failed)
+        csv_close(&c);
+    free(p);
+    return rc;
+}
+
+/* layers.csv (long) and layers_plot.csv (one row per layer, columns
+ * <net>_<category>_unique and _fraction) for the figures. */
+static int write_tables(const char *out, const row *rw, size_t n)
+{
+    char *p = nd_path_join(out, "layers.csv");
+    afile a;
+    if (!p || afile_open(&a, p)) {
+        free(p);
+        return -1;
+    }
+    free(p);
+    fprintf(a.f, "net,layer,index,units,category,detectors,unique_percat,unique_toplabel\n");
+    for (size_t i = 0; i < n; i++)
+        fprintf(a.f, "%s,%s,%ld,%ld,%s,%ld,%ld,%ld\n", rw[i].net, rw[i].layer, rw[i].index,
+                rw[i].units, rw[i].cat, rw[i].v[0], rw[i].v[1], rw[i].v[2]);
+    if (afile_commit(&a))
+        return -1;
+    if (!(p = nd_path_join(out, "layers_plot.csv")) || afile_open(&a, p)) {
+        free(p);
+        return -1;
+    }
+    free(p);
+    /* columns: every (net, category) seen, in row order of the first layer */
+    fprintf(a.f, "index,layer");
+    for (size_t i = 0; i < n; i++)
+        if (rw[i].index == 0)
+            fprintf(a.f, ",%s_%s_unique,%s_%s_fraction", rw[i].net, rw[i].cat, rw[i].net, rw[i].cat);
+    fputc('\n', a.f);
+    for (long li = 0;; li++) {
+        int any = 0;
+        for (size_t i = 0; i < n && !any; i++)
+            if (rw[i].index == li)
+                any = 1, fprintf(a.f, "%ld,%s", li, rw[i].layer);
+        if (!any)
+            break;
+        for (size_t h = 0; h < n; h++) {
+            if (rw[h].index != 0)
+                continue;
+            const row *m = NULL;
+            for (size_t i = 0; i < n && !m; i++)
+                if (rw[i].index == li && !strcmp(rw[i].net, rw[h].net) && !strcmp(rw[i].cat, rw[h].cat))
+                    m = &rw[i];
+            if (m)
+                fprintf(a.f, ",%ld,%.6f", m->v[1], m->units ? (double)m->v[0] / m->units : 0.0);
+            else
+                fprintf(a.f, ",,");
+        }
+        fputc('\n', a.f);
+    }
+    return afile_commit(&a);
+}
+
+int layers_run(const layers_spec *s)
+{
+    if (!s->weights && s->random_seed < 0)
+        return nd_fail("%s: no network: give trained weights or a random seed", s->out_dir);
+    if (s->batch < 1)
+        return nd_fail("%s: batch %d, expected >= 1", s->out_dir, s->batch);
+    broden *ds = NULL;
+    char **paths = NULL;
+    int rc = 0, opened = 0;
+    for (int k = 0; k < 2 && !rc; k++) {
+        const char *w = k == 0 ? s->weights : NULL;
+        if (k == 0 && !s->weights)
+            continue;
+        if (k == 1 && s->random_seed < 0)
+            continue;
+        char rel[64];
+        snprintf(rel, sizeof rel, "%s/counts.csv", nets[k]);
+        char *counts = nd_path_join(s->out_dir, rel);
+        struct stat sb;
+        if (!counts)
+            rc = -1;
+        else if (stat(counts, &sb) == 0) {
+            if (!s->quiet)
+                fprintf(stderr, "layers: %s network complete, skipped (%s)\n", nets[k], counts);
+        } else {
+            if (!opened && !(rc = broden_open(&ds, s->dataset, s->categories)))
+                rc = image_paths(ds, &paths), opened = 1;
+            if (!rc)
+                rc = nd_mkdirs(s->out_dir) || run_net(s, ds, paths, nets[k], w, s->random_seed, counts)
+                         ? -1 : 0;
+        }
+        free(counts);
+    }
+    if (opened)
+        free_paths(paths, broden_num_images(ds));
+    broden_free(ds);
+    row *rw = NULL;
+    size_t n = 0, cap = 0;
+    for (int k = 0; k < 2 && !rc; k++)
+        rc = read_counts(s->out_dir, nets[k], &rw, &n, &cap);
+    if (!rc)
+        rc = write_tables(s->out_dir, rw, n);
+    free(rw);
+    if (!rc && !s->no_plot)
+        rc = layers_draw(s->out_dir, s->title);
+    return rc;
+}
+
+/* TEMPORARY until figures.c (issue 10) lands: drawing goes through its gnuplot runner. */
+int layers_draw(const char *out_dir, const char *title)
+{
+    (void)title;
+    return nd_fail("%s: figures not drawn yet (waiting for experiments/figures.c)", out_dir);
+}

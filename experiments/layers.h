@@ -1,0 +1,42 @@
+/* layers.h - the layers experiment (paper section 3.3): every layer of one
+ * network dissected, with its trained weights and with random weights.
+ *
+ * Each network ("trained", "random") runs as one unit of work: the images
+ * go through the network twice (core/layers.h: thresholds, then tally) and
+ * every layer is dissected from the forward pass, no activation file.
+ * Run folder:
+ *   <out>/<net>/<layer>/       result.csv, summary.json, thresholds.npy
+ *   <out>/<net>/counts.csv     layer,units,category,detectors,unique_percat,
+ *                              unique_toplabel (category "all" = totals);
+ *                              written last: the network is complete iff it
+ *                              exists, so a stopped run resumes by skipping
+ *                              complete networks
+ *   <out>/layers.csv           net + the rows above, both networks
+ *   <out>/figures/layers_unique.{png,svg}    unique detectors per category
+ *                              for each layer (per-category convention)
+ *   <out>/figures/layers_fraction.{png,svg}  fraction of units that are
+ *                              detectors, per category, by layer
+ */
+#ifndef ND_LAYERS_EXP_H
+#define ND_LAYERS_EXP_H
+
+#include "core/dissect.h"
+
+typedef struct {
+    const char *dataset, *categories; /* categories NULL = all */
+    const char *model, *weights;      /* the trained network (weights NULL = no trained run) */
+    long random_seed;                 /* the random baseline's seed, -1 = none */
+    const char *layers;               /* "all" or a comma list */
+    nd_profile profile;
+    double quantile, iou_threshold;
+    const char *out_dir;
+    const char *title;                /* figures */
+    int threads, batch, quiet, no_plot;
+} layers_spec;
+
+int layers_run(const layers_spec *s);
+
+/* Redraw the figures of a finished run folder. */
+int layers_draw(const char *out_dir, const char *title);
+
+#endif
