@@ -514,3 +514,127 @@ done:
     mdl_runner_close(r);
     return rc;
 }
+
+/* Output k's file: `out` itself for one layer and a name ending in .npy,
+ * else out/<layer>.npy ('/' of inner layers as '_'). */
+static char *layer_path(const char *out, const char *layer, int single)
+{
+    if (single)
+        return strdup(out);
+    char name[256];
+    snprintf(name, sizeof name, "%s.npy", layer);
+    for (char *p = name; *p; p++)
+        if (*p == '/')
+            *p = '_';
+    return nd_path_join(out, name);
+}
+
+typedef struct {
+    int nl, single, f16;
+    char *path[MDL_MAX_OUTPUTS];
+    float *buf[MDL_MAX_OUTPUTS];
+    size_t per[MDL_MAX_OUTPUTS];
+    npy_writer w[MDL_MAX_OUTPUTS];
+    int open[MDL_MAX_OUTPUTS];
+    uint16_t *half;
+} multi_out;
+
+static void multi_free(multi_out *m)
+{
+    for (int k = 0; k < m->nl; k++) {
+        if (m->open[k])
+            npy_writer_abort(&m->w[k]);
+        free(m->path[k]);
+        free(m->buf[k]);
+    }
+    free(m->half);
+}
+
+static int multi_open(multi_out *m, const mdl_runner *r, const char *out, size_t N, int batch)
+{
+    size_t maxper = 0;
+    for (int k = 0; k < m->nl; k++) {
+        int c, h, w;
+        const char *name = mdl_runner_output(r, k, &c, &h, &w);
+        m->per[k] = (size_t)c * h * w;
+        maxper = m->per[k] > maxper ? m->per[k] : maxper;
+        size_t shape[4] = {N, (size_t)c, (size_t)h, (size_t)w};
+        if (!(m->path[k] = layer_path(out, name, m->single)) ||
+            !(m->buf[k] = nd_malloc(sizeof(float) * m->per[k] * batch)) ||
+            npy_writer_open(&m->w[k], m->path[k], m->f16 ? NPY_F16 : NPY_F32, 4, shape))
+            return -1;
+        m->open[k] = 1;
+    }
+    if (m->f16 && !(m->half = nd_malloc(sizeof(uint16_t) * maxper * batch)))
+        return -1;
+    return 0;
+}
+
+static int multi_put(multi_out *m, int n)
+{
+    for (int k = 0; k < m->nl; k++) {
+        size_t cnt = m->per[k] * n;
+        if (m->f16) {
+            for (size_t i = 0; i < cnt; i++)
+                m->half[i] = npy_float_to_half(m->buf[k][i]);
+            if (npy_writer_put(&m->w[k], m->half, sizeof(uint16_t) * cnt))
+                return m->open[k] = 0, -1; /* put aborts the writer itself */
+        } else if (npy_writer_put(&m->w[k], m->buf[k], sizeof(float) * cnt)) {
+            return m->open[k] = 0, -1;
+        }
+    }
+    return 0;
+}
+
+int mdl_extract_layers(const char *model, const char *weights, long random_seed,
+                       const char *dataset_dir, const char *layers, const char *out, int float16,
+                       int batch, nd_progress progress)
+{
+    if (batch < 1)
+        return nd_fail("%s: batch size %d, expected >= 1", out, batch);
+    char **paths = NULL;
+    size_t N = 0;
+    mdl_runner *r = NULL;
+    multi_out m;
+    memset(&m, 0, sizeof m);
+    int rc = -1;
+    if (mdl_runner_open(&r, model, weights, weights ? -1 : random_seed, layers))
+        return -1;
+    m.nl = mdl_runner_outputs(r);
+    size_t ol = strlen(out);
+    m.single = m.nl == 1 && ol > 4 && !strcmp(out + ol - 4, ".npy");
+    m.f16 = float16;
+    if (m.nl > 1 && ol > 4 && !strcmp(out + ol - 4, ".npy")) {
+        nd_fail("%s: several layers are written into a folder (out/<layer>.npy), not one .npy", out);
+        goto done;
+    }
+    if (read_index(dataset_dir, &paths, &N) || (!m.single && nd_mkdirs(out)) ||
+        multi_open(&m, r, out, N, batch))
+        goto done;
+    for (size_t i = 0; i < N; i += batch) {
+        int n = (int)(N - i < (size_t)batch ? N - i : (size_t)batch);
+        if (mdl_runner_run_layers(r, (const char *const *)paths + i, n, m.buf) || multi_put(&m, n))
+            goto done;
+        nd_report(progress, "features", i + n, N);
+    }
+    /* every .npy committed before any geometry JSON: a JSON means its .npy is complete */
+    for (int k = 0; k < m.nl; k++) {
+        m.open[k] = 0;
+        if (npy_writer_commit(&m.w[k]))
+            goto done;
+    }
+    for (int k = 0; k < m.nl; k++) {
+        int c, h, w;
+        const char *name = mdl_runner_output(r, k, &c, &h, &w);
+        if (write_geometry(m.path[k], model, name, &r->net, r->out[k], N, weights, random_seed))
+            goto done;
+    }
+    rc = 0;
+done:
+    multi_free(&m);
+    for (size_t i = 0; i < N; i++)
+        free(paths[i]);
+    free(paths);
+    mdl_runner_close(r);
+    return rc;
+}

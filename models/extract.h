@@ -15,6 +15,17 @@
 int mdl_extract(const char *model, const char *weights, long random_seed,
                 const char *dataset_dir, const char *layer, const char *out_npy, int quiet);
 
+/* Several layers in one pass over the images (layers: a comma list or
+ * "all"), one progress line: with one layer and `out` ending in .npy it is
+ * that file; otherwise `out` is a folder receiving <layer>.npy and
+ * <layer>.json per layer.  float16: write IEEE half (npy <f2, rounded to
+ * nearest) instead of float32, half the disk (conv1 of SqueezeNet on 1,791
+ * images: 4.4 GB instead of 8.7). */
+#include "core/progress.h"
+int mdl_extract_layers(const char *model, const char *weights, long random_seed,
+                       const char *dataset_dir, const char *layers, const char *out, int float16,
+                       int batch, nd_progress progress);
+
 /* Receptive-field geometry of a layer in input pixels. */
 int mdl_layer_field(const char *model, const char *layer, int *offset, int *size, int *stride);
 
