@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# demo.sh - `make demo`: the paper's rotation experiment (section 3.2) on
-# SqueezeNet v1.0 (Deep Compression) fire9 over MSRC-v2, end to end:
-#   1. import MSRC-v2 into Broden format     -> results/cache/msrc-v2/       (cached)
-#   2. extract fire9 activations             -> results/cache/msrc-v2-fire9.npy (cached)
-#   3. dissect sweep experiments/configs/rotation-squeezenet-msrc.ini
-#                                            -> results/rotation-squeezenet-msrc/
-#   4. figures (the sweep draws them; `dissect plot DIR` redraws them)
-# A stopped demo started again reuses the cache and every finished sweep point.
+# demo.sh - `make demo`: the paper's experiments on SqueezeNet v1.0 (Deep
+# Compression) over MSRC-v2 + DTD-10 with Broden's colour names (categories
+# object, color, texture; 1,791 images), end to end:
+#   1. import MSRC-v2 + DTD-10 + colours into Broden format -> results/cache/concepts/ (cached)
+#   2. fire5 and fire9 activations in one pass, float16      -> results/cache/concepts-features/ (cached)
+#   3. rotation sweeps (section 3.2), 5 alphas x 3 draws, at fire9 and fire5
+#        experiments/configs/rotation-squeezenet-concepts-{fire9,fire5}.ini
+#        -> results/rotation-squeezenet-concepts-{fire9,fire5}/
+#   4. the layers experiment (section 3.3): conv1, fire2..fire9, trained and random
+#        experiments/configs/layers-squeezenet-concepts.ini -> results/layers-squeezenet-concepts/
+# Figures are drawn by each step (`dissect plot DIR` redraws a sweep's).
+# A stopped demo started again reuses the cache, every finished sweep point and
+# every finished network of the layers experiment.
 #
-# Environment: DATA (default ../shared) holds data/msrc-v2 and
-# models/squeezenet-v1.0-deep-compression; BUILD (default build) the binary;
-# RESULTS (default results) the outputs.
+# Environment: DATA (default ../shared) holds data/msrc-v2, data/dtd-10,
+# data/colornames and models/squeezenet-v1.0-deep-compression; BUILD (default
+# build) the binary; RESULTS (default results) the outputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared}
@@ -19,13 +24,15 @@ export RESULTS=${RESULTS:-results}
 export DATA
 BIN=$BUILD/dissect
 MSRC=$DATA/data/msrc-v2
+DTD=$DATA/data/dtd-10/images
+COLORS=$DATA/data/colornames/w2color.npy
 WEIGHTS=$DATA/models/squeezenet-v1.0-deep-compression/compressed_SqueezeNet.net
-CONFIG=experiments/configs/rotation-squeezenet-msrc.ini
+CONFIGS=experiments/configs
 CACHE=$RESULTS/cache
 t0=$(date +%s)
 
 missing=0
-for f in "$MSRC/images" "$MSRC/labels" "$MSRC/classes.csv"; do
+for f in "$MSRC/images" "$MSRC/labels" "$MSRC/classes.csv" "$DTD" "$COLORS"; do
     if [ ! -e "$f" ]; then
         echo "demo: missing $f" >&2
         missing=1
@@ -54,35 +61,53 @@ fi
 [ -x "$BIN" ] || { echo "demo: $BIN not built (run make)" >&2; exit 1; }
 
 mkdir -p "$CACHE"
-echo "== 1/3 MSRC-v2 in Broden format: $CACHE/msrc-v2"
-if [ -f "$CACHE/msrc-v2/index.csv" ]; then
+echo "== 1/5 MSRC-v2 + DTD-10 + colours in Broden format: $CACHE/concepts"
+if [ -f "$CACHE/concepts/index.csv" ]; then
     echo "   cached"
 else
     "$BIN" import --images "$MSRC/images" --labels "$MSRC/labels" --classes "$MSRC/classes.csv" \
-        --out "$CACHE/msrc-v2"
+        --textures "$DTD" --colors "$COLORS" --out "$CACHE/concepts"
 fi
+awk -F, 'NR > 1 { printf "   %s: %s labels (%s images)\n", $1, $4, $5 }' "$CACHE/concepts/category.csv"
 
-echo "== 2/3 SqueezeNet fire9 activations: $CACHE/msrc-v2-fire9.npy"
-if [ -f "$CACHE/msrc-v2-fire9.npy" ] && [ -f "$CACHE/msrc-v2-fire9.json" ]; then
+echo "== 2/5 SqueezeNet fire5 and fire9 activations (one pass, float16): $CACHE/concepts-features/"
+if [ -f "$CACHE/concepts-features/fire5.json" ] && [ -f "$CACHE/concepts-features/fire9.json" ]; then
     echo "   cached"
 else
-    "$BIN" features --model squeezenet --weights "$WEIGHTS" --dataset "$CACHE/msrc-v2" \
-        --layer fire9 --out "$CACHE/msrc-v2-fire9.npy"
+    "$BIN" features --model squeezenet --weights "$WEIGHTS" --dataset "$CACHE/concepts" \
+        --layer fire5,fire9 --float16 --out "$CACHE/concepts-features"
 fi
 
-echo "== 3/3 rotation sweep: $CONFIG"
-"$BIN" sweep "$CONFIG"
+for L in fire9 fire5; do
+    n=$([ $L = fire9 ] && echo 3 || echo 4)
+    echo "== $n/5 rotation sweep at $L: $CONFIGS/rotation-squeezenet-concepts-$L.ini"
+    "$BIN" sweep "$CONFIGS/rotation-squeezenet-concepts-$L.ini"
+done
+
+echo "== 5/5 layers experiment: $CONFIGS/layers-squeezenet-concepts.ini"
+"$BIN" layers "$CONFIGS/layers-squeezenet-concepts.ini"
 
 t1=$(date +%s)
-OUT=$RESULTS/rotation-squeezenet-msrc
 echo
-echo "demo done in $((t1 - t0)) s wall time ($(nproc) cores)."
-# The headline from summary.csv: unique detectors at alpha = 0 and 1.
-awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-         $1 == 0 || $1 == 1 {
-             printf "   alpha %s: unique detectors per-category mean %s (range %s-%s), top-label mean %s (range %s-%s) over %s draw(s)\n",
-                 $1, $col["unique_percat_mean"], $col["unique_percat_min"], $col["unique_percat_max"],
-                 $col["unique_toplabel_mean"], $col["unique_toplabel_min"], $col["unique_toplabel_max"], $2 }' \
-    "$RESULTS/rotation-squeezenet-msrc/summary.csv"
-echo "   sweep table:  $OUT/sweep.csv (per point), $OUT/summary.csv (mean, sd, min, max over draws)"
-echo "   figures:      $OUT/figures/unique_vs_alpha.png (.svg), $OUT/figures/category_vs_alpha.png (.svg)"
+echo "demo done in $((t1 - t0)) s wall time ($(nproc) cores); disk: $(du -sh "$RESULTS" | cut -f1) under $RESULTS."
+for L in fire9 fire5; do
+    OUT=$RESULTS/rotation-squeezenet-concepts-$L
+    echo "   $L rotation sweep (mean over draws, min-max):"
+    # per-category unique detectors at alpha = 0 and 1, from summary.csv
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) { col[$i] = i; if ($i ~ /_unique_percat_mean$/) { c = $i; sub(/_unique_percat_mean$/, "", c); cats[++n] = c } } next }
+             $1 == 0 || $1 == 1 {
+                 line = sprintf("     alpha %s: unique detectors %s (%s-%s)", $1, $col["unique_percat_mean"], $col["unique_percat_min"], $col["unique_percat_max"])
+                 for (k = 1; k <= n; k++)
+                     line = line sprintf(", %s %s (%s-%s)", cats[k], $col[cats[k] "_unique_percat_mean"], $col[cats[k] "_unique_percat_min"], $col[cats[k] "_unique_percat_max"])
+                 print line }' "$OUT/summary.csv"
+    echo "     figures: $OUT/figures/category_unique_vs_alpha.png (.svg), unique_vs_alpha, category_vs_alpha"
+done
+LOUT=$RESULTS/layers-squeezenet-concepts
+echo "   layers experiment: unique detectors per category (per-category convention), detectors in ()"
+awk -F, 'NR == 1 { next }
+         { key = $1 " " $2; if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+           cell[key, $5] = sprintf("%s (%s)", $7, $6); if (!($5 in catseen)) { catseen[$5] = 1; cats[++m] = $5 } }
+         END { printf "     %-16s", "net layer"; for (k = 1; k <= m; k++) printf " %12s", cats[k]; print ""
+               for (i = 1; i <= n; i++) { printf "     %-16s", order[i]; for (k = 1; k <= m; k++) printf " %12s", cell[order[i], cats[k]]; print "" } }' \
+    "$LOUT/layers.csv"
+echo "     table: $LOUT/layers.csv; figures: $LOUT/figures/layers_unique.png, layers_fraction.png (.svg)"
