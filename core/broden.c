@@ -444,147 +444,165 @@ static int decode_all(broden *ds, const png_job *jobs, size_t n)
     return ds->store_build ? nd_lstore_commit(&ds->store, ds->sig, ds->N, ds->nlayers, ds->maps_len) : 0;
 }
 
+/* The state of reading index.csv. */
+typedef struct {
+    broden *ds;
+    csv_file c;
+    const char *path;  /* of index.csv, for messages */
+    int *selcol;       /* [nsel] column of each selected category */
+    char *images;      /* the images/ folder */
+    png_job *jobs;     /* layer PNGs to decode (none when a store is mapped) */
+    size_t njobs, capjobs, capimg;
+} index_reader;
+
+static const char *const index_fixed[] = {"image", "split", "ih", "iw", "sh", "sw"};
+
+/* One ';'-separated entry of category column s: an image-level label number
+ * or a layer PNG name. */
+static int add_entry(index_reader *ix, int s, const char *t, size_t npix)
+{
+    broden *ds = ix->ds;
+    if (is_integer(t)) {
+        long v;
+        if (csv_long(t, &v) || v <= 0 || v >= ds->L || !ds->label_name[v])
+            return nd_fail("%s:%d: column '%s': image-level label %s is not in label.csv", ix->path, ix->c.line,
+                           ds->cat[ds->sel[s]], t);
+        if (grow((void **)&ds->ils, &ds->capils, ds->nils + 1, sizeof *ds->ils))
+            return -1;
+        ds->ils[ds->nils].category = s;
+        ds->ils[ds->nils].label = (int)v;
+        ds->nils++;
+        return 0;
+    }
+    if (grow((void **)&ds->layers, &ds->caplayers, ds->nlayers + 1, sizeof *ds->layers) ||
+        grow((void **)&ds->layer_off, &ds->cap_off, ds->nlayers + 1, sizeof *ds->layer_off))
+        return -1;
+    if (!ds->mapped) {
+        if (grow((void **)&ix->jobs, &ix->capjobs, ix->njobs + 1, sizeof *ix->jobs))
+            return -1;
+        png_job *jb = &ix->jobs[ix->njobs];
+        if (!(jb->path = nd_path_join(ix->images, t)))
+            return -1;
+        ix->njobs++;
+        jb->line = ix->c.line, jb->cat = s;
+        jb->sh = ds->img[ds->N - 1].sh, jb->sw = ds->img[ds->N - 1].sw;
+        jb->off = ds->maps_len;
+    }
+    ds->layer_off[ds->nlayers] = ds->maps_len;
+    ds->layers[ds->nlayers].category = s;
+    ds->layers[ds->nlayers].map = NULL;
+    ds->nlayers++;
+    ds->maps_len += npix;
+    return 0;
+}
+
+/* One data row: the image record, then its entries in every selected category. */
+static int read_row(index_reader *ix)
+{
+    broden *ds = ix->ds;
+    csv_file *c = &ix->c;
+    if (c->nf != c->nh)
+        return nd_fail("%s:%d: %d fields, the header has %d", ix->path, c->line, c->nf, c->nh);
+    if (grow((void **)&ds->img, &ix->capimg, ds->N + 1, sizeof *ds->img))
+        return -1;
+    image_rec *im = &ds->img[ds->N];
+    memset(im, 0, sizeof *im);
+    if (!*c->f[0])
+        return nd_fail("%s:%d: field 'image' is empty", ix->path, c->line);
+    int *dims[4] = {&im->ih, &im->iw, &im->sh, &im->sw};
+    for (int k = 0; k < 4; k++) {
+        long v;
+        if (csv_long(c->f[2 + k], &v) || v <= 0 || v > 16384)
+            return nd_fail("%s:%d: field '%s': expected a positive integer, got '%s'", ix->path, c->line,
+                           index_fixed[2 + k], c->f[2 + k]);
+        *dims[k] = (int)v;
+    }
+    if (!(im->name = dup_str(c->f[0])))
+        return -1;
+    ds->N++;
+    size_t npix = (size_t)im->sh * (size_t)im->sw;
+    im->layer0 = ds->nlayers;
+    im->il0 = ds->nils;
+    int rc = 0;
+    for (int s = 0; s < ds->nsel && !rc; s++) {
+        char *save = NULL;
+        for (char *t = strtok_r(c->f[ix->selcol[s]], ";", &save); t && !rc; t = strtok_r(NULL, ";", &save))
+            if (*t)
+                rc = add_entry(ix, s, t, npix);
+    }
+    im->nlayer = ds->nlayers - im->layer0;
+    im->nil = ds->nils - im->il0;
+    return rc;
+}
+
+/* The header: the six fixed columns, then a column per selected category. */
+static int read_header(index_reader *ix)
+{
+    broden *ds = ix->ds;
+    csv_file *c = &ix->c;
+    for (int i = 0; i < 6; i++)
+        if (i >= c->nh || strcmp(c->hdr[i], index_fixed[i]))
+            return nd_fail("%s: header column %d should be '%s', found '%s'", ix->path, i + 1, index_fixed[i],
+                           i < c->nh ? c->hdr[i] : "(missing)");
+    if (!(ix->selcol = nd_calloc((size_t)ds->nsel, sizeof *ix->selcol)))
+        return -1;
+    for (int s = 0; s < ds->nsel; s++) {
+        ix->selcol[s] = csv_col(c, ds->cat[ds->sel[s]]);
+        if (ix->selcol[s] < 6)
+            return nd_fail("%s: no column for category '%s' (from category.csv)", ix->path, ds->cat[ds->sel[s]]);
+    }
+    return (ix->images = nd_path_join(ds->dir, "images")) ? 0 : -1;
+}
+
+/* After the rows: whole-index checks, then the label maps (mapped or decoded). */
+static int finish_index(index_reader *ix)
+{
+    broden *ds = ix->ds;
+    if (ds->N == 0)
+        return nd_fail("%s: no images listed", ix->path);
+    if (check_duplicates(ds, ix->path))
+        return -1;
+    int any = 0;
+    for (size_t i = 0; i < ds->N; i++)
+        any |= ds->img[i].nlayer + ds->img[i].nil > 0;
+    if (!any)
+        return nd_fail("%s: no image has labels in the selected categories", ix->path);
+    if (ds->mapped) {
+        ds->maps = ds->store.maps;
+        if (nd_lstore_check(&ds->store, ds->dir, ds->N, ds->nlayers, ds->maps_len, ds->known, ds->L))
+            return -1;
+    } else if (decode_all(ds, ix->jobs, ix->njobs))
+        return -1;
+    for (size_t k = 0; k < ds->nlayers; k++)
+        ds->layers[k].map = ds->maps + ds->layer_off[k];
+    return 0;
+}
+
 static int read_index(broden *ds)
 {
+    index_reader ix = {.ds = ds};
     char *p = nd_path_join(ds->dir, "index.csv");
     if (!p)
         return -1;
-    csv_file c;
-    if (csv_open(&c, p)) {
+    ix.path = p;
+    if (csv_open(&ix.c, p)) {
         free(p);
         return -1;
     }
-    static const char *fixed[] = {"image", "split", "ih", "iw", "sh", "sw"};
-    int rc = 0, r;
-    for (int i = 0; i < 6 && !rc; i++)
-        if (i >= c.nh || strcmp(c.hdr[i], fixed[i]))
-            rc = nd_fail("%s: header column %d should be '%s', found '%s'", p, i + 1, fixed[i],
-                         i < c.nh ? c.hdr[i] : "(missing)");
-    int *selcol = nd_calloc((size_t)ds->nsel, sizeof *selcol);
-    if (!selcol)
-        rc = -1;
-    for (int s = 0; s < ds->nsel && !rc; s++) {
-        selcol[s] = csv_col(&c, ds->cat[ds->sel[s]]);
-        if (selcol[s] < 6)
-            rc = nd_fail("%s: no column for category '%s' (from category.csv)", p, ds->cat[ds->sel[s]]);
-    }
-    char *images = nd_path_join(ds->dir, "images");
-    size_t capimg = 0, njobs = 0, capjobs = 0;
-    png_job *jobs = NULL;
-    while (!rc && (r = csv_next(&c)) > 0) {
-        if (c.nf != c.nh) {
-            rc = nd_fail("%s:%d: %d fields, the header has %d", p, c.line, c.nf, c.nh);
-            break;
-        }
-        if (grow((void **)&ds->img, &capimg, ds->N + 1, sizeof *ds->img)) {
-            rc = -1;
-            break;
-        }
-        image_rec *im = &ds->img[ds->N];
-        memset(im, 0, sizeof *im);
-        if (!*c.f[0]) {
-            rc = nd_fail("%s:%d: field 'image' is empty", p, c.line);
-            break;
-        }
-        int *dims[4] = {&im->ih, &im->iw, &im->sh, &im->sw};
-        for (int k = 0; k < 4 && !rc; k++) {
-            long v;
-            if (csv_long(c.f[2 + k], &v) || v <= 0 || v > 16384)
-                rc = nd_fail("%s:%d: field '%s': expected a positive integer, got '%s'", p, c.line,
-                             fixed[2 + k], c.f[2 + k]);
-            else
-                *dims[k] = (int)v;
-        }
-        if (rc)
-            break;
-        if (!(im->name = dup_str(c.f[0]))) {
-            rc = -1;
-            break;
-        }
-        ds->N++;
-        size_t npix = (size_t)im->sh * (size_t)im->sw;
-        im->layer0 = ds->nlayers;
-        im->il0 = ds->nils;
-        for (int s = 0; s < ds->nsel && !rc; s++) {
-            char *cell = c.f[selcol[s]], *save = NULL;
-            for (char *t = strtok_r(cell, ";", &save); t && !rc; t = strtok_r(NULL, ";", &save)) {
-                if (!*t)
-                    continue;
-                char where[600];
-                snprintf(where, sizeof where, "index.csv row %d, column '%s'", c.line, ds->cat[ds->sel[s]]);
-                if (is_integer(t)) {
-                    long v;
-                    if (csv_long(t, &v) || v <= 0 || v >= ds->L || !ds->label_name[v]) {
-                        rc = nd_fail("%s:%d: column '%s': image-level label %s is not in label.csv",
-                                     p, c.line, ds->cat[ds->sel[s]], t);
-                        break;
-                    }
-                    if (grow((void **)&ds->ils, &ds->capils, ds->nils + 1, sizeof *ds->ils)) {
-                        rc = -1;
-                        break;
-                    }
-                    ds->ils[ds->nils].category = s;
-                    ds->ils[ds->nils].label = (int)v;
-                    ds->nils++;
-                    continue;
-                }
-                if (grow((void **)&ds->layers, &ds->caplayers, ds->nlayers + 1, sizeof *ds->layers) ||
-                    grow((void **)&ds->layer_off, &ds->cap_off, ds->nlayers + 1, sizeof *ds->layer_off)) {
-                    rc = -1;
-                    break;
-                }
-                if (!ds->mapped) {
-                    if (grow((void **)&jobs, &capjobs, njobs + 1, sizeof *jobs)) {
-                        rc = -1;
-                        break;
-                    }
-                    png_job *jb = &jobs[njobs++];
-                    jb->path = nd_path_join(images, t);
-                    jb->line = c.line, jb->cat = s, jb->sh = im->sh, jb->sw = im->sw;
-                    jb->off = ds->maps_len;
-                    if (!jb->path) {
-                        rc = -1;
-                        break;
-                    }
-                }
-                ds->layer_off[ds->nlayers] = ds->maps_len;
-                ds->layers[ds->nlayers].category = s;
-                ds->layers[ds->nlayers].map = NULL;
-                ds->nlayers++;
-                ds->maps_len += npix;
-            }
-        }
-        im->nlayer = ds->nlayers - im->layer0;
-        im->nil = ds->nils - im->il0;
-    }
+    int rc = read_header(&ix), r = 0;
+    while (!rc && (r = csv_next(&ix.c)) > 0)
+        rc = read_row(&ix);
     if (!rc && r < 0)
         rc = -1;
-    if (!rc && ds->N == 0)
-        rc = nd_fail("%s: no images listed", p);
     if (!rc)
-        rc = check_duplicates(ds, p);
-    if (!rc) {
-        int any = 0;
-        for (size_t i = 0; i < ds->N; i++)
-            any |= ds->img[i].nlayer + ds->img[i].nil > 0;
-        if (!any)
-            rc = nd_fail("%s: no image has labels in the selected categories", p);
-    }
-    if (!rc && ds->mapped) {
-        rc = nd_lstore_check(&ds->store, ds->dir, ds->N, ds->nlayers, ds->maps_len, ds->known, ds->L);
-        ds->maps = ds->store.maps;
-    } else if (!rc)
-        rc = decode_all(ds, jobs, njobs);
+        rc = finish_index(&ix);
     nd_lstore_abort(&ds->store); /* a store not finished (failed before or while decoding) */
-    for (size_t k = 0; k < njobs; k++)
-        free(jobs[k].path);
-    free(jobs);
-    if (!rc)
-        for (size_t k = 0; k < ds->nlayers; k++)
-            ds->layers[k].map = ds->maps + ds->layer_off[k];
-    free(images);
-    free(selcol);
-    csv_close(&c);
+    for (size_t k = 0; k < ix.njobs; k++)
+        free(ix.jobs[k].path);
+    free(ix.jobs);
+    free(ix.images);
+    free(ix.selcol);
+    csv_close(&ix.c);
     free(p);
     return rc;
 }
