@@ -14,21 +14,11 @@ static void test_hand_iou(void)
 {
     test_group("IoU, labels and counts on a 2-image dataset");
     broden *ds;
-    const char *dir = test_hand_dataset(0);
-    if (broden_open(&ds, dir, NULL)) {
-        CHECK(0, "open: %s", nd_errmsg());
-        return;
-    }
     npy_t a;
     nd_features f;
-    if (test_hand_features(dir, &a, &f)) {
-        broden_free(ds);
-        return;
-    }
-    double thr[2] = {0.5, 0.5};
     nd_options o;
-    nd_options_default(&o);
-    o.thresholds = thr;
+    if (test_open_hand(0, &ds, &a, &f, &o))
+        return;
     o.profile = ND_PROFILE_LITE;
     nd_result r;
     if (nd_dissect(ds, &f, &o, &r) == 0) {
@@ -52,7 +42,6 @@ static void test_hand_iou(void)
     } else
         CHECK(0, "dissect lite: %s", nd_errmsg());
     o.profile = ND_PROFILE_NETDISSECT;
-    o.have_field = 1, o.field_offset = 0, o.field_size = 4, o.field_stride = 4;
     if (nd_dissect(ds, &f, &o, &r) == 0) {
         size_t L = r.L;
         /* eps = 1e-20: the double quotient 4/9 is within one ulp (6e-17) of

@@ -17,21 +17,11 @@ static void test_counts(void)
 {
     test_group("tally of a 2-image dataset");
     broden *ds;
-    const char *dir = test_hand_dataset(0);
-    if (broden_open(&ds, dir, NULL)) {
-        CHECK(0, "open: %s", nd_errmsg());
-        return;
-    }
     npy_t a;
     nd_features f;
-    if (test_hand_features(dir, &a, &f)) {
-        broden_free(ds);
-        return;
-    }
-    double thr[2] = {0.5, 0.5};
     nd_options o;
-    nd_options_default(&o);
-    o.thresholds = thr;
+    if (test_open_hand(0, &ds, &a, &f, &o))
+        return;
     o.profile = ND_PROFILE_LITE;
     nd_result r;
     if (nd_dissect(ds, &f, &o, &r) == 0) {
@@ -47,7 +37,6 @@ static void test_counts(void)
         CHECK(0, "dissect lite: %s", nd_errmsg());
 
     o.profile = ND_PROFILE_NETDISSECT;
-    o.have_field = 1, o.field_offset = 0, o.field_size = 4, o.field_stride = 4;
     if (nd_dissect(ds, &f, &o, &r) == 0) {
         CHECK(r.tally.M[1] == 5, "ND mask of unit 1: 4 + 1 px (got %lld)", (long long)r.tally.M[1]);
         CHECK(r.tally.A[2] == 5, "A unit 1 (ND): object counted in every image with object labels: 5");
@@ -65,22 +54,11 @@ static void test_repeated_and_shards(void)
 {
     test_group("repeated image-level label: once in ND, twice in NDL");
     broden *ds;
-    const char *dir = test_hand_dataset(1);
-    if (broden_open(&ds, dir, NULL)) {
-        CHECK(0, "open: %s", nd_errmsg());
-        return;
-    }
     npy_t a;
     nd_features f;
-    if (test_hand_features(dir, &a, &f)) {
-        broden_free(ds);
-        return;
-    }
-    double thr[2] = {0.5, 0.5};
     nd_options o;
-    nd_options_default(&o);
-    o.thresholds = thr;
-    o.have_field = 1, o.field_offset = 0, o.field_size = 4, o.field_stride = 4;
+    if (test_open_hand(1, &ds, &a, &f, &o))
+        return;
     nd_result r;
     CHECK(nd_dissect(ds, &f, &o, &r) == 0 && r.tally.G[3] == 16 && r.tally.I[3] == 16, "ND: G 16, I 16");
     nd_result_free(&r);
@@ -95,8 +73,8 @@ static void test_repeated_and_shards(void)
              nd_tally_alloc(&all, 2, L, 2) == 0;
     CHECK(ok, "allocate three tallies");
     if (ok) {
-        CHECK(nd_tally_run(ds, &f, &o, thr, 0, 1, &t1) == 0 && nd_tally_run(ds, &f, &o, thr, 1, 2, &t2) == 0 &&
-                  nd_tally_run(ds, &f, &o, thr, 0, 2, &all) == 0,
+        CHECK(nd_tally_run(ds, &f, &o, o.thresholds, 0, 1, &t1) == 0 && nd_tally_run(ds, &f, &o, o.thresholds, 1, 2, &t2) == 0 &&
+                  nd_tally_run(ds, &f, &o, o.thresholds, 0, 2, &all) == 0,
               "tally [0,1), [1,2) and [0,2): %s", nd_errmsg());
         CHECK(nd_tally_add(&t1, &t2) == 0, "add the shards");
         CHECK(!memcmp(t1.I, all.I, 2 * L * 8) && !memcmp(t1.A, all.A, 4 * 8) && !memcmp(t1.G, all.G, L * 8) &&

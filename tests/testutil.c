@@ -1,4 +1,5 @@
 #include "tests/testutil.h"
+#include "core/broden.h"
 #include "core/err.h"
 
 #include <math.h>
@@ -175,4 +176,22 @@ int test_hand_features(const char *dir, npy_t *a, nd_features *f)
     ok = ok && nd_features_from_npy(f, a) == 0;
     CHECK(ok, "hand features %s: %s", fp, ok ? "" : nd_errmsg());
     return ok ? 0 : -1;
+}
+
+int test_open_hand(int dup_scene, broden **ds, npy_t *a, nd_features *f, nd_options *o)
+{
+    static const double thr[2] = {0.5, 0.5};
+    nd_options_default(o);
+    o->thresholds = thr;
+    o->have_field = 1, o->field_offset = 0, o->field_size = 4, o->field_stride = 4;
+    const char *dir = test_hand_dataset(dup_scene);
+    if (broden_open(ds, dir, NULL)) {
+        CHECK(0, "open %s: %s", dir, nd_errmsg());
+        return -1;
+    }
+    if (test_hand_features(dir, a, f)) {
+        broden_free(*ds);
+        return -1;
+    }
+    return 0;
 }

@@ -11,7 +11,9 @@
 
 #include <stddef.h>
 
+#include "core/broden.h"
 #include "core/features.h"
+#include "core/options.h"
 #include "core/npy.h"
 
 void test_check(int ok, const char *file, int line, const char *fmt, ...)
@@ -52,5 +54,10 @@ const char *test_hand_dataset(int dup_scene);
  * unit 1: image a [[1,0],[0,0]], image b [[0,0],[0,1]].
  * Close a with npy_close. */
 int test_hand_features(const char *dir, npy_t *a, nd_features *f);
+/* Both: write and open the dataset and its features (0, or -1 after a failed
+ * CHECK with nothing left open; close with broden_free and npy_close), and
+ * options for them: defaults, the given thresholds 0.5 for both units (so no
+ * quantile is computed), the receptive field offset 0, size 4, stride 4. */
+int test_open_hand(int dup_scene, broden **ds, npy_t *a, nd_features *f, nd_options *o);
 
 #endif
