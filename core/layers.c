@@ -52,7 +52,7 @@ static int pass(run_ctx *c, int which, nd_progress p)
             block_view bv = {c->buf[l], i0, n, s->K[l] * hw};
             nd_features f = {s->N, s->K[l], s->h[l], s->w[l], block_get, &bv};
             nd_options o = c->o[l];
-            o.progress = NULL; /* progress is ours, per block */
+            o.progress = (nd_progress){0}; /* progress is ours, per block */
             if (nd_tally_run(c->ds, &f, &o, c->r[l].thresholds, i0, i0 + n, &c->r[l].tally))
                 return -1;
         }
@@ -68,6 +68,7 @@ static int prepare(run_ctx *c)
         nd_result *r = &c->r[l];
         r->opt = c->o[l];
         r->K = s->K[l];
+        r->threshold_method = ND_THR_TOP;
         if (c->o[l].thresholds)
             return nd_fail("layer %d: given thresholds are not supported when dissecting layers "
                            "from a forward pass", l);

@@ -8,6 +8,7 @@
 #include "core/thresholds.h"
 #include "core/err.h"
 #include "core/jobs.h"
+#include "core/qtop.h"
 #include "core/quantile.h"
 
 #include <math.h>
@@ -20,6 +21,7 @@ const char *nd_thr_method_name(nd_thr_method m)
     case ND_THR_WINDOW: return "window";
     case ND_THR_HISTOGRAM: return "histogram";
     case ND_THR_SELECT: return "select";
+    case ND_THR_TOP: return "top-values";
     default: return "auto";
     }
 }
@@ -346,6 +348,27 @@ static int thresholds_select(const nd_features *f, double level, int nt, nd_prog
     return rc;
 }
 
+/* ---- one pass keeping the top values (core/qtop.h) ---- */
+
+static int thresholds_top(const nd_features *f, double level, int nt, nd_progress progress, double *out)
+{
+    size_t B = 16, per = f->K * f->h * f->w;
+    float *buf = nd_malloc(B * per * sizeof *buf);
+    qt_top *q = buf ? qt_top_new(f->K, (uint64_t)f->N * f->h * f->w, level) : NULL;
+    int rc = q ? 0 : -1;
+    for (size_t i0 = 0; i0 < f->N && !rc; i0 += B) {
+        size_t n = f->N - i0 < B ? f->N - i0 : B;
+        const float *x;
+        rc = f->get(f->ctx, i0, n, buf, &x) ? -1 : qt_top_add(q, x, n, f->h * f->w, nt);
+        nd_report(progress, "thresholds", i0 + n, f->N);
+    }
+    if (!rc)
+        rc = qt_top_result(q, out);
+    qt_top_free(q);
+    free(buf);
+    return rc;
+}
+
 /* ---- the entry points ---- */
 
 int nd_thresholds_by(const nd_features *f, double quantile, int threads, nd_thr_method method,
@@ -372,7 +395,9 @@ int nd_thresholds_by(const nd_features *f, double quantile, int threads, nd_thr_
             m = ND_THR_HISTOGRAM;
         }
     }
-    if (m == ND_THR_HISTOGRAM)
+    if (m == ND_THR_TOP)
+        rc = thresholds_top(f, level, nt, progress, out);
+    else if (m == ND_THR_HISTOGRAM)
         rc = thresholds_histogram(f, level, nt, progress, out);
     else if (m == ND_THR_SELECT)
         rc = thresholds_select(f, level, nt, progress, out);

@@ -13,6 +13,9 @@
  *   ND_THR_HISTOGRAM  two histogram passes (qt_stream), memory independent of N.
  *   ND_THR_SELECT     gather each unit's values and quickselect: the slow
  *                     obvious reference.
+ *   ND_THR_TOP        one pass keeping each unit's top values (core/qtop.h):
+ *                     for sources made on the fly (core/layers.h uses it on a
+ *                     forward pass); memory about 2 * quantile of the values.
  *   ND_THR_AUTO       the window when it brackets the quantile, else the
  *                     histograms (a pass over a rotated source costs an
  *                     sgemm, so passes matter).
@@ -27,7 +30,8 @@ typedef enum {
     ND_THR_AUTO = 0,
     ND_THR_WINDOW = 1,
     ND_THR_HISTOGRAM = 2,
-    ND_THR_SELECT = 3
+    ND_THR_SELECT = 3,
+    ND_THR_TOP = 4
 } nd_thr_method;
 
 /* Thresholds out[K] by `method`; *used (if not NULL) is the method that

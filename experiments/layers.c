@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/jobs.h"
 #include "core/layers.h"
+#include "core/result.h"
 #include "experiments/cli.h"
 #include "models/extract.h"
 

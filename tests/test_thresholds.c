@@ -100,7 +100,7 @@ static void threshold_paths(const broden *ds, int mislead)
         return;
     }
     CHECK(nd_features_from_npy(&f, &a) == 0, "features: %s", nd_errmsg());
-    double want[K], t_auto[K], t_hist[K], t_sel[K], t_win[K];
+    double want[K], t_auto[K], t_hist[K], t_sel[K], t_win[K], t_top[K];
     for (size_t u = 0; u < K; u++) {
         for (size_t i = 0; i < N; i++)
             memcpy(col + i * HW, x + (i * K + u) * HW, HW * sizeof *col);
@@ -112,10 +112,11 @@ static void threshold_paths(const broden *ds, int mislead)
           nd_thr_method_name(used));
     CHECK(run(ds, &f, ND_THR_HISTOGRAM, t_hist, &used) == 0 && used == ND_THR_HISTOGRAM, "HISTOGRAM: two passes");
     CHECK(run(ds, &f, ND_THR_SELECT, t_sel, &used) == 0 && used == ND_THR_SELECT, "SELECT: the reference");
+    CHECK(run(ds, &f, ND_THR_TOP, t_top, &used) == 0 && used == ND_THR_TOP, "TOP: one pass, top values");
     int bad = 0;
     for (size_t u = 0; u < K; u++)
-        bad += t_auto[u] != want[u] || t_hist[u] != want[u] || t_sel[u] != want[u];
-    CHECK(bad == 0, "auto, histograms, select and sorting agree bit for bit on %d units (%d differ)", K, bad);
+        bad += t_auto[u] != want[u] || t_hist[u] != want[u] || t_sel[u] != want[u] || t_top[u] != want[u];
+    CHECK(bad == 0, "auto, histograms, select, top values and sorting agree bit for bit on %d units (%d differ)", K, bad);
     int wrc = run(ds, &f, ND_THR_WINDOW, t_win, &used);
     if (mislead)
         CHECK(wrc != 0 && strstr(nd_errmsg(), "window"), "WINDOW forced on a misleading sample fails: %s", nd_errmsg());
