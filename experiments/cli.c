@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -88,11 +87,22 @@ int cli_double_list(const char *s, double **out, int *n)
 }
 
 static int progress_open;
+static int quiet = -1; /* -1: not decided yet */
+
+void cli_set_quiet(int q) { quiet = q != 0; }
+
+int cli_quiet(void)
+{
+    if (quiet < 0) { /* the one place ND_QUIET is read */
+        const char *q = getenv("ND_QUIET");
+        quiet = q && *q && *q != '0';
+    }
+    return quiet;
+}
 
 void cli_progress(const char *fmt, ...)
 {
-    const char *q = getenv("ND_QUIET");
-    if (q && *q && *q != '0')
+    if (cli_quiet())
         return;
     int tty = isatty(2);
     va_list ap;
@@ -113,13 +123,6 @@ void cli_progress_done(void)
         fputc('\n', stderr);
         progress_open = 0;
     }
-}
-
-double cli_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 void cli_fmt_double(char *buf, size_t cap, double v)

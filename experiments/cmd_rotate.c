@@ -2,15 +2,15 @@
  * given) rotation Q, or rotate a layer's activations by it.
  *
  * The matrix is drawn with rot_haar (seeded) or read with --from and
- * validated (rot_validate), then raised to alpha with rot_power.  alpha = 1
- * uses Q itself and alpha = 0 the exact identity rather than their Schur
- * round trips (which are within ~1e-14 of them), so that these two ends of
- * a sweep are exact.  With --features the activations [N, K, h, w] are
+ * validated (rot_validate), then raised to alpha with rot_power, which
+ * gives exactly Q at alpha = 1 and I at alpha = 0 (the sweep's R too).
+ * With --features the activations [N, K, h, w] are
  * streamed from the memory-mapped input in blocks of images, rotated with
  * rot_apply (one sgemm per image) and streamed to an npy_writer, so the
  * output is complete or absent and memory stays at two blocks.
  */
 #include "core/err.h"
+#include "core/jobs.h"
 #include "core/npy.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
@@ -115,7 +115,7 @@ static int rotate_features(const npy_t *F, const char *fpath, const double *R, s
     npy_writer w;
     if (npy_writer_open(&w, out, NPY_F32, 4, F->shape))
         goto fail_early;
-    double t0 = cli_now(), last = t0;
+    double t0 = nd_now(), last = t0;
     for (size_t i0 = 0; i0 < N; i0 += block) {
         size_t nb = N - i0 < block ? N - i0 : block;
         const float *x;
@@ -132,7 +132,7 @@ static int rotate_features(const npy_t *F, const char *fpath, const double *R, s
             nd_fail("%s: interrupted", out);
             goto fail;
         }
-        double now = cli_now();
+        double now = nd_now();
         if (now - last >= 1.0 || i0 + nb == N) {
             cli_progress("rotate: %zu/%zu images of %s (%.1f s)", i0 + nb, N, fpath, now - t0);
             last = now;
@@ -263,18 +263,11 @@ int cmd_rotate(int argc, char **argv)
     R = nd_malloc(n * n * sizeof *R);
     if (!R)
         goto done;
-    if (alpha == 1.0) {
-        memcpy(R, Q, n * n * sizeof *R);
-    } else if (alpha == 0.0) {
-        memset(R, 0, n * n * sizeof *R);
-        for (size_t i = 0; i < n; i++)
-            R[i * n + i] = 1;
-    } else if (rot_power(R, Q, n, alpha)) {
+    if (rot_power(R, Q, n, alpha)) /* exactly I at 0 and Q at 1 */
         goto done;
-    }
     double orth = rot_orth_error(R, n), det = rot_det(R, n);
 
-    double t0 = cli_now();
+    double t0 = nd_now();
     if (features) {
         if (rotate_features(&F, features, R, n, (size_t)block, out))
             goto done;
@@ -289,7 +282,7 @@ int cmd_rotate(int argc, char **argv)
         printf("rotate: n=%zu seed=%ld", n, seed);
     printf(" alpha=%.17g orth_error=%.3g det=%.15f", alpha, orth, det);
     if (features) {
-        double secs = cli_now() - t0, flop = 2.0 * n * n * F.shape[0] * F.shape[2] * F.shape[3];
+        double secs = nd_now() - t0, flop = 2.0 * n * n * F.shape[0] * F.shape[2] * F.shape[3];
         printf(" features=%s N=%zu h=%zu w=%zu time=%.2fs gflops=%.1f", features, F.shape[0],
                F.shape[2], F.shape[3], secs, secs > 0 ? flop / secs * 1e-9 : 0.0);
     }

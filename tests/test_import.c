@@ -6,7 +6,7 @@
 #include "core/broden.h"
 #include "core/err.h"
 #include "models/image.h"
-#include "models/import.h"
+#include "datasets/import.h"
 #include "tests/testutil.h"
 
 #include <dirent.h>
