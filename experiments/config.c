@@ -55,7 +55,6 @@ typedef struct {
     int line;          /* physical lines read so far */
     int key_line[K_COUNT];
     int section_line[N_SECTIONS];
-    char *raw[K_COUNT]; /* values as written (for alphas given before allow_extrapolation) */
     int failed;
     int npy_default;
 } parser;
@@ -140,7 +139,7 @@ static char *reader(char *str, int num, void *stream)
 static char *expand(parser *p, int k, const char *v, int *from_env)
 {
     size_t cap = strlen(v) + 1, n = 0;
-    char *out = malloc(cap);
+    char *out = nd_malloc(cap);
     if (!out) {
         perr(p, p->line, k, "out of memory");
         return NULL;
@@ -227,7 +226,7 @@ static char *absolute(const char *path, const char *base)
         }
     }
     size_t n = strlen(b) + strlen(r) + 2;
-    char *out = malloc(n);
+    char *out = nd_malloc(n);
     if (out)
         snprintf(out, n, "%s%s%s", b, *r ? "/" : "", r);
     free(b);
@@ -328,7 +327,6 @@ static int handler(void *user, const char *section, const char *name, const char
                     p->key_line[k]),
                0;
     p->key_line[k] = p->line;
-    p->raw[k] = strdup(value);
     long l;
     double d;
     switch (k) {
@@ -338,10 +336,9 @@ static int handler(void *user, const char *section, const char *name, const char
             return 0;
         c->dataset = a;
         struct stat st;
-        char *idx = malloc(strlen(a) + 16);
+        char *idx = nd_path_join(a, "index.csv");
         if (!idx)
             return perr(p, p->line, k, "out of memory"), 0;
-        sprintf(idx, "%s/index.csv", a);
         int ok = stat(idx, &st) == 0;
         free(idx);
         if (stat(a, &st) != 0 || !S_ISDIR(st.st_mode))
@@ -388,12 +385,9 @@ static int handler(void *user, const char *section, const char *name, const char
         c->random_seed = l;
         break;
     case K_DI_PROFILE:
-        if (!strcmp(value, "netdissect"))
-            c->profile = ND_PROFILE_NETDISSECT;
-        else if (!strcmp(value, "netdissect-lite"))
-            c->profile = ND_PROFILE_LITE;
-        else
-            return perr(p, p->line, k, "'%s': expected netdissect or netdissect-lite", value), 0;
+        if (nd_profile_parse(value, &c->profile))
+            return perr(p, p->line, k, "'%s': expected netdissect (or nd) or netdissect-lite (or ndl, lite)",
+                        value), 0;
         break;
     case K_DI_QUANTILE:
         if (cli_double(value, &d) || !(d > 0 && d < 1))
@@ -566,8 +560,6 @@ int config_load(config *c, const char *path)
 done:
     fclose(p.f);
     free(p.dir);
-    for (int k = 0; k < K_COUNT; k++)
-        free(p.raw[k]);
     if (rc)
         config_free(c);
     return rc;
@@ -628,7 +620,7 @@ char *config_effective(const config *c)
         fprintf(f, "weights = %s\n", c->weights);
     if (c->random_seed >= 0)
         fprintf(f, "random_seed = %ld\n", c->random_seed);
-    fprintf(f, "\n[dissect]\nprofile = %s\n", c->profile == ND_PROFILE_LITE ? "netdissect-lite" : "netdissect");
+    fprintf(f, "\n[dissect]\nprofile = %s\n", nd_profile_name(c->profile));
     cli_fmt_double(b, sizeof b, c->quantile);
     fprintf(f, "quantile = %s\n", b);
     cli_fmt_double(b, sizeof b, c->iou_threshold);
