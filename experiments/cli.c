@@ -54,7 +54,7 @@ int cli_double_list(const char *s, double **out, int *n)
     int cap = 1;
     for (const char *p = s; *p; p++)
         cap += *p == ',';
-    double *v = malloc(sizeof *v * (size_t)cap);
+    double *v = nd_malloc(sizeof *v * (size_t)cap);
     char *copy = strdup(s);
     if (!v || !copy) {
         free(v);

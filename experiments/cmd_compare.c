@@ -246,7 +246,9 @@ static int jadd(jflat *j, const char *path, const char *v, size_t vlen)
     }
     j->path[j->n] = strdup(path);
     j->val[j->n] = strndup(v, vlen);
-    j->n++;
+    j->n++; /* counted even when a copy failed, so jfree frees what exists */
+    if (!j->path[j->n - 1] || !j->val[j->n - 1])
+        return nd_fail("%s: out of memory", j->file);
     return 0;
 }
 

@@ -351,10 +351,12 @@ static int handler(void *user, const char *section, const char *name, const char
         if (!*value || strchr(value, ' ') || value[0] == ',' || value[strlen(value) - 1] == ',' ||
             strstr(value, ",,"))
             return perr(p, p->line, k, "'%s': expected a comma-separated list of category names without spaces", value), 0;
-        c->categories = strdup(value);
+        if (!(c->categories = strdup(value)))
+            return perr(p, p->line, k, "out of memory"), 0;
         break;
     case K_DS_NAME:
-        c->dataset_name = strdup(value);
+        if (!(c->dataset_name = strdup(value)))
+            return perr(p, p->line, k, "out of memory"), 0;
         break;
     case K_ACT_NPY:
         if (!(c->npy = path_value(p, k, value)))
@@ -363,12 +365,14 @@ static int handler(void *user, const char *section, const char *name, const char
     case K_ACT_MODEL:
         if (!*value)
             return perr(p, p->line, k, "empty value"), 0;
-        c->model = strdup(value);
+        if (!(c->model = strdup(value)))
+            return perr(p, p->line, k, "out of memory"), 0;
         break;
     case K_ACT_LAYER:
         if (!*value)
             return perr(p, p->line, k, "empty value"), 0;
-        c->layer = strdup(value);
+        if (!(c->layer = strdup(value)))
+            return perr(p, p->line, k, "out of memory"), 0;
         break;
     case K_ACT_WEIGHTS: {
         char *a = path_value(p, k, value);
@@ -439,7 +443,8 @@ static int handler(void *user, const char *section, const char *name, const char
     case K_OUT_TITLE:
         if (strpbrk(value, "\"\\\n"))
             return perr(p, p->line, k, "'%s': no quotes or backslashes in a title", value), 0;
-        c->title = strdup(value);
+        if (!(c->title = strdup(value)))
+            return perr(p, p->line, k, "out of memory"), 0;
         break;
     }
     return 1;
@@ -505,7 +510,8 @@ static int check_whole(parser *p)
         return perr(p, p->key_line[K_DI_FIELD], K_DI_FIELD, "only used by profile = netdissect (this config says netdissect-lite)");
     if (!c->dataset_name) {
         const char *s = strrchr(c->dataset, '/');
-        c->dataset_name = strdup(s ? s + 1 : c->dataset);
+        if (!(c->dataset_name = strdup(s ? s + 1 : c->dataset)))
+            return nd_fail("%s: out of memory", p->path);
     }
     return 0;
 }
@@ -516,7 +522,8 @@ int config_load(config *c, const char *path)
     struct stat st; /* fopen "r" of a folder works and reads as empty */
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return nd_fail("%s: is a directory, expected a config file", path);
-    c->path = strdup(path);
+    if (!(c->path = strdup(path)))
+        return nd_fail("%s: out of memory", path);
     c->random_seed = -1;
     c->profile = ND_PROFILE_NETDISSECT;
     c->quantile = 0.005;     /* the paper's top 0.5% */
