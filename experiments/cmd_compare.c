@@ -273,6 +273,16 @@ static char *jstring(jflat *j)
     return out;
 }
 
+/* After a member or element: 1 at ',' (another follows), 0 at the closing
+ * bracket, -1 otherwise. */
+static int jnext(jflat *j, char close, const char *after)
+{
+    jws(j);
+    if (*j->p == ',' || *j->p == close)
+        return *j->p++ == ',';
+    return nd_fail("%s: expected ',' or '%c' after %s", j->file, close, after);
+}
+
 static int jvalue(jflat *j, const char *path, int depth)
 {
     char sub[1024];
@@ -302,18 +312,9 @@ static int jvalue(jflat *j, const char *path, int depth)
             j->p++;
             snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key);
             free(key);
-            if (jvalue(j, sub, depth + 1))
-                return -1;
-            jws(j);
-            if (*j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (*j->p == '}') {
-                j->p++;
-                return 0;
-            }
-            return nd_fail("%s: expected ',' or '}' after %s", j->file, sub);
+            int r = jvalue(j, sub, depth + 1) ? -1 : jnext(j, '}', sub);
+            if (r <= 0)
+                return r;
         }
     }
     if (*j->p == '[') {
@@ -325,18 +326,9 @@ static int jvalue(jflat *j, const char *path, int depth)
         }
         for (int i = 0;; i++) {
             snprintf(sub, sizeof sub, "%s[%d]", path, i);
-            if (jvalue(j, sub, depth + 1))
-                return -1;
-            jws(j);
-            if (*j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (*j->p == ']') {
-                j->p++;
-                return 0;
-            }
-            return nd_fail("%s: expected ',' or ']' after %s", j->file, sub);
+            int r = jvalue(j, sub, depth + 1) ? -1 : jnext(j, ']', sub);
+            if (r <= 0)
+                return r;
         }
     }
     if (*j->p == '"') {
