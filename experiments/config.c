@@ -293,25 +293,23 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int handler(void *user, const char *section, const char *name, const char *value)
+/* The key's index, or -1 after recording why it is not accepted (unknown,
+ * outside a section, given twice). */
+static int key_index(parser *p, const char *section, const char *name)
 {
-    parser *p = user;
-    config *c = p->c;
-    if (p->failed)
-        return 0;
     int k;
     for (k = 0; k < K_COUNT; k++)
         if (!strcmp(section, keys[k].section) && !strcmp(name, keys[k].key))
             break;
     if (k == K_COUNT) {
         if (!*section)
-            return perr(p, p->line, -1, "%s: key outside any section", name), 0;
+            return perr(p, p->line, -1, "%s: key outside any section", name);
         size_t s;
         for (s = 0; s < N_SECTIONS; s++)
             if (!strcmp(section, sections[s]))
                 break;
         if (s == N_SECTIONS) /* already reported by the reader */
-            return 0;
+            return -1;
         char known[256] = "";
         for (int j = 0; j < K_COUNT; j++)
             if (!strcmp(keys[j].section, section)) {
@@ -319,16 +317,20 @@ static int handler(void *user, const char *section, const char *name, const char
                 strcat(known, keys[j].key);
             }
         return perr(p, p->line, -1, "[%s] %s: unknown key (known in [%s]: %s)", section, name,
-                    section, known),
-               0;
+                    section, known);
     }
     if (p->key_line[k])
         return perr(p, p->line, k, "given twice (first at line %d; an indented line continues the value above)",
-                    p->key_line[k]),
-               0;
+                    p->key_line[k]);
     p->key_line[k] = p->line;
+    return k;
+}
+
+/* [dataset] and [activations] values (1 ok, 0 error recorded: inih's convention). */
+static int set_source(parser *p, int k, const char *value)
+{
+    config *c = p->c;
     long l;
-    double d;
     switch (k) {
     case K_DS_PATH: {
         char *a = path_value(p, k, value);
@@ -388,6 +390,17 @@ static int handler(void *user, const char *section, const char *name, const char
             return perr(p, p->line, k, "'%s': expected an integer >= 0", value), 0;
         c->random_seed = l;
         break;
+    }
+    return 1;
+}
+
+/* [dissect], [rotation] and [output] values (1 ok, 0 error recorded). */
+static int set_method(parser *p, int k, const char *value)
+{
+    config *c = p->c;
+    long l;
+    double d;
+    switch (k) {
     case K_DI_PROFILE:
         if (nd_profile_parse(value, &c->profile))
             return perr(p, p->line, k, "'%s': expected netdissect (or nd) or netdissect-lite (or ndl, lite)",
@@ -448,6 +461,17 @@ static int handler(void *user, const char *section, const char *name, const char
         break;
     }
     return 1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    parser *p = user;
+    if (p->failed)
+        return 0;
+    int k = key_index(p, section, name);
+    if (k < 0)
+        return 0;
+    return k < K_DI_PROFILE ? set_source(p, k, value) : set_method(p, k, value);
 }
 
 /* Line to blame for a missing key: its section header, else the last line. */
