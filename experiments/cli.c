@@ -1,3 +1,5 @@
+/* cli.c - helpers shared by the subcommands (see cli.h): usage errors,
+ * strict numbers, the progress line and its one quiet rule. */
 #include "experiments/cli.h"
 #include "core/err.h"
 

@@ -1,3 +1,4 @@
+/* units_io.c - the steps of `dissect units` shared with the sweep (see units_io.h). */
 #include "experiments/units_io.h"
 #include "core/csv.h"
 #include "core/err.h"
