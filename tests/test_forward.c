@@ -209,7 +209,9 @@ static void test_quoted_index(void)
     int rc = mdl_extract("squeezenet", NULL, 1, dir, "conv1", na, 2, (nd_progress){0});
     CHECK(rc == 0, "mdl_extract with a quoted image name: %s", rc ? nd_errmsg() : "ok");
     npy_t q;
-    if (rc == 0 && npy_open(&q, na) == 0) {
+    int qr = rc == 0 ? npy_open(&q, na) : -1;
+    CHECK(rc != 0 || qr == 0, "read %s: %s", na, qr ? nd_errmsg() : "ok");
+    if (qr == 0) {
         size_t per = q.count / 2;
         CHECK(q.shape[0] == 2 && !memcmp(q.data, (const float *)q.data + per, per * sizeof(float)),
               "both rows (plain and quoted name of one image) are the same activations");
