@@ -16,6 +16,7 @@
 #include "datasets/import.h"
 
 #include "core/afile.h"
+#include "core/csv.h"
 #include "core/err.h"
 #include "core/jobs.h"
 #include "datasets/colornames.h"
@@ -63,61 +64,61 @@ static void free_classes(cls *c, int n)
     free(c);
 }
 
-/* One data row "id,name" of classes.csv into c[*n]. */
-static int class_row(const char *path, int row, char *line, cls **c, int *n, int *ncap)
-{
-    char *comma = strchr(line, ',');
-    char *end = NULL;
-    long id = comma ? strtol(line, &end, 10) : 0;
-    if (!comma || end != comma || id < 1 || id > 65535 || !comma[1] || strpbrk(comma + 1, ",\";"))
-        return nd_fail("%s: row %d: expected 'id,name' with id in 1..65535 and a name without "
-                       "commas, semicolons or quotes, got '%s'", path, row, line);
-    for (int i = 0; i < *n; i++)
-        if ((*c)[i].id == id)
-            return nd_fail("%s: row %d: class id %ld repeated", path, row, id);
-    if (*n == *ncap) {
-        *ncap = *ncap ? 2 * *ncap : 64;
-        cls *nc = realloc(*c, sizeof **c * *ncap);
-        if (!nc)
-            return nd_fail("%s: out of memory", path);
-        *c = nc;
-    }
-    (*c)[*n].id = (int)id;
-    if (!((*c)[*n].name = strdup(comma + 1)))
-        return nd_fail("%s: out of memory", path);
-    (*n)++;
-    return 0;
-}
-
 /* classes.csv: header "id,name", then rows; sorted by id. */
 static int read_classes(const char *path, cls **out, int *n_out)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return nd_fail("%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
+    csv_file f;
+    if (csv_open(&f, path))
+        return -1;
     cls *c = NULL;
-    int n = 0, ncap = 0, row = 0, rc = 0;
-    ssize_t len;
-    while (!rc && (len = getline(&line, &cap, f)) >= 0) {
-        row++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = 0;
-        if (row == 1 && strcmp(line, "id,name") != 0)
-            rc = nd_fail("%s: header '%s', expected 'id,name'", path, line);
-        else if (row > 1 && len > 0)
-            rc = class_row(path, row, line, &c, &n, &ncap);
+    int n = 0, ncap = 0, rc = -1, r;
+    long id = 0;
+    if (f.nh != 2 || strcmp(f.hdr[0], "id") != 0 || strcmp(f.hdr[1], "name") != 0) {
+        nd_fail("%s: header is not 'id,name'", path);
+        goto done;
     }
-    if (!rc && n == 0)
-        rc = nd_fail("%s: no classes", path);
-    fclose(f);
-    free(line);
+    while ((r = csv_next(&f)) > 0) {
+        if (f.nf != 2 || csv_long(f.f[0], &id) || id < 1 || id > 65535 || !*f.f[1] ||
+            strpbrk(f.f[1], ",\";")) {
+            nd_fail("%s: line %d: expected 'id,name' with id in 1..65535 and a name without "
+                    "commas, semicolons or quotes", path, f.line);
+            goto done;
+        }
+        for (int i = 0; i < n; i++)
+            if (c[i].id == id) {
+                nd_fail("%s: line %d: class id %ld repeated", path, f.line, id);
+                goto done;
+            }
+        if (n == ncap) {
+            ncap = ncap ? 2 * ncap : 64;
+            cls *nc = realloc(c, sizeof *c * ncap);
+            if (!nc) {
+                nd_fail("%s: out of memory", path);
+                goto done;
+            }
+            c = nc;
+        }
+        c[n].id = (int)id;
+        if (!(c[n].name = strdup(f.f[1]))) {
+            nd_fail("%s: out of memory", path);
+            goto done;
+        }
+        n++;
+    }
+    if (r < 0)
+        goto done;
+    if (n == 0) {
+        nd_fail("%s: no classes", path);
+        goto done;
+    }
+    qsort(c, n, sizeof *c, cls_cmp);
+    rc = 0;
+done:
+    csv_close(&f);
     if (rc) {
         free_classes(c, n);
         return -1;
     }
-    qsort(c, n, sizeof *c, cls_cmp);
     *out = c;
     *n_out = n;
     return 0;

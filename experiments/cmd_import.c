@@ -2,6 +2,7 @@
  * classes.csv), texture sets and a colour-name table -> one Broden-format
  * dataset (datasets/import.h does the work). */
 #include "core/err.h"
+#include "core/jobs.h"
 #include "datasets/import.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
@@ -50,7 +51,7 @@ static void usage(FILE *f)
 
 static void progress(void *ctx, const char *stage, size_t done, size_t total)
 {
-    double *last = ctx, t = cli_now();
+    double *last = ctx, t = nd_now();
     if (done < total && t - *last < 1.0)
         return;
     *last = t;
@@ -118,7 +119,7 @@ int cmd_import(int argc, char **argv)
     double last = 0;
     o.progress = (nd_progress){progress, &last};
     imp_stats st;
-    double t0 = cli_now();
+    double t0 = nd_now();
     int rc = imp_run(&o, &st);
     cli_progress_done();
     if (rc)
@@ -127,6 +128,6 @@ int cmd_import(int argc, char **argv)
             "import: %zu images (%zu with labels, %zu texture photographs), %d labels kept "
             "(object %d of %d classes, color %d, texture %d), wrote %s in %.1f s\n",
             st.images, st.labelled, st.texture_images, st.kept, st.kept_object, st.classes,
-            st.kept_color, st.kept_texture, o.out_dir, cli_now() - t0);
+            st.kept_color, st.kept_texture, o.out_dir, nd_now() - t0);
     return ND_EXIT_OK;
 }
