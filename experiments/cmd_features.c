@@ -14,17 +14,24 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: dissect features --model squeezenet (--weights FILE | --random-weights SEED)\n"
-            "                        --dataset DIR --layer NAME --out F.npy [--batch N]\n\n"
+            "                        --dataset DIR --layer NAME[,NAME...]|all --out F.npy|DIR\n"
+            "                        [--float16] [--batch N]\n\n"
             "Runs the network over the Broden-format dataset DIR (images in index.csv order,\n"
             "squash-resized to 227x227, BGR minus mean) and writes the layer's post-ReLU\n"
             "activations as float32 [N, K, h, w] to F.npy, and its receptive-field geometry\n"
-            "to F.json.  Both are written atomically.\n\n"
+            "to F.json.  Both are written atomically.  Several layers (a comma list, or\n"
+            "'all': conv1, fire2 ... fire9) come from one forward pass with one progress line\n"
+            "and go into the folder DIR as DIR/<layer>.npy and DIR/<layer>.json.  Sizes: on\n"
+            "1,791 images conv1 alone is 8.5 GB in float32 and all nine layers about 25 GB;\n"
+            "--float16 halves that (IEEE half, rounded to nearest).\n\n"
             "  --model NAME          network (squeezenet)\n"
             "  --weights FILE        Deep Compression weights (compressed_SqueezeNet.net)\n"
             "  --random-weights SEED He-initialised random weights instead (seed >= 0)\n"
             "  --dataset DIR         Broden-format dataset (index.csv, images/)\n"
-            "  --layer NAME          e.g. fire9, fire5, conv1, pool8, fire9/conv3x3_2\n"
-            "  --out F.npy           output activations\n"
+            "  --layer NAME          e.g. fire9, fire5, conv1, pool8, fire9/conv3x3_2; a comma\n"
+            "                        list or 'all' for several layers in one pass\n"
+            "  --out F.npy|DIR       output activations (a folder for several layers)\n"
+            "  --float16             write float16 instead of float32\n"
             "  --batch N             images per forward call (default 32)\n"
             "A progress line with images/s goes to stderr (dissect --quiet or ND_QUIET=1\n"
             "silences it).\n");
@@ -52,9 +59,11 @@ int cmd_features(int argc, char **argv)
         {"random-weights", required_argument, 0, 'r'},
         {"dataset", required_argument, 0, 'd'}, {"layer", required_argument, 0, 'l'},
         {"out", required_argument, 0, 'o'},     {"batch", required_argument, 0, 'b'},
+        {"float16", no_argument, 0, 'f'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     const char *model = NULL, *weights = NULL, *dataset = NULL, *layer = NULL, *out = NULL;
     long seed = -1, batch = 32;
+    int f16 = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -64,6 +73,7 @@ int cmd_features(int argc, char **argv)
         case 'd': dataset = optarg; break;
         case 'l': layer = optarg; break;
         case 'o': out = optarg; break;
+        case 'f': f16 = 1; break;
         case 'r':
             if (cli_long(optarg, &seed) || seed < 0)
                 return cli_usage_error(argv[0], "--random-weights: '%s' is not a seed >= 0",
@@ -85,7 +95,7 @@ int cmd_features(int argc, char **argv)
         return cli_usage_error(argv[0], "give exactly one of --weights and --random-weights");
     double t0 = nd_now();
     rate r = {t0, -1};
-    int rc = mdl_extract(model, weights, seed, dataset, layer, out, (int)batch,
+    int rc = mdl_extract_layers(model, weights, seed, dataset, layer, out, f16, (int)batch,
                          (nd_progress){progress, &r});
     cli_progress_done();
     if (rc)
