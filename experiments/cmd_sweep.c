@@ -78,6 +78,12 @@ int cmd_sweep(int argc, char **argv)
         fprintf(stderr, "dissect: %s\n", nd_errmsg());
         return ND_EXIT_USAGE;
     }
+    if (c.layers) {
+        fprintf(stderr, "dissect: %s: a layers experiment ([layers] section): run it with 'dissect layers'\n",
+                argv[optind]);
+        config_free(&c);
+        return ND_EXIT_USAGE;
+    }
     if (out && config_set_out_dir(&c, out)) {
         config_free(&c);
         return cli_fail();

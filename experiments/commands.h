@@ -15,6 +15,7 @@ int cmd_features(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_layers(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 

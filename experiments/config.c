@@ -8,6 +8,7 @@
  * handler then returns 0 so inih stops caring, and config_load reports it.
  */
 #include "experiments/config.h"
+#include "core/afile.h"
 #include "core/err.h"
 #include "experiments/cli.h"
 
@@ -29,6 +30,7 @@ enum {
     K_ACT_NPY, K_ACT_MODEL, K_ACT_LAYER, K_ACT_WEIGHTS, K_ACT_SEED,
     K_DI_PROFILE, K_DI_QUANTILE, K_DI_IOU, K_DI_FIELD,
     K_RO_ALPHAS, K_RO_EXTRAP, K_RO_DRAWS, K_RO_SEED,
+    K_LA_LAYERS, K_LA_SEED, K_LA_BATCH,
     K_OUT_DIR, K_OUT_TITLE,
     K_COUNT
 };
@@ -42,9 +44,11 @@ static const struct {
     {"dissect", "field"},
     {"rotation", "alphas"}, {"rotation", "allow_extrapolation"}, {"rotation", "draws"},
     {"rotation", "base_seed"},
+    {"layers", "layers"}, {"layers", "random_seed"}, {"layers", "batch"},
     {"output", "dir"}, {"output", "title"},
 };
-static const char *sections[] = {"dataset", "activations", "dissect", "rotation", "output"};
+static const char *sections[] = {"dataset", "activations", "dissect", "rotation", "layers", "output"};
+#define S_LAYERS 4 /* index of "layers" above */
 #define N_SECTIONS (sizeof sections / sizeof *sections)
 
 typedef struct {
@@ -121,7 +125,7 @@ static char *reader(char *str, int num, void *stream)
                 if (!strcmp(name, sections[s]))
                     break;
             if (s == N_SECTIONS)
-                perr(p, p->line, -1, "[%s]: unknown section (known: [dataset] [activations] [dissect] [rotation] [output])", name);
+                perr(p, p->line, -1, "[%s]: unknown section (known: [dataset] [activations] [dissect] [rotation] [layers] [output])", name);
             else if (p->section_line[s])
                 perr(p, p->line, -1, "[%s]: section given twice (first at line %d)", name, p->section_line[s]);
             else
@@ -449,6 +453,24 @@ static int set_method(parser *p, int k, const char *value)
             return perr(p, p->line, k, "'%s': expected an integer in [0, 4000000000]", value), 0;
         c->base_seed = (unsigned long)l;
         break;
+    case K_LA_LAYERS:
+        if (!*value || strchr(value, ' ') || value[0] == ',' || value[strlen(value) - 1] == ',' ||
+            strstr(value, ",,"))
+            return perr(p, p->line, k, "'%s': expected all or a comma-separated list of layer names "
+                        "without spaces", value), 0;
+        if (!(c->layers = strdup(value)))
+            return perr(p, p->line, k, "out of memory"), 0;
+        break;
+    case K_LA_SEED:
+        if (cli_long(value, &l) || l < 0)
+            return perr(p, p->line, k, "'%s': expected an integer >= 0", value), 0;
+        c->layers_random_seed = l;
+        break;
+    case K_LA_BATCH:
+        if (cli_long(value, &l) || l < 1 || l > 4096)
+            return perr(p, p->line, k, "'%s': expected an integer in [1, 4096]", value), 0;
+        c->layers_batch = (int)l;
+        break;
     case K_OUT_DIR:
         if (!(c->out_dir = path_value(p, k, value)))
             return 0;
@@ -483,9 +505,39 @@ static int missing_line(parser *p, int k)
     return p->line;
 }
 
+/* A layers experiment ([layers] section): the network comes from
+ * [activations] model (+ weights for the trained run), the random baseline
+ * from [layers] random_seed; rotation and activation-file keys do not apply. */
+static int check_layers(parser *p)
+{
+    config *c = p->c;
+    static const int required[] = {K_DS_PATH, K_ACT_MODEL, K_LA_LAYERS, K_OUT_DIR};
+    for (size_t i = 0; i < sizeof required / sizeof *required; i++)
+        if (!p->key_line[required[i]])
+            return perr(p, missing_line(p, required[i]), required[i], "required key missing (a layers experiment)");
+    static const int unused[] = {K_ACT_NPY, K_ACT_LAYER, K_ACT_SEED, K_DI_FIELD, K_RO_ALPHAS,
+                                 K_RO_EXTRAP, K_RO_DRAWS, K_RO_SEED};
+    for (size_t i = 0; i < sizeof unused / sizeof *unused; i++)
+        if (p->key_line[unused[i]])
+            return perr(p, p->key_line[unused[i]], unused[i],
+                        "not used by a layers experiment ([layers] given: layers and fields come from "
+                        "the model, the random baseline from [layers] random_seed)");
+    if (!c->weights && c->layers_random_seed < 0)
+        return perr(p, missing_line(p, K_LA_SEED), K_LA_SEED,
+                    "no network: give [activations] weights (trained) and/or [layers] random_seed");
+    if (!c->dataset_name) {
+        const char *s = strrchr(c->dataset, '/');
+        if (!(c->dataset_name = strdup(s ? s + 1 : c->dataset)))
+            return nd_fail("%s: out of memory", p->path);
+    }
+    return 0;
+}
+
 static int check_whole(parser *p)
 {
     config *c = p->c;
+    if (p->section_line[S_LAYERS] || p->key_line[K_LA_LAYERS])
+        return check_layers(p);
     static const int required[] = {K_DS_PATH, K_RO_ALPHAS, K_OUT_DIR};
     for (size_t i = 0; i < sizeof required / sizeof *required; i++)
         if (!p->key_line[required[i]])
@@ -554,6 +606,8 @@ int config_load(config *c, const char *path)
     c->iou_threshold = 0.04; /* the paper's detector threshold */
     c->draws = 1;
     c->base_seed = 1;
+    c->layers_random_seed = -1;
+    c->layers_batch = 32;
     parser p;
     memset(&p, 0, sizeof p);
     p.c = c;
@@ -614,6 +668,8 @@ const char *config_title(const config *c, char *buf, size_t cap)
 {
     if (c->title)
         snprintf(buf, cap, "%s", c->title);
+    else if (c->layers)
+        snprintf(buf, cap, "%s layers %s on %s", c->model, c->layers, c->dataset_name);
     else if (c->model || c->layer)
         snprintf(buf, cap, "%s%s%s on %s", c->model ? c->model : "", c->model && c->layer ? " " : "",
                  c->layer ? c->layer : "", c->dataset_name);
@@ -623,6 +679,9 @@ const char *config_title(const config *c, char *buf, size_t cap)
     return buf;
 }
 
+
+static void layers_effective(FILE *f, const config *c);
+static void rotation_effective(FILE *f, const config *c);
 
 char *config_effective(const config *c)
 {
@@ -642,7 +701,9 @@ char *config_effective(const config *c)
         fprintf(f, "categories = %s\n", c->categories);
     else
         fprintf(f, "; categories: all of category.csv\n");
-    fprintf(f, "name = %s\n\n[activations]\nnpy = %s\n", c->dataset_name, c->npy);
+    fprintf(f, "name = %s\n\n[activations]\n", c->dataset_name);
+    if (c->npy)
+        fprintf(f, "npy = %s\n", c->npy);
     if (c->model)
         fprintf(f, "model = %s\n", c->model);
     if (c->layer)
@@ -660,6 +721,32 @@ char *config_effective(const config *c)
         fprintf(f, "field = %d,%d,%d\n", c->field_offset, c->field_size, c->field_stride);
     else if (c->profile == ND_PROFILE_NETDISSECT)
         fprintf(f, "; field: from the .json beside the activations, else the model's layer geometry\n");
+    if (c->layers)
+        layers_effective(f, c);
+    else
+        rotation_effective(f, c);
+    fprintf(f, "\n[output]\ndir = %s\ntitle = %s\n", c->out_dir, config_title(c, title, sizeof title));
+    if (fclose(f)) {
+        free(text);
+        nd_fail("out of memory");
+        return NULL;
+    }
+    return text;
+}
+
+static void layers_effective(FILE *f, const config *c)
+{
+    fprintf(f, "\n[layers]\nlayers = %s\n", c->layers);
+    if (c->layers_random_seed >= 0)
+        fprintf(f, "random_seed = %ld\n", c->layers_random_seed);
+    else
+        fprintf(f, "; random_seed: none (no random-weights baseline)\n");
+    fprintf(f, "batch = %d\n", c->layers_batch);
+}
+
+static void rotation_effective(FILE *f, const config *c)
+{
+    char b[64];
     fprintf(f, "\n[rotation]\nalphas = ");
     for (int i = 0; i < c->n_alphas; i++) {
         cli_fmt_double(b, sizeof b, c->alphas[i]);
@@ -671,13 +758,50 @@ char *config_effective(const config *c)
     if (c->draws > 1)
         fprintf(f, "..%lu", c->base_seed + (unsigned long)c->draws - 1);
     fprintf(f, " (Haar rotation Q_d = rot_haar(K, seed), R = Q_d^alpha)\n");
-    fprintf(f, "\n[output]\ndir = %s\ntitle = %s\n", c->out_dir, config_title(c, title, sizeof title));
-    if (fclose(f)) {
-        free(text);
-        nd_fail("out of memory");
-        return NULL;
+}
+
+/* Write config.effective.ini, or check that the folder's one matches. */
+int config_claim_dir(const config *c)
+{
+    char *now = config_effective(c);
+    if (!now)
+        return -1;
+    char *path = nd_path_join(c->out_dir, "config.effective.ini");
+    int rc = 0;
+    struct stat st;
+    if (!path)
+        rc = -1;
+    else if (stat(path, &st) == 0) {
+        char *old = nd_read_text(path);
+        if (!old) {
+            rc = -1;
+        } else {
+            /* compare line by line, skipping "; from:" (how the config was named) */
+            char *a = old, *b = now;
+            int line = 0;
+            while (*a || *b) {
+                line++;
+                char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+                size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+                int skip = !strncmp(a, "; from:", 7) && !strncmp(b, "; from:", 7);
+                if (!skip && (la != lb || memcmp(a, b, la))) {
+                    nd_fail("%s:%d: this run folder holds another configuration ('%.*s', now '%.*s'); "
+                            "use another output folder (--out) or remove %s",
+                            path, line, (int)(la > 120 ? 120 : la), a, (int)(lb > 120 ? 120 : lb), b, c->out_dir);
+                    rc = -1;
+                    break;
+                }
+                a += la + (ea != NULL);
+                b += lb + (eb != NULL);
+            }
+            free(old);
+        }
+    } else if (!(rc = nd_mkdirs(c->out_dir))) {
+        rc = afile_write_all(path, now, strlen(now));
     }
-    return text;
+    free(path);
+    free(now);
+    return rc;
 }
 
 void config_free(config *c)
@@ -691,6 +815,7 @@ void config_free(config *c)
     free(c->layer);
     free(c->weights);
     free(c->alphas);
+    free(c->layers);
     free(c->out_dir);
     free(c->title);
     memset(c, 0, sizeof *c);

@@ -22,6 +22,13 @@
  *                  allow_extrapolation = true   (default false)
  *                  draws            random rotations per alpha > 0, default 1, >= 1
  *                  base_seed        draw d uses seed base_seed + d, default 1
+ *   [layers]       layers (R)       all, or a comma list of layer names: makes the
+ *                                   config a layers experiment (`dissect layers`):
+ *                                   [activations] needs model (R) and weights (the
+ *                                   trained network); npy, layer, random_seed, [dissect]
+ *                                   field and [rotation] are then errors
+ *                  random_seed      the random-weights baseline's seed; default none
+ *                  batch            images per forward call, default 32
  *   [output]       dir (R)          run folder
  *                  title            figure title; default "<model> <layer> on <dataset>"
  *
@@ -63,6 +70,10 @@ typedef struct {
     int allow_extrapolation;
     int draws;
     unsigned long base_seed;
+    /* [layers]: a layers experiment instead of a sweep (dissect layers) */
+    char *layers;            /* NULL = not a layers experiment */
+    long layers_random_seed; /* random-weights baseline, -1 = none */
+    int layers_batch;        /* images per forward call, default 32 */
     /* [output] */
     char *out_dir;      /* absolute */
     char *title;        /* NULL = default */
@@ -83,6 +94,12 @@ const char *config_title(const config *c, char *buf, size_t cap);
  * Loading it again gives the same configuration.  Its second line, "; from:
  * PATH", is the only one that depends on how the config was named. */
 char *config_effective(const config *c);
+
+/* The run folder's config.effective.ini: written when absent (the folder
+ * made if needed), else compared line by line with this configuration
+ * (the "; from:" line aside); a difference is an error naming the line, so
+ * a resumed run never mixes two configurations. */
+int config_claim_dir(const config *c);
 
 void config_free(config *c);
 

@@ -63,7 +63,7 @@ const char *fig_plots_dir(void)
 }
 
 /* gnuplot string literal in single quotes ('' is a quote inside). */
-static void gp_quote(FILE *f, const char *name, const char *v)
+void fig_var(FILE *f, const char *name, const char *v)
 {
     fprintf(f, "%s='", name);
     for (; *v; v++) {
@@ -94,7 +94,7 @@ static int run_gnuplot(const char *script, const char *run_dir, const char *base
         return nd_fail("out of memory");
     }
     fputs(vars, m);
-    gp_quote(m, "outbase", tmpbase);
+    fig_var(m, "outbase", tmpbase);
     fclose(m);
     pid_t pid = fork();
     if (pid < 0) {
@@ -164,6 +164,16 @@ static char *run_title(const char *run_dir)
     return title;
 }
 
+int fig_run(const char *base, const char *run_dir, const char *vars, int first)
+{
+    const char *pd = fig_plots_dir();
+    if (!pd)
+        return -1;
+    char script[PATH_MAX + 64];
+    snprintf(script, sizeof script, "%s/%s.gp", pd, base);
+    return run_gnuplot(script, run_dir, base, vars, first);
+}
+
 int fig_draw(const char *run_dir)
 {
     const char *pd = fig_plots_dir();
@@ -206,10 +216,10 @@ int fig_draw(const char *run_dir)
         free(sum), free(sw), free(title);
         return nd_fail("out of memory");
     }
-    gp_quote(m, "summary", sum);
-    gp_quote(m, "sweep", sw);
-    gp_quote(m, "plottitle", title);
-    gp_quote(m, "cats", cats);
+    fig_var(m, "summary", sum);
+    fig_var(m, "sweep", sw);
+    fig_var(m, "plottitle", title);
+    fig_var(m, "cats", cats);
     fclose(m);
     char s1[PATH_MAX + 32], s2[PATH_MAX + 32];
     snprintf(s1, sizeof s1, "%s/unique_vs_alpha.gp", pd);
@@ -217,6 +227,8 @@ int fig_draw(const char *run_dir)
     int rc = run_gnuplot(s1, run_dir, "unique_vs_alpha", vars, 1);
     if (!rc)
         rc = run_gnuplot(s2, run_dir, "category_vs_alpha", vars, 0);
+    if (!rc)
+        rc = fig_run("category_unique_vs_alpha", run_dir, vars, 0);
     free(vars);
     free(sum), free(sw), free(title);
     return rc;

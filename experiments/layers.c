@@ -9,6 +9,7 @@
 #include "core/layers.h"
 #include "core/result.h"
 #include "experiments/cli.h"
+#include "experiments/figures.h"
 #include "models/extract.h"
 
 #include <stdio.h>
@@ -301,9 +302,68 @@ int layers_run(const layers_spec *s)
     return rc;
 }
 
-/* TEMPORARY until figures.c (issue 10) lands: drawing goes through its gnuplot runner. */
+/* Categories and networks present, from layers_plot.csv's header
+ * ("<net>_<category>_unique" columns), space separated. */
+static int plot_names(const char *path, char *cats, size_t cc, char *netsout, size_t nc)
+{
+    char *text = nd_read_text(path);
+    if (!text)
+        return -1;
+    char *nl = strchr(text, '\n');
+    if (nl)
+        *nl = 0;
+    *cats = *netsout = 0;
+    for (char *tok = strtok(text, ","); tok; tok = strtok(NULL, ",")) {
+        size_t n = strlen(tok);
+        if (n < 8 || strcmp(tok + n - 7, "_unique"))
+            continue;
+        tok[n - 7] = 0;
+        char *us = strchr(tok, '_');
+        if (!us)
+            continue;
+        *us = 0;
+        const char *cat = us + 1;
+        if (!strcmp(cat, "all"))
+            continue;
+        char pad[80];
+        snprintf(pad, sizeof pad, " %s ", cat);
+        char padded[4200];
+        snprintf(padded, sizeof padded, " %s ", cats);
+        if (!strstr(padded, pad) && strlen(cats) + strlen(cat) + 2 < cc)
+            strcat(*cats ? strcat(cats, " ") : cats, cat);
+        snprintf(pad, sizeof pad, " %s ", tok);
+        snprintf(padded, sizeof padded, " %s ", netsout);
+        if (!strstr(padded, pad) && strlen(netsout) + strlen(tok) + 2 < nc)
+            strcat(*netsout ? strcat(netsout, " ") : netsout, tok);
+    }
+    free(text);
+    return 0;
+}
+
 int layers_draw(const char *out_dir, const char *title)
 {
-    (void)title;
-    return nd_fail("%s: figures not drawn yet (waiting for experiments/figures.c)", out_dir);
+    char *data = nd_path_join(out_dir, "layers_plot.csv");
+    char cats[2048], netsl[64];
+    if (!data || plot_names(data, cats, sizeof cats, netsl, sizeof netsl)) {
+        free(data);
+        return -1;
+    }
+    char *vars = NULL;
+    size_t vlen = 0;
+    FILE *m = open_memstream(&vars, &vlen);
+    if (!m) {
+        free(data);
+        return nd_fail("out of memory");
+    }
+    fig_var(m, "data", data);
+    fig_var(m, "cats", cats);
+    fig_var(m, "nets", netsl);
+    fig_var(m, "plottitle", title ? title : "");
+    fclose(m);
+    int rc = fig_run("layers_unique", out_dir, vars, 1);
+    if (!rc)
+        rc = fig_run("layers_fraction", out_dir, vars, 0);
+    free(vars);
+    free(data);
+    return rc;
 }

@@ -17,10 +17,11 @@ static const struct {
     {"units", cmd_units, "dissect one layer's activations against a Broden-format dataset"},
     {"recount", cmd_recount, "recount detectors from a result CSV (ours or the references')"},
     {"rotate", cmd_rotate, "draw a random rotation Q in SO(n), write Q^alpha or rotate activations"},
-    {"features", cmd_features, "run a network over a dataset and write a layer's activations"},
-    {"import", cmd_import, "turn images + label maps (e.g. MSRC-v2) into a Broden-format dataset"},
+    {"features", cmd_features, "run a network over a dataset and write one or several layers' activations"},
+    {"import", cmd_import, "turn object sets, texture sets and colour names into one Broden-format dataset"},
     {"classify", cmd_classify, "print the top-5 ImageNet classes of images"},
     {"sweep", cmd_sweep, "run the rotation experiment described by a config file"},
+    {"layers", cmd_layers, "dissect every layer, trained and random weights, from a config file"},
     {"plot", cmd_plot, "draw the figures of a sweep run folder"},
     {"compare", cmd_compare, "compare two result folders within tolerances"},
 };

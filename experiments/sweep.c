@@ -165,47 +165,6 @@ static int resolve_field(config *c)
     return r < 0 ? -1 : 0;
 }
 
-/* Write config.effective.ini, or check that the folder's one matches. */
-static int effective_config(const config *c)
-{
-    char *now = config_effective(c);
-    if (!now)
-        return -1;
-    char *path = nd_path_join(c->out_dir, "config.effective.ini");
-    int rc = 0;
-    if (file_exists(path)) {
-        char *old = nd_read_text(path);
-        if (!old) {
-            rc = -1;
-        } else {
-            /* compare line by line, skipping "; from:" (how the config was named) */
-            char *a = old, *b = now;
-            int line = 0;
-            while (*a || *b) {
-                line++;
-                char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
-                size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
-                int skip = !strncmp(a, "; from:", 7) && !strncmp(b, "; from:", 7);
-                if (!skip && (la != lb || memcmp(a, b, la))) {
-                    nd_fail("%s:%d: this run folder holds another configuration ('%.*s', now '%.*s'); "
-                            "use another output folder (--out) or remove %s",
-                            path, line, (int)(la > 120 ? 120 : la), a, (int)(lb > 120 ? 120 : lb), b, c->out_dir);
-                    rc = -1;
-                    break;
-                }
-                a += la + (ea != NULL);
-                b += lb + (eb != NULL);
-            }
-            free(old);
-        }
-    } else {
-        rc = afile_write_all(path, now, strlen(now));
-    }
-    free(path);
-    free(now);
-    return rc;
-}
-
 /* ---------------------------------------------------------------- tables */
 
 typedef struct {
@@ -470,7 +429,7 @@ static int load_inputs(sweep *s)
     if (npy_open(&s->act, c->npy))
         return -1;
     s->act_open = 1;
-    if (nd_features_from_npy(&s->feats, &s->act) || resolve_field(c) || effective_config(c) ||
+    if (nd_features_from_npy(&s->feats, &s->act) || resolve_field(c) || config_claim_dir(c) ||
         broden_open(&s->ds, c->dataset, c->categories))
         return -1;
     if (broden_num_images(s->ds) != s->feats.N)

@@ -1,0 +1,59 @@
+#!/bin/bash
+# cli_layers.sh - `dissect layers`: two layers of SqueezeNet, trained and
+# random, on 8 DTD photographs with colours.  The counts equal `dissect units`
+# on the same layer written by `dissect features` (the forward-pass
+# thresholds and tally are the file-based ones); a second run skips both
+# networks and leaves layers.csv byte-identical; bad configs exit 2.
+. "$(dirname "$0")/lib_cli.sh"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+D=$(cd "$ND_SHARED/data" && pwd)
+W=$(cd "$ND_SHARED/models/squeezenet-v1.0-deep-compression" && pwd)/compressed_SqueezeNet.net
+for c in banded cracked; do
+    mkdir -p "$T/tex/$c"
+    for f in $(ls "$D/dtd-10/images/$c" | head -4); do ln -s "$D/dtd-10/images/$c/$f" "$T/tex/$c/$f"; done
+done
+expect_ok "import" "$ND_BIN" import --textures "$T/tex" --colors "$D/colornames/w2color.npy" \
+    --min-images 1 --out "$T/ds"
+cat > "$T/layers.ini" <<INI
+[dataset]
+path = $T/ds
+[activations]
+model = squeezenet
+weights = $W
+[dissect]
+profile = netdissect
+[layers]
+layers = conv1,fire9
+random_seed = 3
+batch = 3
+[output]
+dir = $T/run
+INI
+expect_ok "layers run" "$ND_BIN" layers --no-plot "$T/layers.ini"
+rows=$(grep -c . "$T/run/layers.csv")
+# header + 2 networks x 2 layers x (color, texture, all)
+if [ "$rows" = 13 ]; then ok "layers.csv: 12 rows"; else bad "layers.csv has $rows lines: $(cat "$T/run/layers.csv")"; fi
+expect_ok "features fire9" "$ND_BIN" features --model squeezenet --weights "$W" --dataset "$T/ds" \
+    --layer conv1,fire9 --out "$T/feat"
+expect_ok "units fire9" "$ND_BIN" units --dataset "$T/ds" --features "$T/feat/fire9.npy" --out "$T/u9"
+want=$(grep -o '"detectors": [0-9]*' "$T/u9/summary.json" | head -1 | grep -o '[0-9]*$')
+got=$(awk -F, '$1 == "trained" && $2 == "fire9" && $5 == "all" { print $6 }' "$T/run/layers.csv")
+if [ -n "$want" ] && [ "$want" = "$got" ]; then ok "fire9 detectors from the forward pass = from the file ($got)"
+else bad "fire9 detectors: layers $got, units $want"; fi
+if cmp -s "$T/run/trained/fire9/thresholds.npy" "$T/u9/thresholds.npy"; then ok "fire9 thresholds byte-identical"
+else bad "fire9 thresholds differ between layers and units"; fi
+cp "$T/run/layers.csv" "$T/first.csv"
+err=$("$ND_BIN" layers --no-plot "$T/layers.ini" 2>&1 >/dev/null)
+if [ "$(grep -c skipped <<<"$err")" = 2 ] && cmp -s "$T/first.csv" "$T/run/layers.csv"; then
+    ok "second run skips both networks, same layers.csv"
+else bad "resume: $err"; fi
+grep -v '^\[layers\]\|^layers =\|^random_seed\|^batch' "$T/layers.ini" > "$T/nolayers.ini"
+expect_fail "no [layers] section" 2 "alphas" "$ND_BIN" layers "$T/nolayers.ini"
+sed 's/^layers = conv1,fire9/layers = conv1,fire99/' "$T/layers.ini" > "$T/bad.ini"
+expect_fail "another configuration in the run folder" 1 "another configuration" "$ND_BIN" layers "$T/bad.ini"
+expect_fail_clean "unknown layer" 1 "fire99" "$T/run2/trained" "$ND_BIN" layers --out "$T/run2" "$T/bad.ini"
+cp "$T/layers.ini" "$T/rot.ini"
+printf '[rotation]\nalphas = 0,1\n' >> "$T/rot.ini"
+expect_fail "rotation keys in a layers experiment" 2 "not used by a layers experiment" "$ND_BIN" layers "$T/rot.ini"
+finish
