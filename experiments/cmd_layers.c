@@ -64,28 +64,9 @@ int cmd_layers(int argc, char **argv)
     if (argc - optind != 1)
         return cli_usage_error("layers", "expected one CONFIG file, got %d arguments", argc - optind);
     config c;
-    if (config_load(&c, argv[optind])) {
-        fprintf(stderr, "dissect: %s\n", nd_errmsg());
-        return ND_EXIT_USAGE;
-    }
-    if (!c.layers) {
-        fprintf(stderr, "dissect: %s: no [layers] section: this is not a layers experiment "
-                        "(run it with 'dissect sweep')\n", argv[optind]);
-        config_free(&c);
-        return ND_EXIT_USAGE;
-    }
-    if (out && config_set_out_dir(&c, out)) {
-        config_free(&c);
-        return cli_fail();
-    }
-    if (check) {
-        char *e = config_effective(&c);
-        if (e)
-            fputs(e, stdout);
-        free(e);
-        config_free(&c);
-        return e ? ND_EXIT_OK : cli_fail();
-    }
+    int st = config_command_start(&c, argv[optind], 1, out, check);
+    if (st >= 0)
+        return st;
     char tbuf[512];
     layers_spec s = {.dataset = c.dataset, .categories = c.categories, .model = c.model,
                      .weights = c.weights, .random_seed = c.layers_random_seed,

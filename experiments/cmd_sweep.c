@@ -74,28 +74,9 @@ int cmd_sweep(int argc, char **argv)
     if (argc - optind != 1)
         return cli_usage_error("sweep", "expected one CONFIG file, got %d arguments", argc - optind);
     config c;
-    if (config_load(&c, argv[optind])) {
-        fprintf(stderr, "dissect: %s\n", nd_errmsg());
-        return ND_EXIT_USAGE;
-    }
-    if (c.layers) {
-        fprintf(stderr, "dissect: %s: a layers experiment ([layers] section): run it with 'dissect layers'\n",
-                argv[optind]);
-        config_free(&c);
-        return ND_EXIT_USAGE;
-    }
-    if (out && config_set_out_dir(&c, out)) {
-        config_free(&c);
-        return cli_fail();
-    }
-    if (check) {
-        char *e = config_effective(&c);
-        if (e)
-            fputs(e, stdout);
-        free(e);
-        config_free(&c);
-        return e ? ND_EXIT_OK : cli_fail();
-    }
+    int st = config_command_start(&c, argv[optind], 0, out, check);
+    if (st >= 0)
+        return st;
     int rc = sweep_run(&c, &o);
     config_free(&c);
     return rc ? cli_fail() : ND_EXIT_OK;

@@ -804,6 +804,34 @@ int config_claim_dir(const config *c)
     return rc;
 }
 
+int config_command_start(config *c, const char *path, int layers, const char *out, int check)
+{
+    if (config_load(c, path)) {
+        fprintf(stderr, "dissect: %s\n", nd_errmsg());
+        return ND_EXIT_USAGE;
+    }
+    if (!c->layers != !layers) {
+        fprintf(stderr, "dissect: %s: %s; run it with 'dissect %s'\n", path,
+                layers ? "no [layers] section: a rotation sweep" : "a layers experiment ([layers] section)",
+                layers ? "sweep" : "layers");
+        config_free(c);
+        return ND_EXIT_USAGE;
+    }
+    int rc = -1;
+    if (out && config_set_out_dir(c, out))
+        rc = cli_fail();
+    else if (check) {
+        char *e = config_effective(c);
+        if (e)
+            fputs(e, stdout);
+        free(e);
+        rc = e ? ND_EXIT_OK : cli_fail();
+    }
+    if (rc >= 0)
+        config_free(c);
+    return rc;
+}
+
 void config_free(config *c)
 {
     free(c->path);

@@ -101,6 +101,13 @@ char *config_effective(const config *c);
  * a resumed run never mixes two configurations. */
 int config_claim_dir(const config *c);
 
+/* The start of `dissect sweep` and `dissect layers` (layers = 1): load the
+ * config (an error is printed, exit status 2), refuse the other kind of
+ * experiment, apply --out, and with check print the effective config.
+ * Returns -1 when the command should go on (c loaded), else the exit
+ * status (c freed). */
+int config_command_start(config *c, const char *path, int layers, const char *out, int check);
+
 void config_free(config *c);
 
 #endif

@@ -20,21 +20,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    rewind(f);
-    unsigned char *b = malloc(*n ? *n : 1);
-    if (fread(b, 1, *n, f) != *n)
-        *n = 0;
-    fclose(f);
-    return b;
-}
-
 static void spit(const char *path, const void *b, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -246,7 +231,7 @@ static void test_textures(void)
 int main(void)
 {
     size_t flen = 0;
-    unsigned char *file = slurp(test_shared_path("data/colornames/w2color.npy"), &flen);
+    unsigned char *file = test_slurp(test_shared_path("data/colornames/w2color.npy"), &flen);
     if (!file || flen < 80 + 32768) {
         CHECK(0, "cannot read w2color.npy under %s", test_shared());
         return test_summary();

@@ -93,21 +93,6 @@ static void test_dtd(void)
     broden_free(ds);
 }
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    rewind(f);
-    unsigned char *b = malloc(*n);
-    if (fread(b, 1, *n, f) != *n)
-        *n = 0;
-    fclose(f);
-    return b;
-}
-
 /* direct counts of one photograph: full-resolution names, and names of the
  * source pixel under each label pixel's centre (README byte formula) */
 static void direct_count(const unsigned char *tab, const char *photo, int ls, uint64_t full[11],
@@ -177,7 +162,7 @@ static void test_colours(void)
               category_index(ds, "color") == 1 && category_index(ds, "texture") == 2,
           "categories object, color, texture");
     size_t tlen;
-    unsigned char *tab = slurp(o.colors, &tlen);
+    unsigned char *tab = test_slurp(o.colors, &tlen);
     uint64_t full[11] = {0}, npix = 0;
     double cov[11] = {0};
     long imgs[11] = {0};

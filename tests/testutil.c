@@ -195,3 +195,23 @@ int test_open_hand(int dup_scene, broden **ds, npy_t *a, nd_features *f, nd_opti
     }
     return 0;
 }
+
+unsigned char *test_slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    *n = 0;
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    rewind(f);
+    unsigned char *b = len >= 0 ? malloc(len ? (size_t)len : 1) : NULL;
+    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b)
+        *n = (size_t)len;
+    return b;
+}

@@ -36,6 +36,9 @@ int test_summary(void);
 const char *test_shared(void);
 /* test_shared() + "/" + rel, in a static ring of buffers. */
 const char *test_shared_path(const char *rel);
+/* A whole file, malloc'd (*n bytes; NULL if unreadable). */
+unsigned char *test_slurp(const char *path, size_t *n);
+
 /* A fresh temporary directory (removed by the runner's TMPDIR cleanup). */
 const char *test_tmpdir(void);
 
