@@ -30,7 +30,10 @@ batch = 3
 [output]
 dir = $T/run
 INI
-expect_ok "layers run" "$ND_BIN" layers --no-plot "$T/layers.ini"
+expect_ok "layers run" "$ND_BIN" layers "$T/layers.ini"
+for f in layers_unique.png layers_unique.svg layers_fraction.png layers_fraction.svg; do
+    if [ -s "$T/run/figures/$f" ]; then ok "figure $f"; else bad "figure $f missing"; fi
+done
 rows=$(grep -c . "$T/run/layers.csv")
 # header + 2 networks x 2 layers x (color, texture, all)
 if [ "$rows" = 13 ]; then ok "layers.csv: 12 rows"; else bad "layers.csv has $rows lines: $(cat "$T/run/layers.csv")"; fi

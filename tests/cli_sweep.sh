@@ -42,7 +42,8 @@ expect_fail "usage: missing config file" 2 "^dissect: /no/such.ini: cannot read 
 # ---- uninterrupted run, with figures
 expect_ok "quick sweep, uninterrupted" "$ND_BIN" sweep "$CFG" --out "$T/full"
 for f in sweep.csv summary.csv config.effective.ini figures/unique_vs_alpha.png figures/unique_vs_alpha.svg \
-         figures/category_vs_alpha.png figures/category_vs_alpha.svg; do
+         figures/category_vs_alpha.png figures/category_vs_alpha.svg \
+         figures/category_unique_vs_alpha.png figures/category_unique_vs_alpha.svg; do
     if [ -s "$T/full/$f" ]; then ok "output $f"; else bad "output $f missing or empty"; fi
 done
 n=$(($(wc -l <"$T/full/sweep.csv") - 1))
