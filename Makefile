@@ -20,6 +20,7 @@ export ND_SHARED := $(SHARED)
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEB_PKGS = pkgconf libopenblas-dev liblapacke-dev libgsl-dev libinih-dev libpng-dev \
            libjpeg-dev gnuplot-nox
+DEB_PKGS += chromium  # the report's browser test (tests/cli_report.sh)
 PC_MODS  = gsl openblas lapacke libpng inih libjpeg
 
 # Plain `make` never changes the system: it names what is missing and stops.
