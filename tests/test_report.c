@@ -14,6 +14,8 @@
 #include "models/image.h"
 #include "report/internal.h"
 #include "report/report.h"
+#include "linalg/apply.h"
+#include "linalg/rotation.h"
 #include "tests/testutil.h"
 
 #include <stdio.h>
@@ -190,6 +192,67 @@ static int same_file(const char *a, const char *b)
     return same;
 }
 
+/* Mask pixels over all labelled images, as the report draws them from the
+ * result folder (rotating the activations again for a rotated point), must
+ * equal the tally's M of every unit. */
+static size_t masks_vs_tally(const char *res, const char *feats, const nd_tally *t)
+{
+    rpt_result rr;
+    rpt_data d;
+    if (rpt_result_read(&rr, res, NULL, feats) || rpt_data_open(&d, &rr)) {
+        CHECK(0, "%s", nd_errmsg());
+        return 1;
+    }
+    size_t K = d.f.K, hw = d.f.h * d.f.w, bad = 0;
+    float *buf = malloc(K * hw * sizeof *buf);
+    unsigned char *mask = malloc(113 * 113);
+    int64_t *M = calloc(K, sizeof *M);
+    for (size_t i = 0; i < d.f.N; i++) {
+        const float *x;
+        int ih, iw, sh, sw;
+        if (!broden_image_has_data(d.ds, i) || d.f.get(d.f.ctx, i, 1, buf, &x))
+            continue;
+        broden_image_size(d.ds, i, &ih, &iw, &sh, &sw);
+        for (size_t u = 0; u < K; u++) {
+            rpt_unit_mask(&rr.opt, &d.f, x + u * hw, rr.thr[u], ih, iw, sh, sw, mask);
+            for (int p = 0; p < sh * sw; p++)
+                M[u] += mask[p];
+        }
+    }
+    for (size_t u = 0; u < K; u++)
+        bad += M[u] != t->M[u];
+    free(buf), free(mask), free(M);
+    rpt_data_close(&d);
+    rpt_result_free(&rr);
+    return bad;
+}
+
+static void test_rotated(fixture *x, const char *feats)
+{
+    test_group("masks of a rotated point (alpha 1, seed 1) are the dissection's");
+    size_t K = x->f.K;
+    double *Q = malloc(K * K * sizeof *Q), *R = malloc(K * K * sizeof *R);
+    rot_schur *sch = NULL;
+    nd_features rf;
+    nd_result r;
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/rotated", test_tmpdir());
+    /* R exactly as the sweep makes it: one Schur form per draw, then the power */
+    int rc = rot_haar(Q, K, 1) || rot_schur_init(&sch, Q, K) || rot_schur_power(sch, R, 1.0) ||
+             rot_features(&rf, &x->f, R);
+    rc = rc || nd_dissect(x->ds, &rf, &x->o, &r) ||
+         nd_write_result(&r, x->ds, dir, "\"alpha\": 1, \"draw\": 0, \"seed\": 1, \"rotation\": \"Q^alpha\"");
+    CHECK(rc == 0, "rotated dissection: %s", nd_errmsg());
+    if (rc == 0) {
+        size_t bad = masks_vs_tally(dir, feats, &r.tally);
+        CHECK(bad == 0, "%zu of %zu units: the report's mask pixels differ from the tally's", bad, K);
+        rot_features_free(&rf);
+        nd_result_free(&r);
+    }
+    rot_schur_free(sch);
+    free(Q), free(R);
+}
+
 int main(void)
 {
     test_topk();
@@ -210,6 +273,16 @@ int main(void)
     CHECK(rc == 0, "report: %s", nd_errmsg());
     if (rc == 0)
         test_sprites(&x, m, rep1);
+    test_group("masks of the unrotated result are the dissection's");
+    {
+        nd_result r;
+        if (nd_dissect(x.ds, &x.f, &x.o, &r) == 0) {
+            size_t bad = masks_vs_tally(x.res, feats, &r.tally);
+            CHECK(bad == 0, "%zu of %zu units: the report's mask pixels differ from the tally's", bad, x.f.K);
+            nd_result_free(&r);
+        }
+    }
+    test_rotated(&x, feats);
     test_group("1 and 2 threads write the same report");
     o.threads = 2;
     CHECK(rpt_report(x.res, &o, rep2) == 0, "report: %s", nd_errmsg());
