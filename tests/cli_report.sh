@@ -26,6 +26,31 @@ grep -q '"cells": \[\[[0-9]*, "[^"]*", [^]]*\], \[[0-9]*, "[^"]*", [^]]*\]\]' $T
     || bad "the replaced report is not the new one"
 ls -d $T/rep.tmp.* >/dev/null 2>&1 && bad "temporary left beside the report" || ok "no temporary left"
 
+echo "[a sweep report]"
+cat > $T/sweep.ini <<INI
+[dataset]
+path = $FIX/dataset
+[activations]
+npy = $F
+[dissect]
+profile = netdissect
+field = -64,163,16
+[rotation]
+alphas = 0, 1
+draws = 1
+base_seed = 1
+[output]
+dir = $T/sweep
+INI
+ND_QUIET=1 "$ND_BIN" sweep $T/sweep.ini >/dev/null 2>&1
+expect_ok "report of a sweep folder" "$ND_BIN" report $T/sweep --top 2 --units 3 --features $F --out $T/srep
+[ -f $T/srep/before/index.html ] && [ -f $T/srep/after/index.html ] && ok "reports of the unrotated and alpha = 1 points" \
+    || bad "sweep sub-reports missing: $(ls $T/srep)"
+pairs=$(grep -c 'class="pair"' $T/srep/index.html)
+[ "$pairs" = 3 ] && ok "3 detectors side by side before/after" || bad "$pairs before/after pairs, expected 3"
+grep -q 'src="figures/unique_vs_alpha.png"' $T/srep/index.html && [ -f $T/srep/figures/unique_vs_alpha.png ] \
+    && ok "the sweep's figure is in the report" || bad "figure missing from the sweep report"
+
 echo "[bad input]"
 cp -r $T/res $T/nocsv && rm $T/nocsv/result.csv
 expect_fail_clean "result folder without result.csv" 1 'nocsv/result.csv: missing' $T/o1 "$ND_BIN" report $T/nocsv --features $F --out $T/o1
@@ -60,14 +85,15 @@ if [ -z "$CHROME" ]; then
 else
     chrome() { timeout 120 "$CHROME" --headless --no-sandbox --disable-gpu --hide-scrollbars \
         --user-data-dir=$T/chrome --virtual-time-budget=10000 "$@" 2>/dev/null; }
-    for page in index unit; do
-        dom=$(chrome --dump-dom "file://$T/rep/$page.html#selftest")
+    for page in rep/index rep/unit srep/index; do
+        dom=$(chrome --dump-dom "file://$T/$page.html#selftest")
         verdict=$(echo "$dom" | sed -n '/<pre id="selftest">/,/<\/pre>/p' | sed 's/<[^>]*>//g')
         echo "$verdict" | sed 's/^/    /'
         if echo "$verdict" | grep -q 'SELFTEST PASS'; then ok "$page.html self-test in Chromium"
         else bad "$page.html self-test: ${verdict:-no verdict in the page (did the script run?)}"; fi
     done
-    echo "$verdict" | grep -q '256 images, 0 not decoded' && ok "every sprite decodes" || bad "sprites not decoded"
+    dom=$(chrome --dump-dom "file://$T/rep/unit.html#selftest")
+    echo "$dom" | grep -q '256 images, 0 not decoded' && ok "every sprite decodes" || bad "sprites not decoded"
     mkdir -p results
     best=$(sed -n 's/.*<a href="unit.html#u=\([0-9]*\)">.*/\1/p' $T/rep/index.html | head -1)
     rm -f results/report-selftest.png
