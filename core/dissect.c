@@ -503,6 +503,15 @@ static void shard_truth(const broden *ds, int once, size_t i0, size_t i1, int64_
     G[0] = 0;
 }
 
+static float map_max(const float *a, size_t hw)
+{
+    float mx = a[0];
+    for (size_t p = 1; p < hw; p++)
+        if (a[p] > mx)
+            mx = a[p];
+    return mx;
+}
+
 /* Tally one image whose activations are x[K*h*w]. */
 static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, int *idx,
                        unsigned char *present, unsigned char *hit)
@@ -512,8 +521,12 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
     nd_tally *t = &j->t;
     size_t C = t->C, L = t->L, hw = f->h * f->w;
     int lite = j->o->profile == ND_PROFILE_LITE;
-    if (!broden_image_has_data(ds, i))
+    float *maxact = j->o->maxact ? j->o->maxact + i * f->K : NULL;
+    if (!broden_image_has_data(ds, i)) {
+        for (size_t u = 0; maxact && u < f->K; u++)
+            maxact[u] = map_max(x + u * hw, hw);
         return 0;
+    }
     int ih, iw, sh, sw;
     broden_image_size(ds, i, &ih, &iw, &sh, &sw);
     if (get_plan(pc, f, j->o, sh, sw, iw))
@@ -534,10 +547,9 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
 
     for (size_t u = 0; u < f->K; u++) {
         const float *a = x + u * hw;
-        float mx = a[0];
-        for (size_t p = 1; p < hw; p++)
-            if (a[p] > mx)
-                mx = a[p];
+        float mx = map_max(a, hw);
+        if (maxact)
+            maxact[u] = mx;
         /* bilinear weights are non-negative and sum to one, so a map whose
          * maximum is not above the threshold cannot produce a mask */
         if (!(mx > j->thr32[u]))
@@ -789,6 +801,7 @@ int nd_dissect(const broden *ds, const nd_features *f, const nd_options *o, nd_r
     memset(r, 0, sizeof *r);
     r->opt = *o;
     r->opt.thresholds = NULL;
+    r->opt.maxact = NULL; /* the caller's buffer; the result has its own */
     if (f->N != broden_num_images(ds))
         return nd_fail("activations have %zu images but %s/index.csv has %zu rows", f->N,
                        broden_dir(ds), broden_num_images(ds));
@@ -806,8 +819,11 @@ int nd_dissect(const broden *ds, const nd_features *f, const nd_options *o, nd_r
         return -1;
     }
     double t1 = now();
-    if (nd_tally_alloc(&r->tally, f->K, broden_num_labels(ds), broden_num_categories(ds)) ||
-        nd_tally_run(ds, f, o, r->thresholds, 0, f->N, &r->tally) || nd_score(ds, r)) {
+    nd_options to = *o;
+    r->N = f->N;
+    if (!(to.maxact = r->maxact = nd_malloc(f->N * f->K * sizeof *r->maxact)) ||
+        nd_tally_alloc(&r->tally, f->K, broden_num_labels(ds), broden_num_categories(ds)) ||
+        nd_tally_run(ds, f, &to, r->thresholds, 0, f->N, &r->tally) || nd_score(ds, r)) {
         nd_result_free(r);
         return -1;
     }
@@ -819,6 +835,7 @@ int nd_dissect(const broden *ds, const nd_features *f, const nd_options *o, nd_r
 void nd_result_free(nd_result *r)
 {
     free(r->thresholds);
+    free(r->maxact);
     nd_tally_free(&r->tally);
     free(r->iou), free(r->cat_label), free(r->cat_iou);
     free(r->unit_cat), free(r->unit_label), free(r->unit_score);

@@ -38,6 +38,10 @@ typedef struct {
      * the calling thread only */
     void (*progress)(void *ctx, const char *stage, size_t done, size_t total);
     void *progress_ctx;
+    /* optional out [N][K]: the tally stores the maximum of each unit's map in
+     * each image of its range (images without labels too) - NetDissect's
+     * "maxprobe", which ranks a unit's top images without another pass */
+    float *maxact;
 } nd_options;
 
 void nd_options_default(nd_options *o);
@@ -76,6 +80,8 @@ typedef struct {
     int *unit_label;     /* [K] best label */
     double *unit_score;  /* [K] */
     nd_counts counts;
+    size_t N;            /* images */
+    float *maxact;       /* [N][K] per-image maxima from the tally (nd_dissect) */
     double seconds_threshold, seconds_tally;
 } nd_result;
 
@@ -100,8 +106,8 @@ int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
 /* IoU, labels and counts from a tally (fills the rest of r; r->tally set). */
 int nd_score(const broden *ds, nd_result *r);
 
-/* Write result.csv, summary.json and thresholds.npy into dir (created if
- * needed), each atomically.  `extra_json` (or NULL) is inserted into the
+/* Write result.csv, summary.json, thresholds.npy and (when r->maxact is
+ * set) maxact.npy, N x K float32, into dir (created if needed), each atomically.  `extra_json` (or NULL) is inserted into the
  * summary as additional top-level members, e.g. "\"alpha\": 0.5, \"seed\": 3". */
 int nd_write_result(const nd_result *r, const broden *ds, const char *dir, const char *extra_json);
 void nd_result_free(nd_result *r);

@@ -1,6 +1,7 @@
 /* test_report.c - `dissect report` against obvious references:
  *  - rpt_topk equals a full sort of the per-image maxima (ties by index);
- *  - per-image maxima of the pass equal the obvious triple loop;
+ *  - per-image maxima of the pass equal the obvious triple loop, and the
+ *    tally's record of them (maxact.npy) equals both;
  *  - on the NetDissect-Lite mini fixture (dissected here), every sprite cell
  *    read back from its PNG is the image darkened exactly outside the
  *    dissection mask - recomputed here by up_mask_dense (full upsample,
@@ -95,6 +96,16 @@ static void test_maxact(const fixture *x, float *m)
             bad += mx != m[i * x->f.K + u];
         }
     CHECK(bad == 0, "%zu of %zu maxima differ from the obvious loop", bad, x->f.N * x->f.K);
+    /* the tally's record, written beside the result */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/maxact.npy", x->res);
+    float *t = malloc(x->f.N * x->f.K * sizeof *t);
+    CHECK(rpt_maxact_load(path, x->f.N, x->f.K, t) == 0, "maxact.npy: %s", nd_errmsg());
+    bad = 0;
+    for (size_t q = 0; q < x->f.N * x->f.K; q++)
+        bad += t[q] != m[q];
+    CHECK(bad == 0, "%zu of %zu maxima of the tally (maxact.npy) differ from the pass", bad, x->f.N * x->f.K);
+    free(t);
 }
 
 /* Compare one cell of a sprite with the expected drawing; returns the
