@@ -88,6 +88,13 @@ static int write_summary(const nd_result *r, const broden *ds, FILE *f, const ch
         fprintf(f, "  %s,\n", extra);
     fprintf(f, "  \"dataset\": ");
     nd_json_str(f, broden_dir(ds));
+    if (r->features) {
+        /* absolute, so that the report finds it from any folder */
+        char *abs = realpath(r->features, NULL);
+        fprintf(f, ",\n  \"features\": ");
+        nd_json_str(f, abs ? abs : r->features);
+        free(abs);
+    }
     fprintf(f, ",\n  \"images\": %zu,\n  \"images_with_labels\": %zu,\n  \"units\": %zu,\n",
             broden_num_images(ds), withdata, r->K);
     fprintf(f, "  \"profile\": \"%s\",\n  \"eps\": %.17g,\n", nd_profile_name(o->profile),

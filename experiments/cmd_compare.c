@@ -409,7 +409,8 @@ static int is_point(const char *d)
 static int cmp_point(cmp_state *s, const char *prefix, const char *da, const char *db)
 {
     if (cmp_member(s, prefix, da, db, "summary.json", 0) || cmp_member(s, prefix, da, db, "result.csv", 0) ||
-        cmp_member(s, prefix, da, db, "point.csv", 1) || cmp_member(s, prefix, da, db, "thresholds.npy", 1))
+        cmp_member(s, prefix, da, db, "point.csv", 1) || cmp_member(s, prefix, da, db, "thresholds.npy", 1) ||
+        cmp_member(s, prefix, da, db, "maxact.npy", 1))
         return -1;
     return 0;
 }

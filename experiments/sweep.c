@@ -580,6 +580,7 @@ int sweep_run(config *c, const sweep_opts *o)
         cli_fmt_double(a, sizeof a, p->alpha);
         snprintf(extra, sizeof extra, "\"alpha\": %s, \"draw\": %d, \"seed\": %ld, \"rotation\": \"%s\"", a, p->draw,
                  p->seed, p->seed < 0 ? "none" : "Q^alpha, Q = rot_haar(K, seed)");
+        r.features = c->npy;
         if (!err)
             err = nd_write_result(&r, ds, dirslash, extra);
         if (!err) {
