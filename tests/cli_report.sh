@@ -13,7 +13,7 @@ F=$FIX/features.npy
 
 echo "[a report of the mini fixture]"
 ND_QUIET=1 "$ND_BIN" units --dataset $FIX/dataset --features $F --field -64,163,16 --out $T/res 2>/dev/null
-expect_ok "report --top 3" "$ND_BIN" report $T/res --top 3 --features $F --out $T/rep
+expect_ok "report --top 3 (activations found through summary.json)" "$ND_BIN" report $T/res --top 3 --out $T/rep
 n=$(ls $T/rep/sprites 2>/dev/null | wc -l)
 [ "$n" = 256 ] && ok "one sprite per unit (256)" || bad "$n sprites, expected 256"
 [ -f $T/rep/index.html ] && [ -f $T/rep/unit.html ] && [ -f $T/rep/data.js ] && ok "index.html, unit.html, data.js" \
@@ -43,7 +43,7 @@ base_seed = 1
 dir = $T/sweep
 INI
 ND_QUIET=1 "$ND_BIN" sweep $T/sweep.ini >/dev/null 2>&1
-expect_ok "report of a sweep folder" "$ND_BIN" report $T/sweep --top 2 --units 3 --features $F --out $T/srep
+expect_ok "report of a sweep folder" "$ND_BIN" report $T/sweep --top 2 --units 3 --out $T/srep
 [ -f $T/srep/before/index.html ] && [ -f $T/srep/after/index.html ] && ok "reports of the unrotated and alpha = 1 points" \
     || bad "sweep sub-reports missing: $(ls $T/srep)"
 pairs=$(grep -c 'class="pair"' $T/srep/index.html)
@@ -75,6 +75,9 @@ expect_fail_clean "photographs missing (fails while drawing)" 1 '00000.jpg' $T/o
 mkdir -p $T/other && echo keep > $T/other/file.txt
 expect_fail "an --out that is not a report" 1 'exists and is not a report' "$ND_BIN" report $T/res --features $F --out $T/other
 [ "$(cat $T/other/file.txt)" = keep ] && ok "the folder that is not a report is untouched" || bad "other folder changed"
+cp -r $T/res $T/nofeat && sed -i '/"features"/d' $T/nofeat/summary.json
+expect_fail_clean "summary.json without the features path" 1 'field "features": missing .*give --features' $T/o8 \
+    "$ND_BIN" report $T/nofeat --out $T/o8
 expect_fail "--top 0" 2 'top' "$ND_BIN" report $T/res --top 0
 expect_fail "two folders" 2 'expected one' "$ND_BIN" report $T/res $T/res
 
