@@ -17,6 +17,7 @@
 #include "core/err.h"
 #include "core/jobs.h"
 #include "core/npy.h"
+#include "core/result.h"
 #include "report/report.h"
 
 #include <stdio.h>
@@ -109,7 +110,7 @@ int main(int argc, char **argv)
                                                out[] = "results/bench-cache/report-out";
     nd_options o;
     nd_options_default(&o);
-    o.threads = threads, o.quiet = 1;
+    o.threads = threads;
     if (exists("results/cache/msrc-v2/index.csv") && exists("results/cache/msrc-v2-fire9.npy")) {
         snprintf(ds_dir, sizeof ds_dir, "results/cache/msrc-v2");
         snprintf(feats, sizeof feats, "results/cache/msrc-v2-fire9.npy");

@@ -1,7 +1,7 @@
 /* draw.c - per-image maxima, top-k ranking, masks and the cells of a sprite. */
 #include "core/err.h"
 #include "core/jobs.h"
-#include "core/upsample.h"
+#include "core/tally.h"
 #include "report/internal.h"
 
 #include <stdlib.h>
@@ -108,16 +108,11 @@ int rpt_scale(int sh, int sw)
     return s < 1 ? 1 : s;
 }
 
-int rpt_unit_mask(const nd_options *o, const nd_features *f, const float *map, double thr, int ih, int iw,
-                  int sh, int sw, unsigned char *mask)
+int rpt_unit_mask(const nd_options *o, const nd_features *f, const float *map, double thr, int iw, int sh,
+                  int sw, unsigned char *mask)
 {
-    (void)ih;
     up_plan p;
-    int rc = o->profile == ND_PROFILE_LITE
-                 ? up_plan_lite(&p, (int)f->h, (int)f->w, sh, sw)
-                 : up_plan_nd(&p, (int)f->h, (int)f->w, sh, sw, iw, o->field_offset, o->field_size,
-                              o->field_stride);
-    if (rc)
+    if (nd_tally_plan(&p, f, o, sh, sw, iw))
         return -1;
     int *idx = nd_malloc(sizeof *idx * (size_t)sh * (size_t)sw);
     if (!idx) {

@@ -81,9 +81,10 @@ static inline unsigned char rpt_dark(unsigned char v) { return (unsigned char)(v
 int rpt_scale(int sh, int sw);
 
 /* The unit's mask at label resolution: mask[y*sw + x] = 1 where the
- * upsampled map is > float32(thr), through the dissector's own plan. */
-int rpt_unit_mask(const nd_options *o, const nd_features *f, const float *map, double thr, int ih, int iw,
-                  int sh, int sw, unsigned char *mask);
+ * upsampled map is > float32(thr), through the tally's own plan
+ * (nd_tally_plan); iw is the image width (the ND rule's reduction). */
+int rpt_unit_mask(const nd_options *o, const nd_features *f, const float *map, double thr, int iw, int sh,
+                  int sw, unsigned char *mask);
 /* Ground truth of label l in image i at label resolution (image-level
  * labels cover the whole image); returns its pixel count. */
 size_t rpt_truth(const broden *ds, size_t i, int label, unsigned char *gt);

@@ -161,7 +161,7 @@ static int draw_unit(report_run *R, size_t u, const char *dir, unsigned char *ma
         size_t i = R->top[u * R->k + s];
         int ih, iw, sh, sw;
         broden_image_size(R->d.ds, i, &ih, &iw, &sh, &sw);
-        if (rpt_unit_mask(&R->r.opt, &R->d.f, R->maps + (u * R->k + s) * R->hw, R->r.thr[u], ih, iw, sh, sw,
+        if (rpt_unit_mask(&R->r.opt, &R->d.f, R->maps + (u * R->k + s) * R->hw, R->r.thr[u], iw, sh, sw,
                           mask)) {
             free(sp);
             return -1;

@@ -11,6 +11,7 @@
 #include "core/dissect.h"
 #include "core/err.h"
 #include "core/npy.h"
+#include "core/result.h"
 #include "core/upsample.h"
 #include "models/image.h"
 #include "report/internal.h"
@@ -225,7 +226,7 @@ static size_t masks_vs_tally(const char *res, const char *feats, const nd_tally 
             continue;
         broden_image_size(d.ds, i, &ih, &iw, &sh, &sw);
         for (size_t u = 0; u < K; u++) {
-            rpt_unit_mask(&rr.opt, &d.f, x + u * hw, rr.thr[u], ih, iw, sh, sw, mask);
+            rpt_unit_mask(&rr.opt, &d.f, x + u * hw, rr.thr[u], iw, sh, sw, mask);
             for (int p = 0; p < sh * sw; p++)
                 M[u] += mask[p];
         }
