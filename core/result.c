@@ -160,17 +160,11 @@ int nd_write_result(const nd_result *r, const broden *ds, const char *dir, const
          *p3 = nd_path_join(dir, "summary.json"), *p4 = nd_path_join(dir, "maxact.npy");
     int rc = -1, open1 = 0, open2 = 0, open3 = 0, open4 = 0;
     size_t shape[1] = {r->K}, shape4[2] = {r->N, r->K};
+    /* maxact.npy is written last of the temporaries, committed first */
     npy_writer w, w4;
     afile a2, a3;
     if (!p1 || !p2 || !p3 || !p4)
         goto out;
-    /* per-image maxima, when the result has them (nd_dissect's do) */
-    if (r->maxact) {
-        if (npy_writer_open(&w4, p4, NPY_F32, 2, shape4) ||
-            npy_writer_put(&w4, r->maxact, r->N * r->K * sizeof *r->maxact))
-            goto out;
-        open4 = 1;
-    }
     if (npy_writer_open(&w, p1, NPY_F64, 1, shape))
         goto out;
     if (npy_writer_put(&w, r->thresholds, r->K * sizeof *r->thresholds)) /* aborts w itself */
@@ -182,8 +176,21 @@ int nd_write_result(const nd_result *r, const broden *ds, const char *dir, const
     if (afile_open(&a3, p3))
         goto out;
     open3 = 1;
-    if (write_csv(r, ds, a2.f) || write_summary(r, ds, a3.f, extra_json) || sync_tmp(&w.af) ||
-        sync_tmp(&a2) || sync_tmp(&a3) || (open4 && sync_tmp(&w4.af)))
+    if (write_csv(r, ds, a2.f) || write_summary(r, ds, a3.f, extra_json))
+        goto out;
+    /* per-image maxima when the result has them (nd_dissect's do); last, as the largest */
+    if (r->maxact) {
+        if (npy_writer_open(&w4, p4, NPY_F32, 2, shape4))
+            goto out;
+        if (npy_writer_put(&w4, r->maxact, r->N * r->K * sizeof *r->maxact)) { /* aborts w4 itself */
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", nd_errmsg());
+            nd_fail("%s (previous result left in place)", msg);
+            goto out;
+        }
+        open4 = 1;
+    }
+    if (sync_tmp(&w.af) || sync_tmp(&a2) || sync_tmp(&a3) || (open4 && sync_tmp(&w4.af)))
         goto out;
     if (unlink(p3) != 0 && errno != ENOENT) {
         nd_fail("%s: cannot replace: %s", p3, strerror(errno));
