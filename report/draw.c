@@ -10,41 +10,29 @@
 typedef struct {
     const nd_features *f;
     float *m;
-    size_t i0, i1;
-    int rc;
+    int tid, nt, rc;
     char err[512];
 } max_job;
+
+static int max_block(void *ctx, const float *x, size_t i0, size_t n)
+{
+    max_job *j = ctx;
+    const nd_features *f = j->f;
+    size_t hw = f->h * f->w;
+    for (size_t q = 0; q < n * f->K; q++) {
+        const float *p = x + q * hw;
+        float mx = p[0];
+        for (size_t r = 1; r < hw; r++)
+            mx = p[r] > mx ? p[r] : mx;
+        j->m[i0 * f->K + q] = mx;
+    }
+    return 0;
+}
 
 static void *max_worker(void *arg)
 {
     max_job *j = arg;
-    const nd_features *f = j->f;
-    size_t hw = f->h * f->w, per = f->K * hw, chunk = 8;
-    float *buf = malloc(chunk * per * sizeof *buf);
-    if (!buf) {
-        j->rc = -1;
-        snprintf(j->err, sizeof j->err, "out of memory");
-        return NULL;
-    }
-    for (size_t a = j->i0; a < j->i1; a += chunk) {
-        size_t n = j->i1 - a < chunk ? j->i1 - a : chunk;
-        const float *x;
-        if (f->get(f->ctx, a, n, buf, &x)) {
-            j->rc = -1;
-            snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
-            break;
-        }
-        for (size_t i = 0; i < n; i++)
-            for (size_t u = 0; u < f->K; u++) {
-                const float *p = x + i * per + u * hw;
-                float mx = p[0];
-                for (size_t q = 1; q < hw; q++)
-                    if (p[q] > mx)
-                        mx = p[q];
-                j->m[(a + i) * f->K + u] = mx;
-            }
-    }
-    free(buf);
+    j->rc = nd_features_blocks(j->f, j->tid, j->nt, max_block, j, j->err, sizeof j->err);
     return NULL;
 }
 
@@ -54,8 +42,7 @@ int rpt_maxact_pass(const nd_features *f, int threads, float *m)
     max_job jobs[ND_MAX_THREADS];
     memset(jobs, 0, sizeof jobs);
     for (int k = 0; k < nt; k++)
-        jobs[k].f = f, jobs[k].m = m, jobs[k].i0 = f->N * (size_t)k / (size_t)nt,
-        jobs[k].i1 = f->N * (size_t)(k + 1) / (size_t)nt;
+        jobs[k].f = f, jobs[k].m = m, jobs[k].tid = k, jobs[k].nt = nt;
     nd_run_jobs(max_worker, jobs, sizeof jobs[0], nt);
     for (int k = 0; k < nt; k++)
         if (jobs[k].rc)
