@@ -26,7 +26,9 @@ static int jadd(nd_json *j, const char *path, const char *v, size_t vlen)
     }
     j->path[j->n] = strdup(path);
     j->val[j->n] = strndup(v, vlen);
-    j->n++;
+    j->n++; /* counted even when a copy failed, so nd_json_free frees what exists */
+    if (!j->path[j->n - 1] || !j->val[j->n - 1])
+        return nd_fail("%s: out of memory", j->file);
     return 0;
 }
 
@@ -49,6 +51,16 @@ static char *jstring(nd_json *j)
     char *out = strndup(s, (size_t)(j->p - s));
     j->p++;
     return out;
+}
+
+/* After a member or element: 1 at ',' (another follows), 0 at the closing
+ * bracket, -1 otherwise. */
+static int jnext(nd_json *j, char close, const char *after)
+{
+    jws(j);
+    if (*j->p == ',' || *j->p == close)
+        return *j->p++ == ',';
+    return nd_fail("%s: expected ',' or '%c' after %s", j->file, close, after);
 }
 
 static int jvalue(nd_json *j, const char *path, int depth)
@@ -80,18 +92,9 @@ static int jvalue(nd_json *j, const char *path, int depth)
             j->p++;
             snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key);
             free(key);
-            if (jvalue(j, sub, depth + 1))
-                return -1;
-            jws(j);
-            if (*j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (*j->p == '}') {
-                j->p++;
-                return 0;
-            }
-            return nd_fail("%s: expected ',' or '}' after %s", j->file, sub);
+            int r = jvalue(j, sub, depth + 1) ? -1 : jnext(j, '}', sub);
+            if (r <= 0)
+                return r;
         }
     }
     if (*j->p == '[') {
@@ -103,18 +106,9 @@ static int jvalue(nd_json *j, const char *path, int depth)
         }
         for (int i = 0;; i++) {
             snprintf(sub, sizeof sub, "%s[%d]", path, i);
-            if (jvalue(j, sub, depth + 1))
-                return -1;
-            jws(j);
-            if (*j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (*j->p == ']') {
-                j->p++;
-                return 0;
-            }
-            return nd_fail("%s: expected ',' or ']' after %s", j->file, sub);
+            int r = jvalue(j, sub, depth + 1) ? -1 : jnext(j, ']', sub);
+            if (r <= 0)
+                return r;
         }
     }
     if (*j->p == '"') {
@@ -123,7 +117,7 @@ static int jvalue(nd_json *j, const char *path, int depth)
             return -1;
         /* keep strings distinguishable from numbers: "\"12\"" vs 12 */
         size_t n = strlen(s);
-        char *q = malloc(n + 3);
+        char *q = nd_malloc(n + 3);
         if (!q) {
             free(s);
             return nd_fail("out of memory");
