@@ -521,7 +521,7 @@ static int png_encode(png_write_state *s, FILE *f, const char *path, const unsig
     }
     png_init_io(s->p, f);
     if (level >= 0)
-        png_set_compression_level(s->p, level), png_set_filter(s->p, 0, PNG_FILTER_PAETH);
+        png_set_compression_level(s->p, level), png_set_filter(s->p, 0, PNG_FILTER_SUB);
     png_set_IHDR(s->p, s->info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(s->p, s->info);
