@@ -9,6 +9,7 @@
 #include "core/afile.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "models/extract.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -60,14 +61,9 @@ char *rpt_layer_name(const char *features)
 {
     const char *base = strrchr(features, '/');
     base = base ? base + 1 : features;
-    size_t n = strlen(features);
-    char *jp = nd_malloc(n + 8), *name = NULL;
+    char *jp = mdl_geometry_path(features), *name = NULL;
     if (!jp)
         return NULL;
-    memcpy(jp, features, n + 1);
-    if (n > 4 && !strcmp(jp + n - 4, ".npy"))
-        jp[n - 4] = 0;
-    strcat(jp, ".json");
     nd_json j;
     struct stat st;
     /* the .json of `dissect features` is optional: without it, the file name */
