@@ -56,6 +56,7 @@ void net_free(net_t *net)
     free(net->name);
     free(net->layers);
     free(net->params);
+    free(net->stats);
     memset(net, 0, sizeof *net);
 }
 
@@ -73,7 +74,7 @@ int net_create(net_t *net, const char *name, const net_def *defs, int ndefs, int
     net->in_c = in_c;
     net->in_h = in_h;
     net->in_w = in_w;
-    size_t np = 0;
+    size_t np = 0, ns = 0;
     for (int i = 0; i < ndefs; i++) {
         net_layer *L = &net->layers[i];
         const net_def *d = &defs[i];
@@ -153,11 +154,29 @@ int net_create(net_t *net, const char *name, const net_def *defs, int ndefs, int
             break;
         }
         case NET_GLOBAL_AVGPOOL:
-            L->c = c[0];
+        case NET_FC: /* both see the whole input */
+            L->c = d->kind == NET_FC ? d->cout : c[0];
             L->h = L->w = 1;
             L->field_off = 0;
             L->field_size = in_h > in_w ? in_h : in_w;
             L->field_stride = L->field_size;
+            if (d->kind == NET_FC) {
+                L->cin = c[0] * h[0] * w[0];
+                L->nweights = (size_t)d->cout * L->cin;
+                np += L->nweights + (size_t)d->cout;
+            }
+            break;
+        case NET_BATCHNORM:
+        case NET_RELU:
+        case NET_DROPOUT: /* elementwise: shape and field pass through */
+            L->c = c[0], L->h = h[0], L->w = w[0];
+            L->field_off = off[0], L->field_size = size[0], L->field_stride = str[0];
+            if (d->kind == NET_BATCHNORM) {
+                L->cin = c[0];
+                L->nweights = (size_t)c[0];
+                np += 2 * (size_t)c[0];
+                ns += 2 * (size_t)c[0];
+            }
             break;
         }
         if (L->c < 1 || L->h < 1 || L->w < 1) {
@@ -167,22 +186,37 @@ int net_create(net_t *net, const char *name, const net_def *defs, int ndefs, int
         }
     }
     net->nparams = np;
+    net->nstats = ns;
     net->params = nd_calloc(np ? np : 1, sizeof(float));
-    if (!net->params) {
+    net->stats = nd_calloc(ns ? ns : 1, sizeof(float));
+    if (!net->params || !net->stats) {
         net_free(net);
         return nd_fail_prefix("%s", name);
     }
-    float *p = net->params;
+    float *p = net->params, *st = net->stats;
     for (int i = 0; i < ndefs; i++) {
         net_layer *L = &net->layers[i];
-        if (L->def->kind != NET_CONV)
+        if (!net_has_params(L))
             continue;
         L->wt = p;
         p += L->nweights;
         L->bias = p;
         p += L->c;
+        if (L->def->kind == NET_BATCHNORM) {
+            L->rmean = st;
+            L->rvar = st + L->c;
+            st += 2 * (size_t)L->c;
+            for (int c = 0; c < L->c; c++)
+                L->rvar[c] = 1.0f;
+        }
     }
     return 0;
+}
+
+int net_has_params(const net_layer *L)
+{
+    net_kind k = L->def->kind;
+    return k == NET_CONV || k == NET_FC || k == NET_BATCHNORM;
 }
 
 double net_macs(const net_t *net, int upto)
@@ -192,6 +226,8 @@ double net_macs(const net_t *net, int upto)
         const net_layer *L = &net->layers[i];
         if (L->def->kind == NET_CONV)
             m += (double)L->nweights * L->h * L->w;
+        else if (L->def->kind == NET_FC)
+            m += (double)L->nweights;
     }
     return m;
 }
@@ -220,9 +256,7 @@ void net_conv_naive(float *out, const float *in, const float *wt, const float *b
             }
 }
 
-/* col row (c, i, j) holds the input pixel under kernel tap (i, j) for every
- * output position; zero where the tap falls in the padding. */
-static void im2col(float *col, const float *in, int cin, int h, int w, int k, int stride,
+void net_im2col(float *col, const float *in, int cin, int h, int w, int k, int stride,
                    int pad, int oh, int ow)
 {
     for (int c = 0; c < cin; c++)
@@ -253,7 +287,7 @@ void net_conv(float *out, const float *in, const float *wt, const float *bias, i
     int n = oh * ow, kk = cin * k * k;
     const float *b = in;
     if (!(k == 1 && stride == 1 && pad == 0)) {
-        im2col(col, in, cin, h, w, k, stride, pad, oh, ow);
+        net_im2col(col, in, cin, h, w, k, stride, pad, oh, ow);
         b = col;
     }
     for (int o = 0; o < cout; o++) {
@@ -269,7 +303,7 @@ void net_conv(float *out, const float *in, const float *wt, const float *bias, i
                 out[t] = 0;
 }
 
-static void maxpool(float *out, const float *in, int c, int h, int w, int k, int stride,
+void net_maxpool(float *out, const float *in, int c, int h, int w, int k, int stride,
                     int pad, int oh, int ow)
 {
     for (int ch = 0; ch < c; ch++) {
@@ -295,6 +329,18 @@ static void maxpool(float *out, const float *in, int c, int h, int w, int k, int
                 dst[(size_t)y * ow + x] = m;
             }
         }
+    }
+}
+
+/* Evaluation-mode batch norm of one image: y = (x - mean) / sqrt(var + eps)
+ * * scale + shift, with the running statistics. */
+void net_bn_eval(float *out, const float *in, const net_layer *L, size_t hw)
+{
+    for (int c = 0; c < L->c; c++) {
+        double a = L->wt[c] / sqrt((double)L->rvar[c] + NET_BN_EPS);
+        double b = L->bias[c] - a * L->rmean[c];
+        for (size_t t = 0; t < hw; t++)
+            out[c * hw + t] = (float)(a * in[c * hw + t] + b);
     }
 }
 
@@ -364,7 +410,7 @@ void net_forward(const net_t *net, net_ws *ws, const float *x, int n, int upto, 
                          d->relu, ws->col);
                 break;
             case NET_MAXPOOL:
-                maxpool(o, in0, ic, ih, iw, d->k, d->stride, d->pad, L->h, L->w);
+                net_maxpool(o, in0, ic, ih, iw, d->k, d->stride, d->pad, L->h, L->w);
                 break;
             case NET_CONCAT: {
                 size_t n0 = (size_t)ic * ih * iw;
@@ -380,6 +426,21 @@ void net_forward(const net_t *net, net_ws *ws, const float *x, int n, int upto, 
                         s += in0[(size_t)c * ih * iw + t];
                     o[c] = (float)(s / ((double)ih * iw));
                 }
+                break;
+            case NET_BATCHNORM:
+                net_bn_eval(o, in0, L, (size_t)ih * iw);
+                break;
+            case NET_RELU:
+                for (size_t t = 0; t < (size_t)ic * ih * iw; t++)
+                    o[t] = in0[t] < 0 ? 0 : in0[t];
+                break;
+            case NET_DROPOUT: /* evaluation mode: inverted dropout is the identity */
+                memcpy(o, in0, sizeof(float) * (size_t)ic * ih * iw);
+                break;
+            case NET_FC:
+                memcpy(o, L->bias, sizeof(float) * L->c);
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, L->c, L->cin, 1.0f, L->wt, L->cin, in0,
+                            1, 1.0f, o, 1);
                 break;
             }
         }
