@@ -672,3 +672,19 @@ void config_free(config *c)
     free(c->title);
     memset(c, 0, sizeof *c);
 }
+
+char *config_resolve_path(const char *cfg, const char *value)
+{
+    parser p;
+    memset(&p, 0, sizeof p);
+    p.path = cfg;
+    const char *slash = strrchr(cfg, '/');
+    char *folder = slash ? strndup(cfg, (size_t)(slash - cfg + (slash == cfg))) : strdup(".");
+    p.dir = folder ? absolute(folder, NULL) : NULL;
+    free(folder);
+    char *a = p.dir ? path_value(&p, -1, value) : NULL;
+    if (!p.dir)
+        nd_fail("%s: cannot resolve the config folder", cfg);
+    free(p.dir);
+    return a;
+}

@@ -86,4 +86,10 @@ char *config_effective(const config *c);
 
 void config_free(config *c);
 
+/* A path value as [output] dir and the other path keys read it (${DATA},
+ * ${RESULTS} and environment variables expanded; relative to the folder of
+ * the config file cfg, or to the cwd when it starts with an expansion),
+ * for other commands' configs; malloc'd, NULL + nd_fail on error. */
+char *config_resolve_path(const char *cfg, const char *value);
+
 #endif

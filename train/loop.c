@@ -89,6 +89,26 @@ static int write_log(const tr_opts *o, long upto)
     return rc ? -1 : 0;
 }
 
+static char *table_text(const tr_table *t)
+{
+    char *txt = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&txt, &len);
+    if (!f)
+        return NULL;
+    tr_table_write(f, t->defs, t->n);
+    fclose(f);
+    return txt;
+}
+
+static int same_table(const tr_table *a, const tr_table *b)
+{
+    char *x = table_text(a), *y = table_text(b);
+    int same = x && y && !strcmp(x, y);
+    free(x), free(y);
+    return same;
+}
+
 /* the latest snapshot of this run present in out, or 0 */
 static long latest_snapshot(const tr_opts *o)
 {
@@ -103,7 +123,7 @@ static long latest_snapshot(const tr_opts *o)
     return best;
 }
 
-static int setup(run *r, const tr_table *tab, tr_status *st)
+static int setup(run *r, const tr_table *tab, int classes, tr_status *st)
 {
     const tr_opts *o = r->o;
     char dir[4096];
@@ -117,6 +137,9 @@ static int setup(run *r, const tr_table *tab, tr_status *st)
     if (src) {
         if (tr_ckpt_load(src, &r->tab, &r->net, &info, NULL))
             return -1;
+        if (from > 0 && !same_table(tab, &r->tab))
+            return nd_fail("%s: was trained with another [architecture] than the config's "
+                           "(use a new output folder)", src);
         if (r->net.in_c != 3 || r->net.in_h != o->crop || r->net.in_w != o->crop)
             return nd_fail("%s: input %dx%dx%d, the run needs 3x%dx%d", src, r->net.in_c,
                            r->net.in_h, r->net.in_w, o->crop, o->crop);
@@ -125,6 +148,11 @@ static int setup(run *r, const tr_table *tab, tr_status *st)
             net_init_he(&r->net, o->seed))
             return -1;
     }
+    const net_layer *last = &r->net.layers[r->net.nlayers - 1];
+    if (tr_layer_size(last) != (size_t)classes)
+        return nd_fail("%s: the last layer (%s) has %zu outputs, the data has %d classes",
+                       src ? src : "[architecture]", last->def->name, tr_layer_size(last),
+                       classes);
     if (tr_alloc(&r->t, &r->net, (int)o->batch, 0) || !(r->aug = gsl_rng_alloc(gsl_rng_mt19937)))
         return nd_fail_prefix("%s", o->out);
     r->t.dropout = o->dropout;
@@ -199,7 +227,7 @@ int tr_train(const tr_opts *o, const tr_table *tab, const tr_data *train, const 
         return nd_fail("batch %ld: the training set has %d images", o->batch, train->n);
     if (train->size < o->crop)
         return nd_fail("crop %d is larger than the stored images (%d)", o->crop, train->size);
-    int rc = nd_mkdirs(o->out) || setup(&r, tab, st);
+    int rc = setup(&r, tab, train->classes, st) || nd_mkdirs(o->out);
     double sum_loss = 0, sum_acc = 0;
     long nb = 0;
     for (long it = st->it; !rc && it < o->iterations; it++) {
