@@ -14,12 +14,17 @@
 #include "core/npy.h"
 #include "models/net.h"
 #include "tests/testutil.h"
+#include "train/ckpt.h"
 #include "train/train.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "core/afile.h"
+#include "core/err.h"
 
 #define TOL 1e-4
 
@@ -250,8 +255,81 @@ static void test_fixture(void)
     free(xd), free(ld), free(x);
 }
 
+/* Save after two steps, load into a fresh network and trainer: parameters,
+ * statistics, momentum and the dropout generator come back bit for bit, so
+ * evaluation logits and the next training step are identical. */
+static void test_checkpoint(void)
+{
+    test_group("checkpoint round trip");
+    tr_table tab;
+    memset(&tab, 0, sizeof tab);
+    const char *specs[][2] = {{"conv1", "conv cout=4 k=3 pad=1 relu=1"}, {"bn1", "batchnorm"},
+                              {"pool1", "maxpool k=2 stride=2"}, {"drop", "dropout"},
+                              {"fc", "fc cout=3"}};
+    for (int i = 0; i < 5; i++)
+        CHECK(tr_table_add(&tab, specs[i][0], specs[i][1]) == 0, "table %s", specs[i][0]);
+    net_t a, b;
+    tr_net ta, tb;
+    CHECK(!net_create(&a, "a", tab.defs, tab.n, 3, 8, 8) && !net_init_he(&a, 5) &&
+              !tr_alloc(&ta, &a, 4, 0),
+          "setup");
+    ta.dropout = 0.5;
+    float x[4 * 3 * 64];
+    int lab[4] = {0, 1, 2, 1};
+    for (int i = 0; i < 4 * 3 * 64; i++)
+        x[i] = (float)sin(0.37 * i);
+    for (int s = 0; s < 2; s++) {
+        tr_forward(&ta, x, 4, 1);
+        tr_loss(&ta, lab, 4, NULL);
+        tr_backward(&ta, x, 4);
+        tr_sgd(&ta, 0.1, 0.9, 1e-3);
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/ckpt", test_tmpdir());
+    tr_ckpt_info info = {2, 1.5, 0.25, NAN}, got;
+    CHECK(tr_ckpt_save(dir, &a, &ta, NULL, &info) == 0, "save: %s", nd_errmsg());
+    tr_table tb_tab;
+    int has = 0;
+    CHECK(tr_ckpt_load(dir, &tb_tab, &b, &got, &has) == 0, "load: %s", nd_errmsg());
+    CHECK(has && got.iteration == 2 && got.train_loss == 1.5 && got.train_acc == 0.25 &&
+              isnan(got.val_acc),
+          "info round trip");
+    CHECK(!tr_alloc(&tb, &b, 4, 0) && !tr_ckpt_load_state(dir, &tb, NULL), "state: %s",
+          nd_errmsg());
+    tb.dropout = 0.5;
+    CHECK(b.nparams == a.nparams && !memcmp(a.params, b.params, sizeof(float) * a.nparams),
+          "parameters identical");
+    CHECK(!memcmp(a.stats, b.stats, sizeof(float) * a.nstats), "running statistics identical");
+    CHECK(tb.have_mom && !memcmp(ta.mom, tb.mom, sizeof(float) * a.nparams), "momentum identical");
+    tr_forward(&ta, x, 4, 0);
+    tr_forward(&tb, x, 4, 0);
+    CHECK(!memcmp(ta.y[a.nlayers - 1], tb.y[b.nlayers - 1], sizeof(float) * 12),
+          "evaluation logits identical");
+    for (tr_net *t = &ta; t; t = t == &ta ? &tb : NULL) {
+        tr_forward(t, x, 4, 1);
+        tr_loss(t, lab, 4, NULL);
+        tr_backward(t, x, 4);
+        tr_sgd(t, 0.1, 0.9, 1e-3);
+    }
+    CHECK(!memcmp(a.params, b.params, sizeof(float) * a.nparams),
+          "the next training step (dropout drawn from the restored generator) is identical");
+    /* a weights-only checkpoint (no state.txt) loads too */
+    char *st = nd_path_join(dir, "state.txt");
+    unlink(st);
+    free(st);
+    net_t c;
+    tr_table tc;
+    CHECK(tr_ckpt_load(dir, &tc, &c, &got, &has) == 0 && !has && got.iteration == 0,
+          "weights-only checkpoint");
+    net_free(&c), tr_table_free(&tc);
+    tr_free(&ta), tr_free(&tb);
+    net_free(&a), net_free(&b);
+    tr_table_free(&tab), tr_table_free(&tb_tab);
+}
+
 int main(void)
 {
     test_fixture();
+    test_checkpoint();
     return test_summary();
 }
