@@ -48,7 +48,7 @@ typedef struct {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: dissect train CONFIG [--out DIR]\n"
+            "usage: dissect train CONFIG [--out DIR] [--threads N]\n"
             "       dissect train CONFIG --from CKPT --steps N --out DIR\n\n"
             "Trains the network of CONFIG (INI: [architecture] [data] [schedule]\n"
             "[conditions] [snapshots] [output]; see experiments/configs/README.md) with\n"
@@ -61,6 +61,7 @@ static void usage(FILE *f)
             "                steps (every training image, index order, no augmentation);\n"
             "                the result is DIR/snap-<N>/\n"
             "  --steps N     number of such steps\n"
+            "  --threads N   worker threads (default: every CPU; results do not depend on it)\n"
             "A progress line (iteration, loss, train accuracy, images/s, time left) goes to\n"
             "stderr (ND_QUIET=1 silences it).\n");
 }
@@ -269,7 +270,7 @@ static void on_progress(void *ctx, const char *stage, size_t done, size_t total)
                  done, total, p->st.loss, p->st.acc, ips, left);
 }
 
-static int run(tcfg *c, const char *from, long steps)
+static int run(tcfg *c, const char *from, long steps, int threads)
 {
     tr_data train, val;
     memset(&val, 0, sizeof val);
@@ -286,7 +287,7 @@ static int run(tcfg *c, const char *from, long steps)
     tr_opts o = {c->iterations, c->batch, c->lr, c->momentum, c->wd, c->schedule,
                  c->step_size, c->gamma, (unsigned long)c->seed,
                  c->dropout ? c->dropout_rate : 0, c->augment, c->input, c->snaps,
-                 c->nsnaps, c->out, c->checkpoint, 0};
+                 c->nsnaps, c->out, c->checkpoint, 0, threads};
     if (from) {
         o.iterations = steps, o.batch = train.n, o.full_batch = 1, o.augment = 0;
         o.init = from, o.nsnapshots = 0;
@@ -308,10 +309,11 @@ int cmd_train(int argc, char **argv)
     static const struct option opts[] = {{"out", required_argument, 0, 'o'},
                                          {"from", required_argument, 0, 'f'},
                                          {"steps", required_argument, 0, 's'},
+                                         {"threads", required_argument, 0, 't'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *out = NULL, *from = NULL;
-    long steps = 0;
+    long steps = 0, threads = 0;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -321,6 +323,10 @@ int cmd_train(int argc, char **argv)
         case 's':
             if (cli_long(optarg, &steps) || steps < 1)
                 return cli_usage_error("train", "--steps '%s' is not an integer >= 1", optarg);
+            break;
+        case 't':
+            if (cli_long(optarg, &threads) || threads < 1 || threads > 64)
+                return cli_usage_error("train", "--threads '%s': expected 1..64", optarg);
             break;
         case 'h': usage(stdout); return ND_EXIT_OK;
         default: return cli_usage_error("train", "unknown option");
@@ -341,7 +347,7 @@ int cmd_train(int argc, char **argv)
     } else if (!rc && !c.out)
         rc = nd_fail("%s: missing [output] dir (or give --out)", argv[optind]);
     if (!rc)
-        rc = run(&c, from, steps);
+        rc = run(&c, from, steps, (int)threads);
     tcfg_free(&c);
     return rc ? cli_fail() : ND_EXIT_OK;
 }

@@ -6,6 +6,8 @@
 #include "core/err.h"
 #include "models/image.h"
 
+#include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,3 +180,30 @@ void tr_make_batch(const tr_data *d, const int *idx, int n, int crop, int augmen
         labels[b] = d->label[idx[b]];
     }
 }
+
+double tr_accuracy(const net_t *net, const tr_data *d, int crop)
+{
+    net_ws *ws = net_ws_alloc(net, net->nlayers - 1);
+    const net_layer *L = &net->layers[net->nlayers - 1];
+    size_t k = (size_t)L->c * L->h * L->w;
+    float *x = nd_malloc(sizeof(float) * 3 * crop * crop), *z = nd_malloc(sizeof(float) * k);
+    long hits = 0;
+    int blas = openblas_get_num_threads();
+    openblas_set_num_threads(1); /* the same products whatever the machine */
+    for (int i = 0; ws && x && z && i < d->n; i++) {
+        int lab;
+        tr_make_batch(d, &i, 1, crop, 0, NULL, x, &lab);
+        net_forward(net, ws, x, 1, net->nlayers - 1, z);
+        size_t arg = 0;
+        for (size_t j = 1; j < k; j++)
+            if (z[j] > z[arg])
+                arg = j;
+        hits += (int)arg == lab;
+    }
+    openblas_set_num_threads(blas);
+    int ok = ws && x && z;
+    net_ws_free(ws);
+    free(x), free(z);
+    return ok && d->n ? (double)hits / d->n : NAN;
+}
+

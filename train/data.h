@@ -16,6 +16,7 @@
 #define ND_TRAIN_DATA_H
 
 #include "core/progress.h"
+#include "models/net.h"
 
 #include <gsl/gsl_rng.h>
 
@@ -35,5 +36,9 @@ void tr_data_free(tr_data *d);
 /* Fill x [n][3][crop][crop] and labels for images idx[0..n). */
 void tr_make_batch(const tr_data *d, const int *idx, int n, int crop, int augment, gsl_rng *r,
                    float *x, int *labels);
+
+/* Accuracy of net in evaluation mode (net_forward, centre crops, single-
+ * threaded BLAS so it is the same on any machine); NAN on failure. */
+double tr_accuracy(const net_t *net, const tr_data *d, int crop);
 
 #endif

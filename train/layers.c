@@ -15,6 +15,7 @@
 #include "train/train.h"
 
 #include "core/err.h"
+#include "core/jobs.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -137,41 +138,96 @@ static void col2im_add(float *dx, const float *col, int cin, int h, int w, int k
             }
 }
 
+/* Convolutions run on t->threads threads over TR_GROUPS fixed groups of
+ * images (group g: images [g n / G, (g+1) n / G)), each group with the same
+ * single-threaded BLAS calls whoever runs it; weight gradients are summed
+ * per group, then over groups in order.  So results never depend on the
+ * thread count. */
+typedef struct {
+    tr_net *t;
+    int li, n, job, backward;
+    const float *x; /* layer input */
+    float *dx;      /* backward: input gradient (NULL: not needed) */
+} conv_job;
+
+static void conv_group(conv_job *j, int g, int groups)
+{
+    tr_net *t = j->t;
+    const net_layer *L = &t->net->layers[j->li];
+    const net_def *d = L->def;
+    int ic = L->cin, ih, iw;
+    if (L->in[0] < 0)
+        ih = t->net->in_h, iw = t->net->in_w;
+    else
+        ih = t->net->layers[L->in[0]].h, iw = t->net->layers[L->in[0]].w;
+    int hw = L->h * L->w, kk = ic * d->k * d->k;
+    int direct = d->k == 1 && d->stride == 1 && d->pad == 0;
+    size_t osz = tr_layer_size(L), isz = (size_t)ic * ih * iw;
+    float *col = t->col[j->job], *dc = t->dcol[j->job];
+    float *gw = t->part + (size_t)g * t->part_stride;
+    if (j->backward)
+        memset(gw, 0, sizeof(float) * L->nweights);
+    for (int b = g * j->n / groups; b < (g + 1) * j->n / groups; b++) {
+        const float *in = j->x + b * isz;
+        if (!j->backward) {
+            net_conv(t->y[j->li] + b * osz, in, L->wt, L->bias, ic, ih, iw, L->c, d->k,
+                     d->stride, d->pad, d->relu, col);
+            continue;
+        }
+        const float *gy = t->dy[j->li] + b * osz, *cb = in;
+        if (!direct) {
+            net_im2col(col, in, ic, ih, iw, d->k, d->stride, d->pad, L->h, L->w);
+            cb = col;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L->c, kk, hw, 1.0f, gy, hw, cb,
+                    hw, 1.0f, gw, kk);
+        if (!j->dx)
+            continue;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, hw, L->c, 1.0f, L->wt, kk, gy,
+                    hw, 0.0f, dc, hw);
+        if (direct)
+            for (size_t e = 0; e < isz; e++)
+                j->dx[b * isz + e] += dc[e];
+        else
+            col2im_add(j->dx + b * isz, dc, ic, ih, iw, d->k, d->stride, d->pad, L->h, L->w);
+    }
+}
+
+static void *conv_worker(void *arg)
+{
+    conv_job *j = arg;
+    int groups = j->n < TR_GROUPS ? j->n : TR_GROUPS;
+    for (int g = j->job; g < groups; g += j->t->threads)
+        conv_group(j, g, groups);
+    return NULL;
+}
+
+static void conv_run(tr_net *t, int li, const float *x, int n, int backward, float *dx)
+{
+    conv_job jobs[ND_MAX_THREADS];
+    for (int k = 0; k < t->threads; k++)
+        jobs[k] = (conv_job){t, li, n, k, backward, x, dx};
+    nd_run_jobs(conv_worker, jobs, sizeof jobs[0], t->threads);
+}
+
 static void conv_backward(tr_net *t, int li, const float *x, int n, float *dx, float *gw,
                           float *gb)
 {
     const net_layer *L = &t->net->layers[li];
-    const net_def *d = L->def;
-    int ic, ih, iw;
-    in_of(t, L, 0, x, &ic, &ih, &iw);
-    int hw = L->h * L->w, kk = ic * d->k * d->k;
-    int direct = d->k == 1 && d->stride == 1 && d->pad == 0;
-    size_t osz = tr_layer_size(L), isz = (size_t)ic * ih * iw;
+    size_t osz = tr_layer_size(L);
+    int hw = L->h * L->w;
     float *dy = t->dy[li];
-    if (d->relu)
+    if (L->def->relu)
         for (size_t e = 0; e < (size_t)n * osz; e++)
             if (!(t->y[li][e] > 0))
                 dy[e] = 0;
-    memset(gw, 0, sizeof(float) * L->nweights);
-    for (int b = 0; b < n; b++) {
-        const float *g = dy + b * osz, *in = x + b * isz;
-        const float *col = in;
-        if (!direct) {
-            net_im2col(t->col, in, ic, ih, iw, d->k, d->stride, d->pad, L->h, L->w);
-            col = t->col;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L->c, kk, hw, 1.0f, g, hw, col,
-                    hw, 1.0f, gw, kk);
-        if (!dx)
-            continue;
-        float *dc = t->dcol;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, hw, L->c, 1.0f, L->wt, kk, g,
-                    hw, 0.0f, dc, hw);
-        if (direct)
-            for (size_t e = 0; e < isz; e++)
-                dx[b * isz + e] += dc[e];
-        else
-            col2im_add(dx + b * isz, dc, ic, ih, iw, d->k, d->stride, d->pad, L->h, L->w);
+    conv_run(t, li, x, n, 1, dx);
+    int groups = n < TR_GROUPS ? n : TR_GROUPS;
+    memcpy(gw, t->part, sizeof(float) * L->nweights);
+    for (int g = 1; g < groups; g++) {
+        const float *p = t->part + (size_t)g * t->part_stride;
+        for (size_t e = 0; e < L->nweights; e++)
+            gw[e] += p[e];
     }
     for (int o = 0; o < L->c; o++) {
         double s = 0;
@@ -238,9 +294,7 @@ static void layer_forward(tr_net *t, int li, const float *x, int n, int train)
     float *y = t->y[li];
     switch (d->kind) {
     case NET_CONV:
-        for (int b = 0; b < n; b++)
-            net_conv(y + b * osz, in + b * isz, L->wt, L->bias, ic, ih, iw, L->c, d->k,
-                     d->stride, d->pad, d->relu, t->col);
+        conv_run(t, li, in, n, 0, NULL);
         break;
     case NET_MAXPOOL:
         for (int b = 0; b < n; b++)
@@ -292,8 +346,11 @@ static void layer_forward(tr_net *t, int li, const float *x, int n, int train)
 void tr_forward(tr_net *t, const float *x, int n, int train)
 {
     ND_ASSERT(n >= 1 && n <= t->batch);
+    int blas = openblas_get_num_threads();
+    openblas_set_num_threads(1); /* we thread over image groups ourselves */
     for (int li = 0; li < t->net->nlayers; li++)
         layer_forward(t, li, x, n, train);
+    openblas_set_num_threads(blas);
 }
 
 /* ---------- backward ---------- */
@@ -381,8 +438,11 @@ void tr_backward(tr_net *t, const float *x, int n)
     if (t->dx)
         memset(t->dx, 0, sizeof(float) * n * (size_t)net->in_c * net->in_h * net->in_w);
     memset(t->grad, 0, sizeof(float) * net->nparams);
+    int blas = openblas_get_num_threads();
+    openblas_set_num_threads(1);
     for (int li = last; li >= 0; li--)
         layer_backward(t, li, x, n);
+    openblas_set_num_threads(blas);
 }
 
 double tr_loss(tr_net *t, const int *labels, int n, int *correct)

@@ -23,29 +23,6 @@ typedef struct {
     long perm_epoch;
 } run;
 
-double tr_accuracy(const net_t *net, const tr_data *d, int crop)
-{
-    net_ws *ws = net_ws_alloc(net, net->nlayers - 1);
-    const net_layer *L = &net->layers[net->nlayers - 1];
-    size_t k = tr_layer_size(L);
-    float *x = nd_malloc(sizeof(float) * 3 * crop * crop), *z = nd_malloc(sizeof(float) * k);
-    long hits = 0;
-    for (int i = 0; ws && x && z && i < d->n; i++) {
-        int lab;
-        tr_make_batch(d, &i, 1, crop, 0, NULL, x, &lab);
-        net_forward(net, ws, x, 1, net->nlayers - 1, z);
-        size_t arg = 0;
-        for (size_t j = 1; j < k; j++)
-            if (z[j] > z[arg])
-                arg = j;
-        hits += (int)arg == lab;
-    }
-    int ok = ws && x && z;
-    net_ws_free(ws);
-    free(x), free(z);
-    return ok && d->n ? (double)hits / d->n : NAN;
-}
-
 static void snap_dir(char *buf, size_t cap, const char *out, long it)
 {
     snprintf(buf, cap, "%s/snap-%08ld", out, it);
@@ -156,6 +133,8 @@ static int setup(run *r, const tr_table *tab, int classes, tr_status *st)
     if (tr_alloc(&r->t, &r->net, (int)o->batch, 0) || !(r->aug = gsl_rng_alloc(gsl_rng_mt19937)))
         return nd_fail_prefix("%s", o->out);
     r->t.dropout = o->dropout;
+    if (o->threads > 0 && o->threads < r->t.threads)
+        r->t.threads = o->threads;
     /* distinct streams for dropout and augmentation, both from the seed */
     gsl_rng_set(r->t.rng, o->seed * 2 + 1);
     gsl_rng_set(r->aug, o->seed * 2 + 2);

@@ -39,6 +39,7 @@ typedef struct {
     const char *out;
     const char *init;    /* start from this checkpoint (NULL: He init from seed) */
     int full_batch;      /* every training image in every step, in index order */
+    int threads;         /* 0: every CPU; results do not depend on it */
 } tr_opts;
 
 /* What the loop is doing, for a progress callback (ctx may point here). */
@@ -54,7 +55,5 @@ typedef struct {
 int tr_train(const tr_opts *o, const tr_table *tab, const tr_data *train, const tr_data *val,
              tr_status *st, nd_progress prog);
 
-/* Held-out accuracy of net in evaluation mode (centre crops). */
-double tr_accuracy(const net_t *net, const tr_data *d, int crop);
 
 #endif

@@ -3,6 +3,7 @@
 #include "train/train.h"
 
 #include "core/err.h"
+#include "core/jobs.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -25,7 +26,13 @@ void tr_free(tr_net *t)
             free(t->bn_istd[i]);
     }
     free(t->y), free(t->dy), free(t->mask), free(t->bn_mean), free(t->bn_istd);
-    free(t->dx), free(t->grad), free(t->mom), free(t->col), free(t->dcol);
+    for (int k = 0; k < t->threads; k++) {
+        if (t->col)
+            free(t->col[k]);
+        if (t->dcol)
+            free(t->dcol[k]);
+    }
+    free(t->dx), free(t->grad), free(t->mom), free(t->col), free(t->dcol), free(t->part);
     if (t->rng)
         gsl_rng_free(t->rng);
     memset(t, 0, sizeof *t);
@@ -52,14 +59,17 @@ int tr_alloc(tr_net *t, net_t *net, int batch, int want_dx)
     t->net = net;
     t->batch = batch;
     int nl = net->nlayers;
-    size_t colmax = 1;
+    size_t colmax = 1, wmax = 1;
     for (int i = 0; i < nl; i++) {
         const net_layer *L = &net->layers[i];
         if (L->def->kind == NET_CONV) {
             size_t s = (size_t)L->cin * L->def->k * L->def->k * L->h * L->w;
             colmax = s > colmax ? s : colmax;
+            wmax = L->nweights > wmax ? L->nweights : wmax;
         }
     }
+    t->threads = nd_threads(0);
+    t->part_stride = wmax;
     size_t insz = (size_t)batch * net->in_c * net->in_h * net->in_w;
     if (!(t->y = nd_calloc((size_t)nl, sizeof *t->y)) ||
         !(t->dy = nd_calloc((size_t)nl, sizeof *t->dy)) ||
@@ -68,12 +78,17 @@ int tr_alloc(tr_net *t, net_t *net, int batch, int want_dx)
         !(t->bn_istd = nd_calloc((size_t)nl, sizeof *t->bn_istd)) ||
         !(t->grad = nd_calloc(net->nparams + 1, sizeof(float))) ||
         !(t->mom = nd_calloc(net->nparams + 1, sizeof(float))) ||
-        !(t->col = nd_malloc(sizeof(float) * colmax)) ||
-        !(t->dcol = nd_malloc(sizeof(float) * colmax)) ||
+        !(t->col = nd_calloc((size_t)t->threads, sizeof *t->col)) ||
+        !(t->dcol = nd_calloc((size_t)t->threads, sizeof *t->dcol)) ||
+        !(t->part = nd_malloc(sizeof(float) * wmax * TR_GROUPS)) ||
         (want_dx && !(t->dx = nd_malloc(sizeof(float) * insz))))
         goto fail;
     for (int i = 0; i < nl; i++)
         if (alloc_layer(t, i))
+            goto fail;
+    for (int k = 0; k < t->threads; k++)
+        if (!(t->col[k] = nd_malloc(sizeof(float) * colmax)) ||
+            !(t->dcol[k] = nd_malloc(sizeof(float) * colmax)))
             goto fail;
     if (!(t->rng = gsl_rng_alloc(gsl_rng_mt19937))) {
         nd_fail("cannot allocate a random generator");

@@ -17,10 +17,11 @@
  *     tr_sgd(&t, lr, momentum, weight_decay);
  *     tr_free(&t);
  *
- * Determinism: every sum runs in a fixed order (images in order, BLAS
- * products whose threading splits rows and columns, never the summed
- * dimension), dropout masks come from one seeded GSL mt19937 drawn in
- * element order, so one seed gives byte-identical results.
+ * Determinism: every sum runs in a fixed order (convolutions over fixed
+ * groups of images with single-threaded BLAS, their weight gradients summed
+ * group by group), dropout masks come from one seeded GSL mt19937 drawn in
+ * element order, so one seed gives byte-identical results for any thread
+ * count.
  */
 #ifndef ND_TRAIN_H
 #define ND_TRAIN_H
@@ -29,6 +30,9 @@
 
 #include <gsl/gsl_rng.h>
 #include <stddef.h>
+
+/* Convolutions split a batch into this many fixed groups of images. */
+#define TR_GROUPS 8
 
 typedef struct {
     net_t *net;
@@ -40,12 +44,16 @@ typedef struct {
     int have_mom;         /* 0 until the first step (PyTorch: v = g on step 1) */
     float **mask;         /* dropout layers: per-element factor 0 or 1/(1-rate) */
     double **bn_mean, **bn_istd; /* batch-norm layers: batch statistics of the last forward */
-    float *col, *dcol;    /* im2col scratch */
+    int threads;          /* worker threads (default: every CPU); results do not depend on it */
+    float **col, **dcol;  /* im2col scratch, one per thread */
+    float *part;          /* per-image-group weight gradients of one convolution */
+    size_t part_stride;
     double dropout;       /* drop probability of every dropout layer; 0 = identity */
     gsl_rng *rng;         /* dropout masks (owned; state saved in checkpoints) */
 } tr_net;
 
-/* want_dx: also compute the input gradient (gradient checks). */
+/* want_dx: also compute the input gradient (gradient checks).  Threads:
+ * t->threads = nd_threads(0); set it after tr_alloc (1..the value given) to use fewer. */
 int tr_alloc(tr_net *t, net_t *net, int batch, int want_dx);
 void tr_free(tr_net *t);
 size_t tr_layer_size(const net_layer *L); /* c*h*w */
