@@ -339,13 +339,20 @@ int cmd_train(int argc, char **argv)
     if (from && !out)
         return cli_usage_error("train", "--from needs --out");
     tcfg c;
-    int rc = tcfg_load(&c, argv[optind]);
-    if (!rc && out) {
+    if (tcfg_load(&c, argv[optind])) { /* a config mistake is a usage error, as for sweep */
+        tcfg_free(&c);
+        fprintf(stderr, "dissect: %s\n", nd_errmsg());
+        return ND_EXIT_USAGE;
+    }
+    int rc = 0;
+    if (out) {
         free(c.out);
         if (!(c.out = strdup(out)))
             rc = nd_fail("out of memory");
-    } else if (!rc && !c.out)
-        rc = nd_fail("%s: missing [output] dir (or give --out)", argv[optind]);
+    } else if (!c.out) {
+        tcfg_free(&c);
+        return cli_usage_error("train", "%s: missing [output] dir (or give --out)", argv[optind]);
+    }
     if (!rc)
         rc = run(&c, from, steps, (int)threads);
     tcfg_free(&c);

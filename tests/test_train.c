@@ -13,6 +13,7 @@
  */
 #include "core/npy.h"
 #include "models/net.h"
+#include "models/squeezenet.h"
 #include "tests/testutil.h"
 #include "train/ckpt.h"
 #include "train/train.h"
@@ -327,8 +328,45 @@ static void test_checkpoint(void)
     tr_table_free(&tab), tr_table_free(&tb_tab);
 }
 
+/* One table drives inference and training: SqueezeNet's training-mode
+ * forward pass (it has no batch norm or dropout) gives net_forward's logits,
+ * and its backward pass runs.  Both use net_conv per image; BLAS threading
+ * may round differently, hence 1e-5 rather than bit equality. */
+static void test_squeezenet_table(void)
+{
+    test_group("SqueezeNet's table in the trainer");
+    net_t net;
+    tr_net t;
+    CHECK(!sqz_create(&net) && !net_init_he(&net, 2) && !tr_alloc(&t, &net, 2, 0), "setup");
+    size_t in = 3 * 227 * 227;
+    float *x = malloc(sizeof(float) * 2 * in), z[2000];
+    for (size_t i = 0; i < 2 * in; i++)
+        x[i] = (float)(40 * sin(0.001 * (double)i));
+    net_ws *ws = net_ws_alloc(&net, net.nlayers - 1);
+    net_forward(&net, ws, x, 2, net.nlayers - 1, z);
+    tr_forward(&t, x, 2, 1);
+    double got[2000], want[2000];
+    f2d(got, t.y[net.nlayers - 1], 2000);
+    f2d(want, z, 2000);
+    rel_err("squeezenet logits, train vs inference", got, want, 2000);
+    int lab[2] = {3, 7};
+    double loss = tr_loss(&t, lab, 2, NULL);
+    tr_backward(&t, x, 2);
+    int finite = isfinite(loss);
+    double g2 = 0;
+    for (size_t i = 0; i < net.nparams; i++)
+        finite &= isfinite(t.grad[i]), g2 += (double)t.grad[i] * t.grad[i];
+    printf("  squeezenet loss %.4f, |grad| %.3e\n", loss, sqrt(g2));
+    CHECK(finite && g2 > 0, "squeezenet backward: finite nonzero gradient");
+    net_ws_free(ws);
+    free(x);
+    tr_free(&t);
+    net_free(&net);
+}
+
 int main(void)
 {
+    test_squeezenet_table();
     test_fixture();
     test_checkpoint();
     return test_summary();
