@@ -332,6 +332,16 @@ void net_maxpool(float *out, const float *in, int c, int h, int w, int k, int st
     }
 }
 
+void net_global_avgpool(float *out, const float *in, int c, size_t hw)
+{
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0;
+        for (size_t t = 0; t < hw; t++)
+            s += in[(size_t)ch * hw + t];
+        out[ch] = (float)(s / (double)hw);
+    }
+}
+
 /* Evaluation-mode batch norm of one image: y = (x - mean) / sqrt(var + eps)
  * * scale + shift, with the running statistics. */
 void net_bn_eval(float *out, const float *in, const net_layer *L, size_t hw)
@@ -420,12 +430,7 @@ void net_forward(const net_t *net, net_ws *ws, const float *x, int n, int upto, 
                 break;
             }
             case NET_GLOBAL_AVGPOOL:
-                for (int c = 0; c < ic; c++) {
-                    double s = 0;
-                    for (size_t t = 0; t < (size_t)ih * iw; t++)
-                        s += in0[(size_t)c * ih * iw + t];
-                    o[c] = (float)(s / ((double)ih * iw));
-                }
+                net_global_avgpool(o, in0, ic, (size_t)ih * iw);
                 break;
             case NET_BATCHNORM:
                 net_bn_eval(o, in0, L, (size_t)ih * iw);

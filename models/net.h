@@ -120,6 +120,8 @@ void net_im2col(float *col, const float *in, int cin, int h, int w, int k, int s
 /* Max pooling of one image (c planes), windows clipped at the border. */
 void net_maxpool(float *out, const float *in, int c, int h, int w, int k, int stride, int pad,
                  int oh, int ow);
+/* Global average of c planes of hw pixels each (sums in double). */
+void net_global_avgpool(float *out, const float *in, int c, size_t hw);
 /* Evaluation-mode batch norm of one image of hw pixels per channel. */
 void net_bn_eval(float *out, const float *in, const net_layer *L, size_t hw);
 /* Caffe's pooled size: ceil((in + 2*pad - k) / stride) + 1, minus one if the

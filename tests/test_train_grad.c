@@ -251,8 +251,23 @@ static void test_dropout(void)
     net_free(&net);
 }
 
+static void test_schedules(void)
+{
+    test_group("learning-rate schedules");
+    CHECK(tr_lr(TR_LR_CONST, 0.1, 57, 100, 0, 0) == 0.1, "constant");
+    CHECK(tr_lr(TR_LR_STEP, 0.1, 29, 100, 30, 0.1) == 0.1 &&
+              fabs(tr_lr(TR_LR_STEP, 0.1, 30, 100, 30, 0.1) - 0.01) < 1e-15 &&
+              fabs(tr_lr(TR_LR_STEP, 0.1, 65, 100, 30, 0.1) - 0.001) < 1e-15,
+          "step: x0.1 every 30 iterations");
+    CHECK(tr_lr(TR_LR_COSINE, 0.1, 0, 100, 0, 0) == 0.1 &&
+              fabs(tr_lr(TR_LR_COSINE, 0.1, 50, 100, 0, 0) - 0.05) < 1e-15 &&
+              tr_lr(TR_LR_COSINE, 0.1, 99, 100, 0, 0) < 1e-4,
+          "cosine: base, half at the middle, ~0 at the end");
+}
+
 int main(void)
 {
+    test_schedules();
     test_layers();
     test_softmax_ce();
     test_dropout();

@@ -313,12 +313,7 @@ static void layer_forward(tr_net *t, int li, const float *x, int n, int train)
     }
     case NET_GLOBAL_AVGPOOL:
         for (int b = 0; b < n; b++)
-            for (int c = 0; c < ic; c++) {
-                double s = 0;
-                for (int e = 0; e < ih * iw; e++)
-                    s += in[b * isz + (size_t)c * ih * iw + e];
-                y[b * osz + c] = (float)(s / ((double)ih * iw));
-            }
+            net_global_avgpool(y + b * osz, in + b * isz, ic, (size_t)ih * iw);
         break;
     case NET_BATCHNORM:
         if (train)
