@@ -26,7 +26,7 @@ void tr_free(tr_net *t)
             free(t->bn_istd[i]);
     }
     free(t->y), free(t->dy), free(t->mask), free(t->bn_mean), free(t->bn_istd);
-    for (int k = 0; k < t->threads; k++) {
+    for (int k = 0; k < t->nscratch; k++) {
         if (t->col)
             free(t->col[k]);
         if (t->dcol)
@@ -68,7 +68,7 @@ int tr_alloc(tr_net *t, net_t *net, int batch, int want_dx)
             wmax = L->nweights > wmax ? L->nweights : wmax;
         }
     }
-    t->threads = nd_threads(0);
+    t->threads = t->nscratch = nd_threads(0);
     t->part_stride = wmax;
     size_t insz = (size_t)batch * net->in_c * net->in_h * net->in_w;
     if (!(t->y = nd_calloc((size_t)nl, sizeof *t->y)) ||

@@ -45,7 +45,8 @@ typedef struct {
     float **mask;         /* dropout layers: per-element factor 0 or 1/(1-rate) */
     double **bn_mean, **bn_istd; /* batch-norm layers: batch statistics of the last forward */
     int threads;          /* worker threads (default: every CPU); results do not depend on it */
-    float **col, **dcol;  /* im2col scratch, one per thread */
+    float **col, **dcol;  /* im2col scratch, one per thread (nscratch allocated) */
+    int nscratch;
     float *part;          /* per-image-group weight gradients of one convolution */
     size_t part_stride;
     double dropout;       /* drop probability of every dropout layer; 0 = identity */
