@@ -17,6 +17,7 @@
  */
 #include "core/afile.h"
 #include "core/err.h"
+#include "core/jobs.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
 #include "experiments/config.h"
@@ -248,7 +249,7 @@ static void on_progress(void *ctx, const char *stage, size_t done, size_t total)
 {
     prog_ctx *p = ctx;
     /* at most two lines a second, but always the last of a stage */
-    double now = cli_now();
+    double now = nd_now();
     if (strcmp(stage, "snapshot") && done != total && now - p->shown < 0.5)
         return;
     p->shown = now;
@@ -256,7 +257,7 @@ static void on_progress(void *ctx, const char *stage, size_t done, size_t total)
         cli_progress("train: decoding images: %zu", done);
         return;
     }
-    double secs = cli_now() - p->t0, its = (double)(p->st.it - p->st.start);
+    double secs = nd_now() - p->t0, its = (double)(p->st.it - p->st.start);
     double ips = secs > 0 ? its * p->batch / secs : 0;
     double left = its > 0 ? secs / its * (double)(total - done) : 0;
     if (!strcmp(stage, "snapshot")) {
@@ -293,7 +294,7 @@ static int run(tcfg *c, const char *from, long steps, int threads)
         o.init = from, o.nsnapshots = 0;
         pc.batch = train.n;
     }
-    pc.t0 = cli_now();
+    pc.t0 = nd_now();
     int rc = tr_train(&o, &c->tab, &train, have_val ? &val : NULL, &pc.st, prog);
     cli_progress_done();
     if (!rc)

@@ -77,6 +77,11 @@ typedef struct {
 /* A layer has learnable parameters (wt, bias). */
 int net_has_params(const net_layer *L);
 
+/* The input convention of networks trained here (train/data.h) and of
+ * their feature extraction (models/extract.h): an 8-bit RGB value v becomes
+ * (v - 128) / 64, planes R, G, B. */
+#define NET_TRAINED_PIXEL(v) (((float)(v) - 128.0f) / 64.0f)
+
 /* Resolve inputs, infer shapes and fields, allocate (zeroed) parameters.
  * Errors (unknown input name, a layer with no output, branches of a concat
  * whose sizes or receptive-field centres/strides disagree) name the layer. */

@@ -103,4 +103,11 @@ sed 's/^fc = fc cout=5/fc = fc cout=7/' "$T/a.ini" > "$T/bad3.ini"
 expect_fail "classes" 1 "last layer \(fc\) has 7 outputs, the data has 5 classes" "$ND_BIN" train "$T/bad3.ini" --out "$T/o5"
 expect_fail "usage" 2 "--from and --steps go together" "$ND_BIN" train "$T/a.ini" --steps 2
 "$ND_BIN" train --help | grep -q "usage: dissect train" && ok "--help" || bad "--help"
+echo "[a trained network through features and units (the dissection path)]"
+expect_ok "features --checkpoint" "$ND_BIN" features --checkpoint "$T/r1/snap-00000030" --dataset "$FIX" --layer conv2 --out "$T/f.npy"
+grep -q '"field": \[-3, 9, 4\]' "$T/f.json" && ok "receptive field of conv2 in f.json" || bad "f.json: $(cat "$T/f.json")"
+expect_ok "units on it" "$ND_BIN" units --dataset "$FIX" --features "$T/f.npy" --out "$T/u"
+[ "$(wc -l < "$T/u/result.csv")" -eq 17 ] && ok "16 units dissected" || bad "result.csv rows"
+expect_fail "unknown layer" 1 "snap-00000030: unknown layer 'nope' \(layers: conv1 bn1 relu1 pool1 conv2 gap drop fc\)" "$ND_BIN" features --checkpoint "$T/r1/snap-00000030" --dataset "$FIX" --layer nope --out "$T/f2.npy"
+expect_fail "checkpoint + model" 2 "--checkpoint replaces --model" "$ND_BIN" features --checkpoint "$T/r1/snap-00000030" --model squeezenet --dataset "$FIX" --layer conv2 --out "$T/f2.npy"
 finish

@@ -175,7 +175,7 @@ void tr_make_batch(const tr_data *d, const int *idx, int n, int crop, int augmen
                 int sx = ox + (flip ? crop - 1 - xx : xx);
                 const unsigned char *p = src + ((size_t)(oy + y) * S + sx) * 3;
                 for (int ch = 0; ch < 3; ch++)
-                    dst[ch * plane + (size_t)y * crop + xx] = ((float)p[ch] - 128.0f) / 64.0f;
+                    dst[ch * plane + (size_t)y * crop + xx] = NET_TRAINED_PIXEL(p[ch]);
             }
         labels[b] = d->label[idx[b]];
     }

@@ -7,7 +7,8 @@
  * split shares one numbering.  Images are decoded once, squash-resized to
  * size x size and kept in memory as 8-bit RGB.
  *
- * Batches: network input = (RGB value - 128) / 64, planes R, G, B; a crop
+ * Batches: network input NET_TRAINED_PIXEL (models/net.h: (v - 128) / 64,
+ * planes R, G, B); a crop
  * of crop x crop, at a random offset and mirrored with probability 1/2 when
  * augmenting (both drawn from the given GSL generator, image by image),
  * else the centre crop.
