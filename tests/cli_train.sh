@@ -110,4 +110,21 @@ expect_ok "units on it" "$ND_BIN" units --dataset "$FIX" --features "$T/f.npy" -
 [ "$(wc -l < "$T/u/result.csv")" -eq 17 ] && ok "16 units dissected" || bad "result.csv rows"
 expect_fail "unknown layer" 1 "snap-00000030: unknown layer 'nope' \(layers: conv1 bn1 relu1 pool1 conv2 gap drop fc\)" "$ND_BIN" features --checkpoint "$T/r1/snap-00000030" --dataset "$FIX" --layer nope --out "$T/f2.npy"
 expect_fail "checkpoint + model" 2 "--checkpoint replaces --model" "$ND_BIN" features --checkpoint "$T/r1/snap-00000030" --model squeezenet --dataset "$FIX" --layer conv2 --out "$T/f2.npy"
+cat > "$T/sw.ini" <<INI
+[dataset]
+path = $FIX
+[activations]
+checkpoint = $T/r1/snap-00000030
+layer = conv2
+[rotation]
+alphas = 0, 1
+draws = 1
+[output]
+dir = $T/sw
+INI
+expect_ok "sweep with [activations] checkpoint" "$ND_BIN" sweep "$T/sw.ini" --no-plot
+[ -s "$T/sw/sweep.csv" ] && [ -s "$T/sw/features.npy" ] && ok "sweep.csv and the cached features" || bad "sweep outputs"
+grep -q "^checkpoint = $T/r1/snap-00000030" "$T/sw/config.effective.ini" && ok "effective config names the checkpoint" || bad "effective config"
+sed "s|^layer = conv2|random_seed = 1|" "$T/sw.ini" > "$T/sw2.ini"
+expect_fail "checkpoint + random_seed" 2 "give one of weights, random_seed and checkpoint" "$ND_BIN" sweep "$T/sw2.ini" --no-plot
 finish
