@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -432,4 +433,30 @@ int tr_ckpt_info_read(const char *dir, tr_ckpt_info *info)
     int mom, nrng, rc = !m || read_manifest(dir, m, info, &mom, &nrng);
     free(m);
     return rc ? -1 : 0;
+}
+
+void tr_ckpt_clean_stale(const char *dir)
+{
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        const char *t = strstr(e->d_name, ".tmp.");
+        t = t ? t : strstr(e->d_name, ".old.");
+        size_t hl = strlen(host);
+        if (!t || strncmp(t + 5, host, hl) || t[5 + hl] != '.')
+            continue;
+        char *end;
+        long pid = strtol(t + 6 + hl, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 ||
+            errno != ESRCH)
+            continue;
+        char *p = nd_path_join(dir, e->d_name);
+        if (p)
+            rm_dir(p);
+        free(p);
+    }
+    if (d)
+        closedir(d);
 }

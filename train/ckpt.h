@@ -44,6 +44,12 @@ int tr_ckpt_load(const char *dir, tr_table *tab, net_t *net, tr_ckpt_info *info,
  * the loaded net (a no-op without state.txt). */
 int tr_ckpt_load_state(const char *dir, tr_net *t, gsl_rng *aug);
 
+/* Remove the temporary folders ("NAME.tmp.HOST.PID", "NAME.old.HOST.PID")
+ * that a killed tr_ckpt_save of this host left in dir: only those whose
+ * process is gone, so a run on another node or still running is never
+ * touched. */
+void tr_ckpt_clean_stale(const char *dir);
+
 /* The iteration and metrics in a checkpoint's state.txt (required). */
 int tr_ckpt_info_read(const char *dir, tr_ckpt_info *info);
 

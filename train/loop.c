@@ -104,6 +104,7 @@ static int setup(run *r, const tr_table *tab, int classes, tr_status *st)
 {
     const tr_opts *o = r->o;
     char dir[4096];
+    tr_ckpt_clean_stale(o->out); /* a snapshot half-written when a run was killed */
     long from = latest_snapshot(o);
     const char *src = o->init;
     if (from > 0) {
