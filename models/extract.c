@@ -16,6 +16,7 @@
  */
 #include "models/extract.h"
 
+#include "core/blas.h"
 #include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
@@ -220,12 +221,11 @@ int mdl_runner_run(mdl_runner *r, const char *const *paths, int n, float *out)
     job jobs[MDL_MAX_THREADS];
     /* single-threaded BLAS even when T == 1: threaded sgemm may sum in
      * another order, and results must not depend on the number of CPUs */
-    int blas = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    int blas = nd_blas_serial_begin();
     for (int t = 0; t < T; t++)
         jobs[t] = (job){r, paths, n, t, T, out, 0, ""};
     nd_run_jobs(worker, jobs, sizeof jobs[0], T);
-    openblas_set_num_threads(blas);
+    nd_blas_serial_end(blas);
     for (int t = 0; t < T; t++)
         if (jobs[t].rc)
             return nd_fail("%s", jobs[t].err);

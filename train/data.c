@@ -1,6 +1,7 @@
 /* data.c - training images from a Broden-format dataset (see data.h). */
 #include "train/data.h"
 
+#include "core/blas.h"
 #include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
@@ -188,8 +189,7 @@ double tr_accuracy(const net_t *net, const tr_data *d, int crop)
     size_t k = (size_t)L->c * L->h * L->w;
     float *x = nd_malloc(sizeof(float) * 3 * crop * crop), *z = nd_malloc(sizeof(float) * k);
     long hits = 0;
-    int blas = openblas_get_num_threads();
-    openblas_set_num_threads(1); /* the same products whatever the machine */
+    int blas = nd_blas_serial_begin(); /* the same products whatever the machine */
     for (int i = 0; ws && x && z && i < d->n; i++) {
         int lab;
         tr_make_batch(d, &i, 1, crop, 0, NULL, x, &lab);
@@ -200,7 +200,7 @@ double tr_accuracy(const net_t *net, const tr_data *d, int crop)
                 arg = j;
         hits += (int)arg == lab;
     }
-    openblas_set_num_threads(blas);
+    nd_blas_serial_end(blas);
     int ok = ws && x && z;
     net_ws_free(ws);
     free(x), free(z);

@@ -14,6 +14,7 @@
  */
 #include "train/train.h"
 
+#include "core/blas.h"
 #include "core/err.h"
 #include "core/jobs.h"
 
@@ -341,11 +342,10 @@ static void layer_forward(tr_net *t, int li, const float *x, int n, int train)
 void tr_forward(tr_net *t, const float *x, int n, int train)
 {
     ND_ASSERT(n >= 1 && n <= t->batch);
-    int blas = openblas_get_num_threads();
-    openblas_set_num_threads(1); /* we thread over image groups ourselves */
+    int blas = nd_blas_serial_begin(); /* we thread over image groups ourselves */
     for (int li = 0; li < t->net->nlayers; li++)
         layer_forward(t, li, x, n, train);
-    openblas_set_num_threads(blas);
+    nd_blas_serial_end(blas);
 }
 
 /* ---------- backward ---------- */
@@ -433,11 +433,10 @@ void tr_backward(tr_net *t, const float *x, int n)
     if (t->dx)
         memset(t->dx, 0, sizeof(float) * n * (size_t)net->in_c * net->in_h * net->in_w);
     memset(t->grad, 0, sizeof(float) * net->nparams);
-    int blas = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    int blas = nd_blas_serial_begin();
     for (int li = last; li >= 0; li--)
         layer_backward(t, li, x, n);
-    openblas_set_num_threads(blas);
+    nd_blas_serial_end(blas);
 }
 
 double tr_loss(tr_net *t, const int *labels, int n, int *correct)
