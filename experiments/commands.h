@@ -18,5 +18,7 @@ int cmd_sweep(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

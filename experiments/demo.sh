@@ -9,6 +9,7 @@
 #        -> results/rotation-squeezenet-concepts-{fire9,fire5}/
 #   4. the layers experiment (section 3.3): conv1, fire2..fire9, trained and random
 #        experiments/configs/layers-squeezenet-concepts.ini -> results/layers-squeezenet-concepts/
+#   5. dissect report of the fire9 sweep     -> results/rotation-squeezenet-concepts-fire9/report/
 # Figures are drawn by each step (`dissect plot DIR` redraws a sweep's).
 # A stopped demo started again reuses the cache, every finished sweep point and
 # every finished network of the layers experiment.
@@ -87,6 +88,10 @@ done
 echo "== 5/5 layers experiment: $CONFIGS/layers-squeezenet-concepts.ini"
 "$BIN" layers "$CONFIGS/layers-squeezenet-concepts.ini"
 
+OUT9=$RESULTS/rotation-squeezenet-concepts-fire9
+echo "== report: $OUT9/report"
+"$BIN" report "$OUT9" --features "$CACHE/concepts-features/fire9.npy" --out "$OUT9/report" >/dev/null
+
 t1=$(date +%s)
 echo
 echo "demo done in $((t1 - t0)) s wall time ($(nproc) cores); disk: $(du -sh "$RESULTS" | cut -f1) under $RESULTS."
@@ -111,3 +116,4 @@ awk -F, 'NR == 1 { next }
                for (i = 1; i <= n; i++) { printf "     %-16s", order[i]; for (k = 1; k <= m; k++) printf " %12s", cell[order[i], cats[k]]; print "" } }' \
     "$LOUT/layers.csv"
 echo "     table: $LOUT/layers.csv; figures: $LOUT/figures/layers_unique.png, layers_fraction.png (.svg)"
+echo "   report: $OUT9/report/index.html (the fire9 sweep), $OUT9/report/before/index.html (unrotated fire9)"

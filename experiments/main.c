@@ -23,7 +23,9 @@ static const struct {
     {"sweep", cmd_sweep, "run the rotation experiment described by a config file"},
     {"layers", cmd_layers, "dissect every layer, trained and random weights, from a config file"},
     {"plot", cmd_plot, "draw the figures of a sweep run folder"},
+    {"train", cmd_train, "train a network described by a config file (SGD, snapshots, resumable)"},
     {"compare", cmd_compare, "compare two result folders within tolerances"},
+    {"report", cmd_report, "write a browsable site of each unit's top images and masks"},
 };
 
 static void usage(FILE *f)

@@ -16,6 +16,7 @@
  */
 #include "models/extract.h"
 
+#include "core/blas.h"
 #include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
@@ -42,6 +43,8 @@ struct mdl_runner {
     int out[MDL_MAX_OUTPUTS];
     int nthreads;
     net_ws *ws[MDL_MAX_THREADS];
+    int borrowed; /* a trained network (mdl_extract_net): not ours to free; its input
+                     convention is NET_TRAINED_PIXEL instead of SqueezeNet's */
 };
 
 /* "unknown layer" message with the layer names that can be asked for */
@@ -90,7 +93,8 @@ void mdl_runner_close(mdl_runner *r)
         return;
     for (int t = 0; t < MDL_MAX_THREADS; t++)
         net_ws_free(r->ws[t]);
-    net_free(&r->net);
+    if (!r->borrowed)
+        net_free(&r->net);
     free(r);
 }
 
@@ -131,6 +135,16 @@ static int parse_layers(mdl_runner *r, const char *model, const char *list)
     return rc;
 }
 
+static int alloc_workspaces(mdl_runner *r)
+{
+    int ncpu = nd_threads(0);
+    r->nthreads = ncpu < MDL_MAX_THREADS ? ncpu : MDL_MAX_THREADS;
+    for (int t = 0; t < r->nthreads; t++)
+        if (!(r->ws[t] = net_ws_alloc(&r->net, r->layer)))
+            return -1;
+    return 0;
+}
+
 int mdl_runner_open(mdl_runner **out, const char *model, const char *weights,
                     long random_seed, const char *layer)
 {
@@ -154,11 +168,8 @@ int mdl_runner_open(mdl_runner **out, const char *model, const char *weights,
         nd_fail("%s: no weight file and no random seed given", model);
         goto fail;
     }
-    int ncpu = nd_threads(0);
-    r->nthreads = ncpu < MDL_MAX_THREADS ? ncpu : MDL_MAX_THREADS;
-    for (int t = 0; t < r->nthreads; t++)
-        if (!(r->ws[t] = net_ws_alloc(&r->net, r->layer)))
-            goto fail;
+    if (alloc_workspaces(r))
+        goto fail;
     *out = r;
     return 0;
 fail:
@@ -193,6 +204,23 @@ void mdl_runner_field(const mdl_runner *r, int k, int *offset, int *size, int *s
 }
 
 double mdl_runner_macs(const mdl_runner *r) { return net_macs(&r->net, r->layer); }
+
+/* A trained network's input: the whole image squash-resized to its input
+ * size, planes R, G, B as NET_TRAINED_PIXEL. */
+static int trained_preprocess(float *dst, const img_u8 *im, const net_t *net)
+{
+    int W = net->in_w, H = net->in_h;
+    unsigned char *sq = nd_malloc((size_t)W * H * 3);
+    if (!sq || img_resize_u8(sq, W, H, im->px, im->w, im->h, 3)) {
+        free(sq);
+        return -1;
+    }
+    for (int c = 0; c < 3; c++)
+        for (size_t p = 0; p < (size_t)W * H; p++)
+            dst[(size_t)c * W * H + p] = NET_TRAINED_PIXEL(sq[p * 3 + c]);
+    free(sq);
+    return 0;
+}
 
 typedef struct {
     mdl_runner *r;
@@ -237,7 +265,7 @@ static void *worker(void *arg)
         img_u8 im;
         if (img_load_rgb(&im, j->paths[i]))
             goto fail;
-        int rc = sqz_preprocess(x, &im);
+        int rc = j->r->borrowed ? trained_preprocess(x, &im, net) : sqz_preprocess(x, &im);
         img_free(&im);
         if (rc) {
             nd_fail_prefix("%s", j->paths[i]);
@@ -271,12 +299,11 @@ int mdl_runner_run_layers(mdl_runner *r, const char *const *paths, int n, float 
     job jobs[MDL_MAX_THREADS];
     /* single-threaded BLAS even when T == 1: threaded sgemm may sum in
      * another order, and results must not depend on the number of CPUs */
-    int blas = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    int blas = nd_blas_serial_begin();
     for (int t = 0; t < T; t++)
         jobs[t] = (job){r, paths, n, t, T, out, 0, ""};
     nd_run_jobs(worker, jobs, sizeof jobs[0], T);
-    openblas_set_num_threads(blas);
+    nd_blas_serial_end(blas);
     for (int t = 0; t < T; t++)
         if (jobs[t].rc)
             return nd_fail("%s", jobs[t].err);
@@ -391,8 +418,7 @@ int mdl_read_field(const char *npy, int field[3])
 }
 
 static int write_geometry(const char *out_npy, const char *model, const char *layer,
-                          const net_t *net, int li, size_t N, const char *weights,
-                          long seed)
+                          const net_t *net, int li, size_t N, const char *weights)
 {
     char *path = mdl_geometry_path(out_npy);
     if (!path)
@@ -409,11 +435,7 @@ static int write_geometry(const char *out_npy, const char *model, const char *la
     nd_json_str(a.f, layer);
     fprintf(a.f, ", \"field\": [%d, %d, %d], \"input\": %d, \"images\": %zu, \"weights\": ",
             L->field_off, L->field_size, L->field_stride, net->in_w, N);
-    if (weights) {
-        nd_json_str(a.f, weights);
-    } else {
-        fprintf(a.f, "\"random-he seed %ld\"", seed);
-    }
+    nd_json_str(a.f, weights);
     fputs("}\n", a.f);
     free(path);
     return afile_commit(&a);
@@ -490,21 +512,17 @@ static int multi_put(multi_out *m, int n)
     return 0;
 }
 
-/* single: exactly one layer, written to `out` whatever its name */
-static int extract(const char *model, const char *weights, long random_seed,
-                   const char *dataset_dir, const char *layers, const char *out, int float16,
-                   int batch, nd_progress progress, int single)
+/* An opened runner's outputs over the dataset; single: exactly one layer,
+ * written to `out` whatever its name.  model and weights label the JSON. */
+static int extract_run(mdl_runner *r, const char *model, const char *weights_label,
+                       const char *dataset_dir, const char *layers, const char *out, int float16,
+                       int batch, nd_progress progress, int single)
 {
-    if (batch < 1)
-        return nd_fail("%s: batch size %d, expected >= 1", out, batch);
     char **paths = NULL;
     size_t N = 0;
-    mdl_runner *r = NULL;
     multi_out m;
     memset(&m, 0, sizeof m);
     int rc = -1;
-    if (mdl_runner_open(&r, model, weights, weights ? -1 : random_seed, layers))
-        return -1;
     m.nl = mdl_runner_outputs(r);
     size_t ol = strlen(out);
     m.single = single || (m.nl == 1 && ol > 4 && !strcmp(out + ol - 4, ".npy"));
@@ -535,7 +553,7 @@ static int extract(const char *model, const char *weights, long random_seed,
     for (int k = 0; k < m.nl; k++) {
         int c, h, w;
         const char *name = mdl_runner_output(r, k, &c, &h, &w);
-        if (write_geometry(m.path[k], model, name, &r->net, r->out[k], N, weights, random_seed))
+        if (write_geometry(m.path[k], model, name, &r->net, r->out[k], N, weights_label))
             goto done;
     }
     rc = 0;
@@ -544,6 +562,22 @@ done:
     for (size_t i = 0; i < N; i++)
         free(paths[i]);
     free(paths);
+    return rc;
+}
+
+static int extract(const char *model, const char *weights, long random_seed,
+                   const char *dataset_dir, const char *layers, const char *out, int float16,
+                   int batch, nd_progress progress, int single)
+{
+    if (batch < 1)
+        return nd_fail("%s: batch size %d, expected >= 1", out, batch);
+    mdl_runner *r = NULL;
+    if (mdl_runner_open(&r, model, weights, weights ? -1 : random_seed, layers))
+        return -1;
+    char label[64];
+    snprintf(label, sizeof label, "random-he seed %ld", random_seed);
+    int rc = extract_run(r, model, weights ? weights : label, dataset_dir, layers, out, float16,
+                         batch, progress, single);
     mdl_runner_close(r);
     return rc;
 }
@@ -560,4 +594,23 @@ int mdl_extract_layers(const char *model, const char *weights, long random_seed,
                        int batch, nd_progress progress)
 {
     return extract(model, weights, random_seed, dataset_dir, layers, out, float16, batch, progress, 0);
+}
+
+int mdl_extract_net(net_t *net, const char *source, const char *dataset_dir,
+                    const char *layer, const char *out_npy, int batch, nd_progress progress)
+{
+    if (batch < 1)
+        return nd_fail("%s: batch size %d, expected >= 1", out_npy, batch);
+    if (net->in_c != 3)
+        return nd_fail("%s: input has %d channels, images have 3", source, net->in_c);
+    mdl_runner *r = nd_calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    r->net = *net;
+    r->borrowed = 1;
+    int rc = -1;
+    if (!parse_layers(r, source, layer) && !alloc_workspaces(r))
+        rc = extract_run(r, "checkpoint", source, dataset_dir, layer, out_npy, 0, batch, progress, 1);
+    mdl_runner_close(r);
+    return rc;
 }
