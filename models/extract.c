@@ -52,14 +52,17 @@ static int unknown_layer(const net_t *net, const char *model, const char *layer)
 {
     char list[2048] = "";
     size_t len = 0;
+    int inner = 0;
     for (int i = 0; i < net->nlayers && len + 64 < sizeof list; i++) {
         const char *nm = net->layers[i].def->name;
-        if (strchr(nm, '/')) /* inner layers of a module: still valid, not listed */
+        if (strchr(nm, '/')) { /* inner layers of a module: still valid, not listed */
+            inner = 1;
             continue;
+        }
         len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? " " : "", nm);
     }
-    return nd_fail("%s: unknown layer '%s' (layers: %s, and fireN/conv1x1_1 etc.)", model,
-                   layer, list);
+    return nd_fail("%s: unknown layer '%s' (layers: %s%s)", model, layer, list,
+                   inner ? ", and fireN/conv1x1_1 etc." : "");
 }
 
 static int model_create(net_t *net, const char *model)
