@@ -50,7 +50,8 @@ struct broden {
     image_rec *img;
     broden_layer *layers;
     size_t nlayers, caplayers;
-    size_t *layer_off; /* offset of each layer's map in maps */
+    size_t *layer_off; /* offset of each layer's map in the whole dataset's maps */
+    size_t maps_end;   /* end of the loaded images' maps (maps_len unless a shard) */
     size_t cap_off;
     uint16_t *maps;    /* allocated, or inside store.map */
     size_t maps_len;
@@ -58,6 +59,9 @@ struct broden {
     int64_t *truth[2]; /* [L]: 0 = repeated image-level labels count each time, 1 = once */
     uint64_t *present; /* [N] */
     nd_lstore store;   /* a prepared label store, mapped or being built */
+    size_t r0, r1;     /* images whose label maps are loaded (all unless opened as a shard) */
+    size_t k0, k1;     /* their layers */
+    size_t maps_base;  /* maps[0] is label pixel maps_base of the whole dataset */
     int mapped;        /* the store was mapped: no PNG is decoded */
     const char *store_build; /* path of the store being built (decoding writes into it) */
     uint64_t sig;
@@ -328,6 +332,8 @@ static int write_maps(void *ctx, FILE *f)
 
 int broden_store_save(const broden *ds, const char *path)
 {
+    if (ds->r0 != 0 || ds->r1 != ds->N)
+        return nd_fail("%s: a label store needs every image's labels (this dataset was opened as a shard)", path);
     return broden_store_write_raw(path, ds->sig, ds->N, ds->nlayers, ds->maps_len, write_maps, (void *)ds);
 }
 
@@ -395,7 +401,7 @@ static void *decode_worker(void *arg)
         char where[700];
         snprintf(where, sizeof where, "index.csv row %d, column '%s'", jb->line, d->ds->cat[d->ds->sel[jb->cat]]);
         if (nd_label_png_read(jb->path, where, jb->sh, jb->sw, d->ds->known, NUM_LABEL_VALUES,
-                              d->ds->maps + jb->off)) {
+                              d->ds->maps + (jb->off - d->ds->maps_base))) {
             d->first_bad = k;
             snprintf(d->err, sizeof d->err, "%s", nd_errmsg());
             break;
@@ -411,9 +417,13 @@ static void *decode_worker(void *arg)
 static int maps_alloc(broden *ds)
 {
     if (!ds->store_build) {
-        ds->maps = nd_malloc((ds->maps_len ? ds->maps_len : 1) * sizeof *ds->maps);
+        size_t len = ds->maps_end - ds->maps_base;
+        ds->maps = nd_malloc((len ? len : 1) * sizeof *ds->maps);
         return ds->maps ? 0 : -1;
     }
+    if (ds->r0 != 0 || ds->r1 != ds->N)
+        return nd_fail("%s: a label store is built from every image's labels, not by a shard (build it "
+                       "once with one process)", ds->store_build);
     if (nd_lstore_create(&ds->store, ds->store_build, ds->maps_len))
         return -1;
     ds->maps = ds->store.maps;
@@ -554,6 +564,24 @@ static int read_header(index_reader *ix)
     return (ix->images = nd_path_join(ds->dir, "images")) ? 0 : -1;
 }
 
+/* Label pixel offset of layer k (maps_len past the last). */
+static size_t layer_start(const broden *ds, size_t k) { return k < ds->nlayers ? ds->layer_off[k] : ds->maps_len; }
+
+/* The loaded images [r0, r1) (clamped to the index), their layers [k0, k1)
+ * and label pixels [maps_base, maps_end): contiguous, since layers are
+ * numbered in image order.  Layers outside keep map = NULL. */
+static void shard_layers(broden *ds)
+{
+    if (ds->r1 > ds->N)
+        ds->r1 = ds->N;
+    if (ds->r0 > ds->r1)
+        ds->r0 = ds->r1;
+    ds->k0 = ds->r0 < ds->N ? ds->img[ds->r0].layer0 : ds->nlayers;
+    ds->k1 = ds->r1 > ds->r0 ? ds->img[ds->r1 - 1].layer0 + ds->img[ds->r1 - 1].nlayer : ds->k0;
+    ds->maps_base = layer_start(ds, ds->k0);
+    ds->maps_end = layer_start(ds, ds->k1);
+}
+
 /* After the rows: whole-index checks, then the label maps (mapped or decoded). */
 static int finish_index(index_reader *ix)
 {
@@ -567,14 +595,17 @@ static int finish_index(index_reader *ix)
         any |= ds->img[i].nlayer + ds->img[i].nil > 0;
     if (!any)
         return nd_fail("%s: no image has labels in the selected categories", ix->path);
+    shard_layers(ds);
     if (ds->mapped) {
-        ds->maps = ds->store.maps;
-        if (nd_lstore_check(&ds->store, ds->dir, ds->N, ds->nlayers, ds->maps_len, ds->known, ds->L))
+        ds->maps = ds->store.maps; /* the whole store: a shard's pages are the only ones touched */
+        ds->maps_base = 0;
+        if (nd_lstore_check(&ds->store, ds->dir, ds->N, ds->nlayers, ds->maps_len, ds->known, ds->L,
+                            layer_start(ds, ds->k0), ds->maps_end))
             return -1;
-    } else if (decode_all(ds, ix->jobs, ix->njobs))
+    } else if (decode_all(ds, ix->jobs + ds->k0, ds->k1 - ds->k0))
         return -1;
-    for (size_t k = 0; k < ds->nlayers; k++)
-        ds->layers[k].map = ds->maps + ds->layer_off[k];
+    for (size_t k = ds->k0; k < ds->k1; k++)
+        ds->layers[k].map = ds->maps + (ds->layer_off[k] - ds->maps_base);
     return 0;
 }
 
@@ -616,6 +647,12 @@ int broden_open(broden **out, const char *dir, const char *categories)
 
 int broden_open_store(broden **out, const char *dir, const char *categories, const char *store)
 {
+    return broden_open_shard(out, dir, categories, store, 0, SIZE_MAX);
+}
+
+int broden_open_shard(broden **out, const char *dir, const char *categories, const char *store, size_t i0,
+                      size_t i1)
+{
     *out = NULL;
     struct stat st;
     if (stat(dir, &st) != 0)
@@ -626,6 +663,7 @@ int broden_open_store(broden **out, const char *dir, const char *categories, con
     if (!ds)
         return -1;
     ds->dir = dup_str(dir);
+    ds->r0 = i0, ds->r1 = i1;
     if (!ds->dir || read_categories(ds) || select_categories(ds, categories) || read_labels(ds) ||
         read_primary(ds) || (store && signature(ds))) {
         broden_free(ds);
@@ -739,12 +777,12 @@ static int alloc_truth(broden *ds)
 
 static void compute_truth(broden *ds)
 {
-    for (size_t i = 0; i < ds->N; i++) {
+    for (size_t i = ds->r0; i < ds->r1; i++) {
         const image_rec *im = &ds->img[i];
         size_t npix = (size_t)im->sh * (size_t)im->sw;
         uint64_t pres = 0;
         for (size_t k = im->layer0; k < im->layer0 + im->nlayer; k++) {
-            const uint16_t *m = ds->maps + ds->layer_off[k];
+            const uint16_t *m = ds->layers[k].map;
             for (size_t p = 0; p < npix; p++)
                 if (m[p]) {
                     ds->truth[0][m[p]]++;

@@ -41,13 +41,26 @@ int nd_features_from_npy(nd_features *f, const npy_t *a)
 
 int nd_features_check_finite(const nd_features *f, const char *name)
 {
+    return nd_features_check_finite_range(f, name, 0, f->N);
+}
+
+void nd_image_shard(size_t N, int rank, int nranks, size_t align, size_t *i0, size_t *i1)
+{
+    size_t nb = (N + align - 1) / align, r = (size_t)rank, R = (size_t)nranks;
+    size_t b0 = nb * r / R, b1 = nb * (r + 1) / R;
+    *i0 = b0 * align < N ? b0 * align : N;
+    *i1 = b1 * align < N ? b1 * align : N;
+}
+
+int nd_features_check_finite_range(const nd_features *f, const char *name, size_t first, size_t end)
+{
     size_t per = f->K * f->h * f->w, B = 64;
     float *buf = nd_malloc(B * per * sizeof *buf);
     if (!buf)
         return -1;
     int rc = 0;
-    for (size_t i0 = 0; i0 < f->N && !rc; i0 += B) {
-        size_t n = f->N - i0 < B ? f->N - i0 : B;
+    for (size_t i0 = first; i0 < end && !rc; i0 += B) {
+        size_t n = end - i0 < B ? end - i0 : B;
         const float *x;
         if (f->get(f->ctx, i0, n, buf, &x)) {
             rc = -1;

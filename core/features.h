@@ -34,5 +34,14 @@ int nd_features_from_npy(nd_features *f, const npy_t *a);
 
 /* Check every value is finite; error names the file, image, unit and value. */
 int nd_features_check_finite(const nd_features *f, const char *name);
+/* The same for images [i0, i1) only (a shard). */
+int nd_features_check_finite_range(const nd_features *f, const char *name, size_t i0, size_t i1);
+
+/* Shard `rank` of `nranks` of N images: a contiguous range [*i0, *i1) whose
+ * ends are multiples of `align` (or N), so that a shard reads the same
+ * image blocks as one process does (rounding of block-wise sources; the
+ * threshold passes read blocks of 16).  Shards are as equal as the alignment
+ * allows; some may be empty when N is small. */
+void nd_image_shard(size_t N, int rank, int nranks, size_t align, size_t *i0, size_t *i1);
 
 #endif

@@ -89,7 +89,7 @@ int nd_lstore_map(nd_lstore *s, const char *path, uint64_t sig)
 }
 
 int nd_lstore_check(const nd_lstore *s, const char *dir, size_t nimages, size_t nlayers, size_t maps_len,
-                    const unsigned char *known, int L)
+                    const unsigned char *known, int L, size_t from, size_t to)
 {
     const store_header *h = s->map;
     if (h->nlayers != nlayers || h->maps_len != maps_len || h->nimages != nimages)
@@ -100,11 +100,11 @@ int nd_lstore_check(const nd_lstore *s, const char *dir, size_t nimages, size_t 
      * label.csv): one branch-free pass over the 64 K table of known values */
     const uint16_t *m = s->maps;
     unsigned char bad = 0;
-    for (size_t i = 0; i < maps_len; i++)
+    for (size_t i = from; i < to; i++)
         bad |= known[m[i]] ^ 1;
     if (!bad)
         return 0;
-    for (size_t i = 0; i < maps_len; i++)
+    for (size_t i = from; i < to; i++)
         if (!known[m[i]])
             return (int)m[i] >= L ? nd_fail("label store holds label number %u, beyond label.csv; delete it to rebuild",
                                             m[i])

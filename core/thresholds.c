@@ -24,29 +24,35 @@ const char *nd_thr_method_name(nd_thr_method m)
     }
 }
 
-/* Run fn on this job's blocks of images (blocks tid, tid + nt, ... of 16
- * images), read through f into a private buffer, until fn returns nonzero.
- * Returns 0, or -1 with the message in err. */
-static int each_block(const nd_features *f, int tid, int nt, int (*fn)(void *ctx, const float *x, size_t n),
-                      void *ctx, char *err, size_t errlen)
+/* Images are read in blocks of THR_BLOCK aligned to global image indices
+ * (block b is images [b*B, (b+1)*B) clipped to the range), so a shard of the
+ * images reads the same blocks as one process over all of them: a source
+ * whose values depend on the block (a rotation's sgemm) rounds the same. */
+#define THR_BLOCK 16
+
+/* Run fn on this job's blocks of images [i0, i1) (the range's blocks tid,
+ * tid + nt, ...), read through f into a private buffer, until fn returns
+ * nonzero.  Returns 0, or -1 with the message in err. */
+static int each_block(const nd_features *f, size_t i0, size_t i1, int tid, int nt,
+                      int (*fn)(void *ctx, const float *x, size_t n), void *ctx, char *err, size_t errlen)
 {
-    size_t B = 16, per = f->K * f->h * f->w;
+    size_t B = THR_BLOCK, per = f->K * f->h * f->w;
     float *buf = nd_malloc(B * per * sizeof *buf);
     if (!buf) {
         snprintf(err, errlen, "%s", nd_errmsg());
         return -1;
     }
     int rc = 0;
-    size_t nblocks = (f->N + B - 1) / B;
-    for (size_t ck = (size_t)tid; ck < nblocks; ck += (size_t)nt) {
-        size_t a = ck * B, n = f->N - a < B ? f->N - a : B;
+    size_t b0 = i0 / B, b1 = (i1 + B - 1) / B;
+    for (size_t ck = b0 + (size_t)tid; ck < b1; ck += (size_t)nt) {
+        size_t a = ck * B < i0 ? i0 : ck * B, e = (ck + 1) * B > i1 ? i1 : (ck + 1) * B;
         const float *x;
-        if (f->get(f->ctx, a, n, buf, &x)) {
+        if (f->get(f->ctx, a, e - a, buf, &x)) {
             snprintf(err, errlen, "%s", nd_errmsg());
             rc = -1;
             break;
         }
-        if (fn(ctx, x, n))
+        if (fn(ctx, x, e - a))
             break;
     }
     free(buf);
@@ -59,6 +65,7 @@ typedef struct {
     const nd_features *f;
     qt_stream *q;
     qt_part *part;
+    size_t i0, i1;
     int pass, tid, nt, rc;
     char err[1024];
 } hist_job;
@@ -73,8 +80,31 @@ static int hist_block(void *ctx, const float *x, size_t n)
 static void *hist_worker(void *arg)
 {
     hist_job *j = arg;
-    j->rc = each_block(j->f, j->tid, j->nt, hist_block, j, j->err, sizeof j->err);
+    j->rc = each_block(j->f, j->i0, j->i1, j->tid, j->nt, hist_block, j, j->err, sizeof j->err);
     return NULL;
+}
+
+int nd_thresholds_pass(const nd_features *f, qt_stream *q, int pass, size_t i0, size_t i1, int threads)
+{
+    if (i1 > f->N || i0 > i1)
+        return nd_fail("image range [%zu, %zu) outside the %zu images", i0, i1, f->N);
+    int nt = nd_threads(threads), rc = 0;
+    hist_job jobs[ND_MAX_THREADS];
+    for (int t = 0; t < nt; t++) {
+        jobs[t] = (hist_job){.f = f, .q = q, .i0 = i0, .i1 = i1, .pass = pass, .tid = t, .nt = nt};
+        if (!(jobs[t].part = qt_part_new(q, pass))) {
+            for (int k = 0; k < t; k++)
+                qt_part_merge(q, jobs[k].part, pass);
+            return nd_fail("out of memory for quantile histograms");
+        }
+    }
+    nd_run_jobs(hist_worker, jobs, sizeof *jobs, nt);
+    for (int t = 0; t < nt; t++) {
+        if (jobs[t].rc && !rc)
+            rc = nd_fail("%s", jobs[t].err);
+        qt_part_merge(q, jobs[t].part, pass);
+    }
+    return rc;
 }
 
 static int thresholds_histogram(const nd_features *f, double level, int nt, nd_progress progress, double *out)
@@ -83,23 +113,8 @@ static int thresholds_histogram(const nd_features *f, double level, int nt, nd_p
     qt_stream *q = qt_stream_new(f->K, (uint64_t)f->N * f->h * f->w, level);
     if (!q)
         return -1;
-    hist_job jobs[ND_MAX_THREADS];
     for (int pass = 1; pass <= 2 && !rc; pass++) {
-        for (int t = 0; t < nt; t++) {
-            jobs[t] = (hist_job){.f = f, .q = q, .pass = pass, .tid = t, .nt = nt};
-            if (!(jobs[t].part = qt_part_new(q, pass))) {
-                for (int k = 0; k < t; k++)
-                    qt_part_merge(q, jobs[k].part, pass);
-                qt_stream_free(q);
-                return nd_fail("out of memory for quantile histograms");
-            }
-        }
-        nd_run_jobs(hist_worker, jobs, sizeof *jobs, nt);
-        for (int t = 0; t < nt; t++) {
-            if (jobs[t].rc && !rc)
-                rc = nd_fail("%s", jobs[t].err);
-            qt_part_merge(q, jobs[t].part, pass);
-        }
+        rc = nd_thresholds_pass(f, q, pass, 0, f->N, nt);
         if (!rc)
             rc = qt_stream_end_pass(q, pass);
         if (!rc)
@@ -175,7 +190,7 @@ static void *win_worker(void *arg)
 {
     win_job *j = arg;
     if (!j->overflow) /* overflow here: its counters could not be allocated */
-        j->rc = each_block(j->f, j->tid, j->nt, win_block, j, j->err, sizeof j->err);
+        j->rc = each_block(j->f, 0, j->f->N, j->tid, j->nt, win_block, j, j->err, sizeof j->err);
     return NULL;
 }
 

@@ -22,6 +22,7 @@
 
 #include "core/features.h"
 #include "core/progress.h"
+#include "core/quantile.h"
 
 typedef enum {
     ND_THR_AUTO = 0,
@@ -41,5 +42,14 @@ int nd_thresholds(const nd_features *f, double quantile, int threads, double *ou
 int nd_thresholds_select(const nd_features *f, double quantile, int threads, double *out);
 
 const char *nd_thr_method_name(nd_thr_method m);
+
+/* One histogram pass over a shard: add the pass-`pass` counts of images
+ * [i0, i1) to q (core/quantile.h; q = qt_stream_new(K, N*h*w, 1 - quantile)
+ * over all N images).  Counts are integers, so shards that sum their
+ * qt_stream_counts() before each qt_stream_end_pass() get the thresholds of
+ * ND_THR_HISTOGRAM over all images - which are those of every method, bit
+ * for bit (exact order statistics).  The blocks read are aligned to global
+ * image indices, as in the single-process passes. */
+int nd_thresholds_pass(const nd_features *f, qt_stream *q, int pass, size_t i0, size_t i1, int threads);
 
 #endif

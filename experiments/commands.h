@@ -9,6 +9,11 @@
 #define ND_COMMANDS_H
 
 int cmd_units(int argc, char **argv);
+/* `units` options into a (experiments/units_io.h); -1 to go on, else the
+ * exit status to return (--help printed, or a usage error reported).  Shared
+ * with the MPI driver, which takes the same options. */
+typedef struct units_args units_args;
+int cmd_units_parse(int argc, char **argv, units_args *a);
 int cmd_recount(int argc, char **argv);
 int cmd_rotate(int argc, char **argv);
 int cmd_features(int argc, char **argv);

@@ -2,7 +2,10 @@
 #include "core/csv.h"
 #include "core/err.h"
 #include "core/npy.h"
+#include "core/jobs.h"
+#include "core/labelstore.h"
 #include "core/result.h"
+#include "experiments/dist.h"
 #include "experiments/cli.h"
 
 #include <errno.h>
@@ -115,6 +118,37 @@ void units_progress(void *ctx, const char *stage, size_t done, size_t total)
     cli_progress("dissect: %s %zu/%zu", stage, done, total);
 }
 
+/* The activations (mapped) and, if given, the thresholds file. */
+static int open_inputs(const char *features, const char *thresholds_file, npy_t *a, nd_features *f, double **thr)
+{
+    *thr = NULL;
+    if (npy_open(a, features))
+        return -1;
+    if (nd_features_from_npy(f, a) || (thresholds_file && units_load_thresholds(thresholds_file, f->K, thr))) {
+        npy_close(a);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_shape(const nd_features *f, const char *features, const broden *ds, const char *dataset)
+{
+    if (f->N != broden_num_images(ds))
+        return nd_fail("%s: %zu images, but %s/index.csv has %zu rows (shape must match the dataset)", features,
+                       f->N, dataset, broden_num_images(ds));
+    return 0;
+}
+
+static void report_done(const nd_result *r, const nd_options *o)
+{
+    cli_progress_done();
+    fprintf(stderr,
+            "dissect: %zu units, %s profile: %d detectors (score > %g), unique detectors "
+            "%d per-category, %d top-label  [thresholds %.2f s, tally %.2f s]\n",
+            r->K, nd_profile_name(o->profile), r->counts.detectors, o->iou_threshold, r->counts.unique_percat,
+            r->counts.unique_toplabel, r->seconds_threshold, r->seconds_tally);
+}
+
 int units_run(const char *dataset, const char *label_store, const char *features,
               const char *categories, const char *thresholds_file, const nd_options *o_in,
               const char *out, const char *extra_json, nd_result *res)
@@ -130,23 +164,14 @@ int units_run(const char *dataset, const char *label_store, const char *features
     /* an unusable output folder should fail now, not after the work */
     if (out && nd_mkdirs(out))
         return -1;
-    if (npy_open(&a, features))
+    if (open_inputs(features, thresholds_file, &a, &f, &thr))
         return -1;
-    if (nd_features_from_npy(&f, &a))
-        goto out;
-    if (thresholds_file) {
-        if (units_load_thresholds(thresholds_file, f.K, &thr))
-            goto out;
-        o.thresholds = thr;
-    }
+    o.thresholds = thr;
     cli_progress("dissect: reading dataset %s", dataset);
     if (broden_open_store(&ds, dataset, categories, label_store))
         goto out;
-    if (f.N != broden_num_images(ds)) {
-        nd_fail("%s: %zu images, but %s/index.csv has %zu rows (shape must match the dataset)",
-                features, f.N, dataset, broden_num_images(ds));
+    if (check_shape(&f, features, ds, dataset))
         goto out;
-    }
     if (nd_features_check_finite(&f, features))
         goto out;
     if (!o.progress.fn)
@@ -155,20 +180,145 @@ int units_run(const char *dataset, const char *label_store, const char *features
         goto out;
     if (out && nd_write_result(&r, ds, out, extra_json))
         goto out;
-    {
-        cli_progress_done();
-        fprintf(stderr,
-                "dissect: %zu units, %s profile: %d detectors (score > %g), unique detectors "
-                "%d per-category, %d top-label  [thresholds %.2f s, tally %.2f s]\n",
-                r.K, nd_profile_name(o.profile), r.counts.detectors, o.iou_threshold,
-                r.counts.unique_percat, r.counts.unique_toplabel, r.seconds_threshold, r.seconds_tally);
-    }
+    report_done(&r, &o);
     rc = 0;
 out:
     if (res && rc == 0)
         *res = r;
     else
         nd_result_free(&r);
+    free(thr);
+    broden_free(ds);
+    npy_close(&a);
+    return rc;
+}
+
+/* ---- over several ranks (experiments/dist.h) ---- */
+
+/* Rank 0 makes sure the label store exists and matches (building it from
+ * every PNG once if not); the shards then only map it. */
+static int store_ready(const units_args *u, const nd_dist *d)
+{
+    if (!u->label_store || d->rank != 0)
+        return 0;
+    uint64_t sig;
+    nd_lstore st = {0};
+    if (broden_dataset_signature(u->dataset, u->categories, &sig))
+        return -1;
+    if (nd_lstore_map(&st, u->label_store, sig) == 1) {
+        nd_lstore_close(&st);
+        return 0;
+    }
+    broden *ds;
+    if (broden_open_store(&ds, u->dataset, u->categories, u->label_store))
+        return -1;
+    broden_free(ds);
+    return 0;
+}
+
+/* Exact thresholds: both histogram passes over this rank's images, the
+ * counts summed over the ranks before each pass ends. */
+static int dist_thresholds(const nd_features *f, const nd_options *o, size_t i0, size_t i1, nd_dist *d,
+                           double *out)
+{
+    if (!(o->quantile > 0 && o->quantile < 1))
+        return d->all_ok(d, nd_fail("quantile %g must be in (0, 1)", o->quantile) == 0);
+    qt_stream *q = qt_stream_new(f->K, (uint64_t)f->N * f->h * f->w, 1.0 - o->quantile);
+    int rc = d->all_ok(d, q != NULL);
+    for (int pass = 1; pass <= 2 && !rc; pass++) {
+        size_t n;
+        rc = d->all_ok(d, nd_thresholds_pass(f, q, pass, i0, i1, o->threads) == 0);
+        if (!rc) {
+            uint32_t *counts = qt_stream_counts(q, pass, &n);
+            rc = d->sum_u32(d, counts, n);
+        }
+        if (!rc)
+            rc = d->all_ok(d, qt_stream_end_pass(q, pass) == 0);
+        if (!rc)
+            nd_report(o->progress, "thresholds", (size_t)pass * f->K / 2, f->K);
+    }
+    if (!rc)
+        qt_stream_result(q, out);
+    qt_stream_free(q);
+    return rc;
+}
+
+/* The tally of this rank's images, summed into rank 0's. */
+static int dist_tally(const broden *ds, const nd_features *f, const nd_options *o, const double *thr, size_t i0,
+                      size_t i1, nd_dist *d, nd_tally *t)
+{
+    int rc = d->all_ok(d, nd_tally_alloc(t, f->K, broden_num_labels(ds), broden_num_categories(ds)) == 0);
+    if (!rc)
+        rc = d->all_ok(d, nd_tally_run(ds, f, o, thr, i0, i1, t) == 0);
+    if (!rc)
+        rc = d->sum_i64(d, t->G, t->L);
+    if (!rc)
+        rc = d->sum_i64(d, t->I, t->K * t->L);
+    if (!rc)
+        rc = d->sum_i64(d, t->A, t->K * t->C);
+    if (!rc)
+        rc = d->sum_i64(d, t->M, t->K);
+    return rc;
+}
+
+/* Rank 0: score the summed tally and write the result folder. */
+static int dist_finish(const units_args *u, const broden *ds, const nd_options *o, nd_result *r)
+{
+    if (nd_score(ds, r) || nd_write_result(r, ds, u->out, NULL))
+        return -1;
+    report_done(r, o);
+    return 0;
+}
+
+int units_run_dist(const units_args *u, nd_dist *d)
+{
+    nd_options o = u->o;
+    npy_t a;
+    nd_features f;
+    broden *ds = NULL;
+    double *thr = NULL;
+    nd_result r;
+    memset(&r, 0, sizeof r);
+    if (d->all_ok(d, d->rank != 0 || nd_mkdirs(u->out) == 0))
+        return -1;
+    int opened = open_inputs(u->features, u->thresholds, &a, &f, &thr) == 0;
+    if (d->all_ok(d, opened)) {
+        if (opened)
+            npy_close(&a);
+        free(thr);
+        return -1;
+    }
+    size_t i0, i1;
+    nd_image_shard(f.N, d->rank, d->size, 16, &i0, &i1);
+    if (!o.progress.fn && d->rank == 0)
+        o.progress = (nd_progress){units_progress, NULL};
+    if (d->rank == 0)
+        cli_progress("dissect: reading dataset %s", u->dataset);
+    int rc = d->all_ok(d, store_ready(u, d) == 0);
+    if (!rc)
+        rc = d->all_ok(d, broden_open_shard(&ds, u->dataset, u->categories, u->label_store, i0, i1) == 0 &&
+                              check_shape(&f, u->features, ds, u->dataset) == 0 &&
+                              nd_features_check_finite_range(&f, u->features, i0, i1) == 0);
+    r.opt = o;
+    r.opt.thresholds = NULL;
+    r.K = f.K;
+    if (!rc)
+        rc = d->all_ok(d, (r.thresholds = nd_malloc(f.K * sizeof *r.thresholds)) != NULL);
+    double t0 = nd_now();
+    if (!rc && thr) {
+        memcpy(r.thresholds, thr, f.K * sizeof *thr);
+        r.thresholds_given = 1;
+    } else if (!rc) {
+        rc = dist_thresholds(&f, &o, i0, i1, d, r.thresholds);
+        r.threshold_method = ND_THR_HISTOGRAM;
+    }
+    double t1 = nd_now();
+    if (!rc)
+        rc = dist_tally(ds, &f, &o, r.thresholds, i0, i1, d, &r.tally);
+    r.seconds_threshold = t1 - t0, r.seconds_tally = nd_now() - t1;
+    if (!rc)
+        rc = d->all_ok(d, d->rank != 0 || dist_finish(u, ds, &o, &r) == 0);
+    nd_result_free(&r);
     free(thr);
     broden_free(ds);
     npy_close(&a);
