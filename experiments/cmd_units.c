@@ -1,6 +1,7 @@
 /* cmd_units.c - `dissect units`: dissect one layer against one dataset. */
 #include "core/dissect.h"
 #include "core/err.h"
+#include "core/jobs.h"
 #include "core/npy.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
@@ -114,11 +115,11 @@ int cmd_units(int argc, char **argv)
     int st = cmd_units_parse(argc, argv, &a);
     if (st >= 0)
         return st;
-    double t0 = cli_now();
+    double t0 = nd_now();
     int rc = units_run(a.dataset, a.label_store, a.features, a.categories, a.thresholds, &a.o, a.out, NULL, NULL);
     if (rc)
         return cli_fail();
     cli_progress_done();
-    fprintf(stderr, "dissect units: done in %.1f s\n", cli_now() - t0);
+    fprintf(stderr, "dissect units: done in %.1f s\n", nd_now() - t0);
     return ND_EXIT_OK;
 }

@@ -22,6 +22,7 @@
  */
 #include "core/afile.h"
 #include "core/err.h"
+#include "core/jobs.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
 #include "experiments/dist.h"
@@ -153,11 +154,11 @@ static int run_units(int argc, char **argv, nd_dist *d)
     int st = parse_quietly(parse_units, argc, argv, &a, d);
     if (st >= 0)
         return st;
-    double t0 = cli_now();
+    double t0 = nd_now();
     if (units_run_dist(&a, d))
         return ND_EXIT_FAIL;
     if (d->rank == 0)
-        fprintf(stderr, "dissect-mpi units: done in %.1f s on %d ranks\n", cli_now() - t0, d->size);
+        fprintf(stderr, "dissect-mpi units: done in %.1f s on %d ranks\n", nd_now() - t0, d->size);
     return ND_EXIT_OK;
 }
 
