@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void usage(FILE *f)
 {
@@ -32,14 +33,15 @@ static void usage(FILE *f)
                "exit status: 0 ok, 1 failure, 2 usage or config error\n");
 }
 
-int cmd_sweep(int argc, char **argv)
+int cmd_sweep_parse(int argc, char **argv, sweep_args *a)
 {
     static const struct option longopts[] = {
         {"out", required_argument, 0, 'o'}, {"threads", required_argument, 0, 't'},
         {"no-plot", no_argument, 0, 'P'},   {"check", no_argument, 0, 'C'},
         {"verbose", no_argument, 0, 'v'},   {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    sweep_opts o = {0, 0, 0};
+    memset(a, 0, sizeof *a);
+    sweep_opts *o = &a->o;
     const char *out = NULL;
     int check = 0, ch;
     long l;
@@ -53,16 +55,16 @@ int cmd_sweep(int argc, char **argv)
         case 't':
             if (cli_long(optarg, &l) || l < 0 || l > 1024)
                 return cli_usage_error("sweep", "--threads '%s': expected an integer in [0, 1024]", optarg);
-            o.threads = (int)l;
+            o->threads = (int)l;
             break;
         case 'P':
-            o.no_plot = 1;
+            o->no_plot = 1;
             break;
         case 'C':
             check = 1;
             break;
         case 'v':
-            o.verbose = 1;
+            o->verbose = 1;
             break;
         case 'h':
             usage(stdout);
@@ -73,24 +75,33 @@ int cmd_sweep(int argc, char **argv)
     }
     if (argc - optind != 1)
         return cli_usage_error("sweep", "expected one CONFIG file, got %d arguments", argc - optind);
-    config c;
-    if (config_load(&c, argv[optind])) {
+    config *c = &a->c;
+    if (config_load(c, argv[optind])) {
         fprintf(stderr, "dissect: %s\n", nd_errmsg());
         return ND_EXIT_USAGE;
     }
-    if (out && config_set_out_dir(&c, out)) {
-        config_free(&c);
+    if (out && config_set_out_dir(c, out)) {
+        config_free(c);
         return cli_fail();
     }
     if (check) {
-        char *e = config_effective(&c);
+        char *e = config_effective(c);
         if (e)
             fputs(e, stdout);
         free(e);
-        config_free(&c);
+        config_free(c);
         return e ? ND_EXIT_OK : cli_fail();
     }
-    int rc = sweep_run(&c, &o);
-    config_free(&c);
+    return -1;
+}
+
+int cmd_sweep(int argc, char **argv)
+{
+    sweep_args a;
+    int st = cmd_sweep_parse(argc, argv, &a);
+    if (st >= 0)
+        return st;
+    int rc = sweep_run(&a.c, &a.o);
+    config_free(&a.c);
     return rc ? cli_fail() : ND_EXIT_OK;
 }

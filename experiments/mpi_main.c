@@ -26,6 +26,7 @@
 #include "experiments/cli.h"
 #include "experiments/commands.h"
 #include "experiments/dist.h"
+#include "experiments/sweep.h"
 #include "experiments/units_io.h"
 
 #include <fcntl.h>
@@ -162,6 +163,20 @@ static int run_units(int argc, char **argv, nd_dist *d)
     return ND_EXIT_OK;
 }
 
+static int parse_sweep(int argc, char **argv, void *a) { return cmd_sweep_parse(argc, argv, a); }
+
+static int run_sweep(int argc, char **argv, nd_dist *d)
+{
+    sweep_args a;
+    int st = parse_quietly(parse_sweep, argc, argv, &a, d);
+    if (st >= 0)
+        return st;
+    a.o.dist = d;
+    int rc = sweep_run(&a.c, &a.o);
+    config_free(&a.c);
+    return rc ? ND_EXIT_FAIL : ND_EXIT_OK;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: mpirun -np R dissect-mpi COMMAND [options]\n\n"
@@ -189,6 +204,8 @@ static int dispatch(int argc, char **argv, nd_dist *d)
     }
     if (!strcmp(argv[1], "units"))
         return run_units(argc - 1, argv + 1, d);
+    if (!strcmp(argv[1], "sweep"))
+        return run_sweep(argc - 1, argv + 1, d);
     if (d->rank == 0)
         fprintf(stderr, "dissect-mpi: unknown command '%s' (try 'dissect-mpi --help')\n", argv[1]);
     return ND_EXIT_USAGE;

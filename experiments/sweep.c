@@ -27,6 +27,7 @@
 #include "core/npy.h"
 #include "core/result.h"
 #include "experiments/cli.h"
+#include "experiments/dist.h"
 #include "experiments/figures.h"
 #include "linalg/apply.h"
 #include "linalg/rotation.h"
@@ -428,6 +429,17 @@ static void sweep_free(sweep *s)
         close(s->lockfd);
 }
 
+/* Rank 0 of a distributed run, or the one process: the one that locks the
+ * folder and writes the run-level files. */
+static int is_root(const sweep *s) { return !s->o->dist || s->o->dist->rank == 0; }
+
+/* A step boundary: with a dist, every rank learns whether every rank's step
+ * succeeded (so none waits in a later collective for a rank that stopped). */
+static int step(sweep *s, int rc)
+{
+    return s->o->dist ? s->o->dist->all_ok(s->o->dist, rc == 0) : rc;
+}
+
 /* Step 1: the output folder, locked against a second sweep, without the
  * temporaries of a killed run. */
 static int lock_folder(sweep *s)
@@ -457,7 +469,7 @@ static void sweep_progress(void *ctx, const char *stage, size_t done, size_t tot
 
 /* Step 2: activations (computed once into the cache file when the config
  * says how), the receptive field, the effective config, the dataset. */
-static int load_inputs(sweep *s)
+static int extract_inputs(sweep *s)
 {
     config *c = s->c;
     nd_progress pr = {s->o->verbose ? sweep_progress : NULL, NULL};
@@ -467,10 +479,17 @@ static int load_inputs(sweep *s)
                         c->layer, c->npy, MDL_BATCH, pr))
             return -1;
     }
+    return 0;
+}
+
+/* Step 2b (every rank, after rank 0's extract_inputs): open them all. */
+static int load_inputs(sweep *s)
+{
+    config *c = s->c;
     if (npy_open(&s->act, c->npy))
         return -1;
     s->act_open = 1;
-    if (nd_features_from_npy(&s->feats, &s->act) || resolve_field(c) || effective_config(c) ||
+    if (nd_features_from_npy(&s->feats, &s->act) || resolve_field(c) || (is_root(s) && effective_config(c)) ||
         broden_open(&s->ds, c->dataset, c->categories))
         return -1;
     if (broden_num_images(s->ds) != s->feats.N)
@@ -550,7 +569,8 @@ static int scan_finished(sweep *s)
         s->remaining += !s->pts[i].done;
         free(pc);
     }
-    log_line(s->c->out_dir, "start: %d points, %d to compute", s->np, s->remaining);
+    if (is_root(s))
+        log_line(s->c->out_dir, "start: %d points, %d to compute", s->np, s->remaining);
     return 0;
 }
 
@@ -615,42 +635,92 @@ static int compute_point(sweep *s, point *p)
     return err ? nd_fail_prefix("point %s", p->name) : 0;
 }
 
+/* Point i, finished earlier (or, quiet, by another rank in this run): its
+ * counts read back from its point.csv. */
+static int read_point(sweep *s, int i, int quiet)
+{
+    point *p = &s->pts[i];
+    char *pc = point_file(s, p, "point.csv");
+    int r = pc ? point_read(p, pc, &s->t) : -1;
+    free(pc);
+    if (r || quiet)
+        return r;
+    char el[32];
+    log_line(s->c->out_dir, "skipped %s (complete)", p->name);
+    fmt_secs(el, sizeof el, nd_now() - s->t_start);
+    cli_progress("sweep [%d/%d] %s: done earlier, skipped (%d detectors, %d unique); "
+                 "elapsed %s", i + 1, s->np, p->name, p->val[0], p->val[1], el);
+    return 0;
+}
+
+/* Point i computed here, with its log and progress lines. */
+static int run_point(sweep *s, int i)
+{
+    point *p = &s->pts[i];
+    char el[32], left[32];
+    double t0 = nd_now();
+    if (compute_point(s, p))
+        return -1;
+    double dt = nd_now() - t0;
+    s->t_compute += dt;
+    s->n_computed++;
+    s->remaining--;
+    log_line(s->c->out_dir, "computed %s (seed %ld) in %.2f s%s", p->name, p->seed, dt,
+             s->o->dist ? " (distributed run)" : "");
+    fmt_secs(el, sizeof el, nd_now() - s->t_start);
+    fmt_secs(left, sizeof left, s->t_compute / s->n_computed * (s->remaining > 0 ? s->remaining : 0));
+    char seed[32] = "";
+    if (p->seed >= 0)
+        snprintf(seed, sizeof seed, " seed %ld", p->seed);
+    cli_progress("sweep [%d/%d] %s%s: %d detectors, %d unique (per-category), %d "
+                 "(top-label) in %.1f s; elapsed %s, about %s left",
+                 i + 1, s->np, p->name, seed, p->val[0], p->val[1], p->val[2], dt, el, left);
+    return 0;
+}
+
+/* Step 5 over ranks: the unfinished points in run order are tasks 0, 1, ...;
+ * each rank takes the next untaken one whenever it finishes one (so a slow
+ * point does not hold up the others).  Then rank 0 reads every point back. */
+static int run_points_dist(sweep *s)
+{
+    nd_dist *d = s->o->dist;
+    int *todo = nd_malloc(sizeof *todo * (size_t)(s->np + 1)), n = 0, rc = 0;
+    if (!todo)
+        rc = -1;
+    for (int i = 0; i < s->np && !rc; i++)
+        if (!s->pts[i].done)
+            todo[n++] = i;
+    for (long task; !rc;) {
+        if (d->next_task(d, &task))
+            rc = -1;
+        else if (task >= n)
+            break;
+        else
+            rc = run_point(s, todo[task]);
+    }
+    free(todo);
+    int64_t computed = s->n_computed;
+    if (step(s, rc) || d->sum_i64(d, &computed, 1))
+        return -1;
+    if (!is_root(s))
+        return 0;
+    s->n_computed = (int)computed;
+    for (int i = 0; i < s->np; i++)
+        if (read_point(s, i, !s->pts[i].done))
+            return -1;
+    cli_progress_done();
+    return 0;
+}
+
 /* Step 5: every point, finished ones read back, with a progress line each. */
 static int run_points(sweep *s)
 {
     s->q_draw = -1;
-    for (int i = 0; i < s->np; i++) {
-        point *p = &s->pts[i];
-        char el[32], left[32];
-        if (p->done) {
-            char *pc = point_file(s, p, "point.csv");
-            int r = pc ? point_read(p, pc, &s->t) : -1;
-            free(pc);
-            if (r)
-                return -1;
-            log_line(s->c->out_dir, "skipped %s (complete)", p->name);
-            fmt_secs(el, sizeof el, nd_now() - s->t_start);
-            cli_progress("sweep [%d/%d] %s: done earlier, skipped (%d detectors, %d unique); "
-                         "elapsed %s", i + 1, s->np, p->name, p->val[0], p->val[1], el);
-            continue;
-        }
-        double t0 = nd_now();
-        if (compute_point(s, p))
+    if (s->o->dist)
+        return run_points_dist(s);
+    for (int i = 0; i < s->np; i++)
+        if (s->pts[i].done ? read_point(s, i, 0) : run_point(s, i))
             return -1;
-        double dt = nd_now() - t0;
-        s->t_compute += dt;
-        s->n_computed++;
-        s->remaining--;
-        log_line(s->c->out_dir, "computed %s (seed %ld) in %.2f s", p->name, p->seed, dt);
-        fmt_secs(el, sizeof el, nd_now() - s->t_start);
-        fmt_secs(left, sizeof left, s->t_compute / s->n_computed * s->remaining);
-        char seed[32] = "";
-        if (p->seed >= 0)
-            snprintf(seed, sizeof seed, " seed %ld", p->seed);
-        cli_progress("sweep [%d/%d] %s%s: %d detectors, %d unique (per-category), %d "
-                     "(top-label) in %.1f s; elapsed %s, about %s left",
-                     i + 1, s->np, p->name, seed, p->val[0], p->val[1], p->val[2], dt, el, left);
-    }
     cli_progress_done();
     return 0;
 }
@@ -700,15 +770,24 @@ int sweep_run(config *c, const sweep_opts *o)
     s.t_start = nd_now();
     s.lockfd = -1;
     int rc = -1;
-    if (lock_folder(&s) || load_inputs(&s) || prepare_points(&s) || scan_finished(&s) ||
+    int root = is_root(&s);
+    /* with a dist every step is collective: rank 0's folder lock and cleanup
+     * precede any rank's first write; every rank has scanned the finished
+     * points before any computes one */
+    if (step(&s, root ? lock_folder(&s) : 0) || step(&s, root ? extract_inputs(&s) : 0) ||
+        step(&s, load_inputs(&s)) || step(&s, prepare_points(&s)) || step(&s, scan_finished(&s)) ||
         run_points(&s))
         goto done;
-    if (write_tables(c->out_dir, s.pts, s.np, c->alphas, c->n_alphas, &s.t))
+    int wrote = 0;
+    if (root && !(wrote = write_tables(c->out_dir, s.pts, s.np, c->alphas, c->n_alphas, &s.t))) {
+        log_line(c->out_dir, "tables written: %d points (%d computed now)", s.np, s.n_computed);
+        if (!o->no_plot)
+            wrote = fig_draw(c->out_dir);
+    }
+    if (step(&s, wrote))
         goto done;
-    log_line(c->out_dir, "tables written: %d points (%d computed now)", s.np, s.n_computed);
-    if (!o->no_plot && fig_draw(c->out_dir))
-        goto done;
-    closing_note(&s);
+    if (root)
+        closing_note(&s);
     rc = 0;
 done:
     sweep_free(&s);
