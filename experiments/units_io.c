@@ -194,6 +194,44 @@ static int store_ready(const units_args *u, const nd_dist *d)
     return 0;
 }
 
+/* Histogram counts v[0..n) summed over the ranks, sending only the blocks
+ * of HIST_BLOCK bins that hold a count on some rank: the histograms are
+ * 65,536 bins per unit (and two per unit in pass 2) but a unit's values
+ * occupy few of them, so this sends a flag per block plus the occupied
+ * blocks instead of every bin.  Integer sums: the same counts either way. */
+#define HIST_BLOCK 256
+static int sum_histograms(nd_dist *d, uint32_t *v, size_t n)
+{
+    size_t nb = (n + HIST_BLOCK - 1) / HIST_BLOCK, used = 0;
+    uint32_t *flag = nd_calloc(nb ? nb : 1, sizeof *flag);
+    int ok = flag != NULL, rc = d->all_ok(d, ok);
+    for (size_t b = 0; b < nb && !rc; b++)
+        for (size_t i = b * HIST_BLOCK; i < n && i < (b + 1) * HIST_BLOCK && !flag[b]; i++)
+            flag[b] = v[i] != 0;
+    if (!rc)
+        rc = d->sum_u32(d, flag, nb);
+    for (size_t b = 0; b < nb && !rc; b++)
+        used += flag[b] != 0;
+    uint32_t *pack = rc ? NULL : nd_calloc(used * HIST_BLOCK + 1, sizeof *pack);
+    if (!rc)
+        rc = d->all_ok(d, pack != NULL);
+    size_t k = 0;
+    for (size_t b = 0; b < nb && !rc; b++)
+        if (flag[b])
+            for (size_t i = b * HIST_BLOCK; i < (b + 1) * HIST_BLOCK; i++, k++)
+                pack[k] = i < n ? v[i] : 0;
+    if (!rc)
+        rc = d->sum_u32(d, pack, used * HIST_BLOCK);
+    k = 0;
+    for (size_t b = 0; b < nb && !rc; b++)
+        if (flag[b])
+            for (size_t i = b * HIST_BLOCK; i < (b + 1) * HIST_BLOCK; i++, k++)
+                if (i < n)
+                    v[i] = pack[k];
+    free(flag), free(pack);
+    return rc;
+}
+
 /* Exact thresholds: both histogram passes over this rank's images, the
  * counts summed over the ranks before each pass ends. */
 static int dist_thresholds(const nd_features *f, const nd_options *o, size_t i0, size_t i1, nd_dist *d,
@@ -208,7 +246,7 @@ static int dist_thresholds(const nd_features *f, const nd_options *o, size_t i0,
         rc = d->all_ok(d, nd_thresholds_pass(f, q, pass, i0, i1, o->threads) == 0);
         if (!rc) {
             uint32_t *counts = qt_stream_counts(q, pass, &n);
-            rc = d->sum_u32(d, counts, n);
+            rc = sum_histograms(d, counts, n);
         }
         if (!rc)
             rc = d->all_ok(d, qt_stream_end_pass(q, pass) == 0);

@@ -81,6 +81,42 @@ static int run(const broden *ds, const nd_features *f, nd_thr_method m, double *
     return given ? -1 : 0;
 }
 
+/* Thresholds as the ranks of a distributed run get them (dissect-mpi):
+ * each shard of images runs both histogram passes on its own stream, the
+ * shards' qt_stream_counts are summed before each pass ends.  Shard ends at
+ * 0, 1000 (not a multiple of the 16-image block), 2048 and N. */
+static int sharded(const nd_features *f, double *out)
+{
+    enum { S = 3 };
+    const size_t cut[S + 1] = {0, 1000, 2048, N};
+    qt_stream *q[S];
+    int rc = 0;
+    for (int k = 0; k < S; k++)
+        if (!(q[k] = qt_stream_new(K, (uint64_t)N * HW, 0.995)))
+            rc = -1;
+    for (int pass = 1; pass <= 2 && !rc; pass++) {
+        for (int k = 0; k < S && !rc; k++)
+            rc = nd_thresholds_pass(f, q[k], pass, cut[k], cut[k + 1], 2);
+        size_t n = 0;
+        uint32_t *sum = rc ? NULL : qt_stream_counts(q[0], pass, &n);
+        for (int k = 1; k < S && !rc; k++) {
+            size_t m;
+            const uint32_t *c = qt_stream_counts(q[k], pass, &m);
+            for (size_t i = 0; i < n; i++)
+                sum[i] += c[i];
+        }
+        for (int k = 1; k < S && !rc; k++)
+            memcpy(qt_stream_counts(q[k], pass, &n), sum, n * sizeof *sum);
+        for (int k = 0; k < S && !rc; k++)
+            rc = qt_stream_end_pass(q[k], pass);
+    }
+    if (!rc)
+        qt_stream_result(q[S - 1], out);
+    for (int k = 0; k < S; k++)
+        qt_stream_free(q[k]);
+    return rc;
+}
+
 static void threshold_paths(const broden *ds, int mislead)
 {
     float *x = make_activations(mislead), *col = malloc((size_t)N * HW * sizeof *col);
@@ -116,6 +152,10 @@ static void threshold_paths(const broden *ds, int mislead)
     for (size_t u = 0; u < K; u++)
         bad += t_auto[u] != want[u] || t_hist[u] != want[u] || t_sel[u] != want[u];
     CHECK(bad == 0, "auto, histograms, select and sorting agree bit for bit on %d units (%d differ)", K, bad);
+    double t_shard[K];
+    CHECK(sharded(&f, t_shard) == 0 && !memcmp(t_shard, want, sizeof want),
+          "3 shards' histogram counts summed (the MPI path) == %s thresholds, bit for bit",
+          mislead ? "histogram" : "window (what AUTO uses here)");
     int wrc = run(ds, &f, ND_THR_WINDOW, t_win, &used);
     if (mislead)
         CHECK(wrc != 0 && strstr(nd_errmsg(), "window"), "WINDOW forced on a misleading sample fails: %s", nd_errmsg());
