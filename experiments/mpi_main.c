@@ -44,6 +44,7 @@ typedef struct {
     int have_win;
     long ticks, kill_at;
     int kill_rank;
+    double bytes; /* data this rank contributed to reductions (the benchmark reports it) */
 } mpi_ctx;
 
 /* MPI counts are int: reduce long arrays in pieces. */
@@ -59,6 +60,7 @@ static void tick(nd_dist *d)
 static int sum_u32(nd_dist *d, uint32_t *v, size_t n)
 {
     tick(d);
+    ((mpi_ctx *)d->ctx)->bytes += (double)n * sizeof *v;
     for (size_t a = 0; a < n; a += PIECE) {
         int c = (int)(n - a < PIECE ? n - a : PIECE);
         if (MPI_Allreduce(MPI_IN_PLACE, v + a, c, MPI_UINT32_T, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
@@ -70,6 +72,7 @@ static int sum_u32(nd_dist *d, uint32_t *v, size_t n)
 static int sum_i64(nd_dist *d, int64_t *v, size_t n)
 {
     tick(d);
+    ((mpi_ctx *)d->ctx)->bytes += (double)n * sizeof *v;
     for (size_t a = 0; a < n; a += PIECE) {
         int c = (int)(n - a < PIECE ? n - a : PIECE);
         void *send = d->rank == 0 ? MPI_IN_PLACE : (void *)(v + a);
@@ -159,7 +162,8 @@ static int run_units(int argc, char **argv, nd_dist *d)
     if (units_run_dist(&a, d))
         return ND_EXIT_FAIL;
     if (d->rank == 0)
-        fprintf(stderr, "dissect-mpi units: done in %.1f s on %d ranks\n", nd_now() - t0, d->size);
+        fprintf(stderr, "dissect-mpi units: done in %.1f s on %d ranks (%.2f MB per rank into reductions)\n",
+                nd_now() - t0, d->size, ((mpi_ctx *)d->ctx)->bytes / 1e6);
     return ND_EXIT_OK;
 }
 

@@ -10,6 +10,7 @@
 # OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 (set here; harmless for other users).
 # --oversubscribe lets 3 ranks run on this 2-core machine; every rank uses
 # one dissector thread (--threads 1 / -t 1), and OpenBLAS one thread.
+# Under `make asan` the ranks run sanitized, with tests/lsan-openmpi.supp.
 # Skipped (0 tests) when mpirun or build/dissect-mpi is absent.
 source tests/lib_cli.sh
 MPI_BIN=${ND_MPI_BIN:-$(dirname "$ND_BIN")/dissect-mpi}
@@ -19,6 +20,9 @@ if ! command -v mpirun >/dev/null 2>&1 || [ ! -x "$MPI_BIN" ]; then
 fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 ND_QUIET=1 DATA=$ND_SHARED
+# under `make asan` the ranks are sanitized too; Open MPI's own allocations
+# that live until exit are not our leaks
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan-openmpi.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 FIX=$ND_SHARED/fixtures/netdissect-lite-mini
 CFG=experiments/configs/quick-lite-mini.ini
 T=$(mktemp -d)
