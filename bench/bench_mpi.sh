@@ -59,23 +59,27 @@ printf "  speed-up 2 ranks / 1 rank: sweep %.2fx, units %.2fx (2 cores shared wi
 #               at most 3*K*65536*4 bytes (pass 1 K*256 KB, pass 2 K*512 KB)
 #   tally:      8*(L + K*L + K*C + K) bytes (int64), reduced to rank 0
 # modelled as ring allreduces, time 2*V*(R-1)/R / B + 2*log2(R)*lat.
-python3 - "$T_POINT_BRODEN" <<'EOF'
+python3 - "$T_POINT_BRODEN" "$(echo "${SW[1]} / $P" | bc -l)" "${MB[1]}" <<'EOF'
 import math, sys
-t_point = float(sys.argv[1])
-K, L, C, N = 256, 1198, 6, 63305          # AlexNet conv5 on Broden (bench_broden's shape)
 B, lat, t_start = 1.25e9, 50e-6, 2.0       # 10 GbE bytes/s, latency, job start-up (s)
-hist_max = 3 * K * 65536 * 4               # dense bound of both passes
-tally = 8 * (L + K * L + K * C + K)
 P = 1 + 10 * 5                             # the demo grid: alpha 0..1 step 0.1 x 5 draws
-print(f"== model (assumptions: {B/1e9:.2f} GB/s links, {lat*1e6:.0f} us latency, {t_start:.0f} s start-up,"
-      f" {t_point:.1f} s per Broden-scale point on one rank)")
-print(f"  sweep of {P} points, one point per rank at a time; communication per point 8 bytes (task counter)")
-print(f"  sharded layer: per dissection {hist_max/1e6:.0f} MB histograms (dense bound) + {tally/1e6:.2f} MB tally per rank")
-print("  ranks | sweep time | sweep efficiency | sharded point time (compute/R + reductions)")
-for R in (1, 8, 16, 32, 64):
-    ts = math.ceil(P / R) * t_point + t_start
-    eff = P * t_point / (R * (ts - t_start))
-    comm = 0 if R == 1 else 2 * (hist_max + tally) * (R - 1) / R / B + 4 * math.log2(R) * lat
-    tp = t_point / R + comm
-    print(f"  {R:5d} | {ts:8.1f} s | {eff:14.0%} | {tp:6.2f} s ({t_point/R:.2f} + {comm:.2f})")
+
+def table(title, t_point, vol):
+    print(f"  {title}: {t_point:.2f} s per point on one rank; sharded: {vol/1e6:.2f} MB into reductions per rank")
+    print("    ranks | sweep of %d points | efficiency | one point sharded (compute/R + reductions)" % P)
+    for R in (1, 8, 16, 32, 64):
+        ts = math.ceil(P / R) * t_point + t_start
+        eff = P * t_point / (R * (ts - t_start))
+        comm = 0 if R == 1 else 2 * vol * (R - 1) / R / B + 4 * math.log2(R) * lat
+        print(f"    {R:5d} | {ts:17.1f} s | {eff:10.0%} | {t_point / R + comm:6.2f} s ({t_point / R:.2f} + {comm:.3f})")
+
+print(f"== model: T_sweep(R) = ceil(P/R) t_point + {t_start:.0f} s start-up (dynamic scheduling, independent"
+      f" points, 8 bytes of communication per point: the task counter);")
+print(f"   T_sharded(R) = t_point/R + ring allreduce 2 V (R-1)/R / B + 4 log2(R) latency;"
+      f" B = {B/1e9:.2f} GB/s (10 GbE), latency {lat*1e6:.0f} us")
+table("measured here (mini fixture, 120 images, K = 256)", float(sys.argv[2]), float(sys.argv[3]) * 1e6)
+K, L, C = 256, 1198, 6                     # AlexNet conv5 on Broden, 63,305 images (bench_broden's shape)
+vol = 3 * K * 65536 * 4 + 8 * (L + K * L + K * C + K)   # dense bound of the histograms + the tally
+table("Broden scale (t_point from make bench-full, bench/README.md; histogram volume at its dense bound)",
+      float(sys.argv[1]), vol)
 EOF
