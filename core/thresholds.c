@@ -24,11 +24,10 @@ const char *nd_thr_method_name(nd_thr_method m)
     }
 }
 
-/* Images are read in blocks of THR_BLOCK aligned to global image indices
+/* Images are read in blocks of ND_THR_BLOCK aligned to global image indices
  * (block b is images [b*B, (b+1)*B) clipped to the range), so a shard of the
  * images reads the same blocks as one process over all of them: a source
  * whose values depend on the block (a rotation's sgemm) rounds the same. */
-#define THR_BLOCK 16
 
 /* Run fn on this job's blocks of images [i0, i1) (the range's blocks tid,
  * tid + nt, ...), read through f into a private buffer, until fn returns
@@ -36,7 +35,7 @@ const char *nd_thr_method_name(nd_thr_method m)
 static int each_block(const nd_features *f, size_t i0, size_t i1, int tid, int nt,
                       int (*fn)(void *ctx, const float *x, size_t n), void *ctx, char *err, size_t errlen)
 {
-    size_t B = THR_BLOCK, per = f->K * f->h * f->w;
+    size_t B = ND_THR_BLOCK, per = f->K * f->h * f->w;
     float *buf = nd_malloc(B * per * sizeof *buf);
     if (!buf) {
         snprintf(err, errlen, "%s", nd_errmsg());

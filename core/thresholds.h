@@ -24,6 +24,11 @@
 #include "core/progress.h"
 #include "core/quantile.h"
 
+/* Images per block read by the threshold passes; blocks are aligned to
+ * global image indices (so shards whose ends are multiples of it read the
+ * single process's blocks). */
+#define ND_THR_BLOCK 16
+
 typedef enum {
     ND_THR_AUTO = 0,
     ND_THR_WINDOW = 1,

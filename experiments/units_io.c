@@ -305,7 +305,8 @@ int units_run_dist(const units_args *u, nd_dist *d)
         return -1;
     }
     size_t i0, i1;
-    nd_image_shard(f.N, d->rank, d->size, 16, &i0, &i1);
+    /* shard ends on the threshold passes' blocks (also whole 8-image tally chunks) */
+    nd_image_shard(f.N, d->rank, d->size, ND_THR_BLOCK, &i0, &i1);
     if (!o.progress.fn && d->rank == 0)
         o.progress = (nd_progress){units_progress, NULL};
     if (d->rank == 0)
