@@ -1,4 +1,6 @@
 #include "core/csv.h"
+
+#include "core/afile.h"
 #include "core/err.h"
 
 #include <errno.h>
@@ -102,6 +104,17 @@ int csv_next(csv_file *c)
     }
 }
 
+int csv_open_in(csv_file *c, const char *dir, const char *name)
+{
+    memset(c, 0, sizeof *c);
+    char *p = nd_path_join(dir, name);
+    if (!p)
+        return -1;
+    int rc = csv_open(c, p);
+    free(p);
+    return rc;
+}
+
 int csv_open(csv_file *c, const char *path)
 {
     memset(c, 0, sizeof *c);
@@ -114,7 +127,7 @@ int csv_open(csv_file *c, const char *path)
     if (!f)
         return nd_fail("%s: cannot open: %s", path, strerror(errno));
     c->path = strdup(path);
-    c->buf = malloc((size_t)st.st_size + 1);
+    c->buf = nd_malloc((size_t)st.st_size + 1);
     if (!c->path || !c->buf) {
         fclose(f);
         csv_close(c);
@@ -143,7 +156,7 @@ int csv_open(csv_file *c, const char *path)
         return -1;
     }
     c->nh = c->nf;
-    c->hdr = calloc((size_t)c->nh, sizeof *c->hdr);
+    c->hdr = nd_calloc((size_t)c->nh, sizeof *c->hdr);
     if (!c->hdr) {
         csv_close(c);
         return nd_fail("%s: out of memory", path);
