@@ -24,7 +24,7 @@ void pr_options_default(pr_options *o)
     o->ftol = 1e-10;
     o->history = 10;
     o->units_fraction = 0.9;
-    o->units_iter = 15;
+    o->units_iter = 5;
     o->binary = o->single = o->units = 1;
 }
 

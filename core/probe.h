@@ -51,7 +51,7 @@ typedef struct {
     double ftol;            /* or when an iteration lowers the loss by <= ftol |f|; 1e-10 */
     int history;            /* L-BFGS pairs; 10 */
     double units_fraction;  /* units needed: reach this share of the full probe's train IoU; 0.9 */
-    int units_iter;         /* L-BFGS iterations of each refit (warm start); 15 */
+    int units_iter;         /* L-BFGS iterations of each refit (warm start); 5 */
     int binary, single, units; /* which of the extra scores to compute (all 1) */
     int threads;            /* 0 = cores */
     int double_precision;   /* design matrix in double (tests); default float */

@@ -283,7 +283,7 @@ done:
 
 int pr_whiten(const pr_ctx *x, const pr_design *in, pr_design *out)
 {
-    size_t K = x->K, rows = (x->ntr + x->nte) * x->hw;
+    size_t K = x->K, rows = x->ntr * x->hw; /* the fit reads only train rows */
     memset(out, 0, sizeof *out);
     out->white = nd_malloc(K * K * sizeof *out->white);
     out->mu = nd_malloc(K * sizeof *out->mu), out->sd = nd_malloc(K * sizeof *out->sd);

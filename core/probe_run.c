@@ -85,29 +85,24 @@ static int setup(const broden *ds, const nd_features *f, const pr_options *o, pr
     return 0;
 }
 
-/* fit on train (from W), choose thresholds on train, score test */
-static int fit_and_score(const pr_ctx *x, const pr_design *d, const pr_problem *pb,
-                         const unsigned char *mask, int iters, double *W, pr_score *out)
+/* choose thresholds on train, score test, with W in the design's coordinates */
+static int score_both(const pr_ctx *x, const pr_design *d, const double *W, const int *it,
+                      const double *gr, pr_score *out)
 {
-    const pr_options *o = x->o;
     size_t C = x->C;
-    int *it = nd_malloc(C * sizeof *it);
-    double *gr = nd_malloc(C * sizeof *gr), *thr = nd_malloc(C * sizeof *thr);
-    double *tr = nd_malloc(C * sizeof *tr), *te = nd_malloc(C * sizeof *te);
+    double *thr = nd_malloc(C * sizeof *thr), *tr = nd_malloc(C * sizeof *tr), *te = nd_malloc(C * sizeof *te);
     float *S = NULL;
     int rc = -1;
-    if (!it || !gr || !thr || !tr || !te ||
-        pr_fit(pb, o->l2, iters, o->gtol, o->ftol, o->history, mask, W, it, gr) ||
-        pr_scores(x, d, W, 0, &S) || pr_score_maps(x, S, 0, 1, thr, tr))
+    if (!thr || !tr || !te || pr_scores(x, d, W, 0, &S) || pr_score_maps(x, S, 0, 1, thr, tr))
         goto done;
     free(S), S = NULL;
     if (pr_scores(x, d, W, 1, &S) || pr_score_maps(x, S, 1, 0, thr, te))
         goto done;
     for (size_t c = 0; c < C; c++)
-        out[c] = (pr_score){tr[c], te[c], thr[c], it[c], gr[c]};
+        out[c] = (pr_score){tr[c], te[c], thr[c], it ? it[c] : 0, gr ? gr[c] : 0};
     rc = 0;
 done:
-    free(it), free(gr), free(thr), free(tr), free(te), free(S);
+    free(thr), free(tr), free(te), free(S);
     return rc;
 }
 
@@ -281,16 +276,21 @@ static int probe(const pr_ctx *x, const float *raw, const double *thr, pr_score 
     pr_problem pb = {0};
     float *T = NULL;
     uint64_t *present = NULL;
-    double *W = nd_calloc(C * K1, sizeof *W), *Ws = nd_calloc(C * K1, sizeof *Ws);
-    int rc = -1;
+    double *W = nd_calloc(C * K1, sizeof *W), *Ws = nd_calloc(C * K1, sizeof *Ws), *gr = NULL;
+    int rc = -1, *it = NULL;
     if (!W || !Ws || pr_design_build(x, raw, thr, x->o->double_precision, &d) ||
         pr_whiten(x, &d, &dw) || pr_targets(x, &T, &present))
         goto done;
     pb = (pr_problem){x->ntr * x->hw, K, C, dw.Xf, dw.Xd, T, present, x->category, NULL, NULL, x->o->threads};
-    if (pr_problem_weights(&pb) || fit_and_score(x, &dw, &pb, NULL, x->o->max_iter, W, out))
+    it = nd_malloc(C * sizeof *it), gr = nd_malloc(C * sizeof *gr);
+    if (!it || !gr || pr_problem_weights(&pb) ||
+        pr_fit(&pb, x->o->l2, x->o->max_iter, x->o->gtol, x->o->ftol, x->o->history, NULL, W, it, gr))
         goto done;
+    /* scores from the unwhitened design (test rows were never whitened) */
     unwhiten(x, dw.white, W, Ws);
     pr_design_free(&dw);
+    if (score_both(x, &d, Ws, it, gr, out))
+        goto done;
     if (!thr) {
         for (size_t c = 0; c < C; c++) { /* s = w.(a - mu)/sigma + b = (w/sigma).a + b' */
             double b = Ws[c * K1 + K];
@@ -309,7 +309,7 @@ static int probe(const pr_ctx *x, const float *raw, const double *thr, pr_score 
     rc = 0;
 done:
     pr_design_free(&d), pr_design_free(&dw);
-    free(W), free(Ws), free(T), free(present), free(pb.wpos), free(pb.wneg);
+    free(W), free(Ws), free(T), free(present), free(pb.wpos), free(pb.wneg), free(it), free(gr);
     return rc;
 }
 

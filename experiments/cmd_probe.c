@@ -2,6 +2,7 @@
  * units, units needed and IBD for one layer (core/probe.h, core/ibd.h). */
 #include "core/broden.h"
 #include "core/err.h"
+#include "core/jobs.h"
 #include "core/npy.h"
 #include "core/probe.h"
 #include "experiments/cli.h"
@@ -229,7 +230,7 @@ int cmd_probe(int argc, char **argv)
         return p < 0 ? ND_EXIT_OK : p;
     if (!getenv("ND_QUIET"))
         a.o.progress = (nd_progress){progress, NULL};
-    double t0 = cli_now();
+    double t0 = nd_now();
     broden *ds = NULL;
     npy_t npy;
     nd_features f;
@@ -244,6 +245,6 @@ int cmd_probe(int argc, char **argv)
     broden_free(ds);
     if (rc)
         return cli_fail();
-    fprintf(stderr, "dissect probe: done in %.1f s\n", cli_now() - t0);
+    fprintf(stderr, "dissect probe: done in %.1f s\n", nd_now() - t0);
     return ND_EXIT_OK;
 }
