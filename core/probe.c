@@ -20,8 +20,8 @@ void pr_options_default(pr_options *o)
     o->split_seed = 1;
     o->l2 = 1e-3;
     o->max_iter = 300;
-    o->gtol = 1e-5;
-    o->ftol = 1e-10;
+    o->gtol = 1e-7;
+    o->ftol = 1e-13;
     o->history = 10;
     o->units_fraction = 0.9;
     o->units_iter = 5;

@@ -47,8 +47,8 @@ typedef struct {
     unsigned long split_seed; /* 1 */
     double l2;              /* L2 penalty on w (activations scaled to unit rms); 1e-3 */
     int max_iter;           /* L-BFGS iterations; 300 */
-    double gtol;            /* stop when ||grad|| <= gtol * ||grad at w = 0||; 1e-5 */
-    double ftol;            /* or when an iteration lowers the loss by <= ftol |f|; 1e-10 */
+    double gtol;            /* stop when ||grad|| <= gtol * ||grad at w = 0||; 1e-7 */
+    double ftol;            /* or when an iteration lowers the loss by <= ftol |f|; 1e-13 */
     int history;            /* L-BFGS pairs; 10 */
     double units_fraction;  /* units needed: reach this share of the full probe's train IoU; 0.9 */
     int units_iter;         /* L-BFGS iterations of each refit (warm start); 5 */

@@ -312,6 +312,17 @@ int pr_whiten(const pr_ctx *x, const pr_design *in, pr_design *out)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)K, (int)K, 1, in->Xf,
                     (int)K, Mf, (int)K, 0, out->Xf, (int)K);
         free(Mf);
+        /* the fit accumulates its gradients in double: float sums over ~1e5
+         * rows would leave a gradient floor near 1e-5 of its start, too
+         * coarse for w' = Q w to 1e-4 */
+        out->Xd = nd_malloc(rows * K * sizeof *out->Xd);
+        if (!out->Xd) {
+            pr_design_free(out);
+            return -1;
+        }
+        for (size_t i = 0; i < rows * K; i++)
+            out->Xd[i] = out->Xf[i];
+        free(out->Xf), out->Xf = NULL;
     }
     return 0;
 }

@@ -33,8 +33,8 @@ int pr_design_build(const pr_ctx *x, const float *raw, const double *thr, int db
 /* The design whitened with the full train covariance (eps = PR_WHITEN_EPS
  * times its mean eigenvalue): M commutes with rotations as Cov does, and
  * the logistic loss is well conditioned, so L-BFGS converges in tens of
- * iterations instead of hundreds.  out holds the train rows only; it shares
- * nothing with in. */
+ * iterations instead of hundreds.  out holds the train rows only, in double
+ * (the fit's gemms accumulate in double); it shares nothing with in. */
 #define PR_WHITEN_EPS 1e-3
 int pr_whiten(const pr_ctx *x, const pr_design *in, pr_design *out);
 void pr_design_free(pr_design *d);
