@@ -18,7 +18,7 @@ void pr_options_default(pr_options *o)
     o->quantile = 0.005;
     o->train_fraction = 0.5;
     o->split_seed = 1;
-    o->l2 = 1e-3;
+    o->l2 = 1e-2;
     o->max_iter = 300;
     o->gtol = 1e-7;
     o->ftol = 1e-13;

@@ -9,19 +9,29 @@
  * The linear probe of concept c scores a feature pixel x by
  * s(x) = w_c . (a(x) - mu) / sigma + b_c, where mu is the train mean vector
  * and sigma one global scale (the rms of a - mu per unit): both commute with
- * a rotation of the basis, per-unit standardisation would not.  It minimises
- * a class-balanced logistic loss at feature resolution against area-averaged
- * labels (U^T y / U^T 1, U the profile's upsampling), over the pixels of
- * train images with ground truth in c's category, plus l2/2 ||w_c||^2 (not on
- * b_c).  Each class carries half the weight (Net2Vec's 1 - f / f weighting up
- * to a per-concept factor).  All concepts are fitted together: one sgemm for
- * the scores and one for the gradients per evaluation, a separate L-BFGS
- * (history, step and line search) per concept, from w = 0.  L-BFGS only forms
- * inner products and linear combinations of gradients, so for activations
- * Q a the iterates are exactly Q w: the probe is rotation-equivariant up to
- * rounding.  The threshold maximises the train IoU at label resolution (the
- * score map upsampled by the profile's rule, over PR_BINS levels between the
- * train scores' extremes), and the test IoU is scored with it.
+ * a rotation of the basis, per-unit standardisation would not.  It is fitted
+ * on the train rows whitened with their full covariance (M = (Cov + eps I)
+ * ^(-1/2), which turns with the basis as Cov does; it makes the problem well
+ * conditioned, so L-BFGS needs tens of iterations, not hundreds), in double.
+ * It minimises a class-balanced logistic loss at feature resolution against
+ * area-averaged labels (U^T y / U^T 1, U the profile's upsampling), over the
+ * pixels of train images with ground truth in c's category, plus
+ * l2/2 ||w_c||^2 on the whitened weights (not on b_c).  Each class carries
+ * half the weight (Net2Vec's 1 - f / f weighting up to a per-concept factor).
+ * All concepts are fitted together: one gemm for the scores and one for the
+ * gradients per evaluation, a separate L-BFGS (history, step and line
+ * search) per concept, from w = 0.  L-BFGS only forms inner products and
+ * linear combinations of gradients, so for activations Q a the iterates are
+ * exactly Q w: the probe is rotation-equivariant up to rounding.  The
+ * threshold maximises the train IoU at label resolution (the score map
+ * upsampled by the profile's rule, over PR_BINS levels between the train
+ * scores' extremes), and the test IoU is scored with it.
+ *
+ * The binary probe is the same fit over [a_k(x) > T_k] at feature resolution
+ * (T_k the unit's dissection threshold from the train images), i.e. the
+ * dissection masks before upsampling; the best single unit is the dissector
+ * itself (thresholds and tally on train, the unit with the best train IoU
+ * scored by a tally of the test images).
  *
  *     pr_options o; pr_options_default(&o);  o.profile = ...; o.field_* = ...;
  *     pr_result r;  pr_run(ds, &features, NULL, &o, &r);  ... pr_result_free(&r);
@@ -45,7 +55,7 @@ typedef struct {
     double quantile;        /* dissection top quantile (binary probe, single units); 0.005 */
     double train_fraction;  /* when index.csv's split column does not vary; 0.5 */
     unsigned long split_seed; /* 1 */
-    double l2;              /* L2 penalty on w (activations scaled to unit rms); 1e-3 */
+    double l2;              /* L2 penalty on the whitened w; 1e-2 */
     int max_iter;           /* L-BFGS iterations; 300 */
     double gtol;            /* stop when ||grad|| <= gtol * ||grad at w = 0||; 1e-7 */
     double ftol;            /* or when an iteration lowers the loss by <= ftol |f|; 1e-13 */

@@ -242,24 +242,18 @@ int pr_raw_features(const pr_ctx *x, const float *raw, int set, int compact, nd_
     return 0;
 }
 
-/* M = V diag((lambda + eps)^(-1/2)) V^T from the train rows' covariance */
-static int whitening(const pr_ctx *x, const pr_design *in, double *M)
+/* M = V diag((lambda + eps)^(-1/2)) V^T from the train rows' covariance
+ * (Xd: the train rows in double; float sums over ~1e5 rows would move M by
+ * ~1e-5 between a basis and its rotation) */
+static int whitening(const pr_ctx *x, const double *Xd, double *M)
 {
     size_t K = x->K, n = x->ntr * x->hw;
     double *Cv = nd_calloc(K * K, sizeof *Cv), *ev = nd_malloc(K * sizeof *ev);
-    float *Cf = in->Xf ? nd_calloc(K * K, sizeof *Cf) : NULL;
     int rc = -1;
-    if (!Cv || !ev || (in->Xf && !Cf))
+    if (!Cv || !ev)
         goto done;
-    if (in->Xd)
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, (int)n, 1.0 / (double)n, in->Xd,
-                    (int)K, 0, Cv, (int)K);
-    else {
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, (int)n, 1.0f / (float)n, in->Xf,
-                    (int)K, 0, Cf, (int)K);
-        for (size_t i = 0; i < K * K; i++)
-            Cv[i] = Cf[i];
-    }
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, (int)n, 1.0 / (double)n, Xd, (int)K, 0,
+                Cv, (int)K);
     if (LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)K, Cv, (lapack_int)K, ev)) {
         nd_fail("probe: eigendecomposition of the activations' covariance failed");
         goto done;
@@ -277,52 +271,36 @@ static int whitening(const pr_ctx *x, const pr_design *in, double *M)
         }
     rc = 0;
 done:
-    free(Cv), free(ev), free(Cf);
+    free(Cv), free(ev);
     return rc;
 }
 
+/* the fit accumulates everything in double: float sums over ~1e5 rows
+ * would leave a gradient floor near 1e-5 of its start, too coarse for
+ * w' = Q w to 1e-4 */
 int pr_whiten(const pr_ctx *x, const pr_design *in, pr_design *out)
 {
     size_t K = x->K, rows = x->ntr * x->hw; /* the fit reads only train rows */
     memset(out, 0, sizeof *out);
+    double *Xd = in->Xd;
+    if (!Xd && (Xd = nd_malloc(rows * K * sizeof *Xd)))
+        for (size_t i = 0; i < rows * K; i++)
+            Xd[i] = in->Xf[i];
     out->white = nd_malloc(K * K * sizeof *out->white);
     out->mu = nd_malloc(K * sizeof *out->mu), out->sd = nd_malloc(K * sizeof *out->sd);
-    if (in->Xd)
-        out->Xd = nd_malloc(rows * K * sizeof *out->Xd);
-    else
-        out->Xf = nd_malloc(rows * K * sizeof *out->Xf);
-    if (!out->white || !out->mu || !out->sd || (!out->Xd && !out->Xf) || whitening(x, in, out->white)) {
+    out->Xd = nd_malloc(rows * K * sizeof *out->Xd);
+    if (!Xd || !out->white || !out->mu || !out->sd || !out->Xd || whitening(x, Xd, out->white)) {
+        if (Xd != in->Xd)
+            free(Xd);
         pr_design_free(out);
         return -1;
     }
     memcpy(out->mu, in->mu, K * sizeof *out->mu);
     memcpy(out->sd, in->sd, K * sizeof *out->sd);
     out->sigma = in->sigma;
-    if (in->Xd)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)K, (int)K, 1, in->Xd,
-                    (int)K, out->white, (int)K, 0, out->Xd, (int)K);
-    else {
-        float *Mf = nd_malloc(K * K * sizeof *Mf);
-        if (!Mf) {
-            pr_design_free(out);
-            return -1;
-        }
-        for (size_t i = 0; i < K * K; i++)
-            Mf[i] = (float)out->white[i];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)K, (int)K, 1, in->Xf,
-                    (int)K, Mf, (int)K, 0, out->Xf, (int)K);
-        free(Mf);
-        /* the fit accumulates its gradients in double: float sums over ~1e5
-         * rows would leave a gradient floor near 1e-5 of its start, too
-         * coarse for w' = Q w to 1e-4 */
-        out->Xd = nd_malloc(rows * K * sizeof *out->Xd);
-        if (!out->Xd) {
-            pr_design_free(out);
-            return -1;
-        }
-        for (size_t i = 0; i < rows * K; i++)
-            out->Xd[i] = out->Xf[i];
-        free(out->Xf), out->Xf = NULL;
-    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)K, (int)K, 1, Xd, (int)K,
+                out->white, (int)K, 0, out->Xd, (int)K);
+    if (Xd != in->Xd)
+        free(Xd);
     return 0;
 }

@@ -40,7 +40,7 @@ static void usage(FILE *f)
             "  --train-fraction F   share of images in train when index.csv's split column does\n"
             "                       not vary (default 0.5)\n"
             "  --split-seed S       seed of that split (default 1)\n"
-            "  --l2 L               L2 penalty on the probe weights (default 1e-3)\n"
+            "  --l2 L               L2 penalty on the probe weights (default 1e-2)\n"
             "  --max-iter N         L-BFGS iterations (default 300)\n"
             "  --gtol G             stop at ||grad|| <= G ||grad at 0|| (default 1e-7)\n"
             "  --seed S --alpha A   rotate the activations by Q_S^A first (Q_S Haar in SO(K))\n"
