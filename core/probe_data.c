@@ -11,24 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-int pr_plan_for(const pr_ctx *x, size_t i, pr_plan_cache *pc)
+int pr_plan_for(const pr_ctx *x, size_t i, up_cache *pc)
 {
     int ih, iw, sh, sw;
-    broden_image_size(x->ds, i, &ih, &iw, &sh, &sw);
-    if (pc->have && pc->sh == sh && pc->sw == sw && pc->iw == iw)
-        return 0;
-    if (pc->have)
-        up_plan_free(&pc->plan);
-    pc->have = 0;
     const pr_options *o = x->o;
-    int rc = o->profile == ND_PROFILE_LITE
-                 ? up_plan_lite(&pc->plan, (int)x->h, (int)x->w, sh, sw)
-                 : up_plan_nd(&pc->plan, (int)x->h, (int)x->w, sh, sw, iw, o->field_offset,
-                              o->field_size, o->field_stride);
-    if (rc)
-        return -1;
-    pc->have = 1, pc->sh = sh, pc->sw = sw, pc->iw = iw;
-    return 0;
+    broden_image_size(x->ds, i, &ih, &iw, &sh, &sw);
+    return up_cache_get(pc, nd_profile_get(o->profile)->upsample_field, (int)x->h, (int)x->w, sh, sw, iw,
+                        o->field_offset, o->field_size, o->field_stride);
 }
 
 int pr_raw(const pr_ctx *x, const nd_features *f, const double *R, float **raw)
@@ -170,7 +159,7 @@ int pr_targets(const pr_ctx *x, float **Tout, uint64_t **present)
     uint64_t *pr = nd_malloc(x->ntr * hw * sizeof *pr);
     double *ind = nd_malloc(npix_max * sizeof *ind), *ad = nd_malloc(hw * sizeof *ad);
     double *den = nd_malloc(hw * sizeof *den), *tmp = nd_malloc(x->h * npix_max * sizeof *tmp);
-    pr_plan_cache pc = {0};
+    up_cache pc = {0};
     int rc = (!T || !pr || !ind || !ad || !den || !tmp) ? -1 : 0;
     int lastw = -1, lasth = -1;
     for (size_t j = 0; j < x->ntr && !rc; j++) {
@@ -191,8 +180,7 @@ int pr_targets(const pr_ctx *x, float **Tout, uint64_t **present)
         for (size_t p = 0; p < hw; p++)
             pr[j * hw + p] = m;
     }
-    if (pc.have)
-        up_plan_free(&pc.plan);
+    up_cache_free(&pc);
     free(ind), free(ad), free(den), free(tmp);
     if (rc) {
         free(T), free(pr);

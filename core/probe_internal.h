@@ -53,11 +53,7 @@ int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, double *
 /* S [rows of set][C] = X W^T + b (W [C][K+1] in design coordinates). */
 int pr_scores(const pr_ctx *x, const pr_design *d, const double *W, int set, float **S);
 
-/* The split's up_plan for image i (cached by size; caller-owned cache). */
-typedef struct {
-    int have, sh, sw, iw;
-    up_plan plan;
-} pr_plan_cache;
-int pr_plan_for(const pr_ctx *x, size_t i, pr_plan_cache *pc);
+/* The profile's up_plan for image i (cached by size; caller-owned cache). */
+int pr_plan_for(const pr_ctx *x, size_t i, up_cache *pc);
 
 #endif

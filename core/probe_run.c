@@ -212,7 +212,7 @@ static int single_units(const pr_ctx *x, const float *raw, const int64_t *cnt, p
     nd_tally t[2];
     memset(t, 0, sizeof t);
     int rc = -1;
-    double eps = o->profile == ND_PROFILE_LITE ? 1e-10 : 1e-20;
+    double eps = nd_profile_eps(o->profile);
     if (pr_raw_features(x, raw, 0, 1, &ftr) ||
         nd_thresholds(&ftr, o->quantile, o->threads, r->dissect_thr))
         goto done;
@@ -337,8 +337,8 @@ int pr_run(const broden *ds, const nd_features *f, const double *R, const pr_opt
     int64_t *cnt = NULL;
     float *raw = NULL;
     memset(r, 0, sizeof *r);
-    if (o->profile == ND_PROFILE_NETDISSECT && !o->have_field)
-        return nd_fail("probe: the netdissect profile needs the layer's receptive field");
+    if (nd_profile_get(o->profile)->upsample_field && !o->have_field)
+        return nd_fail("probe: the %s profile needs the layer's receptive field", nd_profile_name(o->profile));
     int rc = setup(ds, f, o, &x, r, &cnt) || alloc_result(r, r->C, r->K) || pr_raw(&x, f, R, &raw);
     t = nd_now();
     rc = rc || probe(&x, raw, NULL, r->linear, r);

@@ -113,7 +113,7 @@ static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, 
     size_t C = x->C, hw = x->hw, i = x->img[(jb->set ? x->ntr : 0) + j];
     size_t npix = (size_t)pl->sh * (size_t)pl->sw;
     uint64_t present = broden_present(x->ds, i);
-    int lite = x->o->profile == ND_PROFILE_LITE;
+    int lite = nd_profile_get(x->o->profile)->a_where_hit;
     const float *S = jb->S + j * hw * C;
     for (size_t c = 0; c < C; c++) {
         if (!((present >> x->category[c]) & 1u))
@@ -155,7 +155,7 @@ static void *score_worker(void *arg)
 {
     score_job *jb = arg;
     const pr_ctx *x = jb->x;
-    pr_plan_cache pc = {0};
+    up_cache pc = {0};
     float *map = NULL, *out = NULL, *tmp = NULL;
     unsigned char *pos = NULL, *cat = NULL;
     size_t cap = 0;
@@ -178,8 +178,7 @@ fail:
     jb->rc = -1;
     snprintf(jb->err, sizeof jb->err, "%s", nd_errmsg()[0] ? nd_errmsg() : "out of memory");
 done:
-    if (pc.have)
-        up_plan_free(&pc.plan);
+    up_cache_free(&pc);
     free(map), free(out), free(tmp), free(pos), free(cat);
     return NULL;
 }
@@ -189,7 +188,7 @@ done:
 static void choose_thresholds(const pr_ctx *x, const int64_t *hp, const int64_t *ha,
                               const double *lo, const double *hi, double *thr, double *iou)
 {
-    double eps = x->o->profile == ND_PROFILE_LITE ? 1e-10 : 1e-20;
+    double eps = nd_profile_eps(x->o->profile);
     for (size_t c = 0; c < x->C; c++) {
         int64_t G = 0, In = 0, A = 0;
         for (int b = 0; b < PR_BINS; b++)
@@ -243,7 +242,7 @@ int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, double *
             hist[q] += hist[(size_t)k * per * 2 + q];
     if (!rc && choose)
         choose_thresholds(x, hist, hist + per, lo, hi, thr, iou);
-    double eps = x->o->profile == ND_PROFILE_LITE ? 1e-10 : 1e-20;
+    double eps = nd_profile_eps(x->o->profile);
     if (!rc && !choose)
         for (size_t c = 0; c < C; c++) {
             double In = (double)hist[c * 3], A = (double)hist[c * 3 + 1], G = (double)hist[c * 3 + 2];
