@@ -132,11 +132,14 @@ static int write_summary(const config *c, const broden *ds, const double *m, con
     for (int i = 0; i < 4; i++)
         fprintf(a.f, ",%s_mean,%s_sd", nm[i], nm[i]);
     fputc('\n', a.f);
-    for (int i = 0; i < n; i++) {
-        int first = 1;
-        for (int j = 0; j < i; j++)
-            first &= pts[j].alpha != pts[i].alpha;
-        for (size_t k = 0; first && k < nc; k++) {
+    /* category-major, so that each category's rows are consecutive (its figure's lines) */
+    for (size_t k = 0; k < nc; k++)
+        for (int i = 0; i < n; i++) {
+            int first = 1;
+            for (int j = 0; j < i; j++)
+                first &= pts[j].alpha != pts[i].alpha;
+            if (!first)
+                continue;
             double s[4] = {0}, q[4] = {0};
             int cnt = 0;
             for (int j = i; j < n; j++)
@@ -157,7 +160,6 @@ static int write_summary(const config *c, const broden *ds, const double *m, con
             }
             fputc('\n', a.f);
         }
-    }
     return afile_commit(&a);
 }
 

@@ -11,6 +11,7 @@ if (!exists("summary") || !exists("outbase") || !exists("cat")) {
 if (!exists("plottitle")) plottitle = ""
 set datafile separator ","
 sel(c) = (strcol("category") eq cat) ? column(c) : NaN
+set offsets 0.03, 0.03, 0, 0
 do for [fmt in "png svg"] {
     if (fmt eq "png") {
         if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {

@@ -32,4 +32,19 @@ if run --out "$T/a0" 2>/dev/null && run --seed 3 --alpha 1 --reference "$T/a0" -
 else
     bad "short runs failed"
 fi
+
+# the [probes] section of sweep configs (validated by --check; a probed sweep
+# of the mini fixture takes minutes, so it is not run here)
+cfg() { sed "s|\${DATA}|$ND_SHARED|; s|\${RESULTS}|$T|" experiments/configs/quick-lite-mini.ini > "$T/p.ini"
+        printf '\n[probes]\n%s\n' "$1" >> "$T/p.ini"; }
+cfg $'enabled = true\nalphas = 0, 1\ndraws = 1'
+if ND_QUIET=1 "$ND_BIN" sweep --check "$T/p.ini" > "$T/eff.ini" 2>/dev/null && grep -q '^\[probes\]' "$T/eff.ini" \
+    && grep -q '^alphas = 0,1' "$T/eff.ini"; then ok "[probes] in the effective config"
+else bad "[probes] missing from the effective config: $(cat "$T/eff.ini")"; fi
+cfg $'enabled = true\nalphas = 0, 0.7'
+expect_fail "probe alpha not in the sweep" 2 "alpha 0.7 is not one of" "$ND_BIN" sweep --check "$T/p.ini"
+cfg 'enabled = maybe'
+expect_fail "probes enabled not a bool" 2 "enabled: 'maybe'" "$ND_BIN" sweep --check "$T/p.ini"
+cfg 'train_fraction = 1.5'
+expect_fail "probes train_fraction" 2 "train_fraction" "$ND_BIN" sweep --check "$T/p.ini"
 finish
