@@ -25,7 +25,9 @@
  * exactly Q w: the probe is rotation-equivariant up to rounding.  The
  * threshold maximises the train IoU at label resolution (the score map
  * upsampled by the profile's rule, over PR_BINS levels between the train
- * scores' extremes), and the test IoU is scored with it.
+ * scores' extremes; the highest level within 1e-4 relative of the best, so
+ * rounding-level near-ties resolve alike in every basis), and the test IoU
+ * is scored with it.
  *
  * The binary probe is the same fit over [a_k(x) > T_k] at feature resolution
  * (T_k the unit's dissection threshold from the train images), i.e. the

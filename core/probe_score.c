@@ -183,26 +183,32 @@ done:
     return NULL;
 }
 
-/* the best threshold from the histograms: IoU at level e_j counts bins >= j;
- * scanning from the top keeps the highest level among ties */
+/* The threshold from the histograms: IoU at level e_j counts bins >= j.  Of
+ * the levels whose train IoU is within PR_TIE (relative) of the best, the
+ * highest: one pixel moves IoU by ~1e-5, so near-ties at that scale are
+ * rounding, and a rotated basis must resolve them the same way (a plain
+ * argmax once jumped between two levels 0.11 apart at equal IoU). */
+#define PR_TIE 1e-4
 static void choose_thresholds(const pr_ctx *x, const int64_t *hp, const int64_t *ha,
                               const double *lo, const double *hi, double *thr, double *iou)
 {
-    double eps = nd_profile_eps(x->o->profile);
+    double eps = nd_profile_eps(x->o->profile), v[PR_BINS];
     for (size_t c = 0; c < x->C; c++) {
         int64_t G = 0, In = 0, A = 0;
         for (int b = 0; b < PR_BINS; b++)
             G += hp[c * PR_BINS + b];
-        double best = -1;
-        int bj = PR_BINS - 1;
+        double best = 0;
         for (int b = PR_BINS - 1; b >= 0; b--) {
             In += hp[c * PR_BINS + b], A += ha[c * PR_BINS + b];
-            double v = (double)In / ((double)(A + G - In) + eps);
-            if (v > best)
-                best = v, bj = b;
+            double u = (double)In / ((double)(A + G - In) + eps);
+            v[b] = u;
+            best = u > best ? u : best;
         }
+        int bj = PR_BINS - 1;
+        while (bj > 0 && v[bj] < best * (1 - PR_TIE))
+            bj--;
         thr[c] = lo[c] + (hi[c] - lo[c]) * bj / PR_BINS;
-        iou[c] = best;
+        iou[c] = v[bj];
     }
 }
 
