@@ -2,7 +2,8 @@
  * dataset (MSRC-v2 imported, fire9 from `dissect features`; see README):
  * linear probe, units needed, single units, binary probe, with the time of
  * each stage and the probes' gemm rate against the sgemm peak measured in
- * the same run.  Goal: a point under 15 s on 2 cores.
+ * the same run.  Goal: a point under 15 s on 2 cores (not met yet: see
+ * bench/README.md).
  *
  *     build/bench/bench_probe [--dataset DIR] [--features F.npy] [--alpha A]
  */
@@ -96,8 +97,8 @@ int main(int argc, char **argv)
     printf("  single units   %6.2f s (train thresholds + 2 tallies)\n", r.seconds_single);
     printf("  binary probe   %6.2f s\n", r.seconds_binary);
     printf("  total          %6.2f s  (goal < 15 s on 2 cores)\n", r.seconds_total);
-    printf("  loss evaluations: %zu, %.0f GFLOP in their gemms = %.1f GFLOP/s over the whole point, "
-           "%.0f%% of the sgemm peak\n",
+    printf("  loss evaluations: %zu, %.0f GFLOP in their gemms (dgemm: the fit runs in double) = %.1f "
+           "GFLOP/s over the whole point, %.0f%% of the sgemm peak\n",
            evals, gflop, gflop / r.seconds_total, 100 * gflop / r.seconds_total / peak);
     pr_result_free(&r);
     free(R);
