@@ -65,11 +65,6 @@ typedef struct {
     char err[1024];
 } tally_job;
 
-typedef struct {
-    up_plan plan;
-    int have, sh, sw, iw;
-} plan_cache;
-
 int nd_tally_plan(up_plan *p, const nd_features *f, const nd_options *o, int sh, int sw, int iw)
 {
     return !nd_profile_get(o->profile)->upsample_field
@@ -77,20 +72,6 @@ int nd_tally_plan(up_plan *p, const nd_features *f, const nd_options *o, int sh,
                : up_plan_nd(p, (int)f->h, (int)f->w, sh, sw, iw, o->field_offset, o->field_size, o->field_stride);
 }
 
-static int get_plan(plan_cache *pc, const nd_features *f, const nd_options *o, const nd_profile_info *prof, int sh,
-                    int sw, int iw)
-{
-    if (pc->have && pc->sh == sh && pc->sw == sw && pc->iw == iw)
-        return 0;
-    if (pc->have)
-        up_plan_free(&pc->plan);
-    pc->have = 0;
-    (void)prof;
-    if (nd_tally_plan(&pc->plan, f, o, sh, sw, iw))
-        return -1;
-    pc->have = 1, pc->sh = sh, pc->sw = sw, pc->iw = iw;
-    return 0;
-}
 
 /* G of images [i0, i1) (the obvious loop; for shards). */
 static void shard_truth(const broden *ds, int once, size_t i0, size_t i1, int64_t *G)
@@ -128,7 +109,7 @@ static float map_max(const float *a, size_t hw)
 }
 
 /* Tally one image whose activations are x[K*h*w]. */
-static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, int *idx,
+static int tally_image(tally_job *j, up_cache *pc, size_t i, const float *x, int *idx,
                        unsigned char *present, unsigned char *hit)
 {
     const broden *ds = j->ds;
@@ -144,7 +125,8 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
     }
     int ih, iw, sh, sw;
     broden_image_size(ds, i, &ih, &iw, &sh, &sw);
-    if (get_plan(pc, f, j->o, j->prof, sh, sw, iw))
+    if (up_cache_get(pc, j->prof->upsample_field, (int)f->h, (int)f->w, sh, sw, iw, j->o->field_offset,
+                     j->o->field_size, j->o->field_stride))
         return -1;
     const broden_layer *layers;
     const broden_imglabel *ils;
@@ -222,7 +204,7 @@ static void *tally_worker(void *arg)
     float *buf = nd_malloc(j->chunk * per * sizeof *buf);
     int *idx = nd_malloc(sizeof *idx * (size_t)(maxpix + 1));
     unsigned char *present = nd_malloc(C + 1), *hit = nd_malloc(C + 1); /* slot C: no category */
-    plan_cache pc = {0};
+    up_cache pc = {0};
     if (!buf || !idx || !present || !hit) {
         j->rc = -1;
         snprintf(j->err, sizeof j->err, "the tally: %s", nd_errmsg());
@@ -245,8 +227,7 @@ static void *tally_worker(void *arg)
             }
     }
 done:
-    if (pc.have)
-        up_plan_free(&pc.plan);
+    up_cache_free(&pc);
     free(buf), free(idx), free(present), free(hit);
     return NULL;
 }

@@ -332,3 +332,22 @@ int up_mask_dense(const up_plan *p, const float *in, float thr, int *idx, float 
             idx[n++] = i;
     return n;
 }
+
+int up_cache_get(up_cache *c, int nd, int h, int w, int sh, int sw, int iw, int offset, int size,
+                 int stride)
+{
+    if (c->have && c->sh == sh && c->sw == sw && c->iw == iw)
+        return 0;
+    up_cache_free(c);
+    if (nd ? up_plan_nd(&c->plan, h, w, sh, sw, iw, offset, size, stride) : up_plan_lite(&c->plan, h, w, sh, sw))
+        return -1;
+    c->have = 1, c->sh = sh, c->sw = sw, c->iw = iw;
+    return 0;
+}
+
+void up_cache_free(up_cache *c)
+{
+    if (c->have)
+        up_plan_free(&c->plan);
+    c->have = 0;
+}

@@ -24,7 +24,7 @@ static void usage(FILE *f)
 }
 
 /* 1000 class names; a missing file is an error naming it. */
-static int read_synsets(const char *path, char ***names)
+int classify_read_synsets(const char *path, char ***names)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -85,7 +85,7 @@ int cmd_classify(int argc, char **argv)
     }
     char **names = NULL;
     mdl_runner *r = NULL;
-    int rc = read_synsets(synsets, &names);
+    int rc = classify_read_synsets(synsets, &names);
     if (rc == 0)
         rc = mdl_runner_open(&r, "squeezenet", weights, -1, "pool10");
     free(syn);

@@ -63,7 +63,7 @@ const char *fig_plots_dir(void)
 }
 
 /* gnuplot string literal in single quotes ('' is a quote inside). */
-static void gp_quote(FILE *f, const char *name, const char *v)
+void fig_gp_quote(FILE *f, const char *name, const char *v)
 {
     fprintf(f, "%s='", name);
     for (; *v; v++) {
@@ -76,7 +76,7 @@ static void gp_quote(FILE *f, const char *name, const char *v)
 
 /* Run gnuplot on one script; outputs go to figures/<base>.tmp.<pid>.{png,svg}
  * and are renamed when gnuplot succeeded. */
-static int run_gnuplot(const char *script, const char *run_dir, const char *base, const char *vars, int first)
+int fig_gnuplot(const char *script, const char *run_dir, const char *base, const char *vars, int first)
 {
     char *fig = nd_path_join(run_dir, "figures");
     if (!fig || nd_mkdirs(fig)) {
@@ -94,7 +94,7 @@ static int run_gnuplot(const char *script, const char *run_dir, const char *base
         return nd_fail("out of memory");
     }
     fputs(vars, m);
-    gp_quote(m, "outbase", tmpbase);
+    fig_gp_quote(m, "outbase", tmpbase);
     fclose(m);
     pid_t pid = fork();
     if (pid < 0) {
@@ -206,17 +206,17 @@ int fig_draw(const char *run_dir)
         free(sum), free(sw), free(title);
         return nd_fail("out of memory");
     }
-    gp_quote(m, "summary", sum);
-    gp_quote(m, "sweep", sw);
-    gp_quote(m, "plottitle", title);
-    gp_quote(m, "cats", cats);
+    fig_gp_quote(m, "summary", sum);
+    fig_gp_quote(m, "sweep", sw);
+    fig_gp_quote(m, "plottitle", title);
+    fig_gp_quote(m, "cats", cats);
     fclose(m);
     char s1[PATH_MAX + 32], s2[PATH_MAX + 32];
     snprintf(s1, sizeof s1, "%s/unique_vs_alpha.gp", pd);
     snprintf(s2, sizeof s2, "%s/category_vs_alpha.gp", pd);
-    int rc = run_gnuplot(s1, run_dir, "unique_vs_alpha", vars, 1);
+    int rc = fig_gnuplot(s1, run_dir, "unique_vs_alpha", vars, 1);
     if (!rc)
-        rc = run_gnuplot(s2, run_dir, "category_vs_alpha", vars, 0);
+        rc = fig_gnuplot(s2, run_dir, "category_vs_alpha", vars, 0);
     free(vars);
     free(sum), free(sw), free(title);
     return rc;

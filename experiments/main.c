@@ -25,6 +25,7 @@ static const struct {
     {"train", cmd_train, "train a network described by a config file (SGD, snapshots, resumable)"},
     {"compare", cmd_compare, "compare two result folders within tolerances"},
     {"report", cmd_report, "write a browsable site of each unit's top images and masks"},
+    {"probe", cmd_probe, "linear and binary probes, best single units, units needed, IBD for one layer"},
 };
 
 static void usage(FILE *f)

@@ -18,6 +18,7 @@
  * nd_dissect() on the activations as read, exactly what `dissect units` does.
  */
 #include "experiments/sweep.h"
+#include "experiments/sweep_probes.h"
 #include "core/afile.h"
 #include "core/broden.h"
 #include "core/dissect.h"
@@ -631,6 +632,45 @@ static int compute_point(sweep *s, point *p)
     return err ? nd_fail_prefix("point %s", p->name) : 0;
 }
 
+/* The [probes] step of a point (sweep_probes.h), after its dissection. */
+static int probe_point(sweep *s, const point *p)
+{
+    if (!sweep_probe_wanted(s->c, p->alpha, p->draw))
+        return 0;
+    if (p->seed >= 0 && point_rotation(s, p))
+        return -1;
+    char *dir = point_file(s, p, ""), *ref = point_file(s, &s->pts[0], "");
+    double secs;
+    int rc = !dir || !ref ||
+             sweep_probe_point(s->c, s->ds, &s->feats, p->seed >= 0 ? s->R : NULL, p->alpha, p->seed, dir,
+                               ref, s->o->threads, &secs);
+    if (!rc && secs > 0) {
+        log_line(s->c->out_dir, "probes %s in %.2f s", p->name, secs);
+        cli_progress("sweep %s: probes in %.1f s", p->name, secs);
+    }
+    free(dir), free(ref);
+    return rc ? nd_fail_prefix("point %s", p->name) : 0;
+}
+
+static int probe_tables(sweep *s)
+{
+    sweep_probe_pt *pp = nd_calloc((size_t)s->np, sizeof *pp);
+    char **dirs = nd_calloc((size_t)s->np, sizeof *dirs);
+    int n = 0, rc = !pp || !dirs;
+    for (int i = 0; !rc && i < s->np; i++)
+        if (sweep_probe_wanted(s->c, s->pts[i].alpha, s->pts[i].draw)) {
+            if (!(dirs[n] = point_file(s, &s->pts[i], "")))
+                rc = 1;
+            else
+                pp[n] = (sweep_probe_pt){s->pts[i].alpha, s->pts[i].draw, s->pts[i].seed, dirs[n]}, n++;
+        }
+    rc = rc || sweep_probe_tables(s->c, s->ds, pp, n, !s->o->no_plot);
+    for (int i = 0; dirs && i < n; i++)
+        free(dirs[i]);
+    free(pp), free(dirs);
+    return rc ? -1 : 0;
+}
+
 /* Step 5: every point, finished ones read back, with a progress line each. */
 static int run_points(sweep *s)
 {
@@ -648,10 +688,12 @@ static int run_points(sweep *s)
             fmt_secs(el, sizeof el, nd_now() - s->t_start);
             cli_progress("sweep [%d/%d] %s: done earlier, skipped (%d detectors, %d unique); "
                          "elapsed %s", i + 1, s->np, p->name, p->val[0], p->val[1], el);
+            if (probe_point(s, p))
+                return -1;
             continue;
         }
         double t0 = nd_now();
-        if (compute_point(s, p))
+        if (compute_point(s, p) || probe_point(s, p))
             return -1;
         double dt = nd_now() - t0;
         s->t_compute += dt;
@@ -720,6 +762,8 @@ int sweep_run(config *c, const sweep_opts *o)
         run_points(&s))
         goto done;
     if (write_tables(c->out_dir, s.pts, s.np, c->alphas, c->n_alphas, &s.t))
+        goto done;
+    if (c->probes && probe_tables(&s))
         goto done;
     log_line(c->out_dir, "tables written: %d points (%d computed now)", s.np, s.n_computed);
     if (!o->no_plot && fig_draw(c->out_dir))
