@@ -1,30 +1,18 @@
 /* apply.c - rotating activations: r(x) = R a(x) at every spatial position.
  *
  * For one image the activations are a K x hw row-major matrix A (unit k's
- * map is row k), so rotating every spatial position at once is R A.
- * rot_apply() does exactly that, one sgemm per image: the slow reference.
- * A 256 x 256 x 169 product (AlexNet conv5) is too small for OpenBLAS to
- * amortise packing R and its call overhead, so the streaming source packs
- * ROT_BLOCK images side by side into one K x (ROT_BLOCK * hw) matrix
- * (images are stacked along rows in memory, [n][K][hw], so this is a copy
- * of K rows of hw floats per image) and rotates them with one sgemm
- * (rot_apply_block), then copies the result back to [n][K][hw].
- *
- * Rounding: OpenBLAS's kernels treat a column differently according to
- * where it falls in the product's column tiling (the edge tiles accumulate
- * in another order), so a rotated value depends on the product's shape and
- * on the image's slot in it.  The packed blocks are therefore always the
- * same shape (ROT_BLOCK slots, unused ones zero) and aligned to global
- * image indices (image i sits in slot i % ROT_BLOCK): every image's rotated
- * values are the same whichever block sizes, offsets or thread counts the
- * caller uses, so the thresholds and the tally see the same numbers.  They
- * differ from rot_apply()'s per-image products at float32 rounding level
- * (tests/test_apply.c bounds the difference).
+ * map is row k), so rotating every spatial position at once is the single
+ * product R A: one sgemm per image, with R converted to float32 once (the
+ * activations are float32; a double product would only add conversions).
+ * A block of images is not one larger sgemm because images are stacked
+ * along the row axis ([n][K][hw]), not the column axis; per-image calls on
+ * K x K times K x hw (256 x 256 x 169 for AlexNet conv5) are already large
+ * enough for OpenBLAS to run near its peak (see bench/bench_rotate.c).
  *
  * rot_features wraps another feature source: get() fetches the block from
- * the inner source into per-thread scratch (so concurrent calls with
- * distinct bufs stay independent, as features.h requires) and writes R
- * times it into the caller's buf.
+ * the inner source into a scratch buffer allocated per call (so concurrent
+ * calls with distinct bufs stay independent, as features.h requires) and
+ * writes R times it into the caller's buf.
  */
 #include "linalg/apply.h"
 
@@ -46,31 +34,6 @@ void rot_apply(float *out, const float *in, const float *Rf, size_t n, size_t K,
     for (size_t i = 0; i < n; i++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)K, (int)hw, (int)K, 1.0f, Rf,
                     (int)K, in + i * per, (int)hw, 0.0f, out + i * per, (int)hw);
-}
-
-void rot_apply_block(float *out, const float *in, const float *Rf, size_t slot0, size_t n, size_t K,
-                     size_t hw, float *scratch)
-{
-    ND_ASSERT(slot0 + n <= ROT_BLOCK && K > 0 && K <= (size_t)INT32_MAX && hw * ROT_BLOCK <= (size_t)INT32_MAX);
-    if (hw == 0 || n == 0)
-        return;
-    size_t cols = ROT_BLOCK * hw, per = K * hw;
-    float *P = scratch, *C = scratch + K * cols;
-    /* slots outside [slot0, slot0 + n) are zero: columns of a product are
-     * independent, so their contents cannot change the others; zero keeps
-     * them cheap (no denormals, no NaN) */
-    for (size_t k = 0; k < K; k++) {
-        float *row = P + k * cols;
-        memset(row, 0, slot0 * hw * sizeof *row);
-        for (size_t i = 0; i < n; i++)
-            memcpy(row + (slot0 + i) * hw, in + i * per + k * hw, hw * sizeof *row);
-        memset(row + (slot0 + n) * hw, 0, (ROT_BLOCK - slot0 - n) * hw * sizeof *row);
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)K, (int)cols, (int)K, 1.0f, Rf, (int)K, P,
-                (int)cols, 0.0f, C, (int)cols);
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < K; k++)
-            memcpy(out + i * per + k * hw, C + k * cols + (slot0 + i) * hw, hw * sizeof *out);
 }
 
 typedef struct {
@@ -119,26 +82,16 @@ static int rot_get(void *ctx, size_t i0, size_t n, float *buf, const float **out
 {
     const rot_ctx *c = ctx;
     const nd_features *in = &c->in;
-    size_t hw = in->h * in->w, per = in->K * hw, count, pack;
-    /* scratch: the inner block, then the packed input and output matrices */
-    if (!nd_mul_ok(n, per, &count) || !nd_mul_ok(per, 2 * ROT_BLOCK, &pack) ||
-        !nd_mul_ok(count + pack, sizeof(float), &count))
-        return nd_fail("rot_features: block of %zu images too large", n);
+    size_t per = in->K * in->h * in->w, count;
+    if (!nd_mul_ok(n, per, &count) || !nd_mul_ok(count, sizeof(float), &count))
+        return -1;
     float *scratch = scratch_get(count ? count : 1);
     if (!scratch)
         return nd_fail("out of memory (%zu bytes)", count);
-    float *packbuf = scratch + n * per;
     const float *x = NULL;
     if (in->get(in->ctx, i0, n, scratch, &x))
         return -1;
-    /* aligned blocks of ROT_BLOCK global indices (see the top of the file) */
-    for (size_t i = i0; i < i0 + n;) {
-        size_t slot = i % ROT_BLOCK, m = ROT_BLOCK - slot;
-        if (m > i0 + n - i)
-            m = i0 + n - i;
-        rot_apply_block(buf + (i - i0) * per, x + (i - i0) * per, c->Rf, slot, m, in->K, hw, packbuf);
-        i += m;
-    }
+    rot_apply(buf, x, c->Rf, n, in->K, in->h * in->w);
     *out = buf;
     return 0;
 }
@@ -149,7 +102,7 @@ int rot_features(nd_features *out, const nd_features *in, const double *R)
     size_t KK;
     if (in->K == 0 || in->K > (size_t)INT32_MAX || !nd_mul_ok(in->K, in->K, &KK))
         return nd_fail("rot_features: %zu units, expected 1..%d", in->K, INT32_MAX);
-    if (in->h * in->w > (size_t)INT32_MAX / ROT_BLOCK)
+    if (in->h * in->w > (size_t)INT32_MAX)
         return nd_fail("rot_features: %zu x %zu maps are too large for sgemm", in->h, in->w);
     rot_ctx *c = nd_malloc(sizeof *c);
     if (!c)
