@@ -9,6 +9,7 @@
 #include "core/dissect.h"
 #include "core/err.h"
 #include "core/quantile.h"
+#include "core/topk.h"
 #include "core/upsample.h"
 
 #include <math.h>
@@ -135,167 +136,147 @@ static void *hist_worker(void *arg)
     return NULL;
 }
 
-/* ---- thresholds in one full pass, when a sample brackets them ----
+/* ---- thresholds in one pass: per-thread top-k streams (core/topk.h) ----
  *
- * A pass over a rotated source costs an sgemm over all the activations, so
- * passes matter.  A sample of about 1,024 images gives, per unit, a value
- * window [lo, hi] around the wanted quantile (sample levels p -/+ 0.004);
- * one pass over all images then counts, per unit, the values below lo and
- * keeps those inside the window (about 0.8% of them).  If the window holds
- * both order statistics the quantile is exact from them; if not (or if the
- * window would take too much memory), the caller falls back to the
- * two-pass histograms.  Exact either way. */
+ * Each thread streams its chunks of images into its own qt_top; the
+ * quantile is exact from their union.  The floors start from a small
+ * sample (TOP_SAMPLE images in blocks of 8 consecutive ones, which a
+ * rotated source produces at the cost of 8) at about three times the
+ * wanted tail, so that only ~1.5% of the values are ever kept; a floor
+ * guessed too high is detected and the pass is run again without guesses. */
+enum { TOP_CHUNK = 16, TOP_SAMPLE = 32 };
+
 typedef struct {
     const nd_features *f;
-    const float *lo, *hi;
-    int tid, nt;
-    uint64_t *below;   /* [K] */
-    float **cand;      /* [K] growable */
-    size_t *ncand, *capc;
-    size_t total, cap_total;
-    int overflow, rc;
+    qt_top *t;
+    int tid, nt, rc;
     char err[1024];
-} win_job;
+} top_job;
 
-static void *win_worker(void *arg)
+static void *top_worker(void *arg)
 {
-    win_job *j = arg;
+    top_job *j = arg;
     const nd_features *f = j->f;
-    size_t B = 16, hw = f->h * f->w, per = f->K * hw;
-    float *buf = malloc(B * per * sizeof *buf);
+    size_t per = f->K * f->h * f->w;
+    float *buf = malloc(TOP_CHUNK * per * sizeof *buf);
     if (!buf) {
         j->rc = -1;
         snprintf(j->err, sizeof j->err, "out of memory");
         return NULL;
     }
-    size_t nchunks = (f->N + B - 1) / B;
-    for (size_t ck = (size_t)j->tid; ck < nchunks && !j->overflow; ck += (size_t)j->nt) {
-        size_t a = ck * B, n = f->N - a < B ? f->N - a : B;
+    size_t nchunks = (f->N + TOP_CHUNK - 1) / TOP_CHUNK;
+    for (size_t ck = (size_t)j->tid; ck < nchunks; ck += (size_t)j->nt) {
+        size_t a = ck * TOP_CHUNK, n = f->N - a < TOP_CHUNK ? f->N - a : TOP_CHUNK;
         const float *x;
         if (f->get(f->ctx, a, n, buf, &x)) {
             j->rc = -1;
             snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
             break;
         }
-        for (size_t u = 0; u < f->K && !j->overflow; u++) {
-            float lo = j->lo[u], hi = j->hi[u];
-            for (size_t i = 0; i < n; i++) {
-                const float *v = x + (i * f->K + u) * hw;
-                for (size_t k = 0; k < hw; k++) {
-                    if (v[k] < lo)
-                        j->below[u]++;
-                    else if (v[k] <= hi) {
-                        if (j->ncand[u] == j->capc[u]) {
-                            size_t nc = j->capc[u] ? 2 * j->capc[u] : 1024;
-                            float *np = j->total + nc - j->capc[u] > j->cap_total ? NULL
-                                                                                  : realloc(j->cand[u], nc * sizeof(float));
-                            if (!np) {
-                                j->overflow = 1;
-                                break;
-                            }
-                            j->total += nc - j->capc[u];
-                            j->cand[u] = np, j->capc[u] = nc;
-                        }
-                        j->cand[u][j->ncand[u]++] = v[k];
-                    }
-                }
-            }
+        if (qt_top_add(j->t, x, n, f->h * f->w)) {
+            j->rc = -1;
+            snprintf(j->err, sizeof j->err, "out of memory for the thresholds' candidates");
+            break;
         }
     }
     free(buf);
     return NULL;
 }
 
-/* Returns 1 if the thresholds were computed, 0 to fall back, -1 on error. */
-static int thresholds_window(const nd_features *f, double level, int nt, double *out)
+/* Floors from a sample: per unit a value with about 10 q of the sample's
+ * values above it (loose, because a few images of a rare concept can
+ * crowd a small sample's tail), from a 256-bin histogram of the sample
+ * (cheaper than a selection; a guess only needs to be roughly right, and
+ * one that is too high is detected).  Returns 1 with floors, 0 if not
+ * worth it, -1 on a read error. */
+static int guess_floors(const nd_features *f, double quantile, float *floor)
 {
-    size_t stride = f->N / 1024, hw = f->h * f->w, K = f->K;
-    if (stride < 4)
-        return 0; /* small inputs: two passes cost little */
-    size_t ns = (f->N + stride - 1) / stride, m = ns * hw;
-    float *sample = malloc(K * m * sizeof *sample), *buf = malloc(K * hw * sizeof *buf);
-    float *lo = malloc(K * sizeof *lo), *hi = malloc(K * sizeof *hi);
-    int rc = 0;
-    if (!sample || !buf || !lo || !hi) {
-        free(sample), free(buf), free(lo), free(hi);
+    size_t hw = f->h * f->w, K = f->K, per = K * hw;
+    if (f->N < 8 * TOP_SAMPLE)
+        return 0; /* a small input: streaming from nothing costs less than a sample */
+    size_t m = TOP_SAMPLE * hw, tail = (size_t)ceil(10 * quantile * (double)m) + 32;
+    if (tail >= m)
         return 0;
-    }
-    for (size_t s = 0; s < ns && !rc; s++) {
+    float *blk = malloc(TOP_SAMPLE * per * sizeof *blk), *lo = malloc(K * sizeof *lo), *hi = malloc(K * sizeof *hi);
+    int rc = blk && lo && hi ? 1 : 0;
+    size_t stride = f->N / (TOP_SAMPLE / 8);
+    for (size_t s = 0; s < TOP_SAMPLE / 8 && rc == 1; s++) {
         const float *x;
-        if (f->get(f->ctx, s * stride, 1, buf, &x))
+        size_t i0 = s * stride / 8 * 8; /* aligned blocks of 8 */
+        if (f->get(f->ctx, i0, 8, blk + s * 8 * per, &x))
             rc = -1;
-        else
-            for (size_t u = 0; u < K; u++)
-                memcpy(sample + u * m + s * hw, x + u * hw, hw * sizeof(float));
+        else if (x != blk + s * 8 * per)
+            memcpy(blk + s * 8 * per, x, 8 * per * sizeof *x);
     }
-    double w = 0.004, plo = level - w < 0 ? 0 : level - w, phi = level + w > 1 ? 1 : level + w;
-    for (size_t u = 0; u < K && !rc; u++) {
-        lo[u] = qt_kth(sample + u * m, m, (size_t)floor(plo * (double)(m - 1)));
-        hi[u] = qt_kth(sample + u * m, m, (size_t)ceil(phi * (double)(m - 1)));
+    for (size_t u = 0; u < K && rc == 1; u++) {
+        float a = INFINITY, b = -INFINITY;
+        for (size_t i = 0; i < TOP_SAMPLE; i++)
+            for (size_t p = 0; p < hw; p++) {
+                float v = blk[i * per + u * hw + p];
+                a = v < a ? v : a, b = v > b ? v : b;
+            }
+        unsigned cnt[256] = {0};
+        double scale = b > a ? 255.999 / ((double)b - a) : 0;
+        for (size_t i = 0; i < TOP_SAMPLE; i++)
+            for (size_t p = 0; p < hw; p++)
+                cnt[(int)(((double)blk[i * per + u * hw + p] - a) * scale)]++;
+        size_t above = 0;
+        int bin = 255;
+        while (bin > 0 && above + cnt[bin] < tail)
+            above += cnt[bin--];
+        /* the lower edge of the bin that completes the tail, nudged down */
+        floor[u] = (float)(a + (double)bin / scale) - (b - a) * 1e-6f;
+        if (!(scale > 0) || bin == 0)
+            floor[u] = -INFINITY;
     }
-    free(sample), free(buf);
-    if (rc) {
-        free(lo), free(hi);
-        return -1;
-    }
-    win_job jobs[64];
-    /* generous: about 4x the expected window, and at most 1 GiB in all */
-    size_t expect = (size_t)((2 * w) * (double)f->N * (double)hw * (double)K);
-    size_t cap = 4 * expect / (size_t)nt + 65536;
-    if (cap * (size_t)nt > ((size_t)1 << 28))
-        cap = ((size_t)1 << 28) / (size_t)nt;
-    for (int t = 0; t < nt; t++) {
-        jobs[t] = (win_job){.f = f, .lo = lo, .hi = hi, .tid = t, .nt = nt, .cap_total = cap};
-        jobs[t].below = calloc(K, sizeof(uint64_t));
-        jobs[t].cand = calloc(K, sizeof(float *));
-        jobs[t].ncand = calloc(K, sizeof(size_t));
-        jobs[t].capc = calloc(K, sizeof(size_t));
-        if (!jobs[t].below || !jobs[t].cand || !jobs[t].ncand || !jobs[t].capc)
-            jobs[t].overflow = 1;
-    }
-    run_jobs(win_worker, jobs, sizeof *jobs, nt);
-    int ok = 1;
-    for (int t = 0; t < nt; t++) {
-        if (jobs[t].rc && !rc)
-            rc = nd_fail("%s", jobs[t].err);
-        if (jobs[t].overflow)
-            ok = 0;
-    }
-    size_t n = f->N * hw, r0, r1;
-    double tt;
-    qt_ranks(n, level, &r0, &r1, &tt);
-    for (size_t u = 0; u < K && ok && !rc; u++) {
-        uint64_t below = 0;
-        size_t nc = 0;
-        for (int t = 0; t < nt; t++)
-            below += jobs[t].below[u], nc += jobs[t].ncand[u];
-        if (below > r0 || below + nc <= r1) {
-            ok = 0; /* the window missed an order statistic */
-            break;
-        }
-        float *all = malloc((nc ? nc : 1) * sizeof *all);
-        if (!all) {
-            ok = 0;
-            break;
-        }
-        size_t k = 0;
+    free(blk), free(lo), free(hi);
+    return rc;
+}
+
+/* 1 done in one pass, 3 done in two (a guessed floor missed), 0 to fall
+ * back (the candidates would take too much memory), -1 on error */
+static int thresholds_top(const nd_features *f, double quantile, int nt, double *out)
+{
+    uint64_t n = (uint64_t)f->N * f->h * f->w;
+    size_t keep = qt_top_keep(n, 1.0 - quantile), hw = f->h * f->w;
+    /* candidates: 2 keep + hw floats per unit and thread, at most 1 GiB */
+    if ((double)(2 * keep + hw) * (double)f->K * (double)nt * sizeof(float) > (double)((size_t)1 << 30))
+        return 0;
+    float *floor = malloc(f->K * sizeof *floor);
+    if (!floor)
+        return nd_fail("out of memory");
+    int g = guess_floors(f, quantile, floor), rc = g < 0 ? -1 : 1;
+    for (int attempt = 0; rc == 1; attempt++) {
+        top_job jobs[64];
+        int ok = 1;
         for (int t = 0; t < nt; t++) {
-            memcpy(all + k, jobs[t].cand[u], jobs[t].ncand[u] * sizeof(float));
-            k += jobs[t].ncand[u];
+            jobs[t] = (top_job){.f = f, .tid = t, .nt = nt};
+            ok &= (jobs[t].t = qt_top_new(f->K, keep, g == 1 && attempt == 0 ? floor : NULL)) != NULL;
         }
-        float a = qt_kth(all, nc, r0 - below);
-        float b = r1 == r0 ? a : qt_kth(all, nc, r1 - below);
-        out[u] = r1 == r0 ? (double)a : qt_lerp(a, b, tt);
-        free(all);
+        if (ok)
+            run_jobs(top_worker, jobs, sizeof *jobs, nt);
+        for (int t = 0; t < nt && ok; t++)
+            if (jobs[t].rc && rc == 1)
+                rc = nd_fail("%s", jobs[t].err);
+        if (!ok)
+            rc = nd_fail("out of memory for the thresholds' candidates");
+        qt_top *parts[64];
+        for (int t = 0; t < nt; t++)
+            parts[t] = jobs[t].t;
+        if (rc == 1) {
+            int r = qt_top_result(parts, nt, n, 1.0 - quantile, out);
+            if (r < 0)
+                rc = nd_fail("out of memory");
+            else if (r == 0)
+                rc = attempt == 0 ? 2 : 3; /* done */
+            else
+                ND_ASSERT(attempt == 0 && g == 1); /* only a guessed floor can miss */
+        }
+        for (int t = 0; t < nt; t++)
+            qt_top_free(jobs[t].t);
     }
-    for (int t = 0; t < nt; t++) {
-        if (jobs[t].cand)
-            for (size_t u = 0; u < K; u++)
-                free(jobs[t].cand[u]);
-        free(jobs[t].below), free(jobs[t].cand), free(jobs[t].ncand), free(jobs[t].capc);
-    }
-    free(lo), free(hi);
-    return rc ? -1 : ok;
+    free(floor);
+    return rc == 2 ? 1 : rc;
 }
 
 static _Thread_local int last_method;
@@ -310,11 +291,11 @@ int nd_thresholds_progress(const nd_features *f, double quantile, int threads, d
         return nd_fail("quantile %g must be in (0, 1)", quantile);
     int nt = n_threads(threads), rc = 0;
     if (!getenv("ND_NO_WINDOW")) {
-        int w = thresholds_window(f, 1.0 - quantile, nt, out);
+        int w = thresholds_top(f, quantile, nt, out);
         if (w < 0)
             return -1;
-        if (w == 1) {
-            last_method = 1;
+        if (w == 1 || w == 3) {
+            last_method = w;
             if (progress)
                 progress(pctx, "thresholds", f->K, f->K);
             return 0;

@@ -85,8 +85,9 @@ int nd_dissect(const broden *ds, const nd_features *f, const nd_options *o, nd_r
 /* Pieces, for tests, shards and benchmarks. */
 int nd_thresholds(const nd_features *f, double quantile, int threads, double *out /* [K] */);
 /* Which method the last nd_thresholds call of this thread used: 1 = one
- * pass with a sampled window, 2 = two histogram passes (for tests and
- * benchmarks). */
+ * pass streaming each unit's top candidates (core/topk.h), 3 = the same
+ * in two passes (floors guessed from a sample were too high), 2 = two
+ * histogram passes (for tests and benchmarks). */
 int nd_thresholds_last_method(void);
 /* the same by gathering values and quickselect (reference for tests) */
 int nd_thresholds_select(const nd_features *f, double quantile, int threads, double *out);

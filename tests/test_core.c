@@ -340,9 +340,10 @@ static void test_primary_and_png(void)
           "unknown label: %s", nd_errmsg());
 }
 
-/* thresholds: the one-pass sampled-window path, the two-pass histograms
- * and the sorting reference agree bit for bit (4,096 images, so a sample
- * exists; a window-missing distribution exercises the fallback) */
+/* thresholds: the one-pass candidate stream, the two-pass histograms and
+ * the sorting reference agree bit for bit (4,096 images, so the stream's
+ * floors start from a sample; a distribution whose sample misleads them
+ * exercises the second pass) */
 static void threshold_paths(int mislead)
 {
     size_t N = 4096, K = 3, hw = 4;
@@ -353,10 +354,11 @@ static void threshold_paths(int mislead)
             for (size_t k = 0; k < hw; k++) {
                 s = s * 1103515245u + 12345u;
                 float v = (float)((s >> 8) % 100000) / 1000.0f - 20.0f;
-                /* unit 2: the sampled images (multiples of 4) see only small
-                 * values, so the window misses and the fallback must act */
+                /* unit 2: the sampled images (blocks of 8 at multiples of
+                 * 1,024) hold values above all others, but fewer than the
+                 * tail needs, so the guessed floors are too high */
                 if (u == 2 && mislead)
-                    v = i % 4 == 0 ? 1.0f : (float)(i % 1000);
+                    v = i % 1024 < 8 ? 1000.0f + (float)((s >> 8) % 100) / 100.0f : (float)(i % 1000);
                 x[(i * K + u) * hw + k] = v > 0 ? v : 0;
             }
     char fp[4300];
@@ -368,8 +370,8 @@ static void threshold_paths(int mislead)
     npy_open(&a, fp);
     nd_features_from_npy(&f, &a);
     double t1[3], t2[3];
-    CHECK(nd_thresholds(&f, 0.005, 2, t1) == 0 && nd_thresholds_last_method() == (mislead ? 2 : 1),
-          "%s", mislead ? "a misleading sample falls back to histograms" : "one pass with the sampled window");
+    CHECK(nd_thresholds(&f, 0.005, 2, t1) == 0 && nd_thresholds_last_method() == (mislead ? 3 : 1),
+          "%s", mislead ? "a misleading sample costs a second pass" : "one pass with floors from a sample");
     setenv("ND_NO_WINDOW", "1", 1);
     CHECK(nd_thresholds(&f, 0.005, 2, t2) == 0, "histogram path");
     unsetenv("ND_NO_WINDOW");
@@ -380,14 +382,14 @@ static void threshold_paths(int mislead)
         double want = qt_sorted(col, N * hw, 0.995);
         bad += t1[u] != want || t2[u] != want;
     }
-    CHECK(bad == 0, "window/fallback, histograms and sorting agree bit for bit on 3 units");
+    CHECK(bad == 0, "candidate stream, histograms and sorting agree bit for bit on 3 units");
     npy_close(&a);
     free(x), free(col);
 }
 
 static void test_threshold_paths(void)
 {
-    test_group("thresholds: window, histograms and sorting agree");
+    test_group("thresholds: candidate stream, histograms and sorting agree");
     threshold_paths(0);
     threshold_paths(1);
 }
