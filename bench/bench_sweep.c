@@ -14,6 +14,7 @@
  */
 #include "core/afile.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,8 +77,10 @@ int main(void)
         printf("bench_sweep: %s or %s missing; skipped\n", msrc, wts);
         return 0;
     }
-    if (nd_mkdirs(cache))
+    char abscache[4096];
+    if (nd_mkdirs(cache) || !realpath(cache, abscache))
         return 1;
+    cache = abscache; /* the config's paths are relative to its own folder */
     snprintf(p, sizeof p, "%s/msrc-v2/index.csv", cache);
     if (!exists(p)) {
         snprintf(cmd, sizeof cmd,
