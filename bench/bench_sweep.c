@@ -70,7 +70,7 @@ int main(void)
     const char *sh = getenv("ND_SHARED") ? getenv("ND_SHARED") : "../shared";
     const char *bin = getenv("ND_BIN") ? getenv("ND_BIN") : "build/dissect";
     const char *cache = "results/bench-cache";
-    char msrc[4096], wts[4096], cmd[16384], p[4200];
+    char msrc[4096], wts[4096], cmd[20000], p[8200];
     snprintf(msrc, sizeof msrc, "%s/data/msrc-v2", sh);
     snprintf(wts, sizeof wts, "%s/models/squeezenet-v1.0-deep-compression/compressed_SqueezeNet.net", sh);
     if (!exists(msrc) || !exists(wts)) {
