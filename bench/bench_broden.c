@@ -687,23 +687,21 @@ static int run_scale(const char *dir, const nd_features *full, size_t n, int wit
     double *thr = malloc(K * sizeof *thr);
     /* best of 3: one thresholds call is short at small N */
     double t_thr = 1e30, t_thr_worst = 0;
+    nd_thr_method method = ND_THR_AUTO;
     for (int rep = 0; rep < 3; rep++) {
         t0 = now();
-        if (nd_thresholds(&f, 0.005, 0, thr))
+        if (nd_thresholds_by(&f, 0.005, 0, ND_THR_AUTO, (nd_progress){0}, thr, &method))
             return -1;
         double dt = now() - t0;
         t_thr = dt < t_thr ? dt : t_thr;
         t_thr_worst = dt > t_thr_worst ? dt : t_thr_worst;
     }
-    int method = nd_thresholds_last_method(), passes = method == 1 ? 1 : 2;
-    printf("thresholds (%s):           %8.3f s  (%.2f GB/s per pass; worst of 3 %.3f s)\n",
-           method == 1 ? "1 pass, sampled window " : "2 histogram passes     ", t_thr, passes * bytes / t_thr / 1e9,
-           t_thr_worst);
+    int passes = method == ND_THR_STREAM ? 1 : 2;
+    printf("thresholds (%-9s):                       %8.3f s  (%.2f GB/s per pass; worst of 3 %.3f s)\n",
+           nd_thr_method_name(method), t_thr, passes * bytes / t_thr / 1e9, t_thr_worst);
     {
         double *thr2 = malloc(K * sizeof *thr2);
-        setenv("ND_NO_WINDOW", "1", 1);
-        nd_thresholds(&f, 0.005, 0, thr2);
-        unsetenv("ND_NO_WINDOW");
+        nd_thresholds_by(&f, 0.005, 0, ND_THR_HISTOGRAM, (nd_progress){0}, thr2, NULL);
         printf("  thresholds identical to the two-pass histogram method: %s\n",
                memcmp(thr, thr2, K * sizeof *thr) ? "NO" : "yes");
         free(thr2);
@@ -782,7 +780,7 @@ static int run_scale(const char *dir, const nd_features *full, size_t n, int wit
         return -1;
     double t_point = now() - t0;
     printf("one rotated alpha point (rotate+thr+tally+IoU): %6.2f s  (%d rotation passes)\n", t_point,
-           nd_thresholds_last_method() == 1 ? 2 : 3);
+           r.threshold_method == ND_THR_STREAM ? 2 : 3);
     printf("  detectors %d, unique %d per-category / %d top-label\n", r.counts.detectors,
            r.counts.unique_percat, r.counts.unique_toplabel);
     nd_result_free(&r);

@@ -34,11 +34,11 @@ size_t qt_top_keep(uint64_t n, double level)
 
 qt_top *qt_top_new(size_t K, size_t keep, const float *floor0)
 {
-    qt_top *t = calloc(1, sizeof *t);
+    qt_top *t = nd_calloc(1, sizeof *t);
     if (!t)
         return NULL;
     t->K = K, t->keep = keep, t->floor_given = floor0 != NULL;
-    t->u = calloc(K, sizeof *t->u);
+    t->u = nd_calloc(K, sizeof *t->u);
     if (!t->u) {
         free(t);
         return NULL;
@@ -121,7 +121,7 @@ static void compact(unit_buf *b, size_t keep, float *tmp)
 /* Append the values of v[0..hw) above the floor (all of them before there is one). */
 static int add_map(qt_top *t, unit_buf *b, const float *v, size_t hw)
 {
-    if (!b->v && !(b->v = malloc(t->cap * sizeof *b->v)))
+    if (!b->v && !(b->v = nd_malloc(t->cap * sizeof *b->v)))
         return -1;
     if (b->n + hw > t->cap)
         compact(b, t->keep, t->tmp);
@@ -159,7 +159,7 @@ int qt_top_add(qt_top *t, const float *x, size_t n, size_t hw)
 {
     if (t->cap == 0) {
         t->cap = 2 * t->keep + 2 * hw; /* room for one more map after a compaction (<= 1.25 keep + 1 left) */
-        if (!(t->tmp = malloc((t->cap / 16 + 2) * sizeof *t->tmp)))
+        if (!(t->tmp = nd_malloc((t->cap / 16 + 2) * sizeof *t->tmp)))
             return -1;
     }
     for (size_t i = 0; i < n; i++)
@@ -180,7 +180,7 @@ int qt_top_result(qt_top *const *parts, int nparts, uint64_t n, double level, do
     size_t cap = 0;
     for (int p = 0; p < nparts; p++)
         cap += parts[p]->cap > keep ? parts[p]->cap : keep;
-    float *all = malloc((cap ? cap : 1) * sizeof *all);
+    float *all = nd_malloc((cap ? cap : 1) * sizeof *all);
     if (!all)
         return -1;
     int missed = 0;
