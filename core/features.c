@@ -1,8 +1,10 @@
 #include "core/features.h"
 #include "core/err.h"
+#include "core/jobs.h"
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,35 +41,74 @@ int nd_features_from_npy(nd_features *f, const npy_t *a)
     return 0;
 }
 
-int nd_features_check_finite(const nd_features *f, const char *name)
+/* One thread's blocks (tid, tid + nt, ... of 64 images): a branch-free
+ * scan for an all-ones exponent; *first is the first bad value's index. */
+typedef struct {
+    const nd_features *f;
+    int tid, nt, rc;
+    size_t first; /* flat index of the first non-finite value, or SIZE_MAX */
+    char err[1024];
+} finite_job;
+
+static void *finite_worker(void *arg)
 {
+    finite_job *j = arg;
+    const nd_features *f = j->f;
     size_t per = f->K * f->h * f->w, B = 64;
     float *buf = nd_malloc(B * per * sizeof *buf);
-    if (!buf)
-        return -1;
-    int rc = 0;
-    for (size_t i0 = 0; i0 < f->N && !rc; i0 += B) {
+    j->first = SIZE_MAX;
+    if (!buf) {
+        j->rc = -1;
+        snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
+        return NULL;
+    }
+    for (size_t i0 = (size_t)j->tid * B; i0 < f->N && j->first == SIZE_MAX; i0 += (size_t)j->nt * B) {
         size_t n = f->N - i0 < B ? f->N - i0 : B;
         const float *x;
         if (f->get(f->ctx, i0, n, buf, &x)) {
-            rc = -1;
+            j->rc = -1;
+            snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
             break;
         }
-        /* a branch-free scan for an all-ones exponent; locate only on failure */
         const uint32_t *bits = (const uint32_t *)(const void *)x;
         uint32_t any = 0;
-        for (size_t j = 0; j < n * per; j++)
-            any |= (uint32_t)((bits[j] & 0x7f800000u) == 0x7f800000u);
-        if (!any)
-            continue;
-        for (size_t j = 0; j < n * per; j++)
-            if (!isfinite(x[j])) {
-                size_t img = i0 + j / per, k = (j % per) / (f->h * f->w), p = j % (f->h * f->w);
-                rc = nd_fail("%s: non-finite activation %g at image %zu, unit %zu, position (y=%zu, x=%zu)",
-                             name, (double)x[j], img, k, p / f->w, p % f->w);
+        for (size_t k = 0; k < n * per; k++)
+            any |= (uint32_t)((bits[k] & 0x7f800000u) == 0x7f800000u);
+        for (size_t k = 0; any && k < n * per; k++)
+            if (!isfinite(x[k])) {
+                j->first = i0 * per + k;
                 break;
             }
     }
     free(buf);
-    return rc;
+    return NULL;
+}
+
+int nd_features_check_finite(const nd_features *f, const char *name)
+{
+    finite_job jobs[ND_MAX_THREADS];
+    int nt = nd_threads(0);
+    for (int t = 0; t < nt; t++)
+        jobs[t] = (finite_job){.f = f, .tid = t, .nt = nt};
+    nd_run_jobs(finite_worker, jobs, sizeof *jobs, nt);
+    size_t first = SIZE_MAX, per = f->K * f->h * f->w, hw = f->h * f->w;
+    for (int t = 0; t < nt; t++) {
+        if (jobs[t].rc)
+            return nd_fail("%s", jobs[t].err);
+        first = jobs[t].first < first ? jobs[t].first : first;
+    }
+    if (first == SIZE_MAX)
+        return 0;
+    /* report the first bad value in file order, whichever thread found it */
+    size_t img = first / per, k = (first % per) / hw, p = first % hw;
+    const float *x;
+    float *one = nd_malloc(per * sizeof *one);
+    if (!one || f->get(f->ctx, img, 1, one, &x)) {
+        free(one);
+        return -1;
+    }
+    double v = (double)x[first % per];
+    free(one);
+    return nd_fail("%s: non-finite activation %g at image %zu, unit %zu, position (y=%zu, x=%zu)", name, v, img, k,
+                   p / f->w, p % f->w);
 }
