@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static int npy_get(void *ctx, size_t i0, size_t n, float *buf, const float **out)
 {
@@ -41,6 +44,26 @@ int nd_features_from_npy(nd_features *f, const npy_t *a)
     return 0;
 }
 
+/* 1 if v[0..n) holds an all-ones exponent (Inf or NaN): a branch-free
+ * scan, four values per SSE2 step where available. */
+static uint32_t any_nonfinite(const float *v, size_t n)
+{
+    const uint32_t *bits = (const uint32_t *)(const void *)v;
+    uint32_t any = 0;
+    size_t k = 0;
+#if defined(__SSE2__)
+    __m128i e = _mm_set1_epi32(0x7f800000), acc = _mm_setzero_si128();
+    for (; k + 4 <= n; k += 4) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(bits + k));
+        acc = _mm_or_si128(acc, _mm_cmpeq_epi32(_mm_and_si128(b, e), e));
+    }
+    any = (uint32_t)_mm_movemask_epi8(acc) != 0;
+#endif
+    for (; k < n; k++)
+        any |= (uint32_t)((bits[k] & 0x7f800000u) == 0x7f800000u);
+    return any;
+}
+
 /* One thread's blocks (tid, tid + nt, ... of 64 images): a branch-free
  * scan for an all-ones exponent; *first is the first bad value's index. */
 typedef struct {
@@ -70,10 +93,7 @@ static void *finite_worker(void *arg)
             snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
             break;
         }
-        const uint32_t *bits = (const uint32_t *)(const void *)x;
-        uint32_t any = 0;
-        for (size_t k = 0; k < n * per; k++)
-            any |= (uint32_t)((bits[k] & 0x7f800000u) == 0x7f800000u);
+        uint32_t any = any_nonfinite(x, n * per);
         for (size_t k = 0; any && k < n * per; k++)
             if (!isfinite(x[k])) {
                 j->first = i0 * per + k;
