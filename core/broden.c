@@ -762,11 +762,21 @@ static void *truth_worker(void *arg)
         size_t npix = (size_t)im->sh * (size_t)im->sw;
         uint64_t pres = 0;
         for (size_t k = im->layer0; k < im->layer0 + im->nlayer; k++) {
+            /* runs of one label (regions along rows) are counted in a
+             * register: a store per pixel to the same slot would serialise */
             const uint16_t *m = ds->maps + ds->layer_off[k];
+            uint16_t cur = m[0];
+            int64_t run = 0;
             for (size_t p = 0; p < npix; p++) {
-                cnt[m[p]]++;
-                pres |= ds->catbit[m[p]];
+                if (m[p] != cur) {
+                    cnt[cur] += run;
+                    pres |= ds->catbit[cur];
+                    cur = m[p], run = 0;
+                }
+                run++;
             }
+            cnt[cur] += run;
+            pres |= ds->catbit[cur];
         }
         ds->present[i] = pres;
     }
