@@ -132,3 +132,83 @@ int nd_features_check_finite(const nd_features *f, const char *name)
     return nd_fail("%s: non-finite activation %g at image %zu, unit %zu, position (y=%zu, x=%zu)", name, v, img, k,
                    p / f->w, p % f->w);
 }
+
+/* ---- a source held in memory ---- */
+
+typedef struct {
+    const nd_features *in;
+    float *data;
+    size_t per;
+    int tid, nt, rc;
+    char err[1024];
+} copy_job;
+
+static void *copy_worker(void *arg)
+{
+    copy_job *j = arg;
+    const nd_features *f = j->in;
+    size_t B = 8; /* the tally's chunk: aligned reads of a streaming source */
+    for (size_t i0 = (size_t)j->tid * B; i0 < f->N; i0 += (size_t)j->nt * B) {
+        size_t n = f->N - i0 < B ? f->N - i0 : B;
+        const float *x;
+        float *dst = j->data + i0 * j->per;
+        if (f->get(f->ctx, i0, n, dst, &x)) {
+            j->rc = -1;
+            snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
+            return NULL;
+        }
+        if (x != dst)
+            memcpy(dst, x, n * j->per * sizeof *dst);
+    }
+    return NULL;
+}
+
+typedef struct {
+    float *data;
+    size_t per; /* floats per image */
+} memory_src;
+
+static int memory_get(void *ctx, size_t i0, size_t n, float *buf, const float **out)
+{
+    const memory_src *m = ctx;
+    (void)buf, (void)n;
+    *out = m->data + i0 * m->per;
+    return 0;
+}
+
+int nd_features_memory(nd_features *out, const nd_features *in, size_t budget, int threads)
+{
+    size_t per = in->K * in->h * in->w;
+    if (per == 0 || in->N > budget / sizeof(float) / per)
+        return 0;
+    memory_src *m = nd_malloc(sizeof *m);
+    float *data = nd_malloc((in->N ? in->N : 1) * per * sizeof *data);
+    if (!m || !data) {
+        free(m), free(data);
+        return -1;
+    }
+    copy_job jobs[ND_MAX_THREADS];
+    int nt = nd_threads(threads);
+    for (int t = 0; t < nt; t++)
+        jobs[t] = (copy_job){.in = in, .data = data, .per = per, .tid = t, .nt = nt};
+    nd_run_jobs(copy_worker, jobs, sizeof *jobs, nt);
+    for (int t = 0; t < nt; t++)
+        if (jobs[t].rc) {
+            free(m), free(data);
+            return nd_fail("%s", jobs[t].err);
+        }
+    *m = (memory_src){data, per};
+    *out = (nd_features){in->N, in->K, in->h, in->w, memory_get, m};
+    return 1;
+}
+
+void nd_features_memory_free(nd_features *f)
+{
+    if (!f || !f->ctx)
+        return;
+    ND_ASSERT(f->get == memory_get);
+    memory_src *m = f->ctx;
+    free(m->data);
+    free(m);
+    memset(f, 0, sizeof *f);
+}

@@ -130,6 +130,12 @@ static void remove_stale_temps_all(const char *out)
     free(fig);
 }
 
+
+/* A rotated point is held in memory when it takes at most this much (MSRC-v2
+ * at fire9: 204 MB), so it is rotated once; larger layers (Broden at conv5:
+ * 11 GB) stream through two rotation passes and stay under 1 GB. */
+#define SWEEP_MEMORY_BUDGET ((size_t)512 << 20)
+
 /* ---------------------------------------------------------------- setup */
 
 /* The receptive field from "<npy without .npy>.json" ("field": [o, s, t]). */
@@ -572,7 +578,14 @@ int sweep_run(config *c, const sweep_opts *o)
             if (!err)
                 err = rot_schur_power(schur, R, p->alpha);
             if (!err && !(err = rot_features(&rf, &feats, R))) {
-                err = nd_dissect(ds, &rf, &opt, &r);
+                /* rotated once into memory when that fits (thresholds and
+                 * tally then read the copy: one sgemm pass per point, the
+                 * same values), else streamed twice */
+                nd_features mf;
+                int held = nd_features_memory(&mf, &rf, SWEEP_MEMORY_BUDGET, opt.threads);
+                err = held < 0 || nd_dissect(ds, held ? &mf : &rf, &opt, &r);
+                if (held > 0)
+                    nd_features_memory_free(&mf);
                 rot_features_free(&rf);
             }
         }

@@ -165,6 +165,31 @@ static void test_block_independence(void)
     free(a), free(ref), free(buf), free(R);
 }
 
+/* nd_features_memory: a rotated source read once into memory gives the
+ * same bits as streaming it; a budget too small leaves it alone. */
+static void test_memory_copy(void)
+{
+    const size_t N = 21, K = 24, h = 3, w = 4, per = K * h * w, count = N * per;
+    test_group("nd_features_memory: a rotated source held in memory, bit-identical");
+    float *a = random_acts(count), *buf = malloc(count * sizeof *buf);
+    double *R = haar_f64(K, 4);
+    mem_src m = {a, per, -1};
+    nd_features in = {N, K, h, w, mem_get, &m}, f, mf;
+    CHECK(rot_features(&f, &in, R) == 0, "rot_features: %s", nd_errmsg());
+    CHECK(nd_features_memory(&mf, &f, count * sizeof(float) - 1, 2) == 0, "one byte short of the budget: not held");
+    CHECK(nd_features_memory(&mf, &f, count * sizeof(float), 2) == 1, "held: %s", nd_errmsg());
+    const float *x, *y;
+    int same = f.get(f.ctx, 0, N, buf, &x) == 0 && mf.get(mf.ctx, 3, N - 3, NULL, &y) == 0 &&
+               memcmp(x + 3 * per, y, (N - 3) * per * sizeof *x) == 0;
+    CHECK(same && mf.N == N && mf.K == K && mf.h == h && mf.w == w, "same shape and values as streaming");
+    nd_features_memory_free(&mf);
+    m.fail_at = 9;
+    CHECK(nd_features_memory(&mf, &f, count * sizeof(float), 2) == -1 && strstr(nd_errmsg(), "image 9"),
+          "a failing inner source is reported: %s", nd_errmsg());
+    rot_features_free(&f);
+    free(a), free(buf), free(R);
+}
+
 static void test_source(void)
 {
     const size_t N = 11, K = 37, h = 5, w = 7, hw = h * w, per = K * hw, count = N * per;
@@ -292,6 +317,7 @@ int main(void)
     test_vs_naive(5, 2, 1, 1);     /* 1x1 maps, tiny K */
     test_vs_naive(2, 97, 7, 11);   /* odd sizes throughout */
     test_block_independence();
+    test_memory_copy();
     test_source();
     test_roundtrip();
     test_threads();
