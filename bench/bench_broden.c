@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -560,8 +561,18 @@ static double ndl_per_image(void)
  * images (quantile + tally), 0 for other N. */
 static double ndl_issue_seconds(size_t n) { return n == 400 ? 4.0 : n == 2000 ? 18.5 : 0; }
 
-/* `dissect units` as a user runs it, wall time; store NULL = decode the PNGs */
-static double time_units_cli(const char *sub, const char *store)
+/* CPU seconds (user + system) of the finished child processes so far */
+static double children_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
+/* `dissect units` as a user runs it, wall time (*cpu: its CPU seconds);
+ * store NULL = decode the PNGs */
+static double time_units_cli(const char *sub, const char *store, double *cpu)
 {
     const char *bin = getenv("ND_BIN") ? getenv("ND_BIN") : "build/dissect";
     char cmd[8192];
@@ -569,9 +580,10 @@ static double time_units_cli(const char *sub, const char *store)
              "'%s' units --dataset '%s' --features '%s/features.npy' --field -64,163,16 --out '%s/units-out' "
              "%s%s%s >/dev/null 2>&1",
              bin, sub, sub, sub, store ? "--label-store '" : "", store ? store : "", store ? "'" : "");
-    double t0 = now();
+    double t0 = now(), c0 = children_cpu();
     int rc = system(cmd);
     double t = now() - t0;
+    *cpu = children_cpu() - c0;
     if (rc != 0) {
         printf("  dissect units failed (exit %d): %s\n", rc, cmd);
         return -1;
@@ -749,9 +761,10 @@ static int run_scale(const char *dir, const nd_features *full, size_t n, int wit
         char cli_store[2300];
         snprintf(cli_store, sizeof cli_store, "%s/cli.store", sub);
         unlink(cli_store);
-        double tu = time_units_cli(sub, NULL);
-        time_units_cli(sub, cli_store); /* prepares the store */
-        double ts = time_units_cli(sub, cli_store);
+        double cu, cs;
+        double tu = time_units_cli(sub, NULL, &cu);
+        time_units_cli(sub, cli_store, &cs); /* prepares the store */
+        double ts = time_units_cli(sub, cli_store, &cs);
         double ref = ndl_issue_seconds(n) > 0 ? ndl_issue_seconds(n) : ndl * (double)n;
         snprintf(lim, sizeof lim, "NDL %.1f s (%s)", ref,
                  ndl_issue_seconds(n) > 0 ? "issue, this machine" : "meta.json x N");
@@ -760,6 +773,13 @@ static int run_scale(const char *dir, const nd_features *full, size_t n, int wit
         snprintf(what, sizeof what, "dissect units, N=%zu, prepared label store (s)", n);
         goal("3", what, ts, "s", lim, ref / ts, "x", 50, 1);
         printf("  (meta.json's NDL rate %.1f ms/image x %zu = %.1f s)\n", 1e3 * ndl, n, ndl * (double)n);
+        /* CPU time is not inflated by other programs' load: CPU / cores is
+         * the wall time this would take on idle cores if perfectly parallel */
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        printf("  CPU: %.3f s (PNGs) and %.3f s (store) on %ld cores: >= %.3f / %.3f s wall when idle, "
+               "ratios <= %.1fx / %.1fx\n",
+               cu, cs, ncpu, cu / (double)ncpu, cs / (double)ncpu, ref / (cu / (double)ncpu),
+               ref / (cs / (double)ncpu));
     }
 
     /* rotation alone, one pass */
