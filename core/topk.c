@@ -1,6 +1,7 @@
 /* topk.c - exact upper quantiles in one streaming pass (see topk.h). */
 #include "core/topk.h"
 #include "core/err.h"
+#include "core/jobs.h"
 #include "core/quantile.h"
 
 #include <math.h>
@@ -172,48 +173,82 @@ int qt_top_add(qt_top *t, const float *x, size_t n, size_t hw)
     return 0;
 }
 
-int qt_top_result(qt_top *const *parts, int nparts, uint64_t n, double level, double *out)
+/* The final selection, one job per thread over units tid, tid + nt, ...
+ * (after a pass the calling thread would otherwise do it alone). */
+typedef struct {
+    qt_top *const *parts;
+    int nparts, tid, nt;
+    size_t r0, r1;
+    double t;
+    double *out;
+    float *all, *tmp; /* the union of one unit's candidates; compact()'s subsample */
+    int missed;
+} result_job;
+
+static void *result_worker(void *arg)
 {
-    size_t K = parts[0]->K, keep = parts[0]->keep, r0, r1;
-    double tt;
-    qt_ranks((size_t)n, level, &r0, &r1, &tt);
-    size_t cap = 0;
-    for (int p = 0; p < nparts; p++)
-        cap += parts[p]->cap > keep ? parts[p]->cap : keep;
-    float *all = nd_malloc((cap ? cap : 1) * sizeof *all);
-    if (!all)
-        return -1;
-    int missed = 0;
-    for (size_t k = 0; k < K && !missed; k++) {
+    result_job *j = arg;
+    size_t K = j->parts[0]->K, keep = j->parts[0]->keep;
+    for (size_t k = (size_t)j->tid; k < K && !j->missed; k += (size_t)j->nt) {
         /* values below the highest floor are not among the keep largest:
          * that part alone holds keep values at or above it */
         float hi_floor = -INFINITY;
-        for (int p = 0; p < nparts; p++)
-            if (parts[p]->u[k].has_floor && parts[p]->u[k].n >= keep && parts[p]->u[k].floor > hi_floor)
-                hi_floor = parts[p]->u[k].floor;
-        size_t m = 0;
-        for (int p = 0; p < nparts; p++) {
-            const unit_buf *b = &parts[p]->u[k];
+        for (int p = 0; p < j->nparts; p++) {
+            const unit_buf *b = &j->parts[p]->u[k];
+            if (b->has_floor && b->n >= keep && b->floor > hi_floor)
+                hi_floor = b->floor;
+        }
+        unit_buf u = {j->all, 0, 0, 0};
+        for (int p = 0; p < j->nparts; p++) {
+            const unit_buf *b = &j->parts[p]->u[k];
             for (size_t q = 0; q < b->n; q++)
                 if (b->v[q] >= hi_floor)
-                    all[m++] = b->v[q];
+                    u.v[u.n++] = b->v[q];
         }
         /* with guessed floors, fewer than keep values above them means a
          * guess was too high: the caller starts again without */
-        if (m < keep) {
-            missed = 1;
+        if (u.n < keep) {
+            j->missed = 1;
             break;
         }
-        size_t i0 = m - keep;
-        float a = qt_kth(all, m, i0), b = a;
-        if (r1 != r0) {
-            b = all[i0 + 1];
-            for (size_t q = i0 + 2; q < m; q++)
-                if (all[q] < b)
-                    b = all[q];
+        compact(&u, keep, j->tmp); /* about 1.25 keep left: a cheaper selection */
+        size_t i0 = u.n - keep;
+        float a = qt_kth(u.v, u.n, i0), b = a;
+        if (j->r1 != j->r0) {
+            b = u.v[i0 + 1];
+            for (size_t q = i0 + 2; q < u.n; q++)
+                if (u.v[q] < b)
+                    b = u.v[q];
         }
-        out[k] = qt_lerp(a, b, tt);
+        j->out[k] = qt_lerp(a, b, j->t);
     }
-    free(all);
-    return missed ? 1 : 0;
+    return NULL;
+}
+
+int qt_top_result(qt_top *const *parts, int nparts, uint64_t n, double level, double *out)
+{
+    size_t keep = parts[0]->keep, r0, r1, cap = 0;
+    double tt;
+    qt_ranks((size_t)n, level, &r0, &r1, &tt);
+    for (int p = 0; p < nparts; p++)
+        cap += parts[p]->cap > keep ? parts[p]->cap : keep;
+    result_job jobs[ND_MAX_THREADS];
+    int nt = nparts < ND_MAX_THREADS ? nparts : ND_MAX_THREADS, made = 0, rc = 0;
+    for (; made < nt; made++) {
+        jobs[made] = (result_job){parts, nparts, made, nt, r0, r1, tt, out, NULL, NULL, 0};
+        jobs[made].all = nd_malloc((cap ? cap : 1) * sizeof(float));
+        jobs[made].tmp = nd_malloc((cap / 16 + 2) * sizeof(float));
+        if (!jobs[made].all || !jobs[made].tmp) {
+            free(jobs[made].all), free(jobs[made].tmp);
+            rc = -1;
+            break;
+        }
+    }
+    if (!rc)
+        nd_run_jobs(result_worker, jobs, sizeof *jobs, nt);
+    for (int t = 0; t < made; t++) {
+        rc = rc ? rc : jobs[t].missed;
+        free(jobs[t].all), free(jobs[t].tmp);
+    }
+    return rc;
 }

@@ -19,7 +19,7 @@
  *     size_t keep = qt_top_keep(n, level);
  *     qt_top *t = qt_top_new(K, keep, NULL);      (one per thread)
  *     qt_top_add(t, x, n_images, hw);             (x: n_images of [K][hw])
- *     qt_top_result(parts, nparts, n, level, out);
+ *     qt_top_result(parts, nparts, n, level, out);  (the selection on nparts threads)
  */
 #ifndef ND_TOPK_H
 #define ND_TOPK_H
