@@ -646,6 +646,112 @@ static int make_subset(const char *dir, const char *sub, size_t n)
     return fclose(out) ? nd_fail("%s: write failed", b) : 0;
 }
 
+/* Bring the activations into the page cache first and time that on its
+ * own: a cold first pass measures the disk, not the dissector. */
+static void warm_pages(const nd_features *f, size_t n)
+{
+    double t0 = now(), bytes = (double)n * K * H * W * 4;
+    const float *x;
+    float dummy[1];
+    volatile unsigned acc = 0; /* volatile: the reads must happen */
+    for (size_t i = 0; i < n; i += 256) {
+        f->get(f->ctx, i, 1, dummy, &x);
+        size_t m = n - i < 256 ? n - i : 256;
+        const unsigned char *b = (const unsigned char *)x;
+        for (size_t off = 0; off < m * K * H * W * 4; off += 4096)
+            acc += b[off];
+    }
+    printf("first read of the activations (page cache):   %8.2f s  (%.2f GB/s)\n", now() - t0,
+           bytes / (now() - t0) / 1e9);
+}
+
+/* Goal 2: the thresholds, best of 3 (one call is short at small N), and
+ * that they equal the histogram method's.  Seconds, or -1; thr[K]. */
+static double time_thresholds(const nd_features *f, size_t n, double *thr)
+{
+    double bytes = (double)n * K * H * W * 4, t_thr = 1e30, t_thr_worst = 0;
+    nd_thr_method method = ND_THR_AUTO;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now();
+        if (nd_thresholds_by(f, 0.005, 0, ND_THR_AUTO, (nd_progress){0}, thr, &method))
+            return -1;
+        double dt = now() - t0;
+        t_thr = dt < t_thr ? dt : t_thr;
+        t_thr_worst = dt > t_thr_worst ? dt : t_thr_worst;
+    }
+    int passes = method == ND_THR_STREAM ? 1 : 2;
+    printf("thresholds (%-9s):                       %8.3f s  (%.2f GB/s per pass; worst of 3 %.3f s)\n",
+           nd_thr_method_name(method), t_thr, passes * bytes / t_thr / 1e9, t_thr_worst);
+    double thr2[K];
+    nd_thresholds_by(f, 0.005, 0, ND_THR_HISTOGRAM, (nd_progress){0}, thr2, NULL);
+    printf("  thresholds identical to the two-pass histogram method: %s\n",
+           memcmp(thr, thr2, K * sizeof *thr) ? "NO" : "yes");
+    char lim[128], what[128];
+    snprintf(lim, sizeof lim, "%.2f s = 1 pass at %.1f GB/s", bytes / (bw_gbs * 1e9), bw_gbs);
+    snprintf(what, sizeof what, "thresholds, exact, N=%zu (s)", n);
+    goal("2", what, t_thr, "s", lim, 100 * bytes / (bw_gbs * 1e9) / t_thr, "%", 60, 1);
+    return t_thr;
+}
+
+/* Goal 3: `dissect units` end to end at N <= 2,000, PNGs decoded and with a
+ * prepared store, against NetDissect-Lite's quantile + tally. */
+static int units_goals(const char *sub, const nd_features *full, size_t n)
+{
+    char lim[128], what[128];
+    double ndl = ndl_per_image();
+    if (n > 2000 || ndl <= 0)
+        return 0;
+    if (write_prefix_npy(sub, full, n))
+        return -1;
+    char cli_store[2300];
+    snprintf(cli_store, sizeof cli_store, "%s/cli.store", sub);
+    unlink(cli_store);
+    double cu, cs;
+    double tu = time_units_cli(sub, NULL, &cu);
+    time_units_cli(sub, cli_store, &cs); /* prepares the store */
+    double ts = time_units_cli(sub, cli_store, &cs);
+    double ref = ndl_issue_seconds(n) > 0 ? ndl_issue_seconds(n) : ndl * (double)n;
+    snprintf(lim, sizeof lim, "NDL %.1f s (%s)", ref, ndl_issue_seconds(n) > 0 ? "issue, this machine" : "meta.json x N");
+    snprintf(what, sizeof what, "dissect units, N=%zu, PNGs decoded (s)", n);
+    goal("3", what, tu, "s", lim, ref / tu, "x", n >= 2000 ? 30 : 20, 1);
+    snprintf(what, sizeof what, "dissect units, N=%zu, prepared label store (s)", n);
+    goal("3", what, ts, "s", lim, ref / ts, "x", 50, 1);
+    printf("  (meta.json's NDL rate %.1f ms/image x %zu = %.1f s)\n", 1e3 * ndl, n, ndl * (double)n);
+    /* CPU time is not inflated by other programs' load: CPU / cores is the
+     * wall time this would take on idle cores if perfectly parallel */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("  CPU: %.3f s (PNGs) and %.3f s (store) on %ld cores: >= %.3f / %.3f s wall when idle, "
+           "ratios <= %.1fx / %.1fx\n",
+           cu, cs, ncpu, cu / (double)ncpu, cs / (double)ncpu, ref / (cu / (double)ncpu), ref / (cs / (double)ncpu));
+    return 0;
+}
+
+/* A 6-point alpha sweep of one draw (Q); seconds, or -1.  R: scratch K x K. */
+static double sweep6(const broden *ds, const nd_features *f, const nd_options *o, const double *Q, double *R)
+{
+    double alphas[6] = {0, 0.2, 0.4, 0.6, 0.8, 1.0}, t0 = now();
+    for (int a = 0; a < 6; a++) {
+        nd_features src = *f, rf;
+        nd_result r;
+        if (alphas[a] > 0) {
+            rot_power(R, Q, K, alphas[a]);
+            rot_features(&rf, f, R);
+            src = rf;
+        }
+        if (nd_dissect(ds, &src, o, &r))
+            return -1;
+        printf("  alpha %.1f: unique %d per-category  (%.1f s so far)\n", alphas[a], r.counts.unique_percat,
+               now() - t0);
+        fflush(stdout);
+        nd_result_free(&r);
+        if (alphas[a] > 0)
+            rot_features_free(&rf);
+    }
+    double t = now() - t0;
+    printf("6-point alpha sweep, one draw:                %8.2f s\n", t);
+    return t;
+}
+
 typedef struct {
     double thr, tally, iou, rot_pass, point, sweep; /* seconds at this N */
 } scale_times;
@@ -676,53 +782,14 @@ static int run_scale(const char *dir, const nd_features *full, size_t n, int wit
     printf("label preparation (decode PNGs, write store): %8.2f s  (%.0f images/s)\n", t_prep, n / t_prep);
     printf("open with prepared store:                     %8.2f s\n", t_open);
 
-    /* Bring the activations into the page cache first and time that on its
-     * own: a cold first pass measures the disk, not the dissector. */
-    t0 = now();
-    {
-        const float *x;
-        float dummy[1];
-        volatile unsigned acc = 0; /* volatile: the reads must happen */
-        for (size_t i = 0; i < n; i += 256) {
-            f.get(f.ctx, i, 1, dummy, &x);
-            size_t m = n - i < 256 ? n - i : 256;
-            const unsigned char *b = (const unsigned char *)x;
-            for (size_t off = 0; off < m * K * H * W * 4; off += 4096)
-                acc += b[off];
-        }
-        printf("first read of the activations (page cache):   %8.2f s  (%.2f GB/s)\n", now() - t0,
-               bytes / (now() - t0) / 1e9);
-    }
+    warm_pages(&f, n);
     nd_options o;
     nd_options_default(&o);
     o.have_field = 1, o.field_offset = -64, o.field_size = 163, o.field_stride = 16;
     double *thr = malloc(K * sizeof *thr);
-    /* best of 3: one thresholds call is short at small N */
-    double t_thr = 1e30, t_thr_worst = 0;
-    nd_thr_method method = ND_THR_AUTO;
-    for (int rep = 0; rep < 3; rep++) {
-        t0 = now();
-        if (nd_thresholds_by(&f, 0.005, 0, ND_THR_AUTO, (nd_progress){0}, thr, &method))
-            return -1;
-        double dt = now() - t0;
-        t_thr = dt < t_thr ? dt : t_thr;
-        t_thr_worst = dt > t_thr_worst ? dt : t_thr_worst;
-    }
-    int passes = method == ND_THR_STREAM ? 1 : 2;
-    printf("thresholds (%-9s):                       %8.3f s  (%.2f GB/s per pass; worst of 3 %.3f s)\n",
-           nd_thr_method_name(method), t_thr, passes * bytes / t_thr / 1e9, t_thr_worst);
-    {
-        double *thr2 = malloc(K * sizeof *thr2);
-        nd_thresholds_by(&f, 0.005, 0, ND_THR_HISTOGRAM, (nd_progress){0}, thr2, NULL);
-        printf("  thresholds identical to the two-pass histogram method: %s\n",
-               memcmp(thr, thr2, K * sizeof *thr) ? "NO" : "yes");
-        free(thr2);
-    }
-    char lim[128];
-    snprintf(lim, sizeof lim, "%.2f s = 1 pass at %.1f GB/s", bytes / (bw_gbs * 1e9), bw_gbs);
-    char what[128];
-    snprintf(what, sizeof what, "thresholds, exact, N=%zu (s)", n);
-    goal("2", what, t_thr, "s", lim, 100 * bytes / (bw_gbs * 1e9) / t_thr, "%", 60, 1);
+    double t_thr = time_thresholds(&f, n, thr);
+    if (t_thr < 0)
+        return -1;
 
     nd_result r;
     memset(&r, 0, sizeof r);
@@ -753,34 +820,8 @@ static int run_scale(const char *dir, const nd_features *full, size_t n, int wit
     nd_result_free(&r);
     int self_ok = found == NPLANT;
 
-    /* `dissect units` end to end, against NetDissect-Lite's quantile + tally */
-    double ndl = ndl_per_image();
-    if (n <= 2000 && ndl > 0) {
-        if (write_prefix_npy(sub, full, n))
-            return -1;
-        char cli_store[2300];
-        snprintf(cli_store, sizeof cli_store, "%s/cli.store", sub);
-        unlink(cli_store);
-        double cu, cs;
-        double tu = time_units_cli(sub, NULL, &cu);
-        time_units_cli(sub, cli_store, &cs); /* prepares the store */
-        double ts = time_units_cli(sub, cli_store, &cs);
-        double ref = ndl_issue_seconds(n) > 0 ? ndl_issue_seconds(n) : ndl * (double)n;
-        snprintf(lim, sizeof lim, "NDL %.1f s (%s)", ref,
-                 ndl_issue_seconds(n) > 0 ? "issue, this machine" : "meta.json x N");
-        snprintf(what, sizeof what, "dissect units, N=%zu, PNGs decoded (s)", n);
-        goal("3", what, tu, "s", lim, ref / tu, "x", n >= 2000 ? 30 : 20, 1);
-        snprintf(what, sizeof what, "dissect units, N=%zu, prepared label store (s)", n);
-        goal("3", what, ts, "s", lim, ref / ts, "x", 50, 1);
-        printf("  (meta.json's NDL rate %.1f ms/image x %zu = %.1f s)\n", 1e3 * ndl, n, ndl * (double)n);
-        /* CPU time is not inflated by other programs' load: CPU / cores is
-         * the wall time this would take on idle cores if perfectly parallel */
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        printf("  CPU: %.3f s (PNGs) and %.3f s (store) on %ld cores: >= %.3f / %.3f s wall when idle, "
-               "ratios <= %.1fx / %.1fx\n",
-               cu, cs, ncpu, cu / (double)ncpu, cs / (double)ncpu, ref / (cu / (double)ncpu),
-               ref / (cs / (double)ncpu));
-    }
+    if (units_goals(sub, full, n))
+        return -1;
 
     /* rotation alone, one pass */
     double *Q = malloc(sizeof(double) * K * K), *R = malloc(sizeof(double) * K * K);
@@ -791,6 +832,7 @@ static int run_scale(const char *dir, const nd_features *full, size_t n, int wit
     t0 = now();
     rot_pass(&rf);
     double t_rot = now() - t0, gf = 2.0 * K * K * (double)n * H * W / t_rot / 1e9;
+    char lim[128];
     snprintf(lim, sizeof lim, "sgemm peak %.1f GFLOP/s", sgemm_peak);
     goal("5", "rotation, one pass over the rotated source (GFLOP/s)", gf, "GF/s", lim, 100 * gf / sgemm_peak, "%",
          80, 1);
@@ -805,29 +847,9 @@ static int run_scale(const char *dir, const nd_features *full, size_t n, int wit
            r.counts.unique_percat, r.counts.unique_toplabel);
     nd_result_free(&r);
     rot_features_free(&rf);
-    double t_sweep = 0;
-    if (with_sweep) {
-        double alphas[6] = {0, 0.2, 0.4, 0.6, 0.8, 1.0};
-        t0 = now();
-        for (int a = 0; a < 6; a++) {
-            nd_features src = f;
-            if (alphas[a] > 0) {
-                rot_power(R, Q, K, alphas[a]);
-                rot_features(&rf, &f, R);
-                src = rf;
-            }
-            if (nd_dissect(ds, &src, &o, &r))
-                return -1;
-            printf("  alpha %.1f: unique %d per-category  (%.1f s so far)\n", alphas[a], r.counts.unique_percat,
-                   now() - t0);
-            fflush(stdout);
-            nd_result_free(&r);
-            if (alphas[a] > 0)
-                rot_features_free(&rf);
-        }
-        t_sweep = now() - t0;
-        printf("6-point alpha sweep, one draw:                %8.2f s\n", t_sweep);
-    }
+    double t_sweep = with_sweep ? sweep6(ds, &f, &o, Q, R) : 0;
+    if (t_sweep < 0)
+        return -1;
     free(Q), free(R), free(thr);
     broden_free(ds);
     printf("peak anonymous resident memory so far:        %8.2f GB  (mapped inputs excluded)\n", peak_anon_kb / 1e6);
