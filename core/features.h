@@ -32,6 +32,15 @@ typedef struct nd_features {
 /* A 4-D float32 or float16 .npy; the npy_t must outlive the source. */
 int nd_features_from_npy(nd_features *f, const npy_t *a);
 
+/* One pass over `in` on `threads` workers (0 = all cores) into memory, and
+ * a source over that copy in *out - for a source that is expensive to
+ * produce and read more than once (a rotation is read by the thresholds
+ * and again by the tally: materialised, it is computed once).  Returns 1
+ * done, 0 if the copy would exceed budget bytes (*out untouched), -1 on
+ * error.  Free with nd_features_memory_free. */
+int nd_features_memory(nd_features *out, const nd_features *in, size_t budget, int threads);
+void nd_features_memory_free(nd_features *f);
+
 /* Check every value is finite; error names the file, image, unit and value. */
 int nd_features_check_finite(const nd_features *f, const char *name);
 

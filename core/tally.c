@@ -9,6 +9,7 @@
 #include "core/tally.h"
 #include "core/err.h"
 #include "core/jobs.h"
+#include "core/topk.h"
 #include "core/upsample.h"
 
 #include <stdlib.h>
@@ -142,12 +143,11 @@ static int tally_image(tally_job *j, up_cache *pc, size_t i, const float *x, int
 
     for (size_t u = 0; u < f->K; u++) {
         const float *a = x + u * hw;
-        float mx = map_max(a, hw);
         if (maxact)
-            maxact[u] = mx;
-        /* bilinear weights are non-negative and sum to one, so a map whose
-         * maximum is not above the threshold cannot produce a mask */
-        if (!(mx > j->thr32[u]))
+            maxact[u] = map_max(a, hw);
+        /* bilinear weights are non-negative and sum to one, so a map with
+         * no value above the threshold cannot produce a mask */
+        if (!qt_any_above(a, hw, j->thr32[u]))
             continue;
         int m = up_mask(&pc->plan, a, j->thr32[u], idx);
         if (m == 0)
@@ -156,19 +156,28 @@ static int tally_image(tally_job *j, up_cache *pc, size_t i, const float *x, int
         int64_t *Iu = t->I + u * L;
         if (hit_rule)
             memset(hit, 0, C + 1);
-        /* branch-free: unlabelled pixels count into slot 0 (cleared at the
-         * end of the tally) and unselected categories into hit[C] */
+        /* unlabelled pixels count into slot 0 (cleared at the end of the
+         * tally) and unselected categories into hit[C].  Mask pixels come in
+         * rows over label regions, so runs of one label are counted in a
+         * register and added once: incrementing Iu[l] per pixel would make
+         * each add wait for the previous store to the same slot. */
         for (size_t k = 0; k < nl; k++) {
             const uint16_t *map = layers[k].map;
-            if (hit_rule)
-                for (int q = 0; q < m; q++) {
-                    uint16_t l = map[idx[q]];
-                    Iu[l]++;
-                    hit[j->prim[l]] = 1;
+            uint16_t cur = map[idx[0]];
+            int64_t run = 0;
+            for (int q = 0; q < m; q++) {
+                uint16_t l = map[idx[q]];
+                if (l != cur) {
+                    Iu[cur] += run;
+                    if (hit_rule)
+                        hit[j->prim[cur]] = 1;
+                    cur = l, run = 0;
                 }
-            else
-                for (int q = 0; q < m; q++)
-                    Iu[map[idx[q]]]++;
+                run++;
+            }
+            Iu[cur] += run;
+            if (hit_rule)
+                hit[j->prim[cur]] = 1;
         }
         for (size_t k = 0; k < ni; k++) {
             int dup = 0;

@@ -586,6 +586,11 @@ static int point_rotation(sweep *s, const point *p)
     return rot_schur_power(s->schur, s->R, p->alpha);
 }
 
+/* A rotated point is held in memory when it takes at most this much (MSRC-v2
+ * at fire9: 204 MB), so it is rotated once; larger layers (Broden at conv5:
+ * 11 GB) stream through two rotation passes and stay under 1 GB. */
+#define SWEEP_MEMORY_BUDGET ((size_t)512 << 20)
+
 /* One point: dissect (rotated unless seed < 0), write its result files and
  * then point.csv, the mark of a finished point. */
 static int compute_point(sweep *s, point *p)
@@ -599,7 +604,14 @@ static int compute_point(sweep *s, point *p)
         nd_features rf;
         err = point_rotation(s, p);
         if (!err && !(err = rot_features(&rf, &s->feats, s->R))) {
-            err = nd_dissect(s->ds, &rf, &s->opt, &r);
+            /* rotated once into memory when that fits (thresholds and tally
+             * then read the copy: one sgemm pass per point, the same
+             * values), else streamed twice */
+            nd_features mf;
+            int held = nd_features_memory(&mf, &rf, SWEEP_MEMORY_BUDGET, s->opt.threads);
+            err = held < 0 || nd_dissect(s->ds, held ? &mf : &rf, &s->opt, &r);
+            if (held > 0)
+                nd_features_memory_free(&mf);
             rot_features_free(&rf);
         }
     }
