@@ -1,5 +1,6 @@
 /* cmd_features.c - `dissect features`: a layer's activations over a
  * Broden-format dataset (models/extract.h does the work). */
+#include "core/afile.h"
 #include "core/err.h"
 #include "core/jobs.h"
 #include "experiments/cli.h"
@@ -83,6 +84,8 @@ int cmd_features(int argc, char **argv)
         return cli_usage_error(argv[0], "--model, --dataset, --layer and --out are required");
     if (!weights == (seed < 0))
         return cli_usage_error(argv[0], "give exactly one of --weights and --random-weights");
+    if (afile_protect_input(weights))
+        return cli_fail();
     double t0 = nd_now();
     rate r = {t0, -1};
     int rc = mdl_extract(model, weights, seed, dataset, layer, out, (int)batch,

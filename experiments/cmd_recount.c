@@ -106,6 +106,8 @@ int cmd_recount(int argc, char **argv)
     if (optind != argc - 1)
         return cli_usage_error("recount", "expected one result CSV file");
     const char *path = argv[optind];
+    if (afile_protect_input(path))
+        return cli_fail();
     csv_file f;
     if (csv_open(&f, path))
         return cli_fail();

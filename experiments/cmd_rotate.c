@@ -9,6 +9,7 @@
  * rot_apply (one sgemm per image) and streamed to an npy_writer, so the
  * output is complete or absent and memory stays at two blocks.
  */
+#include "core/afile.h"
 #include "core/err.h"
 #include "core/jobs.h"
 #include "core/npy.h"
@@ -267,6 +268,8 @@ int cmd_rotate(int argc, char **argv)
     int have_F = 0;
     double *Q = NULL, *R = NULL;
     size_t n = (size_t)a.dim;
+    if (afile_protect_input(a.features) || afile_protect_input(a.from))
+        goto done;
     if (a.features) {
         if (npy_open(&F, a.features))
             goto done;

@@ -1,5 +1,6 @@
 /* units_io.c - the steps of `dissect units` shared with the sweep (see units_io.h). */
 #include "experiments/units_io.h"
+#include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
 #include "core/npy.h"
@@ -107,6 +108,8 @@ int units_run(const char *dataset, const char *label_store, const char *features
     memset(&r, 0, sizeof r);
     /* an unusable output folder should fail now, not after the work */
     if (out && nd_mkdirs(out))
+        return -1;
+    if (afile_protect_input(features) || afile_protect_input(thresholds_file))
         return -1;
     if (npy_open(&a, features))
         return -1;
