@@ -29,6 +29,17 @@ int cli_fail(void)
     return ND_EXIT_FAIL;
 }
 
+int cli_finish(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        int e = errno;
+        cli_progress_done();
+        fprintf(stderr, "dissect: standard output: write failed: %s\n", strerror(e ? e : EIO));
+        return rc ? rc : ND_EXIT_FAIL;
+    }
+    return rc;
+}
+
 int cli_double(const char *s, double *out)
 {
     char *end;

@@ -17,6 +17,10 @@ int cli_long(const char *s, long *out);
 /* Comma-separated list of doubles into a malloc'd array. */
 int cli_double_list(const char *s, double **out, int *n);
 
+/* A command's exit status after flushing stdout: results that could not be
+ * written (a full disk, /dev/full) turn a 0 into ND_EXIT_FAIL with one line. */
+int cli_finish(int rc);
+
 /* Progress line on stderr (overwritten in place when stderr is a tty).
  * The one quiet rule: progress lines are silenced by `dissect --quiet
  * COMMAND ...` (main.c calls cli_set_quiet) or by the environment variable

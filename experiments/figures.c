@@ -1,12 +1,15 @@
 /* figures.c - the sweep's figures, drawn by gnuplot (see figures.h).
  *
  * gnuplot runs as a child process with the file names and the title passed
- * as -e variables; it writes figures/<base>.tmp.<pid>.{png,svg}, renamed
- * into place only when gnuplot succeeded, so a figure is complete or absent.
+ * as -e variables; it writes figures/<base>.tmp.<host>.<pid>.{png,svg},
+ * renamed into place only when gnuplot succeeded and both files pass
+ * nd_verify_figure (gnuplot exits 0 when its write fails on a full disk), so
+ * a figure is complete or the previous one stays.
  */
 #include "experiments/figures.h"
 #include "core/afile.h"
 #include "core/err.h"
+#include "core/verify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,8 +77,8 @@ static void gp_quote(FILE *f, const char *name, const char *v)
     fputs("';", f);
 }
 
-/* Run gnuplot on one script; outputs go to figures/<base>.tmp.<pid>.{png,svg}
- * and are renamed when gnuplot succeeded. */
+/* Run gnuplot on one script; outputs go to figures/<base>.tmp.<tag>.{png,svg}
+ * and are renamed when gnuplot succeeded and both are complete. */
 static int run_gnuplot(const char *script, const char *run_dir, const char *base, const char *vars, int first)
 {
     char *fig = nd_path_join(run_dir, "figures");
@@ -84,7 +87,7 @@ static int run_gnuplot(const char *script, const char *run_dir, const char *base
         return -1;
     }
     char tmpbase[PATH_MAX], final[PATH_MAX + 8], tmpf[PATH_MAX + 8], logp[PATH_MAX];
-    snprintf(tmpbase, sizeof tmpbase, "%s/%s.tmp.%ld", fig, base, (long)getpid());
+    snprintf(tmpbase, sizeof tmpbase, "%s/%s.tmp.%s", fig, base, afile_tmp_tag());
     snprintf(logp, sizeof logp, "%s/gnuplot.log", fig);
     char *e = NULL;
     size_t elen = 0;
@@ -125,12 +128,18 @@ static int run_gnuplot(const char *script, const char *run_dir, const char *base
             rc = nd_fail("%s: gnuplot failed (status %d); see %s", script, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
                          logp);
     }
+    for (int i = 0; i < 2 && rc == 0; i++) { /* both whole before either replaces the old */
+        snprintf(tmpf, sizeof tmpf, "%s.%s", tmpbase, ext[i]);
+        if (!file_exists(tmpf))
+            rc = nd_fail("%s: gnuplot wrote no %s (see %s)", script, tmpf, logp);
+        else if (nd_verify_figure(tmpf))
+            rc = nd_fail_prefix("gnuplot exited 0 but its figure is incomplete (disk full?); the previous "
+                                "figures are kept");
+    }
     for (int i = 0; i < 2; i++) {
         snprintf(tmpf, sizeof tmpf, "%s.%s", tmpbase, ext[i]);
         snprintf(final, sizeof final, "%s/%s.%s", fig, base, ext[i]);
-        if (rc == 0 && !file_exists(tmpf))
-            rc = nd_fail("%s: gnuplot wrote no %s (see %s)", script, tmpf, logp);
-        else if (rc == 0 && rename(tmpf, final))
+        if (rc == 0 && rename(tmpf, final))
             rc = nd_fail("%s: cannot rename to %s: %s", tmpf, final, strerror(errno));
         if (rc)
             unlink(tmpf);

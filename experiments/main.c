@@ -61,7 +61,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
+            return cli_finish(commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "dissect: unknown command '%s' (try 'dissect --help')\n", argv[1]);
     return ND_EXIT_USAGE;
 }

@@ -37,3 +37,34 @@ same "the CSV file is intact after rotate" "$T/table.csv" "$T/table.saved"
 expect_fail "recount --out naming its input" 1 "r\.csv: is also an input" \
     sh -c "cp '$ND_SHARED/data/netdissect-release/caffe_reference_places205.csv' '$T/r.csv'; '$ND_BIN' recount --out '$T/r.csv' '$T/r.csv'"
 expect_ok "a label store replaces a stale label store" units --label-store "$T/store" --out "$T/u1"
+
+# A small finished sweep that later sections copy, extend and resume.
+export ND_PLOTS=$PWD/plots
+sweepini() { # FILE OUT [extra [rotation] lines...]: a lite sweep config, alphas 0 and 1
+    local f=$1 out=$2; shift 2
+    { printf '[dataset]\npath = %s\nname = mini_set\n[activations]\nnpy = %s\n' "${DS:-$FIX/dataset}" "${NPY:-$FIX/features.npy}"
+      printf '[dissect]\nprofile = netdissect-lite\n[rotation]\n'
+      if [ $# -gt 0 ]; then printf '%s\n' "$@"; else printf 'alphas = 0, 1\n'; fi
+      printf '[output]\ndir = %s\n' "$out"; } > "$f"
+}
+sweepini "$T/base.ini" "$T/base"
+expect_ok "the base sweep" "$ND_BIN" sweep --no-plot "$T/base.ini"
+
+echo "[2: a figure that gnuplot could not write completely never replaces a good one]"
+if ! command -v gnuplot >/dev/null; then echo "  skipped: no gnuplot"
+elif ! { mkdir -p "$T/mnt" && mount -t tmpfs -o size=1m tmpfs "$T/mnt" 2>/dev/null; }; then
+    echo "  skipped: cannot mount a tmpfs here (needs root)"
+else
+    MNT=$T/mnt
+    mkdir "$MNT/run" && cp "$T/base/sweep.csv" "$T/base/summary.csv" "$T/base/config.effective.ini" "$MNT/run/"
+    expect_ok "plot on the small disk" "$ND_BIN" plot "$MNT/run"
+    cp -r "$MNT/run/figures" "$T/figures.saved"
+    dd if=/dev/zero of="$MNT/fill" bs=4k 2>/dev/null   # the disk is now full
+    expect_fail "plot on the full disk" 1 "(incomplete|truncated|not a PNG|write failed|No space)" "$ND_BIN" plot "$MNT/run"
+    if diff -r "$T/figures.saved" "$MNT/run/figures" -x gnuplot.log >/dev/null && \
+        [ -z "$(find "$MNT/run/figures" -name '*.tmp.*')" ]; then ok "full disk: the previous figures are kept, no temporary left"
+    else bad "full disk: figures changed: $(diff -rq "$T/figures.saved" "$MNT/run/figures" -x gnuplot.log | head -2)"; fi
+    umount "$MNT" && MNT=""
+fi
+echo "[2: standard output that cannot be written is a failure]"
+expect_fail "recount > /dev/full" 1 "standard output" sh -c "'$ND_BIN' recount '$ND_SHARED/data/netdissect-release/caffe_reference_places205.csv' > /dev/full"
