@@ -25,7 +25,8 @@ static void usage(FILE *f)
                "  -o, --out DIR      run folder (overrides [output] dir)\n"
                "  -t, --threads N    dissector threads (default 0 = all cores; results do not depend on it)\n"
                "      --no-plot      skip the figures (draw them later with 'dissect plot DIR')\n"
-               "      --check        only read and validate the config, print the effective one\n"
+               "      --check        validate the config and every input (the activations' shape against\n"
+               "                     index.csv), write nothing, print the effective config\n"
                "  -v, --verbose      the dissector's own progress lines\n"
                "  -h, --help         this help\n\n"
                "Config keys and path rules: see experiments/config.h and experiments/configs/*.ini.\n"
@@ -83,6 +84,10 @@ int cmd_sweep(int argc, char **argv)
         return cli_fail();
     }
     if (check) {
+        if (sweep_check_inputs(&c)) {
+            config_free(&c);
+            return cli_fail();
+        }
         char *e = config_effective(&c);
         if (e)
             fputs(e, stdout);

@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "core/jobs.h"
 #include "core/features.h"
+#include "core/fingerprint.h"
 #include "core/npy.h"
 #include "core/result.h"
 #include "experiments/cli.h"
@@ -165,39 +166,109 @@ static int resolve_field(config *c)
     return r < 0 ? -1 : 0;
 }
 
-/* Write config.effective.ini, or check that the folder's one matches. */
+/* config.effective.ini: the configuration of the latest run (rewritten each
+ * time: what must match between runs is resume.key, not this text). */
 static int effective_config(const config *c)
 {
     char *now = config_effective(c);
-    if (!now)
+    char *path = now ? nd_path_join(c->out_dir, "config.effective.ini") : NULL;
+    int rc = path ? afile_write_all(path, now, strlen(now)) : -1;
+    free(path);
+    free(now);
+    return rc;
+}
+
+/* resume.key: what every point depends on - the inputs by content (not by
+ * path: a copied run folder or a dataset named through a symlink resumes) and
+ * the settings that change a point's numbers.  alphas, draws, titles and
+ * paths are not in it: a point is identified by its alpha and draw, so a run
+ * with more alphas or draws computes only the new points. */
+static char *resume_key_text(const config *c)
+{
+    uint64_t dsig;
+    nd_fingerprint fa, fw;
+    if (broden_dataset_signature(c->dataset, c->categories, &dsig) || nd_fingerprint_file(c->npy, &fa) ||
+        (c->weights && nd_fingerprint_file(c->weights, &fw)))
+        return NULL;
+    char *text = NULL, b[128];
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        nd_fail("out of memory");
+        return NULL;
+    }
+    fprintf(f, "; What every point in this folder depends on (dissect sweep compares it on resume).\n"
+               "; Inputs by content, not by path; alphas and draws may grow.\n");
+    fprintf(f, "dataset = csv files %016llx, categories %s\n", (unsigned long long)dsig,
+            c->categories ? c->categories : "all");
+    nd_fingerprint_str(&fa, b, sizeof b);
+    fprintf(f, "activations = %s\n", b);
+    if (c->compute) {
+        fprintf(f, "model = %s\nlayer = %s\n", c->model, c->layer);
+        if (c->weights) {
+            nd_fingerprint_str(&fw, b, sizeof b);
+            fprintf(f, "weights = %s\n", b);
+        } else
+            fprintf(f, "random_seed = %ld\n", c->random_seed);
+    }
+    fprintf(f, "profile = %s\n", nd_profile_name(c->profile));
+    cli_fmt_double(b, sizeof b, c->quantile);
+    fprintf(f, "quantile = %s\n", b);
+    cli_fmt_double(b, sizeof b, c->iou_threshold);
+    fprintf(f, "iou_threshold = %s\n", b);
+    if (c->have_field)
+        fprintf(f, "field = %d,%d,%d\n", c->field_offset, c->field_size, c->field_stride);
+    fprintf(f, "base_seed = %lu\n", c->base_seed);
+    if (fclose(f)) {
+        free(text);
+        nd_fail("out of memory");
+        return NULL;
+    }
+    return text;
+}
+
+/* The first line (1-based) where two texts differ, comment lines skipped;
+ * 0 when equal.  *la, *lb: that line on each side (not terminated). */
+static int first_difference(const char *a, const char *b, const char **la, int *na, const char **lb, int *nb)
+{
+    for (int line = 1; *a || *b; line++) {
+        size_t ka = strcspn(a, "\n"), kb = strcspn(b, "\n");
+        if (*a != ';' || *b != ';') {
+            if (ka != kb || memcmp(a, b, ka)) {
+                *la = a, *na = (int)ka, *lb = b, *nb = (int)kb;
+                return line;
+            }
+        }
+        a += ka + (a[ka] == '\n');
+        b += kb + (b[kb] == '\n');
+    }
+    return 0;
+}
+
+/* Write resume.key, or check that the folder's one matches this run. */
+static int resume_key(const config *c)
+{
+    char *now = resume_key_text(c);
+    char *path = now ? nd_path_join(c->out_dir, "resume.key") : NULL;
+    if (!path) {
+        free(now);
         return -1;
-    char *path = nd_path_join(c->out_dir, "config.effective.ini");
+    }
     int rc = 0;
     if (file_exists(path)) {
         char *old = nd_read_text(path);
-        if (!old) {
+        const char *la, *lb;
+        int na, nb, line = old ? first_difference(old, now, &la, &na, &lb, &nb) : -1;
+        if (line < 0)
             rc = -1;
-        } else {
-            /* compare line by line, skipping "; from:" (how the config was named) */
-            char *a = old, *b = now;
-            int line = 0;
-            while (*a || *b) {
-                line++;
-                char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
-                size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
-                int skip = !strncmp(a, "; from:", 7) && !strncmp(b, "; from:", 7);
-                if (!skip && (la != lb || memcmp(a, b, la))) {
-                    nd_fail("%s:%d: this run folder holds another configuration ('%.*s', now '%.*s'); "
-                            "use another output folder (--out) or remove %s",
-                            path, line, (int)(la > 120 ? 120 : la), a, (int)(lb > 120 ? 120 : lb), b, c->out_dir);
-                    rc = -1;
-                    break;
-                }
-                a += la + (ea != NULL);
-                b += lb + (eb != NULL);
-            }
-            free(old);
-        }
+        else if (line > 0 && !strncmp(lb, "activations", 11))
+            rc = nd_fail("%s: the activations changed since this folder's points were computed ('%.*s', now "
+                         "'%.*s'); use another output folder (--out) or remove %s", c->npy, na, la, nb, lb,
+                         c->out_dir);
+        else if (line > 0)
+            rc = nd_fail("%s:%d: this folder's points were computed with '%.*s', this run has '%.*s'; use "
+                         "another output folder (--out) or remove %s", path, line, na, la, nb, lb, c->out_dir);
+        free(old);
     } else {
         rc = afile_write_all(path, now, strlen(now));
     }
@@ -470,13 +541,47 @@ static int load_inputs(sweep *s)
     if (npy_open(&s->act, c->npy))
         return -1;
     s->act_open = 1;
-    if (nd_features_from_npy(&s->feats, &s->act) || resolve_field(c) || effective_config(c) ||
+    if (nd_features_from_npy(&s->feats, &s->act) || resolve_field(c) ||
         broden_open(&s->ds, c->dataset, c->categories))
         return -1;
     if (broden_num_images(s->ds) != s->feats.N)
         return nd_fail("%s: %zu images, but %s/index.csv has %zu rows", c->npy, s->feats.N,
                        c->dataset, broden_num_images(s->ds));
     return table_init(&s->t, s->ds);
+}
+
+int sweep_check_inputs(config *c)
+{
+    broden *ds = NULL;
+    if (broden_open(&ds, c->dataset, c->categories))
+        return -1;
+    size_t N = broden_num_images(ds);
+    broden_free(ds);
+    if (c->compute && !file_exists(c->npy)) /* computed by the run, checked then */
+        return resolve_field(c);
+    npy_t a;
+    nd_features f;
+    if (npy_open(&a, c->npy))
+        return -1;
+    int rc = nd_features_from_npy(&f, &a);
+    if (!rc && f.N != N)
+        rc = nd_fail("%s: %zu images, but %s/index.csv has %zu rows", c->npy, f.N, c->dataset, N);
+    npy_close(&a);
+    return rc ? -1 : resolve_field(c);
+}
+
+/* Inputs no output of the run may replace (core/afile.h). */
+static int protect_inputs(const config *c)
+{
+    static const char *files[] = {"index.csv", "category.csv", "label.csv"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char *p = nd_path_join(c->dataset, files[i]);
+        int r = p ? afile_protect_input(p) : -1;
+        free(p);
+        if (r)
+            return -1;
+    }
+    return afile_protect_input(c->weights) || (!c->compute && afile_protect_input(c->npy)) ? -1 : 0;
 }
 
 /* Step 3: the points in run order (alpha 0 once, then per draw every
@@ -700,8 +805,10 @@ int sweep_run(config *c, const sweep_opts *o)
     s.t_start = nd_now();
     s.lockfd = -1;
     int rc = -1;
-    if (lock_folder(&s) || load_inputs(&s) || prepare_points(&s) || scan_finished(&s) ||
-        run_points(&s))
+    /* every input checked before anything is written: a failed start leaves
+     * the folder as it was */
+    if (sweep_check_inputs(c) || protect_inputs(c) || lock_folder(&s) || load_inputs(&s) || resume_key(c) ||
+        effective_config(c) || prepare_points(&s) || scan_finished(&s) || run_points(&s))
         goto done;
     if (write_tables(c->out_dir, s.pts, s.np, c->alphas, c->n_alphas, &s.t))
         goto done;

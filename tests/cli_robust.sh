@@ -68,3 +68,57 @@ else
 fi
 echo "[2: standard output that cannot be written is a failure]"
 expect_fail "recount > /dev/full" 1 "standard output" sh -c "'$ND_BIN' recount '$ND_SHARED/data/netdissect-release/caffe_reference_places205.csv' > /dev/full"
+
+echo "[5: a start that fails its input check writes nothing, and --check finds it]"
+# activations of 3 images for a dataset of 120 (header only matters: zeros)
+python3 - "$T/short.npy" <<'PY'
+import sys
+h = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 256, 13, 13), }"
+h += ' ' * (117 - len(h)) + '\n'
+open(sys.argv[1], 'wb').write(b'\x93NUMPY\x01\x00' + bytes([len(h), 0]) + h.encode() + bytes(3 * 256 * 13 * 13 * 4))
+PY
+NPY=$T/short.npy sweepini "$T/short.ini" "$T/poison"
+expect_fail "sweep --check: activations of the wrong N" 1 "short\.npy: 3 images, but .*index\.csv has 120 rows" \
+    "$ND_BIN" sweep --check "$T/short.ini"
+expect_fail "sweep: activations of the wrong N" 1 "short\.npy: 3 images, but .*index\.csv has 120 rows" \
+    "$ND_BIN" sweep --no-plot "$T/short.ini"
+if [ -z "$(ls -A "$T/poison" 2>/dev/null)" ]; then ok "nothing written by the failed start"; else bad "the failed start wrote $(ls -A "$T/poison" | tr '\n' ' ')"; fi
+cp "$FIX/features.npy" "$T/act.npy"
+NPY=$T/act.npy sweepini "$T/fixed.ini" "$T/poison"
+expect_ok "the corrected config then runs in the same folder" "$ND_BIN" sweep --no-plot "$T/fixed.ini"
+
+echo "[3: a copied run folder, a dataset through a symlink or with a trailing / resume]"
+cp -r "$T/base" "$T/copied"
+sleep 1; touch "$T/copied/points"/*/*   # copies do not keep modification times
+out=$("$ND_BIN" sweep --no-plot "$T/base.ini" -o "$T/copied" 2>&1)
+if [ $? = 0 ] && grep -q "(0 computed" <<<"$out"; then ok "a copied run folder resumes, nothing recomputed"
+else bad "copied run folder: $(tail -1 <<<"$out")"; fi
+ln -s "$FIX/dataset" "$T/ds-link"
+DS=$T/ds-link/ sweepini "$T/link.ini" "$T/base"
+out=$("$ND_BIN" sweep --no-plot "$T/link.ini" 2>&1)
+if [ $? = 0 ] && grep -q "(0 computed" <<<"$out"; then ok "the dataset through a symlink, with a trailing /, resumes"
+else bad "dataset through a symlink: $(tail -1 <<<"$out")"; fi
+
+echo "[4: an input replaced after a finished sweep is noticed]"
+# the finished run of [5] on $T/act.npy: replace it by another file of the
+# same shape (one value changed) and delete one point
+D4=$T/poison
+[ -f "$D4/sweep.csv" ] || { D4=$T/four; "$ND_BIN" sweep --no-plot "$T/fixed.ini" -o "$D4" >/dev/null 2>&1; }
+cp "$D4/sweep.csv" "$T/sweep.saved"
+printf '\x40' | dd of="$T/act.npy" bs=1 seek=10000000 conv=notrunc 2>/dev/null
+rm -r "$D4/points/a1_d0"
+expect_fail "replaced activations refused" 1 "act\.npy: the activations changed since" "$ND_BIN" sweep --no-plot "$T/fixed.ini" -o "$D4"
+same "sweep.csv of the first inputs kept" "$D4/sweep.csv" "$T/sweep.saved"
+sweepini "$T/q.ini" "$T/base" "alphas = 0, 1" "base_seed = 7"
+expect_fail "another base_seed refused" 1 "resume\.key:[0-9]+: this folder's points were computed with 'base_seed = 1', this run has 'base_seed = 7'" \
+    "$ND_BIN" sweep --no-plot "$T/q.ini"
+
+echo "[6: more alphas, more draws or another title resume and compute only the new points]"
+cp -r "$T/base" "$T/more"
+sweepini "$T/more.ini" "$T/more" "alphas = 0, 0.5, 1" "draws = 2"
+echo "title = another_title" >> "$T/more.ini"
+out=$("$ND_BIN" sweep --no-plot "$T/more.ini" 2>&1)
+if [ $? = 0 ] && grep -q "sweep: 5 points (3 computed, 2 done earlier)" <<<"$out"; then ok "superset: only the 3 new points computed"
+else bad "superset: $(tail -3 <<<"$out" | tr '\n' ' ')"; fi
+same "the earlier points kept" "$T/more/points/a1_d0/point.csv" "$T/base/points/a1_d0/point.csv"
+if grep -qxF "$(tail -1 "$T/base/sweep.csv")" "$T/more/sweep.csv"; then ok "their row in the new sweep.csv"; else bad "row a1_d0 differs"; fi
