@@ -122,3 +122,12 @@ if [ $? = 0 ] && grep -q "sweep: 5 points (3 computed, 2 done earlier)" <<<"$out
 else bad "superset: $(tail -3 <<<"$out" | tr '\n' ' ')"; fi
 same "the earlier points kept" "$T/more/points/a1_d0/point.csv" "$T/base/points/a1_d0/point.csv"
 if grep -qxF "$(tail -1 "$T/base/sweep.csv")" "$T/more/sweep.csv"; then ok "their row in the new sweep.csv"; else bad "row a1_d0 differs"; fi
+
+echo "[7: compare matches rows on their key, and compares ids exactly]"
+R=$T/base/points/a0_d0/result.csv
+# two near-tied units listed in the other order: the same result
+awk 'NR == 2 { keep = $0; next } NR == 3 { print; print keep; next } { print }' "$R" > "$T/swapped.csv"
+expect_ok "rows in another order are the same rows" "$ND_BIN" compare "$T/swapped.csv" "$R"
+awk -F, -v OFS=, 'NR == 2 { $1 = $1 + 1 } { print }' "$R" > "$T/unitoff.csv"
+if ! "$ND_BIN" compare --rtol 0.1 "$T/unitoff.csv" "$R" >/dev/null 2>&1; then ok "a unit id within the tolerance is another unit"
+else bad "unit $(sed -n 2p "$R" | cut -d, -f1) vs $(sed -n 2p "$T/unitoff.csv" | cut -d, -f1) accepted under --rtol 0.1"; fi
