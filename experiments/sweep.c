@@ -729,10 +729,21 @@ static int run_points(sweep *s)
         char el[32], left[32];
         if (p->done) {
             char *pc = point_file(s, p, "point.csv");
-            int r = pc ? point_read(p, pc, &s->t) : -1;
-            free(pc);
-            if (r)
+            if (!pc)
                 return -1;
+            int r = point_read(p, pc, &s->t);
+            free(pc);
+            if (r) {
+                /* a damaged point.csv (truncated, edited) marks an unfinished
+                 * point: recompute it rather than stop the whole resume */
+                log_line(s->c->out_dir, "recomputing %s: %s", p->name, nd_errmsg());
+                cli_progress("sweep: %s; recomputing the point", nd_errmsg());
+                nd_clear_error();
+                p->done = 0;
+                s->remaining++;
+            }
+        }
+        if (p->done) {
             log_line(s->c->out_dir, "skipped %s (complete)", p->name);
             fmt_secs(el, sizeof el, nd_now() - s->t_start);
             cli_progress("sweep [%d/%d] %s: done earlier, skipped (%d detectors, %d unique); "

@@ -131,3 +131,12 @@ expect_ok "rows in another order are the same rows" "$ND_BIN" compare "$T/swappe
 awk -F, -v OFS=, 'NR == 2 { $1 = $1 + 1 } { print }' "$R" > "$T/unitoff.csv"
 if ! "$ND_BIN" compare --rtol 0.1 "$T/unitoff.csv" "$R" >/dev/null 2>&1; then ok "a unit id within the tolerance is another unit"
 else bad "unit $(sed -n 2p "$R" | cut -d, -f1) vs $(sed -n 2p "$T/unitoff.csv" | cut -d, -f1) accepted under --rtol 0.1"; fi
+
+echo "[14: a truncated point.csv is recomputed, not a reason to stop]"
+cp "$T/base/sweep.csv" "$T/base.sweep.saved"
+head -c 40 "$T/base/points/a1_d0/point.csv" > "$T/cut" && cp "$T/cut" "$T/base/points/a1_d0/point.csv"
+out=$("$ND_BIN" sweep --no-plot "$T/base.ini" 2>&1)
+if [ $? = 0 ] && grep -q "(1 computed, 1 done earlier)" <<<"$out"; then ok "the damaged point recomputed"
+else bad "truncated point.csv: $(tail -1 <<<"$out")"; fi
+same "then sweep.csv as before" "$T/base/sweep.csv" "$T/base.sweep.saved"
+finish
