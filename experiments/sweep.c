@@ -89,34 +89,15 @@ static void log_line(const char *out, const char *fmt, ...)
     free(p);
 }
 
-/* Remove "<name>.tmp.<pid>" leftovers of a killed run from one folder. */
-static void remove_stale_temps(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        /* afile's "<name>.tmp.<pid>", and the figures' "<base>.tmp.<pid>.<png|svg>" */
-        const char *t = strstr(e->d_name, ".tmp.");
-        size_t nd = t ? strspn(t + 5, "0123456789") : 0;
-        if (!nd || !(t[5 + nd] == 0 || !strcmp(t + 5 + nd, ".png") || !strcmp(t + 5 + nd, ".svg")))
-            continue;
-        char *p = nd_path_join(dir, e->d_name);
-        if (p)
-            unlink(p);
-        free(p);
-    }
-    closedir(d);
-}
-
+/* Remove the temporaries of a killed run of this host from the run folder
+ * (afile_stale_temp: never another node's, never a live process's). */
 static void remove_stale_temps_all(const char *out)
 {
-    remove_stale_temps(out);
+    afile_remove_stale(out);
     char *pts = nd_path_join(out, "points");
     char *fig = nd_path_join(out, "figures");
     if (fig)
-        remove_stale_temps(fig);
+        afile_remove_stale(fig);
     DIR *d = pts ? opendir(pts) : NULL;
     if (d) {
         struct dirent *e;
@@ -124,7 +105,7 @@ static void remove_stale_temps_all(const char *out)
             if (e->d_name[0] != '.') {
                 char *p = nd_path_join(pts, e->d_name);
                 if (p)
-                    remove_stale_temps(p);
+                    afile_remove_stale(p);
                 free(p);
             }
         closedir(d);
