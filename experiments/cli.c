@@ -40,6 +40,19 @@ int cli_finish(int rc)
     return rc;
 }
 
+int cli_reject_empty(const char *cmd, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        size_t n = strlen(argv[i]);
+        if (n == 0)
+            return cli_usage_error(cmd, "empty argument%s%s%s (an empty path would mean the current folder)",
+                                   i > 1 ? " after '" : "", i > 1 ? argv[i - 1] : "", i > 1 ? "'" : "");
+        if (n > 2 && argv[i][0] == '-' && argv[i][1] == '-' && argv[i][n - 1] == '=')
+            return cli_usage_error(cmd, "'%s': empty value", argv[i]);
+    }
+    return 0;
+}
+
 int cli_double(const char *s, double *out)
 {
     char *end;

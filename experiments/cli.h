@@ -11,6 +11,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Print "dissect: <nd_errmsg()>" to stderr; returns ND_EXIT_FAIL. */
 int cli_fail(void);
 
+/* The one rule against empty arguments, for every command (main.c calls it
+ * before the command parses its options): an empty path would silently mean
+ * the current folder, so '' and '--opt=' are usage errors.  Returns 0, or
+ * ND_EXIT_USAGE after printing the error. */
+int cli_reject_empty(const char *cmd, int argc, char **argv);
+
 /* Strict number parsing: whole string, finite, in range. 0 ok, -1 bad. */
 int cli_double(const char *s, double *out);
 int cli_long(const char *s, long *out);

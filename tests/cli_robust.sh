@@ -150,4 +150,11 @@ feat; kill -TERM $pid; wait $pid 2>/dev/null   # the second run's own temporary 
 if [ -n "$first" ] && [ -z "$(ls "$T/feat")" ]; then ok "kill -9 left $first, the next run removed it"
 else bad "after kill -9 ($first) and another run: $(ls "$T/feat" | tr '\n' ' ')"; fi
 
+echo "[8: an empty path is a usage error everywhere]"
+mkdir -p "$T/cwd"
+expect_fail "sweep -o ''" 2 "empty argument after '-o'" sh -c "cd '$T/cwd' && '$ND_BIN' sweep --no-plot -o '' '$T/base.ini'"
+if [ -z "$(ls -A "$T/cwd")" ]; then ok "nothing written into the current folder"; else bad "sweep -o '' wrote $(ls -A "$T/cwd" | tr '\n' ' ')"; fi
+expect_fail "units --out ''" 2 "empty argument after '--out'" units --out ''
+expect_fail "rotate --out=" 2 "'--out=': empty value" "$ND_BIN" rotate --dim 4 --seed 1 --out=
+
 finish
