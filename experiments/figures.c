@@ -65,6 +65,24 @@ const char *fig_plots_dir(void)
     return NULL;
 }
 
+/* Text for an enhanced-text label, shown as written: the scripts use
+ * enhanced text for the Greek alpha, where _ ^ @ & ~ { } would otherwise turn
+ * a layer name like fire_9 into a subscript.  A backslash before them makes
+ * them literal (one backslash: the value is a single-quoted string). */
+static char *gp_enhanced_literal(const char *s)
+{
+    char *out = nd_malloc(2 * strlen(s) + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (; *s; s++) {
+        if (strchr("_^@&~{}\\", *s))
+            *o++ = '\\';
+        *o++ = *s;
+    }
+    *o = 0;
+    return out;
+}
+
 /* gnuplot string literal in single quotes ('' is a quote inside). */
 static void gp_quote(FILE *f, const char *name, const char *v)
 {
@@ -217,7 +235,9 @@ int fig_draw(const char *run_dir)
     }
     gp_quote(m, "summary", sum);
     gp_quote(m, "sweep", sw);
-    gp_quote(m, "plottitle", title);
+    char *shown = gp_enhanced_literal(title);
+    gp_quote(m, "plottitle", shown ? shown : title);
+    free(shown);
     gp_quote(m, "cats", cats);
     fclose(m);
     char s1[PATH_MAX + 32], s2[PATH_MAX + 32];

@@ -157,4 +157,11 @@ if [ -z "$(ls -A "$T/cwd")" ]; then ok "nothing written into the current folder"
 expect_fail "units --out ''" 2 "empty argument after '--out'" units --out ''
 expect_fail "rotate --out=" 2 "'--out=': empty value" "$ND_BIN" rotate --dim 4 --seed 1 --out=
 
+echo "[9: an underscore in a title stays an underscore]"
+if command -v gnuplot >/dev/null; then
+    expect_ok "plot of the run titled another_title" "$ND_BIN" plot "$T/more"
+    if grep -q "another_title" "$T/more/figures/unique_vs_alpha.svg"; then ok "the SVG shows 'another_title'"
+    else bad "the title became $(grep -o 'another[^<]*' "$T/more/figures/unique_vs_alpha.svg" | head -1) (a subscript)"; fi
+else echo "  skipped: no gnuplot"; fi
+
 finish
