@@ -428,15 +428,6 @@ static int write_tables(const char *out, const point *pts, int np, const double 
 
 /* ---------------------------------------------------------------- the run */
 
-static void fmt_secs(char *b, size_t cap, double s)
-{
-    if (s < 60)
-        snprintf(b, cap, "%.1f s", s);
-    else if (s < 3600)
-        snprintf(b, cap, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else
-        snprintf(b, cap, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
-}
 
 /* Everything one run holds; sweep_run's steps fill it in order and
  * sweep_free releases whatever was reached. */
@@ -459,7 +450,8 @@ typedef struct {
     int q_draw;
     char *points_dir;
     int n_computed, remaining;
-    double t_compute;
+    int n_rotated;       /* rotated points computed by this run */
+    double t_rotated;    /* their time: the estimate of what is left */
 } sweep;
 
 static void sweep_free(sweep *s)
@@ -501,10 +493,39 @@ static int lock_folder(sweep *s)
     return 0;
 }
 
+static void fmt_secs(char *b, size_t cap, double s)
+{
+    if (s < 60)
+        snprintf(b, cap, "%.1f s", s);
+    else if (s < 3600)
+        snprintf(b, cap, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else
+        snprintf(b, cap, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+}
+
 static void sweep_progress(void *ctx, const char *stage, size_t done, size_t total)
 {
     (void)ctx;
     cli_progress("sweep: %s %zu/%zu", stage, done, total);
+}
+
+/* The extraction's progress (always shown: it can take longer than the
+ * points), at most one line a second, with its own time estimate. */
+typedef struct {
+    double t0, last;
+} extract_clock;
+
+static void extract_progress(void *ctx, const char *stage, size_t done, size_t total)
+{
+    extract_clock *k = ctx;
+    double t = nd_now();
+    if (done < total && k->last >= 0 && t - k->last < 1.0)
+        return;
+    k->last = t;
+    char left[32] = "?";
+    if (done > 0)
+        fmt_secs(left, sizeof left, (t - k->t0) / (double)done * (double)(total - done));
+    cli_progress("sweep: computing activations (%s): %zu/%zu images, about %s left", stage, done, total, left);
 }
 
 /* Step 2: activations (computed once into the cache file when the config
@@ -512,11 +533,15 @@ static void sweep_progress(void *ctx, const char *stage, size_t done, size_t tot
 static int load_inputs(sweep *s)
 {
     config *c = s->c;
-    nd_progress pr = {s->o->verbose ? sweep_progress : NULL, NULL};
     if (c->compute && !file_exists(c->npy)) {
+        extract_clock k = {nd_now(), -1};
+        char note[512];
+        snprintf(note, sizeof note, "dissect sweep: interrupted while computing the activations into %s; "
+                 "run the same command again to start over (no point was computed yet)", c->npy);
+        afile_set_interrupt_note(note);
         cli_progress("sweep: computing %s %s activations into %s", c->model, c->layer, c->npy);
         if (mdl_extract(c->model, c->weights, c->weights ? -1 : c->random_seed, c->dataset,
-                        c->layer, c->npy, MDL_BATCH, pr))
+                        c->layer, c->npy, MDL_BATCH, (nd_progress){extract_progress, &k}))
             return -1;
     }
     if (npy_open(&s->act, c->npy))
@@ -707,7 +732,7 @@ static int run_points(sweep *s)
     s->q_draw = -1;
     for (int i = 0; i < s->np; i++) {
         point *p = &s->pts[i];
-        char el[32], left[32];
+        char el[32], left[64];
         if (p->done) {
             char *pc = point_file(s, p, "point.csv");
             if (!pc)
@@ -731,23 +756,39 @@ static int run_points(sweep *s)
                          "elapsed %s", i + 1, s->np, p->name, p->val[0], p->val[1], el);
             continue;
         }
+        char note[512];
+        snprintf(note, sizeof note, "dissect sweep: interrupted during point %s (%d of %d points finished, "
+                 "kept in %s/points); run the same command again to resume from there", p->name,
+                 s->np - s->remaining, s->np, s->c->out_dir);
+        afile_set_interrupt_note(note);
         double t0 = nd_now();
         if (compute_point(s, p))
             return -1;
         double dt = nd_now() - t0;
-        s->t_compute += dt;
         s->n_computed++;
         s->remaining--;
+        if (p->seed >= 0) {
+            s->n_rotated++;
+            s->t_rotated += dt;
+        }
         log_line(s->c->out_dir, "computed %s (seed %ld) in %.2f s", p->name, p->seed, dt);
         fmt_secs(el, sizeof el, nd_now() - s->t_start);
-        fmt_secs(left, sizeof left, s->t_compute / s->n_computed * s->remaining);
+        /* every point left is rotated: the unrotated one (no rotation, no
+         * Schur form) would make the first estimate far too short */
+        char eta[32];
+        fmt_secs(eta, sizeof eta, s->n_rotated ? s->t_rotated / s->n_rotated * s->remaining : 0);
+        if (s->remaining && !s->n_rotated)
+            snprintf(left, sizeof left, "time left known after the first rotated point");
+        else
+            snprintf(left, sizeof left, "about %s left", eta);
         char seed[32] = "";
         if (p->seed >= 0)
             snprintf(seed, sizeof seed, " seed %ld", p->seed);
         cli_progress("sweep [%d/%d] %s%s: %d detectors, %d unique (per-category), %d "
-                     "(top-label) in %.1f s; elapsed %s, about %s left",
+                     "(top-label) in %.1f s; elapsed %s, %s",
                      i + 1, s->np, p->name, seed, p->val[0], p->val[1], p->val[2], dt, el, left);
     }
+    afile_set_interrupt_note(NULL);
     cli_progress_done();
     return 0;
 }

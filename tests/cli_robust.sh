@@ -164,4 +164,28 @@ if command -v gnuplot >/dev/null; then
     else bad "the title became $(grep -o 'another[^<]*' "$T/more/figures/unique_vs_alpha.svg" | head -1) (a subscript)"; fi
 else echo "  skipped: no gnuplot"; fi
 
+echo "[10: a sweep shows its extraction's progress, and Ctrl-C says where it stopped]"
+printf '[dataset]\npath = %s\n[activations]\nmodel = squeezenet\nlayer = fire9\nrandom_seed = 3\n' "$FIX/dataset" > "$T/ex.ini"
+printf '[rotation]\nalphas = 0\n[output]\ndir = %s\n' "$T/ex" >> "$T/ex.ini"
+# interrupt SIGNAL CONFIG FILE PATTERN: start a sweep, send SIGNAL once FILE
+# exists or stderr matches PATTERN; its stderr is left in $T/int.err
+interrupt() {
+    ND_QUIET=0 "$ND_BIN" sweep --no-plot "$2" 2>"$T/int.err" >/dev/null & local pid=$!
+    for _ in $(seq 200); do { [ -e "$3" ] || grep -Eq "$4" "$T/int.err"; } && break; sleep 0.1; done
+    kill -"$1" $pid; wait $pid; irc=$?
+}
+interrupt INT "$T/ex.ini" /nonexistent "[0-9]+/120 images"
+if grep -Eq "computing activations.*[0-9]+/120 images" "$T/int.err"; then ok "extraction progress shown"
+else bad "no extraction progress: $(head -c 300 "$T/int.err")"; fi
+if [ $irc = 130 ] && grep -q "interrupted while computing the activations.*run the same command again" "$T/int.err"; then
+    ok "Ctrl-C during the extraction: exit 130 and where it stopped"
+else bad "Ctrl-C during the extraction: exit $irc, $(tail -1 "$T/int.err")"; fi
+sweepini "$T/int.ini" "$T/int" "alphas = 0, 1" "draws = 2"
+interrupt INT "$T/int.ini" "$T/int/points/a0_d0/point.csv" "^$^"
+if [ $irc = 130 ] && grep -q "interrupted during point a1_d0 (1 of 3 points finished.*resume" "$T/int.err"; then
+    ok "Ctrl-C during a point: exit 130, the point, and that a rerun resumes"
+else bad "Ctrl-C during a point: exit $irc, $(tail -1 "$T/int.err")"; fi
+if grep -q "a0_d0: .*time left known after the first rotated point" "$T/int.err"; then ok "no time estimate from the unrotated point"
+else bad "first estimate: $(grep a0_d0 "$T/int.err")"; fi
+
 finish
