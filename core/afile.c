@@ -1,4 +1,5 @@
 #include "core/afile.h"
+#include "core/csv.h"
 #include "core/err.h"
 
 #include <dirent.h>
@@ -452,6 +453,9 @@ char *nd_read_text(const char *path)
         nd_fail("%s: read error", path);
         return NULL;
     }
+    size_t bom = (size_t)(nd_skip_bom(buf) - buf);
+    if (bom)
+        memmove(buf, buf + bom, len - bom + 1);
     return buf;
 }
 

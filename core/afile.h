@@ -84,7 +84,8 @@ int nd_mkdirs(const char *path);
 /* join a directory and a file name into a new string */
 char *nd_path_join(const char *dir, const char *name);
 
-/* Read a whole (small) text file, NUL-terminated; NULL + nd_fail on error. */
+/* Read a whole (small) text file, NUL-terminated, without a leading UTF-8
+ * byte-order mark (nd_skip_bom); NULL + nd_fail on error. */
 char *nd_read_text(const char *path);
 /* Write s as a JSON string literal (quotes, backslashes, controls escaped). */
 void nd_json_str(FILE *f, const char *s);

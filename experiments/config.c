@@ -8,6 +8,7 @@
  * handler then returns 0 so inih stops caring, and config_load reports it.
  */
 #include "experiments/config.h"
+#include "core/csv.h"
 #include "core/err.h"
 #include "experiments/cli.h"
 
@@ -105,6 +106,8 @@ static char *reader(char *str, int num, void *stream)
         return NULL;
     str[n] = 0;
     p->line++;
+    if (p->line == 1 && str != nd_skip_bom(str)) /* inih skips it too */
+        memmove(str, str + 3, (size_t)n - 2);
     if (too_long)
         perr(p, p->line, -1, "line longer than %d characters", num - 2);
     /* Section header check (inih only reports sections through their keys). */

@@ -49,7 +49,7 @@ int units_load_thresholds(const char *path, size_t K, double **out)
         int ln = 0;
         while (fgets(line, sizeof line, f)) {
             ln++;
-            char *s = line;
+            char *s = ln == 1 ? (char *)nd_skip_bom(line) : line;
             while (*s == ' ' || *s == '\t')
                 s++;
             if (*s == '#' || *s == '\n' || *s == 0)

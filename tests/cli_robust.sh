@@ -188,4 +188,23 @@ else bad "Ctrl-C during a point: exit $irc, $(tail -1 "$T/int.err")"; fi
 if grep -q "a0_d0: .*time left known after the first rotated point" "$T/int.err"; then ok "no time estimate from the unrotated point"
 else bad "first estimate: $(grep a0_d0 "$T/int.err")"; fi
 
+echo "[11: a UTF-8 byte-order mark is accepted by every reader]"
+bom() { printf '\xef\xbb\xbf'; cat "$1"; }
+S=$T/base/points/a0_d0
+bom "$S/summary.json" > "$T/bom.json"
+expect_ok "compare: JSON with a BOM" "$ND_BIN" compare "$T/bom.json" "$S/summary.json"
+bom "$S/result.csv" > "$T/bom.csv"
+expect_ok "compare: CSV with a BOM" "$ND_BIN" compare "$T/bom.csv" "$S/result.csv"
+python3 -c "
+import struct,sys
+d=open('$FIX/thresholds.npy','rb').read(); hl=struct.unpack('<H',d[8:10])[0]; v=d[10+hl:]
+n=len(v)//8; print('\n'.join(repr(x) for x in struct.unpack('<%dd'%n,v)))" > "$T/thr.txt"
+bom "$T/thr.txt" > "$T/thr_bom.txt"
+expect_ok "units --thresholds: a text file with a BOM" units --thresholds "$T/thr_bom.txt" --out "$T/bomu"
+bom "$T/base.ini" > "$T/bom.ini"
+expect_ok "sweep --check: a config with a BOM" "$ND_BIN" sweep --check "$T/bom.ini"
+printf '\xef\xbb\xbf[dataset]\nname = x\n' > "$T/bom2.ini"
+expect_fail "a config with a BOM: a missing key names its section line" 2 "bom2\.ini:1: \[dataset\] path: required key missing" \
+    "$ND_BIN" sweep --check "$T/bom2.ini"
+
 finish
