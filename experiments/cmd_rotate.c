@@ -43,7 +43,8 @@ static void usage(FILE *f)
             "                 seed gives the same Q on the same machine)\n"
             "  --from Q.npy   use this K x K matrix instead of drawing one; it must be\n"
             "                 orthogonal (max |Q^T Q - I| <= --tol) with det +1\n"
-            "  --tol T        orthogonality tolerance for --from (default %g)\n"
+            "  --tol T        orthogonality tolerance for --from, in (0, %g] (default %g): the one\n"
+            "                 limit of the input check and of the power step\n"
             "  --alpha A      power of Q (default 1): 0 = identity, 0.5 = halfway along the\n"
             "                 geodesic from I to Q; principal power via the real Schur form\n"
             "  --features F   activations to rotate, [N, K, h, w] float32 or float16\n"
@@ -57,7 +58,7 @@ static void usage(FILE *f)
             "  dissect rotate --dim 256 --seed 1 --alpha 0.5 --out R.npy\n"
             "  dissect rotate --features conv5.npy --seed 1 --alpha 1 --out conv5_rot.npy\n"
             "  dissect rotate --features conv5.npy --from R.npy --alpha 1 --out conv5_rot.npy\n",
-            ROT_SEED_MAX, DEFAULT_TOL, DEFAULT_BLOCK);
+            ROT_SEED_MAX, ROT_TOL_MAX, DEFAULT_TOL, DEFAULT_BLOCK);
 }
 
 /* Read and validate a user-supplied rotation; *Q is malloc'd. */
@@ -185,8 +186,8 @@ static int parse_args(int argc, char **argv, rotate_args *a)
             a->from = optarg;
             break;
         case 't':
-            if (cli_double(optarg, &a->tol) || !(a->tol > 0))
-                return cli_usage_error(CMD, "--tol '%s': expected a positive number", optarg);
+            if (cli_double(optarg, &a->tol) || !(a->tol > 0 && a->tol <= ROT_TOL_MAX))
+                return cli_usage_error(CMD, "--tol '%s': expected a number in (0, %g]", optarg, ROT_TOL_MAX);
             break;
         case 'a':
             if (cli_double(optarg, &a->alpha))
@@ -280,7 +281,8 @@ int cmd_rotate(int argc, char **argv)
     if (get_q(&a, &Q, &n))
         goto done;
     R = nd_malloc(n * n * sizeof *R);
-    if (!R || rot_power(R, Q, n, a.alpha)) /* exactly I at 0 and Q at 1 */
+    /* exactly I at 0 and Q at 1; a --from Q is held to its one --tol */
+    if (!R || (a.from ? rot_power_tol(R, Q, n, a.alpha, a.tol, a.from) : rot_power(R, Q, n, a.alpha)))
         goto done;
     double orth = rot_orth_error(R, n), det = rot_det(R, n);
 

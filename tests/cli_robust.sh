@@ -207,4 +207,19 @@ printf '\xef\xbb\xbf[dataset]\nname = x\n' > "$T/bom2.ini"
 expect_fail "a config with a BOM: a missing key names its section line" 2 "bom2\.ini:1: \[dataset\] path: required key missing" \
     "$ND_BIN" sweep --check "$T/bom2.ini"
 
+echo "[12: rotate --from: the --tol accepted at input is the power step's limit too]"
+"$ND_BIN" rotate --dim 8 --seed 1 --out "$T/Q.npy" >/dev/null
+python3 - "$T/Q.npy" "$T/Qp.npy" <<'PY'
+import struct, sys
+d = bytearray(open(sys.argv[1], 'rb').read()); hl = struct.unpack('<H', d[8:10])[0]
+at = 10 + hl   # Q[0][0] += 2e-3: max |Q^T Q - I| about 4e-3
+struct.pack_into('<d', d, at, struct.unpack_from('<d', d, at)[0] + 2e-3)
+open(sys.argv[2], 'wb').write(d)
+PY
+expect_ok "a Q within --tol 1e-2 is raised to a power" "$ND_BIN" rotate --from "$T/Qp.npy" --tol 1e-2 --alpha 0.5 --out "$T/R.npy"
+expect_fail "beyond the default --tol: refused naming the file" 1 "Qp\.npy: not orthogonal" \
+    "$ND_BIN" rotate --from "$T/Qp.npy" --alpha 0.5 --out "$T/R.npy"
+expect_fail "--tol beyond its documented limit" 2 "--tol '0.5': expected a number in \(0, 0.01\]" \
+    "$ND_BIN" rotate --from "$T/Qp.npy" --tol 0.5 --alpha 0.5 --out "$T/R.npy"
+
 finish
