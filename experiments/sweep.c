@@ -29,6 +29,7 @@
 #include "core/result.h"
 #include "experiments/cli.h"
 #include "experiments/figures.h"
+#include "experiments/units_io.h"
 #include "linalg/apply.h"
 #include "linalg/rotation.h"
 #include "models/extract.h"
@@ -756,6 +757,8 @@ static int run_points(sweep *s)
                          "elapsed %s", i + 1, s->np, p->name, p->val[0], p->val[1], el);
             continue;
         }
+        if (s->n_computed == 0)
+            units_warn_unlabelled(s->ds); /* once, before the first point computed */
         char note[512];
         snprintf(note, sizeof note, "dissect sweep: interrupted during point %s (%d of %d points finished, "
                  "kept in %s/points); run the same command again to resume from there", p->name,

@@ -88,6 +88,20 @@ int units_load_thresholds(const char *path, size_t K, double **out)
     return 0;
 }
 
+void units_warn_unlabelled(const broden *ds)
+{
+    broden_truth(ds, 1); /* fills the per-image category masks */
+    uint64_t seen = 0;
+    for (size_t i = 0; i < broden_num_images(ds); i++)
+        seen |= broden_present(ds, i);
+    for (size_t c = 0; c < broden_num_categories(ds); c++)
+        if (!(seen >> c & 1)) {
+            cli_progress_done();
+            fprintf(stderr, "dissect: warning: %s: no image has a label of category '%s'; its scores are all 0\n",
+                    broden_dir(ds), broden_category_name(ds, c));
+        }
+}
+
 void units_progress(void *ctx, const char *stage, size_t done, size_t total)
 {
     (void)ctx;
@@ -134,6 +148,7 @@ int units_run(const char *dataset, const char *label_store, const char *features
         o.progress = (nd_progress){units_progress, NULL};
     if (nd_dissect(ds, &f, &o, &r))
         goto out;
+    units_warn_unlabelled(ds);
     if (out && nd_write_result(&r, ds, out, extra_json))
         goto out;
     cli_progress_done();

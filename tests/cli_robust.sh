@@ -222,4 +222,16 @@ expect_fail "beyond the default --tol: refused naming the file" 1 "Qp\.npy: not 
 expect_fail "--tol beyond its documented limit" 2 "--tol '0.5': expected a number in \(0, 0.01\]" \
     "$ND_BIN" rotate --from "$T/Qp.npy" --tol 0.5 --alpha 0.5 --out "$T/R.npy"
 
+echo "[13: a category that no image labels is named in a warning, once]"
+mkdir "$T/ds13" && cp "$FIX/dataset"/*.csv "$T/ds13/" && ln -s "$FIX/dataset/images" "$T/ds13/images"
+awk -F, -v OFS=, 'NR > 1 { $NF = "" } { print }' "$FIX/dataset/index.csv" > "$T/ds13/index.csv"   # no texture
+ND_QUIET=1 "$ND_BIN" units --profile netdissect-lite --dataset "$T/ds13" --features "$FIX/features.npy" \
+    --thresholds "$FIX/thresholds.npy" --out "$T/u13" 2>"$T/w13"
+if [ "$(grep -c "warning: .*ds13: no image has a label of category 'texture'" "$T/w13")" = 1 ]; then ok "units: one warning naming texture"
+else bad "units: warnings: $(grep -c warning "$T/w13") ($(head -c 200 "$T/w13"))"; fi
+DS=$T/ds13 sweepini "$T/s13.ini" "$T/s13"
+ND_QUIET=1 "$ND_BIN" sweep --no-plot "$T/s13.ini" 2>"$T/w13" >/dev/null
+if [ "$(grep -c "warning: .*category 'texture'" "$T/w13")" = 1 ]; then ok "sweep of 2 points: the warning once"
+else bad "sweep: $(grep -c warning "$T/w13") warnings"; fi
+
 finish
