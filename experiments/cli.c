@@ -2,6 +2,8 @@
  * strict numbers, the progress line and its one quiet rule. */
 #include "experiments/cli.h"
 #include "core/err.h"
+#include "core/jobs.h"
+#include "linalg/rotation.h"
 
 #include <errno.h>
 #include <math.h>
@@ -70,6 +72,28 @@ int cli_long(const char *s, long *out)
     errno = 0;
     long v = strtol(s, &end, 10);
     if (!*s || *end || errno)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* the range strings of cli.h spell these constants */
+_Static_assert(ND_MAX_THREADS == 64, "CLI_THREADS_RANGE");
+_Static_assert(ROT_SEED_MAX == 4294967294UL, "CLI_SEED_RANGE");
+
+int cli_threads(const char *s, int *out)
+{
+    long v;
+    if (cli_long(s, &v) || v < 0 || v > ND_MAX_THREADS)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int cli_seed(const char *s, long *out)
+{
+    long v;
+    if (cli_long(s, &v) || v < 0 || (unsigned long)v > ROT_SEED_MAX)
         return -1;
     *out = v;
     return 0;

@@ -22,7 +22,7 @@ static void usage(FILE *f)
             "to F.json.  Both are written atomically.\n\n"
             "  --model NAME          network (squeezenet)\n"
             "  --weights FILE        Deep Compression weights (compressed_SqueezeNet.net)\n"
-            "  --random-weights SEED He-initialised random weights instead (seed >= 0)\n"
+            "  --random-weights SEED He-initialised random weights instead (seed " CLI_SEED_RANGE ")\n"
             "  --dataset DIR         Broden-format dataset (index.csv, images/)\n"
             "  --layer NAME          e.g. fire9, fire5, conv1, pool8, fire9/conv3x3_2\n"
             "  --out F.npy           output activations\n"
@@ -66,8 +66,8 @@ int cmd_features(int argc, char **argv)
         case 'l': layer = optarg; break;
         case 'o': out = optarg; break;
         case 'r':
-            if (cli_long(optarg, &seed) || seed < 0)
-                return cli_usage_error(argv[0], "--random-weights: '%s' is not a seed >= 0",
+            if (cli_seed(optarg, &seed))
+                return cli_usage_error(argv[0], "--random-weights '%s': expected a seed in " CLI_SEED_RANGE,
                                        optarg);
             break;
         case 'b':

@@ -178,9 +178,8 @@ static int parse_args(int argc, char **argv, rotate_args *a)
                                        ROT_DIM_MAX);
             break;
         case 's':
-            if (cli_long(optarg, &a->seed) || a->seed < 0 || (unsigned long)a->seed > ROT_SEED_MAX)
-                return cli_usage_error(CMD, "--seed '%s': expected an integer in 0..%lu", optarg,
-                                       ROT_SEED_MAX);
+            if (cli_seed(optarg, &a->seed))
+                return cli_usage_error(CMD, "--seed '%s': expected a seed in " CLI_SEED_RANGE, optarg);
             break;
         case 'f':
             a->from = optarg;

@@ -11,6 +11,7 @@
 #include "core/csv.h"
 #include "core/err.h"
 #include "experiments/cli.h"
+#include "linalg/rotation.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -389,8 +390,8 @@ static int set_source(parser *p, int k, const char *value)
         break;
     }
     case K_ACT_SEED:
-        if (cli_long(value, &l) || l < 0)
-            return perr(p, p->line, k, "'%s': expected an integer >= 0", value), 0;
+        if (cli_seed(value, &l))
+            return perr(p, p->line, k, "'%s': expected a seed in " CLI_SEED_RANGE, value), 0;
         c->random_seed = l;
         break;
     }
@@ -448,8 +449,8 @@ static int set_method(parser *p, int k, const char *value)
         c->draws = (int)l;
         break;
     case K_RO_SEED:
-        if (cli_long(value, &l) || l < 0 || l > 4000000000L)
-            return perr(p, p->line, k, "'%s': expected an integer in [0, 4000000000]", value), 0;
+        if (cli_seed(value, &l))
+            return perr(p, p->line, k, "'%s': expected a seed in " CLI_SEED_RANGE, value), 0;
         c->base_seed = (unsigned long)l;
         break;
     case K_OUT_DIR:
@@ -514,6 +515,9 @@ static int check_whole(parser *p)
         c->alphas = v;
         qsort(c->alphas, (size_t)c->n_alphas, sizeof *c->alphas, cmp_double);
     }
+    if (c->base_seed + (unsigned long)c->draws - 1 > ROT_SEED_MAX)
+        return perr(p, p->key_line[K_RO_SEED] ? p->key_line[K_RO_SEED] : la, K_RO_SEED,
+                    "%lu: the last draw's seed base_seed + draws - 1 is beyond " CLI_SEED_RANGE, c->base_seed);
     /* activations */
     c->compute = p->key_line[K_ACT_WEIGHTS] || p->key_line[K_ACT_SEED];
     if (p->key_line[K_ACT_WEIGHTS] && p->key_line[K_ACT_SEED])

@@ -234,4 +234,23 @@ ND_QUIET=1 "$ND_BIN" sweep --no-plot "$T/s13.ini" 2>"$T/w13" >/dev/null
 if [ "$(grep -c "warning: .*category 'texture'" "$T/w13")" = 1 ]; then ok "sweep of 2 points: the warning once"
 else bad "sweep: $(grep -c warning "$T/w13") warnings"; fi
 
+echo "[16: the documented conventions, and one range per shared option]"
+h=$("$ND_BIN" units --help)
+for fact in "counts from 1" "count from 0" "float64" "version 1, 2 or 3" "or ndl" "$("$ND_BIN" sweep --help | grep -o 'threads in [0-9.]*')"; do
+    if grep -qF -- "$fact" <<<"$h"; then ok "units --help: $fact"; else bad "units --help does not say '$fact'"; fi
+done
+if "$ND_BIN" sweep --help | grep -q "sample standard"; then ok "sweep --help: summary.csv's sd is the sample sd"
+else bad "sweep --help does not say which sd"; fi
+expect_ok "units --threads 0 (all cores), as sweep --threads 0" units --threads 0 --out "$T/u16"
+expect_fail "sweep --threads 100: the same limit as units" 2 "--threads '100': expected an integer in 0\.\.64" \
+    "$ND_BIN" sweep --threads 100 --check "$T/base.ini"
+expect_fail "features --random-weights beyond the rotation seeds' range" 2 "expected a seed in 0\.\.4294967294" \
+    "$ND_BIN" features --model squeezenet --random-weights 4294967295 --dataset "$FIX/dataset" --layer fire9 --out "$T/f16.npy"
+sweepini "$T/seed16.ini" "$T/s16" "alphas = 0, 1" "base_seed = 4294967295"
+expect_fail "config base_seed: the same range" 2 "base_seed: '4294967295': expected a seed in 0\.\.4294967294" \
+    "$ND_BIN" sweep --check "$T/seed16.ini"
+sweepini "$T/prof16.ini" "$T/s16"; sed -i 's/^profile = netdissect-lite/profile = ndl/' "$T/prof16.ini"
+if "$ND_BIN" sweep --check "$T/prof16.ini" | grep -q "^profile = netdissect-lite"; then ok "config: profile = ndl, as on the command line"
+else bad "config: profile = ndl refused"; fi
+
 finish
