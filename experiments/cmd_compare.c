@@ -221,8 +221,14 @@ static int same_key(const csv_t *a, int ra, const csv_t *b, int rb, const int *k
 static void row_label(char *buf, size_t cap, const csv_t *c, int r, const int *k, int nk)
 {
     size_t n = (size_t)snprintf(buf, cap, "row %d (", r + 1);
+    int shown[3] = {0, nk > 1 ? k[1] : 0, 2};
+    if (nk > 0)
+        shown[0] = k[0];
     if (nk == 0) /* no key: name it by its first column */
-        nk = 1, k = (const int[]){0};
+        nk = 1;
+    else if (nk == 2 && c->ncol[0] > 2 && !strcmp(c->cells[0][2], "seed")) /* sweep rows: the seed too */
+        nk = 3;
+    k = shown;
     for (int i = 0; i < nk && k[i] < c->ncol[r] && k[i] < c->ncol[0] && n < cap; i++)
         n += (size_t)snprintf(buf + n, cap - n, "%s%s=%s", i ? ", " : "", c->cells[0][k[i]], c->cells[r][k[i]]);
     if (n < cap)
