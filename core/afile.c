@@ -256,14 +256,18 @@ int afile_stale_temp(const char *name)
     return 0;
 }
 
-void afile_remove_stale(const char *dir)
+/* Unlink the stale temporaries in dir; only those of base ("<base>.tmp.*")
+ * unless base is NULL. */
+static void remove_stale_in(const char *dir, const char *base)
 {
+    size_t bl = base ? strlen(base) : 0;
     DIR *d = opendir(dir);
     if (!d)
         return;
     struct dirent *e;
     while ((e = readdir(d)))
-        if (afile_stale_temp(e->d_name)) {
+        if ((!base || (!strncmp(e->d_name, base, bl) && !strncmp(e->d_name + bl, ".tmp.", 5))) &&
+            afile_stale_temp(e->d_name)) {
             char *p = nd_path_join(dir, e->d_name);
             if (p)
                 unlink(p);
@@ -272,26 +276,15 @@ void afile_remove_stale(const char *dir)
     closedir(d);
 }
 
+void afile_remove_stale(const char *dir) { remove_stale_in(dir, NULL); }
+
 /* Stale temporaries of this very path (a killed run's "<path>.tmp.<host>.<pid>"). */
 static void remove_stale_siblings(const char *path)
 {
     const char *slash = strrchr(path, '/');
     char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
-    const char *base = slash ? slash + 1 : path;
-    size_t bl = strlen(base);
-    DIR *d = dir ? opendir(dir) : NULL;
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (!strncmp(e->d_name, base, bl) && !strncmp(e->d_name + bl, ".tmp.", 5) &&
-                afile_stale_temp(e->d_name)) {
-                char *p = nd_path_join(dir, e->d_name);
-                if (p)
-                    unlink(p);
-                free(p);
-            }
-        closedir(d);
-    }
+    if (dir)
+        remove_stale_in(dir, slash ? slash + 1 : path);
     free(dir);
 }
 

@@ -631,6 +631,18 @@ const char *config_title(const config *c, char *buf, size_t cap)
 }
 
 
+void config_write_dissect(FILE *f, const config *c)
+{
+    char b[64];
+    fprintf(f, "profile = %s\n", nd_profile_name(c->profile));
+    cli_fmt_double(b, sizeof b, c->quantile);
+    fprintf(f, "quantile = %s\n", b);
+    cli_fmt_double(b, sizeof b, c->iou_threshold);
+    fprintf(f, "iou_threshold = %s\n", b);
+    if (c->have_field)
+        fprintf(f, "field = %d,%d,%d\n", c->field_offset, c->field_size, c->field_stride);
+}
+
 char *config_effective(const config *c)
 {
     char *text = NULL;
@@ -658,14 +670,9 @@ char *config_effective(const config *c)
         fprintf(f, "weights = %s\n", c->weights);
     if (c->random_seed >= 0)
         fprintf(f, "random_seed = %ld\n", c->random_seed);
-    fprintf(f, "\n[dissect]\nprofile = %s\n", nd_profile_name(c->profile));
-    cli_fmt_double(b, sizeof b, c->quantile);
-    fprintf(f, "quantile = %s\n", b);
-    cli_fmt_double(b, sizeof b, c->iou_threshold);
-    fprintf(f, "iou_threshold = %s\n", b);
-    if (c->have_field)
-        fprintf(f, "field = %d,%d,%d\n", c->field_offset, c->field_size, c->field_stride);
-    else if (c->profile == ND_PROFILE_NETDISSECT)
+    fprintf(f, "\n[dissect]\n");
+    config_write_dissect(f, c);
+    if (!c->have_field && c->profile == ND_PROFILE_NETDISSECT)
         fprintf(f, "; field: from the .json beside the activations, else the model's layer geometry\n");
     fprintf(f, "\n[rotation]\nalphas = ");
     for (int i = 0; i < c->n_alphas; i++) {

@@ -193,13 +193,7 @@ static char *resume_key_text(const config *c)
         } else
             fprintf(f, "random_seed = %ld\n", c->random_seed);
     }
-    fprintf(f, "profile = %s\n", nd_profile_name(c->profile));
-    cli_fmt_double(b, sizeof b, c->quantile);
-    fprintf(f, "quantile = %s\n", b);
-    cli_fmt_double(b, sizeof b, c->iou_threshold);
-    fprintf(f, "iou_threshold = %s\n", b);
-    if (c->have_field)
-        fprintf(f, "field = %d,%d,%d\n", c->field_offset, c->field_size, c->field_stride);
+    config_write_dissect(f, c);
     fprintf(f, "base_seed = %lu\n", c->base_seed);
     if (fclose(f)) {
         free(text);
