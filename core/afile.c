@@ -206,6 +206,22 @@ int afile_check_kind(const char *path, const void *magic, size_t n, const char *
                    path, what);
 }
 
+int afile_check_text(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    unsigned char head[4096];
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f)
+        fclose(f);
+    if (!memchr(head, 0, got))
+        return 0;
+    return nd_fail("%s: exists and is a binary file, not text; refusing to overwrite it (remove it or choose "
+                   "another path)", path);
+}
+
 /* ---- temporary names ---- */
 
 static char tmp_tag[300];

@@ -47,6 +47,10 @@ int nd_same_file(const char *a, const char *b);
  * ("label store", ".npy file").  0 when path is absent, empty or of that kind. */
 int afile_check_kind(const char *path, const void *magic, size_t n, const char *what);
 
+/* The same for a text output (CSV, JSON): refuse to replace an existing file
+ * with a NUL byte in its first 4 KiB (binary: activations, a label store). */
+int afile_check_text(const char *path);
+
 /* "<host>.<pid>": the tag of this process's temporaries (also used by the
  * import folder and the figures, so that one cleanup rule fits all). */
 const char *afile_tmp_tag(void);

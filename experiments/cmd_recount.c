@@ -106,7 +106,8 @@ int cmd_recount(int argc, char **argv)
     if (optind != argc - 1)
         return cli_usage_error("recount", "expected one result CSV file");
     const char *path = argv[optind];
-    if (afile_protect_input(path))
+    /* refused before any work: an input, or a binary file, as --out */
+    if (afile_protect_input(path) || (out && afile_check_text(out)))
         return cli_fail();
     csv_file f;
     if (csv_open(&f, path))

@@ -25,6 +25,7 @@ same "the features file is intact" "$T/feat.npy" "$FIX/features.npy"
 expect_fail "--label-store naming a CSV file" 1 "table\.csv: exists and is not a label store" \
     units --label-store "$T/table.csv" --out "$T/u1"
 same "the CSV file is intact" "$T/table.csv" "$T/table.saved"
+cp "$FIX/features.npy" "$T/feat.npy"   # (each case on a fresh copy: no cascade from the one before)
 expect_fail "rotate --out naming its --features" 1 "feat\.npy: is also an input" \
     "$ND_BIN" rotate --features "$T/feat.npy" --seed 1 --out "$T/feat.npy"
 ln -s "$T/feat.npy" "$T/link.npy"
@@ -36,6 +37,10 @@ expect_fail "rotate --out naming a CSV file" 1 "table\.csv: exists and is not a 
 same "the CSV file is intact after rotate" "$T/table.csv" "$T/table.saved"
 expect_fail "recount --out naming its input" 1 "r\.csv: is also an input" \
     sh -c "cp '$ND_SHARED/data/netdissect-release/caffe_reference_places205.csv' '$T/r.csv'; '$ND_BIN' recount --out '$T/r.csv' '$T/r.csv'"
+cp "$FIX/features.npy" "$T/feat.npy"
+expect_fail "recount --out naming a binary file" 1 "feat\.npy: exists and is a binary file" \
+    "$ND_BIN" recount --out "$T/feat.npy" "$ND_SHARED/data/netdissect-release/caffe_reference_places205.csv"
+same "the features file is intact after recount" "$T/feat.npy" "$FIX/features.npy"
 expect_ok "a label store replaces a stale label store" units --label-store "$T/store" --out "$T/u1"
 
 # A small finished sweep that later sections copy, extend and resume.
