@@ -143,7 +143,9 @@ int nd_lstore_check(const nd_lstore *s, const char *dir, size_t nimages, size_t 
 int nd_lstore_create(nd_lstore *s, const char *path, size_t maps_len)
 {
     afile *a = &s->file;
-    if (afile_open_mode(a, path, "w+b"))
+    /* a store is rebuilt over a stale store, never over another file (the
+     * activations, a CSV) given by mistake as --label-store */
+    if (afile_check_kind(path, STORE_MAGIC, 8, "label store") || afile_open_mode(a, path, "w+b"))
         return -1;
     size_t len = STORE_HDR + maps_len * sizeof(uint16_t);
     if (ftruncate(fileno(a->f), (off_t)len) != 0) {

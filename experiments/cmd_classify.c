@@ -1,6 +1,7 @@
 /* cmd_classify.c - `dissect classify`: top-5 ImageNet classes of images
  * with SqueezeNet v1.0 (a smoke test of decoding, preprocessing, weights
  * and forward pass together). */
+#include "core/csv.h"
 #include "core/err.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
@@ -33,8 +34,9 @@ int classify_read_synsets(const char *path, char ***names)
     int n = 0, oom = 0;
     while (v && !oom && n < 1000 && fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = 0;
+        const char *l = n == 0 ? nd_skip_bom(line) : line;
         /* "n01440764 tench, Tinca tinca": drop the WordNet id */
-        const char *s = line[0] == 'n' && strchr(line, ' ') ? strchr(line, ' ') + 1 : line;
+        const char *s = l[0] == 'n' && strchr(l, ' ') ? strchr(l, ' ') + 1 : l;
         oom = !(v[n++] = strdup(s));
     }
     fclose(f);

@@ -8,8 +8,10 @@
  * handler then returns 0 so inih stops caring, and config_load reports it.
  */
 #include "experiments/config.h"
+#include "core/csv.h"
 #include "core/err.h"
 #include "experiments/cli.h"
+#include "linalg/rotation.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -109,6 +111,8 @@ static char *reader(char *str, int num, void *stream)
         return NULL;
     str[n] = 0;
     p->line++;
+    if (p->line == 1 && str != nd_skip_bom(str)) /* inih skips it too */
+        memmove(str, str + 3, (size_t)n - 2);
     if (too_long)
         perr(p, p->line, -1, "line longer than %d characters", num - 2);
     /* Section header check (inih only reports sections through their keys). */
@@ -404,8 +408,8 @@ static int set_source(parser *p, int k, const char *value)
         break;
     }
     case K_ACT_SEED:
-        if (cli_long(value, &l) || l < 0)
-            return perr(p, p->line, k, "'%s': expected an integer >= 0", value), 0;
+        if (cli_seed(value, &l))
+            return perr(p, p->line, k, "'%s': expected a seed in " CLI_SEED_RANGE, value), 0;
         c->random_seed = l;
         break;
     }
@@ -463,8 +467,8 @@ static int set_method(parser *p, int k, const char *value)
         c->draws = (int)l;
         break;
     case K_RO_SEED:
-        if (cli_long(value, &l) || l < 0 || l > 4000000000L)
-            return perr(p, p->line, k, "'%s': expected an integer in [0, 4000000000]", value), 0;
+        if (cli_seed(value, &l))
+            return perr(p, p->line, k, "'%s': expected a seed in " CLI_SEED_RANGE, value), 0;
         c->base_seed = (unsigned long)l;
         break;
     case K_OUT_DIR:
@@ -567,6 +571,9 @@ static int check_whole(parser *p)
         c->alphas = v;
         qsort(c->alphas, (size_t)c->n_alphas, sizeof *c->alphas, cmp_double);
     }
+    if (c->base_seed + (unsigned long)c->draws - 1 > ROT_SEED_MAX)
+        return perr(p, p->key_line[K_RO_SEED] ? p->key_line[K_RO_SEED] : la, K_RO_SEED,
+                    "%lu: the last draw's seed base_seed + draws - 1 is beyond " CLI_SEED_RANGE, c->base_seed);
     /* activations */
     c->compute = p->key_line[K_ACT_WEIGHTS] || p->key_line[K_ACT_SEED] || p->key_line[K_ACT_CKPT];
     if (!!p->key_line[K_ACT_WEIGHTS] + !!p->key_line[K_ACT_SEED] + !!p->key_line[K_ACT_CKPT] > 1) {
@@ -695,6 +702,18 @@ const char *config_title(const config *c, char *buf, size_t cap)
 }
 
 
+void config_write_dissect(FILE *f, const config *c)
+{
+    char b[64];
+    fprintf(f, "profile = %s\n", nd_profile_name(c->profile));
+    cli_fmt_double(b, sizeof b, c->quantile);
+    fprintf(f, "quantile = %s\n", b);
+    cli_fmt_double(b, sizeof b, c->iou_threshold);
+    fprintf(f, "iou_threshold = %s\n", b);
+    if (c->have_field)
+        fprintf(f, "field = %d,%d,%d\n", c->field_offset, c->field_size, c->field_stride);
+}
+
 char *config_effective(const config *c)
 {
     char *text = NULL;
@@ -724,14 +743,9 @@ char *config_effective(const config *c)
         fprintf(f, "random_seed = %ld\n", c->random_seed);
     if (c->checkpoint)
         fprintf(f, "checkpoint = %s\n", c->checkpoint);
-    fprintf(f, "\n[dissect]\nprofile = %s\n", nd_profile_name(c->profile));
-    cli_fmt_double(b, sizeof b, c->quantile);
-    fprintf(f, "quantile = %s\n", b);
-    cli_fmt_double(b, sizeof b, c->iou_threshold);
-    fprintf(f, "iou_threshold = %s\n", b);
-    if (c->have_field)
-        fprintf(f, "field = %d,%d,%d\n", c->field_offset, c->field_size, c->field_stride);
-    else if (c->profile == ND_PROFILE_NETDISSECT)
+    fprintf(f, "\n[dissect]\n");
+    config_write_dissect(f, c);
+    if (!c->have_field && c->profile == ND_PROFILE_NETDISSECT)
         fprintf(f, "; field: from the .json beside the activations, else the model's layer geometry\n");
     fprintf(f, "\n[rotation]\nalphas = ");
     for (int i = 0; i < c->n_alphas; i++) {

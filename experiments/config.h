@@ -52,6 +52,8 @@
 
 #include "core/dissect.h"
 
+#include <stdio.h>
+
 typedef struct {
     char *path;         /* the config file as given */
     /* [dataset] */
@@ -103,6 +105,11 @@ const char *config_title(const config *c, char *buf, size_t cap);
  * Loading it again gives the same configuration.  Its second line, "; from:
  * PATH", is the only one that depends on how the config was named. */
 char *config_effective(const config *c);
+
+/* The [dissect] settings that change results, as "key = value" lines
+ * (profile, quantile, iou_threshold, and field when known): shared by the
+ * effective config and the sweep's resume.key. */
+void config_write_dissect(FILE *f, const config *c);
 
 void config_free(config *c);
 

@@ -1,12 +1,15 @@
 /* figures.c - the sweep's figures, drawn by gnuplot (see figures.h).
  *
  * gnuplot runs as a child process with the file names and the title passed
- * as -e variables; it writes figures/<base>.tmp.<pid>.{png,svg}, renamed
- * into place only when gnuplot succeeded, so a figure is complete or absent.
+ * as -e variables; it writes figures/<base>.tmp.<host>.<pid>.{png,svg},
+ * renamed into place only when gnuplot succeeded and both files pass
+ * nd_verify_figure (gnuplot exits 0 when its write fails on a full disk), so
+ * a figure is complete or the previous one stays.
  */
 #include "experiments/figures.h"
 #include "core/afile.h"
 #include "core/err.h"
+#include "core/verify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,6 +65,24 @@ const char *fig_plots_dir(void)
     return NULL;
 }
 
+/* Text for an enhanced-text label, shown as written: the scripts use
+ * enhanced text for the Greek alpha, where _ ^ @ & ~ { } would otherwise turn
+ * a layer name like fire_9 into a subscript.  A backslash before them makes
+ * them literal (one backslash: the value is a single-quoted string). */
+static char *gp_enhanced_literal(const char *s)
+{
+    char *out = nd_malloc(2 * strlen(s) + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (; *s; s++) {
+        if (strchr("_^@&~{}\\", *s))
+            *o++ = '\\';
+        *o++ = *s;
+    }
+    *o = 0;
+    return out;
+}
+
 /* gnuplot string literal in single quotes ('' is a quote inside). */
 void fig_gp_quote(FILE *f, const char *name, const char *v)
 {
@@ -74,8 +95,8 @@ void fig_gp_quote(FILE *f, const char *name, const char *v)
     fputs("';", f);
 }
 
-/* Run gnuplot on one script; outputs go to figures/<base>.tmp.<pid>.{png,svg}
- * and are renamed when gnuplot succeeded. */
+/* Run gnuplot on one script; outputs go to figures/<base>.tmp.<tag>.{png,svg}
+ * and are renamed when gnuplot succeeded and both are complete. */
 int fig_gnuplot(const char *script, const char *run_dir, const char *base, const char *vars, int first)
 {
     char *fig = nd_path_join(run_dir, "figures");
@@ -84,7 +105,7 @@ int fig_gnuplot(const char *script, const char *run_dir, const char *base, const
         return -1;
     }
     char tmpbase[PATH_MAX], final[PATH_MAX + 8], tmpf[PATH_MAX + 8], logp[PATH_MAX];
-    snprintf(tmpbase, sizeof tmpbase, "%s/%s.tmp.%ld", fig, base, (long)getpid());
+    snprintf(tmpbase, sizeof tmpbase, "%s/%s.tmp.%s", fig, base, afile_tmp_tag());
     snprintf(logp, sizeof logp, "%s/gnuplot.log", fig);
     char *e = NULL;
     size_t elen = 0;
@@ -125,12 +146,18 @@ int fig_gnuplot(const char *script, const char *run_dir, const char *base, const
             rc = nd_fail("%s: gnuplot failed (status %d); see %s", script, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
                          logp);
     }
+    for (int i = 0; i < 2 && rc == 0; i++) { /* both whole before either replaces the old */
+        snprintf(tmpf, sizeof tmpf, "%s.%s", tmpbase, ext[i]);
+        if (!file_exists(tmpf))
+            rc = nd_fail("%s: gnuplot wrote no %s (see %s)", script, tmpf, logp);
+        else if (nd_verify_figure(tmpf))
+            rc = nd_fail_prefix("gnuplot exited 0 but its figure is incomplete (disk full?); the previous "
+                                "figures are kept");
+    }
     for (int i = 0; i < 2; i++) {
         snprintf(tmpf, sizeof tmpf, "%s.%s", tmpbase, ext[i]);
         snprintf(final, sizeof final, "%s/%s.%s", fig, base, ext[i]);
-        if (rc == 0 && !file_exists(tmpf))
-            rc = nd_fail("%s: gnuplot wrote no %s (see %s)", script, tmpf, logp);
-        else if (rc == 0 && rename(tmpf, final))
+        if (rc == 0 && rename(tmpf, final))
             rc = nd_fail("%s: cannot rename to %s: %s", tmpf, final, strerror(errno));
         if (rc)
             unlink(tmpf);
@@ -208,7 +235,9 @@ int fig_draw(const char *run_dir)
     }
     fig_gp_quote(m, "summary", sum);
     fig_gp_quote(m, "sweep", sw);
-    fig_gp_quote(m, "plottitle", title);
+    char *shown = gp_enhanced_literal(title);
+    fig_gp_quote(m, "plottitle", shown ? shown : title);
+    free(shown);
     fig_gp_quote(m, "cats", cats);
     fclose(m);
     char s1[PATH_MAX + 32], s2[PATH_MAX + 32];

@@ -63,8 +63,10 @@ int main(int argc, char **argv)
         return ND_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            int bad = cli_reject_empty(argv[1], argc - 1, argv + 1);
+            return bad ? bad : cli_finish(commands[i].run(argc - 1, argv + 1));
+        }
     fprintf(stderr, "dissect: unknown command '%s' (try 'dissect --help')\n", argv[1]);
     return ND_EXIT_USAGE;
 }

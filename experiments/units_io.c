@@ -1,5 +1,6 @@
 /* units_io.c - the steps of `dissect units` shared with the sweep (see units_io.h). */
 #include "experiments/units_io.h"
+#include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
 #include "core/npy.h"
@@ -48,7 +49,7 @@ int units_load_thresholds(const char *path, size_t K, double **out)
         int ln = 0;
         while (fgets(line, sizeof line, f)) {
             ln++;
-            char *s = line;
+            char *s = ln == 1 ? (char *)nd_skip_bom(line) : line;
             while (*s == ' ' || *s == '\t')
                 s++;
             if (*s == '#' || *s == '\n' || *s == 0)
@@ -87,6 +88,20 @@ int units_load_thresholds(const char *path, size_t K, double **out)
     return 0;
 }
 
+void units_warn_unlabelled(const broden *ds)
+{
+    broden_truth(ds, 1); /* fills the per-image category masks */
+    uint64_t seen = 0;
+    for (size_t i = 0; i < broden_num_images(ds); i++)
+        seen |= broden_present(ds, i);
+    for (size_t c = 0; c < broden_num_categories(ds); c++)
+        if (!(seen >> c & 1)) {
+            cli_progress_done();
+            fprintf(stderr, "dissect: warning: %s: no image has a label of category '%s'; its scores are all 0\n",
+                    broden_dir(ds), broden_category_name(ds, c));
+        }
+}
+
 void units_progress(void *ctx, const char *stage, size_t done, size_t total)
 {
     (void)ctx;
@@ -107,6 +122,8 @@ int units_run(const char *dataset, const char *label_store, const char *features
     memset(&r, 0, sizeof r);
     /* an unusable output folder should fail now, not after the work */
     if (out && nd_mkdirs(out))
+        return -1;
+    if (afile_protect_input(features) || afile_protect_input(thresholds_file))
         return -1;
     if (npy_open(&a, features))
         return -1;
@@ -132,6 +149,7 @@ int units_run(const char *dataset, const char *label_store, const char *features
     if (nd_dissect(ds, &f, &o, &r))
         goto out;
     r.features = features;
+    units_warn_unlabelled(ds);
     if (out && nd_write_result(&r, ds, out, extra_json))
         goto out;
     cli_progress_done();
