@@ -57,6 +57,9 @@ struct broden {
     size_t maps_len;
     int truth_ready;
     int64_t *truth[2]; /* [L]: 0 = repeated image-level labels count each time, 1 = once */
+    int truth_nt;      /* threads that count the label pixels */
+    int64_t *truth_part; /* [truth_nt][L] their pixel counts */
+    uint64_t *catbit;  /* [L] bit of the label's selected primary category, 0 for none */
     uint64_t *present; /* [N] */
     nd_lstore store;   /* a prepared label store, mapped or being built */
     size_t r0, r1;     /* images whose label maps are loaded (all unless opened as a shard) */
@@ -688,7 +691,7 @@ void broden_free(broden *ds)
     free(ds->img);
     free(ds->layers);
     free(ds->layer_off);
-    free(ds->truth[0]), free(ds->truth[1]), free(ds->present);
+    free(ds->truth[0]), free(ds->truth[1]), free(ds->present), free(ds->truth_part), free(ds->catbit);
     if (ds->store.map)
         nd_lstore_close(&ds->store);
     else
@@ -755,33 +758,75 @@ int broden_dataset_signature(const char *dir, const char *categories, uint64_t *
 
 static pthread_mutex_t truth_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* The truth arrays are allocated when the dataset is opened (where running
- * out of memory can be reported) and filled on first use. */
+/* The truth arrays (and the counting threads' scratch) are allocated when
+ * the dataset is opened (where running out of memory can be reported) and
+ * filled on first use. */
 static int alloc_truth(broden *ds)
 {
     for (int v = 0; v < 2; v++)
         ds->truth[v] = nd_calloc((size_t)ds->L, sizeof(int64_t));
     ds->present = nd_calloc(ds->N ? ds->N : 1, sizeof(uint64_t));
-    return ds->truth[0] && ds->truth[1] && ds->present ? 0 : -1;
+    ds->truth_nt = nd_threads(0);
+    ds->truth_part = nd_calloc((size_t)ds->truth_nt * (size_t)ds->L, sizeof(int64_t));
+    ds->catbit = nd_calloc((size_t)ds->L, sizeof(uint64_t));
+    return ds->truth[0] && ds->truth[1] && ds->present && ds->truth_part && ds->catbit ? 0 : -1;
 }
 
-static void compute_truth(broden *ds)
+/* One thread's share of the label pixels: images tid, tid + nt, ...
+ * counted into its own array (slot 0 gets the unlabelled pixels, dropped
+ * later: branch-free), and the categories each image's pixels show. */
+typedef struct {
+    broden *ds;
+    int tid, nt;
+} truth_job;
+
+static void *truth_worker(void *arg)
 {
-    for (size_t i = ds->r0; i < ds->r1; i++) {
+    truth_job *j = arg;
+    broden *ds = j->ds;
+    int64_t *cnt = ds->truth_part + (size_t)j->tid * (size_t)ds->L;
+    for (size_t i = ds->r0 + (size_t)j->tid; i < ds->r1; i += (size_t)j->nt) {
         const image_rec *im = &ds->img[i];
         size_t npix = (size_t)im->sh * (size_t)im->sw;
         uint64_t pres = 0;
         for (size_t k = im->layer0; k < im->layer0 + im->nlayer; k++) {
-            const uint16_t *m = ds->layers[k].map;
-            for (size_t p = 0; p < npix; p++)
-                if (m[p]) {
-                    ds->truth[0][m[p]]++;
-                    ds->truth[1][m[p]]++;
-                    int c = ds->primary[m[p]];
-                    if (c >= 0)
-                        pres |= (uint64_t)1 << c;
+            /* runs of one label (regions along rows) are counted in a
+             * register: a store per pixel to the same slot would serialise */
+            const uint16_t *m = ds->layers[k].map; /* loaded: k is a layer of the shard */
+            uint16_t cur = m[0];
+            int64_t run = 0;
+            for (size_t p = 0; p < npix; p++) {
+                if (m[p] != cur) {
+                    cnt[cur] += run;
+                    pres |= ds->catbit[cur];
+                    cur = m[p], run = 0;
                 }
+                run++;
+            }
+            cnt[cur] += run;
+            pres |= ds->catbit[cur];
         }
+        ds->present[i] = pres;
+    }
+    return NULL;
+}
+
+static void compute_truth(broden *ds)
+{
+    for (int l = 1; l < ds->L; l++)
+        ds->catbit[l] = ds->primary[l] >= 0 ? (uint64_t)1 << ds->primary[l] : 0;
+    truth_job jobs[ND_MAX_THREADS];
+    for (int t = 0; t < ds->truth_nt; t++)
+        jobs[t] = (truth_job){ds, t, ds->truth_nt};
+    nd_run_jobs(truth_worker, jobs, sizeof *jobs, ds->truth_nt);
+    for (int t = 0; t < ds->truth_nt; t++)
+        for (int l = 1; l < ds->L; l++)
+            ds->truth[0][l] += ds->truth_part[(size_t)t * (size_t)ds->L + (size_t)l];
+    memcpy(ds->truth[1], ds->truth[0], (size_t)ds->L * sizeof(int64_t));
+    /* image-level labels: a few per image */
+    for (size_t i = ds->r0; i < ds->r1; i++) {
+        const image_rec *im = &ds->img[i];
+        size_t npix = (size_t)im->sh * (size_t)im->sw;
         for (size_t k = im->il0; k < im->il0 + im->nil; k++) {
             int l = ds->ils[k].label, dup = 0;
             for (size_t q = im->il0; q < k; q++)
@@ -789,11 +834,8 @@ static void compute_truth(broden *ds)
             ds->truth[0][l] += (int64_t)npix;
             if (!dup)
                 ds->truth[1][l] += (int64_t)npix;
-            int c = ds->primary[l];
-            if (c >= 0)
-                pres |= (uint64_t)1 << c;
+            ds->present[i] |= ds->catbit[l];
         }
-        ds->present[i] = pres;
     }
 }
 

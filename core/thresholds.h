@@ -5,17 +5,19 @@
  * linear interpolation between order statistics (core/quantile.h;
  * docs/method.md).  Three exact methods, which agree bit for bit:
  *
- *   ND_THR_WINDOW     one pass: a sample of about 1,024 images brackets each
- *                     unit's quantile in a value window; one pass over all
- *                     images counts the values below it and keeps those
- *                     inside, which pins both order statistics.  Fails when
- *                     the window misses (or the input is too small to sample).
+ *   ND_THR_STREAM     one pass: each thread keeps, per unit, the candidates
+ *                     above a rising floor - a superset of the unit's
+ *                     keep = n - floor(p (n - 1)) largest values, which hold
+ *                     both order statistics (core/topk.h).  Floors start
+ *                     from a 32-image sample; a guess that was too high is
+ *                     detected and costs a second pass.  Memory: 2 keep
+ *                     floats per unit and thread (fails above 1 GiB).
  *   ND_THR_HISTOGRAM  two histogram passes (qt_stream), memory independent of N.
  *   ND_THR_SELECT     gather each unit's values and quickselect: the slow
  *                     obvious reference.
- *   ND_THR_AUTO       the window when it brackets the quantile, else the
- *                     histograms (a pass over a rotated source costs an
- *                     sgemm, so passes matter).
+ *   ND_THR_AUTO       the stream, or the histograms when the stream's
+ *                     candidates would not fit (a pass over a rotated source
+ *                     costs an sgemm, so passes matter).
  */
 #ifndef ND_THRESHOLDS_H
 #define ND_THRESHOLDS_H
@@ -24,14 +26,14 @@
 #include "core/progress.h"
 #include "core/quantile.h"
 
-/* Images per block read by the threshold passes; blocks are aligned to
- * global image indices (so shards whose ends are multiples of it read the
- * single process's blocks). */
-#define ND_THR_BLOCK 16
+/* Images per block read by the threshold passes (nd_features_blocks);
+ * blocks are aligned to global image indices (so shards whose ends are
+ * multiples of it read the single process's blocks). */
+#define ND_THR_BLOCK ND_FEATURES_BLOCK
 
 typedef enum {
     ND_THR_AUTO = 0,
-    ND_THR_WINDOW = 1,
+    ND_THR_STREAM = 1,
     ND_THR_HISTOGRAM = 2,
     ND_THR_SELECT = 3
 } nd_thr_method;

@@ -6,7 +6,7 @@
  * 113x113 are 15 MB): the per-class image counts decide which classes are
  * kept before anything is written.  Pass 2 decodes each image, resizes and
  * writes it, and writes its renumbered label map.  Everything goes into
- * OUT.tmp.<pid>, renamed to OUT at the end; on failure the temporary
+ * OUT.tmp.<host>.<pid>, renamed to OUT at the end; on failure the temporary
  * folder is removed, so OUT is either complete or absent.
  *
  * Counting on the output label maps (not the originals) makes frequency
@@ -472,7 +472,7 @@ int imp_run(const imp_opts *o, imp_stats *st)
     c.maps = nd_calloc(c.nimg, sizeof *c.maps);
     c.number = nd_calloc(c.ncls, sizeof *c.number);
     img_count = nd_calloc(c.ncls, sizeof *img_count);
-    size_t tl = strlen(o->out_dir) + 32;
+    size_t tl = strlen(o->out_dir) + strlen(afile_tmp_tag()) + 8;
     c.tmp = nd_malloc(tl);
     if (!c.stems || !c.maps || !c.number || !img_count || !c.tmp) {
         nd_fail("%s: out of memory", o->out_dir);
@@ -490,7 +490,7 @@ int imp_run(const imp_opts *o, imp_stats *st)
             goto done;
         }
     }
-    snprintf(c.tmp, tl, "%s.tmp.%ld", o->out_dir, (long)getpid());
+    snprintf(c.tmp, tl, "%s.tmp.%s", o->out_dir, afile_tmp_tag());
     if (nd_mkdirs(c.tmp))
         goto done;
     made_tmp = 1;

@@ -3,7 +3,7 @@
  *
  * Input: images/<name>.{jpg,jpeg,png}; labels/<name>.png of the same size,
  * 8- or 16-bit class ids (0 = unlabelled); classes.csv `id,name`.
- * Output (the Broden layout, docs/method.md), built in OUT.tmp.<pid> and renamed
+ * Output (the Broden layout, docs/method.md), built in OUT.tmp.<host>.<pid> and renamed
  * to OUT (which must not exist yet):
  *   images/<name>.jpg            size x size, whole image squashed
  *                                (antialiased bilinear), JPEG quality 95;

@@ -20,20 +20,26 @@ static void usage(FILE *f)
             "Dissect a layer: per-unit thresholds at the top quantile, masks upsampled to\n"
             "label resolution, IoU of every unit with every concept over the dataset.\n"
             "Writes DIR/result.csv (one row per unit, the references' layout),\n"
-            "DIR/summary.json (settings, thresholds, detectors, unique detectors) and\n"
-            "DIR/thresholds.npy.\n"
+            "DIR/summary.json (settings, thresholds, detectors, unique detectors),\n"
+            "DIR/thresholds.npy and DIR/maxact.npy (each unit's maximum in each image).\n"
+            "Unit numbers: result.csv's unit column counts from 1 (as the references);\n"
+            "thresholds.npy, maxact.npy and summary.json's arrays count from 0, so unit u\n"
+            "of result.csv is entry u - 1 (and channel u - 1 of the activations).\n"
             "\n"
             "  --dataset DIR        Broden-format dataset (index.csv, label.csv, ...)\n"
-            "  --features F.npy     activations [N, K, h, w], float32 or float16, N in index.csv order\n"
+            "  --features F.npy     activations [N, K, h, w], float32, float16 or float64 (.npy\n"
+            "                       format version 1, 2 or 3), N in index.csv order\n"
             "  --out DIR            output folder (created; files replaced atomically)\n"
-            "  --profile P          netdissect (paper, default) or netdissect-lite\n"
+            "  --profile P          netdissect (paper, default; or nd) or netdissect-lite (or ndl,\n"
+            "                       lite); the same names as the config key [dissect] profile\n"
             "  --field O,S,T        receptive field offset,size,stride in input pixels (netdissect\n"
             "                       profile; default: read \"field\" from F.json beside F.npy)\n"
             "  --quantile Q         top quantile for thresholds (default 0.005)\n"
             "  --thresholds FILE    use these per-unit thresholds (.npy, or text one per line)\n"
             "  --categories A,B     categories to use (default: all in category.csv)\n"
             "  --iou-threshold T    detector if score > T (default 0.04)\n"
-            "  --threads N          worker threads (default: all cores; results do not depend on it)\n"
+            "  --threads N          worker threads in " CLI_THREADS_RANGE ", 0 = all cores (the default);\n"
+            "                       results do not depend on it\n"
             "  --label-store FILE   prepared label store: decoded label layers kept in FILE and\n"
             "                       memory-mapped by later runs (rebuilt when the dataset changes)\n"
             "\n"
@@ -81,12 +87,10 @@ int cmd_units_parse(int argc, char **argv, units_args *a)
             if (cli_double(optarg, &op->iou_threshold) || op->iou_threshold < 0 || op->iou_threshold >= 1)
                 return cli_usage_error("units", "--iou-threshold: expected a number in [0, 1), got '%s'", optarg);
             break;
-        case 'j': {
-            long v;
-            if (cli_long(optarg, &v) || v < 1 || v > 64)
-                return cli_usage_error("units", "--threads: expected 1..64, got '%s'", optarg);
-            op->threads = (int)v;
-        } break;
+        case 'j':
+            if (cli_threads(optarg, &op->threads))
+                return cli_usage_error("units", "--threads '%s': expected an integer in " CLI_THREADS_RANGE " (0 = all cores)", optarg);
+            break;
         case 'h': usage(stdout); return ND_EXIT_OK;
         default:
             return cli_usage_error("units", "unknown or incomplete option '%s'", argv[optind - 1]);

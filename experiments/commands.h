@@ -22,6 +22,11 @@ int cmd_classify(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+
+/* The 1000 ImageNet class names of synset_words.txt (WordNet ids dropped). */
+int classify_read_synsets(const char *path, char ***names);
 
 #endif

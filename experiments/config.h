@@ -27,6 +27,14 @@
  *                  base_seed        draw d uses seed base_seed + d, default 1
  *   [output]       dir (R)          run folder
  *                  title            figure title; default "<model> <layer> on <dataset>"
+ *   [probes]       enabled          true: linear/binary probes, best single units and
+ *                                   units needed at the points below (core/probe.h);
+ *                                   default false
+ *                  alphas           which of [rotation] alphas; default all
+ *                  draws            the first N draws; default all
+ *                  train_fraction   split share in train (when index.csv's split column
+ *                                   does not vary), default 0.5; split_seed default 1
+ *                  units_needed     true (default) or false
  *
  * Paths: `${NAME}` is replaced by the environment variable NAME; DATA defaults to
  * ../shared and RESULTS to ./results (both relative to the current directory), any
@@ -43,6 +51,8 @@
 #define ND_CONFIG_H
 
 #include "core/dissect.h"
+
+#include <stdio.h>
 
 typedef struct {
     char *path;         /* the config file as given */
@@ -70,6 +80,14 @@ typedef struct {
     /* [output] */
     char *out_dir;      /* absolute */
     char *title;        /* NULL = default */
+    /* [probes] */
+    int probes;         /* enabled */
+    double *probe_alphas; /* NULL = every alpha */
+    int n_probe_alphas;
+    int probe_draws;    /* 0 = every draw */
+    double probe_train_fraction;
+    unsigned long probe_split_seed;
+    int probe_units;
     int npy_default_;   /* internal: npy was defaulted from out_dir */
 } config;
 
@@ -87,6 +105,11 @@ const char *config_title(const config *c, char *buf, size_t cap);
  * Loading it again gives the same configuration.  Its second line, "; from:
  * PATH", is the only one that depends on how the config was named. */
 char *config_effective(const config *c);
+
+/* The [dissect] settings that change results, as "key = value" lines
+ * (profile, quantile, iou_threshold, and field when known): shared by the
+ * effective config and the sweep's resume.key. */
+void config_write_dissect(FILE *f, const config *c);
 
 void config_free(config *c);
 

@@ -16,4 +16,12 @@ int fig_draw(const char *run_dir);
  * else ./plots; NULL (and nd_fail) if none holds unique_vs_alpha.gp. */
 const char *fig_plots_dir(void);
 
+/* Run gnuplot on one script with `vars` (gnuplot statements) and outbase
+ * set; writes <run>/figures/<base>.{png,svg} atomically (first = 1 starts
+ * gnuplot.log afresh).  Variables as fig_gp_quote writes them. */
+#include <stdio.h>
+int fig_gnuplot(const char *script, const char *run_dir, const char *base, const char *vars, int first);
+/* name='value'; as a gnuplot statement ('' inside). */
+void fig_gp_quote(FILE *f, const char *name, const char *v);
+
 #endif

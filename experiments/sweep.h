@@ -1,7 +1,11 @@
 /* sweep.h - the rotation experiment (paper section 3.2) driven by a config.
  *
  * Run folder layout (<out> = [output] dir):
- *   config.effective.ini       the configuration in use (see config.h)
+ *   config.effective.ini       the configuration of the latest run (see config.h)
+ *   resume.key                 what every point depends on: the inputs' content
+ *                              fingerprints (core/fingerprint.h) and the settings
+ *                              that change results; a run whose key differs is
+ *                              refused, one with more alphas or draws resumes
  *   points/a<alpha>_d<draw>/   one dissection: result.csv, summary.json,
  *                              thresholds.npy (nd_write_result) and point.csv,
  *                              written last: the point's row of sweep.csv.
@@ -48,6 +52,12 @@ typedef struct {
     sweep_opts o;
 } sweep_args;
 int cmd_sweep_parse(int argc, char **argv, sweep_args *a);
+
+/* Check every input without writing anything: the dataset (categories,
+ * index.csv), the activations' header against index.csv (unless the run
+ * computes them), the receptive field.  c may be updated (field resolved).
+ * 0 or -1 with one nd_fail line.  sweep_run and `sweep --check` call it. */
+int sweep_check_inputs(config *c);
 
 /* Run (or resume) the sweep; c may be updated (field resolved). 0 or -1
  * (with a dist: on every rank, collectively). */

@@ -1,5 +1,6 @@
 /* units_io.c - the steps of `dissect units` shared with the sweep (see units_io.h). */
 #include "experiments/units_io.h"
+#include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
 #include "core/npy.h"
@@ -51,7 +52,7 @@ int units_load_thresholds(const char *path, size_t K, double **out)
         int ln = 0;
         while (fgets(line, sizeof line, f)) {
             ln++;
-            char *s = line;
+            char *s = ln == 1 ? (char *)nd_skip_bom(line) : line;
             while (*s == ' ' || *s == '\t')
                 s++;
             if (*s == '#' || *s == '\n' || *s == 0)
@@ -90,16 +91,42 @@ int units_load_thresholds(const char *path, size_t K, double **out)
     return 0;
 }
 
+/* The categories some image's labels show (of a shard's images, if ds was
+ * opened as one: the others' masks are 0). */
+static uint64_t categories_seen(const broden *ds)
+{
+    broden_truth(ds, 1); /* fills the per-image category masks */
+    uint64_t seen = 0;
+    for (size_t i = 0; i < broden_num_images(ds); i++)
+        seen |= broden_present(ds, i);
+    return seen;
+}
+
+static void warn_unseen(const broden *ds, uint64_t seen)
+{
+    for (size_t c = 0; c < broden_num_categories(ds); c++)
+        if (!(seen >> c & 1)) {
+            cli_progress_done();
+            fprintf(stderr, "dissect: warning: %s: no image has a label of category '%s'; its scores are all 0\n",
+                    broden_dir(ds), broden_category_name(ds, c));
+        }
+}
+
+void units_warn_unlabelled(const broden *ds) { warn_unseen(ds, categories_seen(ds)); }
+
 void units_progress(void *ctx, const char *stage, size_t done, size_t total)
 {
     (void)ctx;
     cli_progress("dissect: %s %zu/%zu", stage, done, total);
 }
 
-/* The activations (mapped) and, if given, the thresholds file. */
+/* The activations (mapped) and, if given, the thresholds file - refused
+ * first if either is one of the run's outputs (afile_protect_input). */
 static int open_inputs(const char *features, const char *thresholds_file, npy_t *a, nd_features *f, double **thr)
 {
     *thr = NULL;
+    if (afile_protect_input(features) || afile_protect_input(thresholds_file))
+        return -1;
     if (npy_open(a, features))
         return -1;
     if (nd_features_from_npy(f, a) || (thresholds_file && units_load_thresholds(thresholds_file, f->K, thr))) {
@@ -156,6 +183,8 @@ int units_run(const char *dataset, const char *label_store, const char *features
         o.progress = (nd_progress){units_progress, NULL};
     if (nd_dissect(ds, &f, &o, &r))
         goto out;
+    r.features = features;
+    units_warn_unlabelled(ds);
     if (out && nd_write_result(&r, ds, out, extra_json))
         goto out;
     report_done(&r, &o);
@@ -259,13 +288,23 @@ static int dist_thresholds(const nd_features *f, const nd_options *o, size_t i0,
     return rc;
 }
 
-/* The tally of this rank's images, summed into rank 0's. */
-static int dist_tally(const broden *ds, const nd_features *f, const nd_options *o, const double *thr, size_t i0,
-                      size_t i1, nd_dist *d, nd_tally *t)
+/* The tally of this rank's images, summed into rank 0's; r->maxact
+ * ([N][K], zero outside the shard) gathered on every rank. */
+static int dist_tally(const broden *ds, const nd_features *f, const nd_options *o, size_t i0, size_t i1,
+                      nd_dist *d, nd_result *r)
 {
-    int rc = d->all_ok(d, nd_tally_alloc(t, f->K, broden_num_labels(ds), broden_num_categories(ds)) == 0);
+    nd_tally *t = &r->tally;
+    nd_options to = *o;
+    r->N = f->N;
+    size_t nmax = f->N * f->K;
+    int rc = d->all_ok(d, (to.maxact = r->maxact = nd_calloc(nmax ? nmax : 1, sizeof *r->maxact)) &&
+                              nd_tally_alloc(t, f->K, broden_num_labels(ds), broden_num_categories(ds)) == 0);
     if (!rc)
-        rc = d->all_ok(d, nd_tally_run(ds, f, o, thr, i0, i1, t) == 0);
+        rc = d->all_ok(d, nd_tally_run(ds, f, &to, r->thresholds, i0, i1, t) == 0);
+    /* the maxima as bit patterns: each row is nonzero on one rank only, so
+     * the integer sum is that rank's floats, bit for bit (-0.0 included) */
+    if (!rc)
+        rc = d->sum_u32(d, (uint32_t *)(void *)r->maxact, nmax);
     if (!rc)
         rc = d->sum_i64(d, t->G, t->L);
     if (!rc)
@@ -275,6 +314,25 @@ static int dist_tally(const broden *ds, const nd_features *f, const nd_options *
     if (!rc)
         rc = d->sum_i64(d, t->M, t->K);
     return rc;
+}
+
+/* units_warn_unlabelled over the shards: a category is seen if some
+ * rank's images show it; rank 0 warns. */
+static int dist_warn_unlabelled(const broden *ds, nd_dist *d)
+{
+    uint64_t seen = categories_seen(ds);
+    uint32_t n[BRODEN_MAX_CATEGORIES] = {0};
+    size_t C = broden_num_categories(ds);
+    for (size_t c = 0; c < C; c++)
+        n[c] = (uint32_t)(seen >> c & 1);
+    if (d->sum_u32(d, n, C))
+        return -1;
+    seen = 0;
+    for (size_t c = 0; c < C; c++)
+        seen |= (uint64_t)(n[c] != 0) << c;
+    if (d->rank == 0)
+        warn_unseen(ds, seen);
+    return 0;
 }
 
 /* Rank 0: score the summed tally and write the result folder. */
@@ -331,8 +389,11 @@ int units_run_dist(const units_args *u, nd_dist *d)
     }
     double t1 = nd_now();
     if (!rc)
-        rc = dist_tally(ds, &f, &o, r.thresholds, i0, i1, d, &r.tally);
+        rc = dist_tally(ds, &f, &o, i0, i1, d, &r);
     r.seconds_threshold = t1 - t0, r.seconds_tally = nd_now() - t1;
+    r.features = u->features;
+    if (!rc)
+        rc = dist_warn_unlabelled(ds, d);
     if (!rc)
         rc = d->all_ok(d, d->rank != 0 || dist_finish(u, ds, &o, &r) == 0);
     nd_result_free(&r);

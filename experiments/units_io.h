@@ -37,4 +37,9 @@ int units_run_dist(const units_args *a, struct nd_dist *d);
 /* Progress callback printing a line on stderr (ctx unused). */
 void units_progress(void *ctx, const char *stage, size_t done, size_t total);
 
+/* One warning line on stderr per selected category that no image labels
+ * (its scores are all 0, which reads like a finding); the dataset's ground
+ * truth is computed if it was not yet.  Called once per run. */
+void units_warn_unlabelled(const broden *ds);
+
 #endif

@@ -61,8 +61,8 @@ for p in $PROFILES; do
     for np in $RANKS; do
         expect_ok "units $p, $np ranks" run_mpi $np units --dataset $FIX/dataset --features $FIX/features.npy \
             --profile $p --field -64,163,16 --threads 1 --out $T/mpi$np-$p
-        same_files "units $p, $np ranks: result.csv, summary.json, thresholds.npy byte-identical" \
-            $T/single-$p $T/mpi$np-$p result.csv summary.json thresholds.npy
+        same_files "units $p, $np ranks: result.csv, summary.json, thresholds.npy, maxact.npy byte-identical" \
+            $T/single-$p $T/mpi$np-$p result.csv summary.json thresholds.npy maxact.npy
     done
 done
 if [ $SAN = 0 ]; then
@@ -71,7 +71,7 @@ if [ $SAN = 0 ]; then
         --label-store $T/mini.store --threads 1 --out $T/mpi-store
     "$ND_BIN" units --dataset $FIX/dataset --features $FIX/features.npy --profile netdissect-lite \
         --thresholds $FIX/thresholds.npy --out $T/single-given 2>/dev/null
-    same_files "given thresholds + label store built by rank 0: identical" $T/single-given $T/mpi-store result.csv summary.json
+    same_files "given thresholds + label store built by rank 0: identical" $T/single-given $T/mpi-store result.csv summary.json maxact.npy
 fi
 err=$(run_mpi 2 units --dataset $FIX/dataset --features $T/none.npy --field -64,163,16 --threads 1 --out $T/bad 2>&1 >/dev/null); rc=$?
 if [ $rc -ne 0 ] && echo "$err" | grep -q "^dissect-mpi: rank [01]: .*none.npy" && ! echo "$err" | grep -q "another rank"; then
@@ -87,10 +87,10 @@ done
 
 [ $SAN = 1 ] && { finish; exit $?; }
 echo "[a rank killed mid-run]"
-# rank 1 kills itself (SIGKILL) when it asks for its second point: step 7
-# counts rank 1's step boundaries (lock, extract, load, prepare, scan) and
+# rank 1 kills itself (SIGKILL) when it asks for its second point: step 9
+# counts rank 1's step boundaries (check, lock, extract, load, resume key, prepare, scan) and
 # task requests
-err=$(ND_MPI_TEST_KILL=1:7 run_mpi 2 sweep $CFG -t 1 --out $T/sweep-killed 2>&1 >/dev/null); rc=$?
+err=$(ND_MPI_TEST_KILL=1:9 run_mpi 2 sweep $CFG -t 1 --out $T/sweep-killed 2>&1 >/dev/null); rc=$?
 if [ $rc -ne 0 ] && echo "$err" | grep -q "rank 1 .*exited on signal 9"; then
     ok "killed rank: job fails (exit $rc): $(echo "$err" | grep -o 'mpirun noticed.*signal 9[^.]*')"
 else bad "killed rank: exit $rc: $(echo "$err" | head -5)"; fi
