@@ -326,12 +326,14 @@ int afile_open_mode(afile *a, const char *path, const char *mode)
         nd_fail("%s: is a directory, expected a file", path);
         goto fail;
     }
+    /* registered before it exists: a signal between the two must not leave it */
+    reg_add(a->tmp);
     a->f = fopen(a->tmp, mode);
     if (!a->f) {
+        reg_del(a->tmp);
         nd_fail("%s: cannot write: %s", path, strerror(errno));
         goto fail;
     }
-    reg_add(a->tmp);
     return 0;
 fail:
     free(a->path);
