@@ -17,5 +17,6 @@ int cmd_classify(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_world(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const struct {
     {"sweep", cmd_sweep, "run the rotation experiment described by a config file"},
     {"plot", cmd_plot, "draw the figures of a sweep run folder"},
     {"compare", cmd_compare, "compare two result folders within tolerances"},
+    {"world", cmd_world, "render a synthetic concept world as a Broden-format dataset"},
 };
 
 static void usage(FILE *f)
