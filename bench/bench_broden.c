@@ -500,18 +500,17 @@ static int run_scale(const char *dir, const char *store_dir, const nd_features *
     o.have_field = 1, o.field_offset = -64, o.field_size = 163, o.field_stride = 16;
     double *thr = malloc(K * sizeof *thr);
     t0 = now();
-    if (nd_thresholds(&f, 0.005, 0, thr))
+    nd_thr_method method;
+    if (nd_thresholds_by(&f, 0.005, 0, ND_THR_AUTO, (nd_progress){0}, thr, &method))
         return -1;
     double t_thr = now() - t0;
-    int method = nd_thresholds_last_method(), passes = method == 1 ? 1 : 2;
+    int passes = method == ND_THR_WINDOW ? 1 : 2;
     printf("thresholds (%s):           %8.2f s  (%.2f GB/s, %.0f%% of read bandwidth)\n",
-           method == 1 ? "1 pass, sampled window " : "2 histogram passes     ", t_thr, passes * bytes / t_thr / 1e9,
+           method == ND_THR_WINDOW ? "1 pass, sampled window " : "2 histogram passes     ", t_thr, passes * bytes / t_thr / 1e9,
            100 * passes * bytes / t_thr / 1e9 / bw_gbs);
     {
         double *thr2 = malloc(K * sizeof *thr2);
-        setenv("ND_NO_WINDOW", "1", 1);
-        nd_thresholds(&f, 0.005, 0, thr2);
-        unsetenv("ND_NO_WINDOW");
+        nd_thresholds_by(&f, 0.005, 0, ND_THR_HISTOGRAM, (nd_progress){0}, thr2, NULL);
         printf("  thresholds identical to the two-pass histogram method: %s\n",
                memcmp(thr, thr2, K * sizeof *thr) ? "NO" : "yes");
         free(thr2);
@@ -553,7 +552,7 @@ static int run_scale(const char *dir, const char *store_dir, const nd_features *
         return -1;
     double t_point = now() - t0;
     printf("one rotated alpha point (rotate+thr+tally+IoU): %6.2f s  (target <= 60 s at 63,305; %d rotation passes)\n",
-           t_point, nd_thresholds_last_method() == 1 ? 2 : 3);
+           t_point, r.threshold_method == ND_THR_WINDOW ? 2 : 3);
     printf("  detectors %d, unique %d per-category / %d top-label\n", r.counts.detectors,
            r.counts.unique_percat, r.counts.unique_toplabel);
     nd_result_free(&r);

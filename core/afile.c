@@ -130,7 +130,7 @@ int afile_open_mode(afile *a, const char *path, const char *mode)
     memset(a, 0, sizeof *a);
     size_t n = strlen(path) + 32;
     a->path = strdup(path);
-    a->tmp = malloc(n);
+    a->tmp = nd_malloc(n);
     if (!a->path || !a->tmp) {
         free(a->path);
         free(a->tmp);
@@ -247,7 +247,7 @@ int nd_mkdirs(const char *path)
 char *nd_path_join(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
-    char *s = malloc(n);
+    char *s = nd_malloc(n);
     if (!s) {
         nd_fail("out of memory");
         return NULL;

@@ -24,17 +24,12 @@ typedef struct broden broden;
 int broden_open(broden **out, const char *dir, const char *categories);
 void broden_free(broden *ds);
 
-/* The same, with a prepared label store (a file, see broden.c): if `store`
- * exists and matches the dataset it is memory-mapped and no PNG is read;
- * otherwise the PNGs are decoded and the store is (re)written atomically. */
+/* The same, with a prepared label store (a file, see core/labelstore.h): if
+ * `store` exists and matches the dataset it is memory-mapped and no PNG is
+ * read; otherwise the PNGs are decoded and the store is (re)written atomically. */
 int broden_open_store(broden **out, const char *dir, const char *categories, const char *store);
 int broden_store_save(const broden *ds, const char *path);
 uint64_t broden_signature(const broden *ds); /* 0 unless opened with a store */
-/* For generators of synthetic data: write a store whose maps are produced
- * by fill() (which fwrites maps_len uint16 values in index order). */
-#include <stdio.h>
-int broden_store_write_raw(const char *path, uint64_t sig, size_t nimages, size_t nlayers, size_t maps_len,
-                           int (*fill)(void *ctx, FILE *f), void *ctx);
 /* The signature a store of this dataset and selection must carry. */
 int broden_dataset_signature(const char *dir, const char *categories, uint64_t *sig);
 

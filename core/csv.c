@@ -114,7 +114,7 @@ int csv_open(csv_file *c, const char *path)
     if (!f)
         return nd_fail("%s: cannot open: %s", path, strerror(errno));
     c->path = strdup(path);
-    c->buf = malloc((size_t)st.st_size + 1);
+    c->buf = nd_malloc((size_t)st.st_size + 1);
     if (!c->path || !c->buf) {
         fclose(f);
         csv_close(c);
@@ -143,7 +143,7 @@ int csv_open(csv_file *c, const char *path)
         return -1;
     }
     c->nh = c->nf;
-    c->hdr = calloc((size_t)c->nh, sizeof *c->hdr);
+    c->hdr = nd_calloc((size_t)c->nh, sizeof *c->hdr);
     if (!c->hdr) {
         csv_close(c);
         return nd_fail("%s: out of memory", path);

@@ -163,7 +163,7 @@ int npy_open(npy_t *a, const char *path)
         nd_fail("%s: truncated .npy header (needs %zu bytes, file has %zu)", path, hoff + hlen, len);
         goto fail;
     }
-    char *h = malloc(hlen + 1);
+    char *h = nd_malloc(hlen + 1);
     if (!h) {
         nd_fail("%s: out of memory", path);
         goto fail;

@@ -93,7 +93,7 @@ static int cmp_float(const void *x, const void *y)
 
 double qt_sorted(const float *v, size_t n, double p)
 {
-    float *s = malloc(n * sizeof *s);
+    float *s = nd_malloc(n * sizeof *s);
     ND_ASSERT(s);
     memcpy(s, v, n * sizeof *s);
     qsort(s, n, sizeof *s, cmp_float);
@@ -147,7 +147,7 @@ qt_stream *qt_stream_new(size_t K, uint64_t n, double level)
         nd_fail("cannot take quantiles over %llu values per unit (1 .. 2^32-1)", (unsigned long long)n);
         return NULL;
     }
-    qt_stream *q = calloc(1, sizeof *q);
+    qt_stream *q = nd_calloc(1, sizeof *q);
     if (!q) {
         nd_fail("out of memory");
         return NULL;
@@ -160,11 +160,11 @@ qt_stream *qt_stream_new(size_t K, uint64_t n, double level)
     q->t = pos - (double)i;
     q->rank[0] = i;
     q->rank[1] = i + 1 < n ? i + 1 : i;
-    q->hi = calloc(K * QT_BINS, sizeof *q->hi);
+    q->hi = nd_calloc(K * QT_BINS, sizeof *q->hi);
     for (int r = 0; r < 2; r++) {
-        q->bin[r] = calloc(K, sizeof(uint32_t));
-        q->rest[r] = calloc(K, sizeof(uint64_t));
-        q->key[r] = calloc(K, sizeof(uint32_t));
+        q->bin[r] = nd_calloc(K, sizeof(uint32_t));
+        q->rest[r] = nd_calloc(K, sizeof(uint64_t));
+        q->key[r] = nd_calloc(K, sizeof(uint32_t));
     }
     if (!q->hi || !q->bin[0] || !q->bin[1] || !q->rest[0] || !q->rest[1] || !q->key[0] || !q->key[1]) {
         qt_stream_free(q);
@@ -186,12 +186,12 @@ void qt_stream_free(qt_stream *q)
 
 qt_part *qt_part_new(const qt_stream *q, int pass)
 {
-    qt_part *p = calloc(1, sizeof *p);
+    qt_part *p = nd_calloc(1, sizeof *p);
     if (!p)
         return NULL;
     int nh = pass == 1 ? 1 : 2;
     for (int r = 0; r < nh; r++)
-        if (!(p->h[r] = calloc(q->K * QT_BINS, sizeof(uint32_t)))) {
+        if (!(p->h[r] = nd_calloc(q->K * QT_BINS, sizeof(uint32_t)))) {
             free(p->h[0]);
             free(p);
             return NULL;
@@ -276,7 +276,7 @@ int qt_stream_end_pass(qt_stream *q, int pass)
         free(q->hi);
         q->hi = NULL;
         for (int r = 0; r < 2; r++)
-            if (!(q->lo[r] = calloc(K * QT_BINS, sizeof(uint32_t))))
+            if (!(q->lo[r] = nd_calloc(K * QT_BINS, sizeof(uint32_t))))
                 return nd_fail("out of memory for quantile histograms");
     } else {
         for (size_t u = 0; u < K; u++)

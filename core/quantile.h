@@ -27,8 +27,6 @@ void qt_ranks(size_t n, double p, size_t *r0, size_t *r1, double *t);
 /* Interpolate between two adjacent order statistics a <= b at fraction t. */
 double qt_lerp(double a, double b, double t);
 
-#endif
-
 /* Streaming exact quantiles for many units at once, in two passes over the
  * data (so a source that is expensive to produce, e.g. rotated activations,
  * is produced twice, whatever its size), with memory independent of N.
@@ -56,3 +54,5 @@ void qt_part_merge(qt_stream *q, qt_part *part, int pass);
 int qt_stream_end_pass(qt_stream *q, int pass);
 void qt_stream_result(const qt_stream *q, double *out);
 void qt_stream_free(qt_stream *q);
+
+#endif

@@ -1,8 +1,8 @@
 /* result.c - writing a dissection: result.csv (the references' column
  * layout), summary.json and thresholds.npy, each atomically and all three
  * written before any replaces the previous result (see nd_write_result). */
+#include "core/result.h"
 #include "core/afile.h"
-#include "core/dissect.h"
 #include "core/err.h"
 #include "core/npy.h"
 
@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
 
 /* CSV field: quote only when needed */
 static void csv_str(FILE *f, const char *s)
@@ -91,8 +90,8 @@ static int write_summary(const nd_result *r, const broden *ds, FILE *f, const ch
     fprintf(f, ",\n  \"images\": %zu,\n  \"images_with_labels\": %zu,\n  \"units\": %zu,\n",
             broden_num_images(ds), withdata, r->K);
     fprintf(f, "  \"profile\": \"%s\",\n  \"eps\": %.17g,\n", nd_profile_name(o->profile),
-            o->profile == ND_PROFILE_LITE ? 1e-10 : 1e-20);
-    if (o->profile == ND_PROFILE_NETDISSECT)
+            nd_profile_eps(o->profile));
+    if (nd_profile_get(o->profile)->upsample_field)
         fprintf(f, "  \"field\": {\"offset\": %d, \"size\": %d, \"stride\": %d},\n", o->field_offset,
                 o->field_size, o->field_stride);
     if (r->thresholds_given)

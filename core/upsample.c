@@ -45,10 +45,10 @@ int up_plan_nd(up_plan *p, int h, int w, int sh, int sw, int iw, int offset, int
     int start = floordiv(floordiv(size, 2) + offset, r), step = floordiv(stride, r);
     if (step < 1 && (h > 1 || w > 1))
         return nd_fail("receptive field stride %d is smaller than the label reduction %d", stride, r);
-    p->y0 = malloc(sizeof(int) * (size_t)sh), p->y1 = malloc(sizeof(int) * (size_t)sh);
-    p->x0 = malloc(sizeof(int) * (size_t)sw), p->x1 = malloc(sizeof(int) * (size_t)sw);
-    p->hy0 = malloc(sizeof(double) * (size_t)sh), p->hy1 = malloc(sizeof(double) * (size_t)sh);
-    p->hx0 = malloc(sizeof(double) * (size_t)sw), p->hx1 = malloc(sizeof(double) * (size_t)sw);
+    p->y0 = nd_malloc(sizeof(int) * (size_t)sh), p->y1 = nd_malloc(sizeof(int) * (size_t)sh);
+    p->x0 = nd_malloc(sizeof(int) * (size_t)sw), p->x1 = nd_malloc(sizeof(int) * (size_t)sw);
+    p->hy0 = nd_malloc(sizeof(double) * (size_t)sh), p->hy1 = nd_malloc(sizeof(double) * (size_t)sh);
+    p->hx0 = nd_malloc(sizeof(double) * (size_t)sw), p->hx1 = nd_malloc(sizeof(double) * (size_t)sw);
     if (!p->y0 || !p->y1 || !p->x0 || !p->x1 || !p->hy0 || !p->hy1 || !p->hx0 || !p->hx1) {
         up_plan_free(p);
         return nd_fail("out of memory");
@@ -70,9 +70,9 @@ static int lite_axis(int in, int out, int *ksize_out, int **xmin, int **xn, doub
     double scale = (double)in / (double)out, fscale = scale < 1.0 ? 1.0 : scale;
     double support = 1.0 * fscale;
     int ksize = (int)ceil(support) * 2 + 1;
-    *xmin = malloc(sizeof(int) * (size_t)out);
-    *xn = malloc(sizeof(int) * (size_t)out);
-    *wk = calloc((size_t)out * (size_t)ksize, sizeof(double));
+    *xmin = nd_malloc(sizeof(int) * (size_t)out);
+    *xn = nd_malloc(sizeof(int) * (size_t)out);
+    *wk = nd_calloc((size_t)out * (size_t)ksize, sizeof(double));
     if (!*xmin || !*xn || !*wk)
         return nd_fail("out of memory");
     for (int xx = 0; xx < out; xx++) {
@@ -135,8 +135,8 @@ static int supports(int n, int out, int *lo, int *hi, const int *a, const int *b
 
 static int plan_supports(up_plan *p)
 {
-    p->ry0 = malloc(sizeof(int) * (size_t)p->h), p->ry1 = malloc(sizeof(int) * (size_t)p->h);
-    p->rx0 = malloc(sizeof(int) * (size_t)p->w), p->rx1 = malloc(sizeof(int) * (size_t)p->w);
+    p->ry0 = nd_malloc(sizeof(int) * (size_t)p->h), p->ry1 = nd_malloc(sizeof(int) * (size_t)p->h);
+    p->rx0 = nd_malloc(sizeof(int) * (size_t)p->w), p->rx1 = nd_malloc(sizeof(int) * (size_t)p->w);
     if (!p->ry0 || !p->ry1 || !p->rx0 || !p->rx1)
         return nd_fail("out of memory");
     if (p->nd) {

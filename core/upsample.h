@@ -1,11 +1,11 @@
 /* upsample.h - the two rules for bringing an h x w unit map to the label
- * resolution sh x sw (dissection-spec.md section 2.2).
+ * resolution sh x sw (docs/method.md, "Upsampling").
  *
  * ND (paper): bilinear through the centres of the units' receptive fields,
  *   nodes start + j*step on the sh x sw grid, evaluated at integer pixel
  *   indices, clamped outside the first/last node; double accumulation in
  *   the order ((v00*hy0)*hx0) + ((v01*hy0)*hx1) + ((v10*hy1)*hx0) +
- *   ((v11*hy1)*hx1), stored as float.  Bit-for-bit with the original code.
+ *   ((v11*hy1)*hx1), stored as float.  Bit-for-bit with the original NetDissect code.
  * NDL: an ordinary bilinear image resize with half-pixel centres, edge
  *   replication and normalised weights, separable: a horizontal pass rounded
  *   to float, then a vertical pass accumulated in double, rounded to float.

@@ -4,6 +4,7 @@
 #include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
+#include "core/score.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
 
@@ -28,16 +29,41 @@ typedef struct {
     size_t rows_category_mismatch;
 } recount_data;
 
-static int distinct_strings(char **v, int n)
+static char *const *sort_names;
+static int by_name(const void *a, const void *b)
 {
-    int d = 0;
-    for (int i = 0; i < n; i++) {
-        int seen = 0;
-        for (int j = 0; j < i && !seen; j++)
-            seen = !strcmp(v[i], v[j]);
-        d += !seen;
+    return strcmp(sort_names[*(const size_t *)a], sort_names[*(const size_t *)b]);
+}
+
+/* The core's counting rule (nd_count_detectors) on this file: label names
+ * become ids (equal names, equal ids), and each unit's best category is
+ * taken by the core's rule. */
+static int count(const recount_data *d, double thr, nd_counts *out)
+{
+    size_t K = d->nunits, C = (size_t)d->ncat, n = K * C;
+    size_t *order = nd_malloc((n ? n : 1) * sizeof *order);
+    int *ids = nd_malloc((n ? n : 1) * sizeof *ids), *unit_cat = nd_malloc((K ? K : 1) * sizeof *unit_cat);
+    int *unit_label = nd_malloc((K ? K : 1) * sizeof *unit_label);
+    double *unit_score = nd_malloc((K ? K : 1) * sizeof *unit_score);
+    int rc = -1;
+    if (order && ids && unit_cat && unit_label && unit_score) {
+        for (size_t i = 0; i < n; i++)
+            order[i] = i;
+        sort_names = d->label;
+        qsort(order, n, sizeof *order, by_name);
+        for (size_t i = 0, id = 0; i < n; i++) {
+            if (i && strcmp(d->label[order[i]], d->label[order[i - 1]]))
+                id++;
+            ids[order[i]] = (int)id;
+        }
+        for (size_t u = 0; u < K; u++) {
+            unit_cat[u] = nd_best_category(d->iou + u * C, C, &unit_score[u]);
+            unit_label[u] = ids[u * C + (size_t)unit_cat[u]];
+        }
+        rc = nd_count_detectors(K, C, ids, d->iou, unit_cat, unit_label, unit_score, thr, out);
     }
-    return d;
+    free(order), free(ids), free(unit_cat), free(unit_label), free(unit_score);
+    return rc;
 }
 
 
@@ -90,12 +116,16 @@ int cmd_recount(int argc, char **argv)
         nd_fail("%s: header has no 'unit' or 'category' column (not a dissection result)", path);
         goto done;
     }
-    d.cat = calloc((size_t)f.nh, sizeof *d.cat);
+    if (!(d.cat = nd_calloc((size_t)f.nh, sizeof *d.cat)))
+        goto done;
     for (int i = 0; i < f.nh; i++) {
         size_t n = strlen(f.hdr[i]);
         if (n > 6 && !strcmp(f.hdr[i] + n - 6, "-label")) {
             cat_cols *cc = &d.cat[d.ncat];
-            cc->name = strndup(f.hdr[i], n - 6);
+            if (!(cc->name = strndup(f.hdr[i], n - 6))) {
+                nd_fail("out of memory");
+                goto done;
+            }
             char col[600];
             const char *suf[] = {"-truth", "-activation", "-intersect", "-iou"};
             int *dst[] = {&cc->col_truth, &cc->col_act, &cc->col_inter, &cc->col_iou};
@@ -124,17 +154,19 @@ int cmd_recount(int argc, char **argv)
             goto done;
         }
         if (d.nunits == cap) {
-            cap = cap ? 2 * cap : 256;
-            d.label = realloc(d.label, cap * (size_t)d.ncat * sizeof *d.label);
-            d.iou = realloc(d.iou, cap * (size_t)d.ncat * sizeof *d.iou);
-            if (!d.label || !d.iou) {
+            size_t nc = cap ? 2 * cap : 256;
+            char **nl = realloc(d.label, nc * (size_t)d.ncat * sizeof *d.label);
+            if (nl)
+                d.label = nl;
+            double *ni = nl ? realloc(d.iou, nc * (size_t)d.ncat * sizeof *d.iou) : NULL;
+            if (!ni) {
                 nd_fail("out of memory");
                 goto done;
             }
+            d.iou = ni;
+            cap = nc;
         }
         size_t u = d.nunits++;
-        double best = -1;
-        int bestc = 0;
         for (int k = 0; k < d.ncat; k++) {
             cat_cols *cc = &d.cat[k];
             double G, A, I, want;
@@ -155,42 +187,26 @@ int cmd_recount(int argc, char **argv)
             if (e > d.max_abs_err)
                 d.max_abs_err = e;
             d.iou[u * (size_t)d.ncat + (size_t)k] = iou;
-            d.label[u * (size_t)d.ncat + (size_t)k] = strdup(f.f[cc->col_label]);
-            if (iou >= best)
-                best = iou, bestc = k;
+            if (!(d.label[u * (size_t)d.ncat + (size_t)k] = strdup(f.f[cc->col_label]))) {
+                nd_fail("out of memory");
+                for (int j = 0; j < k; j++)
+                    free(d.label[u * (size_t)d.ncat + (size_t)j]);
+                d.nunits = u;
+                goto done;
+            }
         }
+        double best;
+        int bestc = nd_best_category(d.iou + u * (size_t)d.ncat, (size_t)d.ncat, &best);
         if (strcmp(f.f[ccat], d.cat[bestc].name) && best > 0)
             d.rows_category_mismatch++;
     }
     if (r < 0)
         goto done;
-    /* counts */
-    char **tmp = calloc(d.nunits + 1, sizeof *tmp);
-    int *cat_det = calloc((size_t)d.ncat, sizeof(int)), *cat_upc = calloc((size_t)d.ncat, sizeof(int)),
-        *cat_utl = calloc((size_t)d.ncat, sizeof(int));
-    int det = 0, upc = 0, utl = 0;
-    for (int k = 0; k < d.ncat; k++) {
-        int n = 0;
-        for (size_t u = 0; u < d.nunits; u++)
-            if (d.iou[u * (size_t)d.ncat + (size_t)k] > thr)
-                tmp[n++] = d.label[u * (size_t)d.ncat + (size_t)k];
-        cat_upc[k] = distinct_strings(tmp, n);
-        upc += cat_upc[k];
-        n = 0;
-        for (size_t u = 0; u < d.nunits; u++) {
-            double best = -1;
-            int bc = 0;
-            for (int q = 0; q < d.ncat; q++)
-                if (d.iou[u * (size_t)d.ncat + (size_t)q] >= best)
-                    best = d.iou[u * (size_t)d.ncat + (size_t)q], bc = q;
-            if (best > thr && bc == k)
-                tmp[n++] = d.label[u * (size_t)d.ncat + (size_t)k];
-        }
-        cat_det[k] = n;
-        det += n;
-        cat_utl[k] = distinct_strings(tmp, n);
-        utl += cat_utl[k];
-    }
+    nd_counts cn;
+    if (count(&d, thr, &cn))
+        goto done;
+    int det = cn.detectors, upc = cn.unique_percat, utl = cn.unique_toplabel;
+    const int *cat_det = cn.cat_detectors, *cat_upc = cn.cat_unique_percat, *cat_utl = cn.cat_unique_toplabel;
     printf("%s: %zu units, %d categories\n", path, d.nunits, d.ncat);
     printf("IoU recomputed from counts: max abs difference from the -iou columns %.3e\n", d.max_abs_err);
     if (d.rows_category_mismatch)
@@ -224,7 +240,7 @@ int cmd_recount(int argc, char **argv)
                 rc = ND_EXIT_FAIL;
         }
     }
-    free(tmp), free(cat_det), free(cat_upc), free(cat_utl);
+    nd_counts_free(&cn);
 done:
     if (rc == ND_EXIT_FAIL)
         cli_fail();

@@ -23,6 +23,7 @@
 #include "core/err.h"
 #include "core/features.h"
 #include "core/npy.h"
+#include "core/result.h"
 #include "experiments/cli.h"
 #include "linalg/apply.h"
 #include "linalg/rotation.h"
@@ -505,7 +506,6 @@ int sweep_run(config *c, const sweep_opts *o)
         opt.field_stride = c->field_stride;
     }
     opt.threads = o->threads;
-    opt.quiet = !o->verbose;
 
     size_t K = feats.K;
     Q = nd_malloc(sizeof *Q * K * K);

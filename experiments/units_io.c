@@ -2,6 +2,7 @@
 #include "core/csv.h"
 #include "core/err.h"
 #include "core/npy.h"
+#include "core/result.h"
 #include "experiments/cli.h"
 
 #include <errno.h>
@@ -138,8 +139,7 @@ int units_run(const char *dataset, const char *label_store, const char *features
             goto out;
         o.thresholds = thr;
     }
-    if (!o.quiet)
-        cli_progress("dissect: reading dataset %s", dataset);
+    cli_progress("dissect: reading dataset %s", dataset);
     if (broden_open_store(&ds, dataset, categories, label_store))
         goto out;
     if (f.N != broden_num_images(ds)) {
@@ -149,13 +149,13 @@ int units_run(const char *dataset, const char *label_store, const char *features
     }
     if (nd_features_check_finite(&f, features))
         goto out;
-    if (!o.quiet && !o.progress)
-        o.progress = units_progress;
+    if (!o.progress.fn)
+        o.progress = (nd_progress){units_progress, NULL};
     if (nd_dissect(ds, &f, &o, &r))
         goto out;
     if (out && nd_write_result(&r, ds, out, extra_json))
         goto out;
-    if (!o.quiet) {
+    {
         cli_progress_done();
         fprintf(stderr,
                 "dissect: %zu units, %s profile: %d detectors (score > %g), unique detectors "

@@ -19,6 +19,7 @@
 
 #include "core/afile.h"
 #include "core/err.h"
+#include "core/labelpng.h"
 
 #include <errno.h>
 #include <jpeglib.h>
@@ -121,28 +122,12 @@ static int jpg_decode(jpg_read_state *s, img_u8 *out, const char *path)
 
 /* ---------- PNG ---------- */
 
-typedef struct {
-    jmp_buf jb;
-    char msg[256];
-} png_errbox;
-
-static void png_err_fn(png_structp p, png_const_charp msg)
-{
-    png_errbox *e = png_get_error_ptr(p);
-    snprintf(e->msg, sizeof e->msg, "%s", msg);
-    longjmp(e->jb, 1);
-}
-
-static void png_warn_fn(png_structp p, png_const_charp msg)
-{
-    (void)p;
-    (void)msg;
-}
+/* libpng error handling: nd_png_errbox and its callbacks (core/labelpng.h) */
 
 typedef struct {
     png_structp p;
     png_infop info;
-    png_errbox err;
+    nd_png_errbox err;
     unsigned char *raw;  /* decoded rows */
     png_bytep *rows;
     FILE *f;
@@ -153,7 +138,7 @@ typedef struct {
  * (bit depth <8 unpacked, palette not expanded) for label maps. */
 static int png_decode(png_read_state *s, const char *path, int mode)
 {
-    s->p = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s->err, png_err_fn, png_warn_fn);
+    s->p = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s->err, nd_png_error_fn, nd_png_warning_fn);
     if (!s->p)
         return nd_fail("%s: cannot initialise libpng", path);
     s->info = png_create_info_struct(s->p);
@@ -514,7 +499,7 @@ int img_save_jpeg(const char *path, const unsigned char *rgb, int w, int h, int 
 typedef struct {
     png_structp p;
     png_infop info;
-    png_errbox err;
+    nd_png_errbox err;
     afile af;
     png_bytep *rows;
 } png_write_state;
@@ -522,7 +507,7 @@ typedef struct {
 static int png_encode(png_write_state *s, const char *path, const unsigned char *rgb, int w,
                       int h)
 {
-    s->p = png_create_write_struct(PNG_LIBPNG_VER_STRING, &s->err, png_err_fn, png_warn_fn);
+    s->p = png_create_write_struct(PNG_LIBPNG_VER_STRING, &s->err, nd_png_error_fn, nd_png_warning_fn);
     s->info = s->p ? png_create_info_struct(s->p) : NULL;
     s->rows = malloc(sizeof(png_bytep) * (size_t)h);
     if (!s->p || !s->info || !s->rows) {
