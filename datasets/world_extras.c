@@ -144,7 +144,7 @@ static void readme_rest(FILE *f, const size_t *freq, const double *cov)
         }
     }
     fprintf(f, "\n### scene (%d): image-level; background bands and object tendencies\n\n"
-               "| label | name | background (top to bottom) | objects (probability of at least one) | images |\n"
+               "| label | name | background (top to bottom) | object draws: probability, copies | images |\n"
                "|---|---|---|---|---|\n", world_nscenes);
     for (int s = 0; s < world_nscenes; s++) {
         const wt_scene *ws = &world_scenes[s];
@@ -156,7 +156,8 @@ static void readme_rest(FILE *f, const size_t *freq, const double *cov)
                         b == 1 && ws->mid_p < 1 ? " (sometimes)" : "");
         fprintf(f, " | ");
         for (int i = 0; i < WT_MAX_TEND && ws->tend[i].p > 0; i++)
-            fprintf(f, "%s%s %.2f", i ? ", " : "", world_objects[ws->tend[i].obj].name, ws->tend[i].p);
+            fprintf(f, "%s%s %.2f x%s%d", i ? ", " : "", world_objects[ws->tend[i].obj].name, ws->tend[i].p,
+                    ws->tend[i].max > 1 ? "1-" : "", ws->tend[i].max);
         fprintf(f, " | %zu |\n", freq[l]);
     }
 }

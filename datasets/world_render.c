@@ -152,7 +152,7 @@ static void palette_pick(rng *r, const char *pal, float rgb[3], char *letter)
 }
 
 /* A new surface from palette and material letters; pref (0 = none) is a
- * material the scene prefers, taken with probability 0.6. */
+ * material the scene prefers, taken with probability 0.7. */
 static int new_surf(scene *sc, rng *r, const char *pal, const char *mats, char pref, int S)
 {
     if (sc->nsurf == MAX_SURF)
@@ -161,7 +161,7 @@ static int new_surf(scene *sc, rng *r, const char *pal, const char *mats, char p
     char c1, c2;
     palette_pick(r, pal, f->c1, &c1);
     int m = world_material_letter(mats[pick(r, (int)strlen(mats))]);
-    if (pref && unif(r) < 0.6f)
+    if (pref && unif(r) < 0.7f)
         m = world_material_letter(pref);
     f->mat = m < 0 ? MAT_PLAIN : m;
     float lum = (f->c1[0] + f->c1[1] + f->c1[2]) / 3;
