@@ -77,18 +77,10 @@ static int write_sample(const world_write_opts *o, const world_colors *colors, c
     return rc;
 }
 
-static int open_in(afile *a, const char *dir, const char *name)
-{
-    char *p = nd_path_join(dir, name);
-    int rc = p ? afile_open(a, p) : -1;
-    free(p);
-    return rc;
-}
-
 static int write_json(const world_write_opts *o, const char *dir)
 {
     afile a;
-    if (open_in(&a, dir, "world.json"))
+    if (world_open_in(&a, dir, "world.json"))
         return -1;
     const world_opts *w = &o->world;
     fprintf(a.f,
@@ -165,7 +157,7 @@ static void readme_rest(FILE *f, const size_t *freq, const double *cov)
 static int write_readme(const world_write_opts *o, const char *dir, const size_t *freq, const double *cov)
 {
     afile a;
-    if (open_in(&a, dir, "README.md"))
+    if (world_open_in(&a, dir, "README.md"))
         return -1;
     const world_opts *w = &o->world;
     fprintf(a.f,

@@ -176,7 +176,7 @@ static void index_rows(FILE *f, const wjob *j0, size_t i0, size_t i1, const worl
     }
 }
 
-static int open_in(afile *a, const char *dir, const char *name)
+int world_open_in(afile *a, const char *dir, const char *name)
 {
     char *p = nd_path_join(dir, name);
     int rc = p ? afile_open(a, p) : -1;
@@ -188,7 +188,7 @@ static int write_label_csvs(const char *dir, const totals *tt)
 {
     afile a;
     int L = world_num_labels();
-    if (open_in(&a, dir, "label.csv"))
+    if (world_open_in(&a, dir, "label.csv"))
         return -1;
     fprintf(a.f, "number,name,category,frequency,coverage,syns\n");
     for (int l = 1; l <= L; l++) {
@@ -197,7 +197,7 @@ static int write_label_csvs(const char *dir, const totals *tt)
         fprintf(a.f, "%d,%s,%s(%zu),%zu,%.6f,\n", l, world_concept_name(c, k), world_category_names[c],
                 tt->freq[l], tt->freq[l], tt->cov[l]);
     }
-    if (afile_commit(&a) || open_in(&a, dir, "category.csv"))
+    if (afile_commit(&a) || world_open_in(&a, dir, "category.csv"))
         return -1;
     fprintf(a.f, "name,first,last,count,frequency\n");
     for (int c = 0; c < WORLD_NCAT; c++) {
@@ -210,7 +210,7 @@ static int write_label_csvs(const char *dir, const totals *tt)
     for (int c = 0; c < WORLD_NCAT; c++) {
         char name[64];
         snprintf(name, sizeof name, "c_%s.csv", world_category_names[c]);
-        if (open_in(&a, dir, name))
+        if (world_open_in(&a, dir, name))
             return -1;
         fprintf(a.f, "code,number,name,frequency,coverage\n");
         for (int k = 0; k < world_num_concepts(c); k++) {
@@ -308,7 +308,7 @@ static int write_all(const world_write_opts *o, const world_colors *colors, cons
         free(imgdir);
         return -1;
     }
-    if (!open_in(&a, tmp, "index.csv")) {
+    if (!world_open_in(&a, tmp, "index.csv")) {
         fprintf(a.f, "image,split,ih,iw,sh,sw");
         for (int c = 0; c < WORLD_NCAT; c++)
             fprintf(a.f, ",%s", world_category_names[c]);

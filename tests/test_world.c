@@ -129,32 +129,27 @@ static void test_render(const world_colors *wc)
     world_canvas_free(b);
 }
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    rewind(f);
-    unsigned char *buf = malloc(len > 0 ? (size_t)len : 1);
-    *n = buf && len >= 0 && fread(buf, 1, (size_t)len, f) == (size_t)len ? (size_t)len : 0;
-    fclose(f);
-    return buf;
-}
-
-/* 1 when file rel is identical in folders a and b (and exists). */
+/* 1 when file rel is identical in folders a and b (and not empty). */
 static int same_file(const char *a, const char *b, const char *rel)
 {
     char pa[4300], pb[4300];
     snprintf(pa, sizeof pa, "%s/%s", a, rel);
     snprintf(pb, sizeof pb, "%s/%s", b, rel);
-    size_t na = 0, nb = 0;
-    unsigned char *x = slurp(pa, &na), *y = slurp(pb, &nb);
-    int same = x && y && na > 0 && na == nb && !memcmp(x, y, na);
-    free(x);
-    free(y);
-    return same;
+    FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
+    int same = fa && fb, any = 0;
+    while (same) {
+        unsigned char x[4096], y[4096];
+        size_t na = fread(x, 1, sizeof x, fa), nb = fread(y, 1, sizeof y, fb);
+        same = na == nb && !memcmp(x, y, na);
+        any |= na > 0;
+        if (na < sizeof x)
+            break;
+    }
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return same && any;
 }
 
 static const char *const fixed_files[] = {"index.csv", "label.csv", "category.csv", "c_object.csv",
