@@ -95,14 +95,10 @@ static int grow(void **p, size_t *cap, size_t need, size_t elsize)
 
 static int read_categories(broden *ds)
 {
-    char *p = nd_path_join(ds->dir, "category.csv");
-    if (!p)
-        return -1;
     csv_file c;
-    if (csv_open(&c, p)) {
-        free(p);
+    if (csv_open_in(&c, ds->dir, "category.csv"))
         return -1;
-    }
+    const char *p = c.path;
     int col = csv_col(&c, "name"), rc = 0, r;
     size_t cap = 0;
     if (col < 0)
@@ -127,7 +123,6 @@ static int read_categories(broden *ds)
     if (!rc && ds->ncat == 0)
         rc = nd_fail("%s: no categories listed", p);
     csv_close(&c);
-    free(p);
     return rc;
 }
 
@@ -178,14 +173,10 @@ static int select_categories(broden *ds, const char *want)
 
 static int read_labels(broden *ds)
 {
-    char *p = nd_path_join(ds->dir, "label.csv");
-    if (!p)
-        return -1;
     csv_file c;
-    if (csv_open(&c, p)) {
-        free(p);
+    if (csv_open_in(&c, ds->dir, "label.csv"))
         return -1;
-    }
+    const char *p = c.path;
     int cn = csv_col(&c, "number"), cname = csv_col(&c, "name"), rc = 0, r;
     if (cn < 0 || cname < 0)
         rc = nd_fail("%s: header needs 'number' and 'name' columns", p);
@@ -235,7 +226,6 @@ static int read_labels(broden *ds)
     if (!rc)
         ds->known[0] = 1; /* 0 = unlabelled, always allowed in a map */
     csv_close(&c);
-    free(p);
     return rc;
 }
 

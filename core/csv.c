@@ -1,4 +1,6 @@
 #include "core/csv.h"
+
+#include "core/afile.h"
 #include "core/err.h"
 
 #include <errno.h>
@@ -100,6 +102,17 @@ int csv_next(csv_file *c)
         }
         return split_row(c) ? -1 : 1;
     }
+}
+
+int csv_open_in(csv_file *c, const char *dir, const char *name)
+{
+    memset(c, 0, sizeof *c);
+    char *p = nd_path_join(dir, name);
+    if (!p)
+        return -1;
+    int rc = csv_open(c, p);
+    free(p);
+    return rc;
 }
 
 int csv_open(csv_file *c, const char *path)

@@ -28,6 +28,8 @@ typedef struct {
 
 /* Opens and reads the header row (an empty file is an error). */
 int csv_open(csv_file *c, const char *path);
+/* The same for DIR/NAME; c->path holds the joined path for messages. */
+int csv_open_in(csv_file *c, const char *dir, const char *name);
 /* Next data row: 1 if a row was read, 0 at end, -1 on error (unterminated
  * quote).  Blank lines are skipped. */
 int csv_next(csv_file *c);

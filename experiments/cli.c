@@ -1,3 +1,5 @@
+/* cli.c - helpers shared by the subcommands (see cli.h): usage errors,
+ * strict numbers, the progress line and its one quiet rule. */
 #include "experiments/cli.h"
 #include "core/err.h"
 
@@ -7,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -55,7 +56,7 @@ int cli_double_list(const char *s, double **out, int *n)
     int cap = 1;
     for (const char *p = s; *p; p++)
         cap += *p == ',';
-    double *v = malloc(sizeof *v * (size_t)cap);
+    double *v = nd_malloc(sizeof *v * (size_t)cap);
     char *copy = strdup(s);
     if (!v || !copy) {
         free(v);
@@ -88,11 +89,22 @@ int cli_double_list(const char *s, double **out, int *n)
 }
 
 static int progress_open;
+static int quiet = -1; /* -1: not decided yet */
+
+void cli_set_quiet(int q) { quiet = q != 0; }
+
+int cli_quiet(void)
+{
+    if (quiet < 0) { /* the one place ND_QUIET is read */
+        const char *q = getenv("ND_QUIET");
+        quiet = q && *q && *q != '0';
+    }
+    return quiet;
+}
 
 void cli_progress(const char *fmt, ...)
 {
-    const char *q = getenv("ND_QUIET");
-    if (q && *q && *q != '0')
+    if (cli_quiet())
         return;
     int tty = isatty(2);
     va_list ap;
@@ -113,13 +125,6 @@ void cli_progress_done(void)
         fputc('\n', stderr);
         progress_open = 0;
     }
-}
-
-double cli_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 void cli_fmt_double(char *buf, size_t cap, double v)

@@ -18,10 +18,15 @@ int cli_long(const char *s, long *out);
 int cli_double_list(const char *s, double **out, int *n);
 
 /* Progress line on stderr (overwritten in place when stderr is a tty).
- * Silenced by ND_QUIET=1. */
+ * The one quiet rule: progress lines are silenced by `dissect --quiet
+ * COMMAND ...` (main.c calls cli_set_quiet) or by the environment variable
+ * ND_QUIET set to anything but "" or "0" (read here, nowhere else).  Results,
+ * summaries and errors are never silenced.  Library code reports through an
+ * nd_progress (core/progress.h) that the command turns into these lines. */
+void cli_set_quiet(int q);
+int cli_quiet(void);
 void cli_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_progress_done(void);
-double cli_now(void); /* monotonic seconds */
 
 /* The shortest decimal that reads back to v (integers without exponent):
  * deterministic and readable, for configs and result tables. */

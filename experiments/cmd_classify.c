@@ -29,20 +29,22 @@ static int read_synsets(const char *path, char ***names)
     FILE *f = fopen(path, "r");
     if (!f)
         return nd_fail("%s: cannot open: %s", path, strerror(errno));
-    char **v = calloc(1000, sizeof *v), line[1024];
-    int n = 0;
-    while (v && n < 1000 && fgets(line, sizeof line, f)) {
+    char **v = nd_calloc(1000, sizeof *v), line[1024];
+    int n = 0, oom = 0;
+    while (v && !oom && n < 1000 && fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = 0;
         /* "n01440764 tench, Tinca tinca": drop the WordNet id */
         const char *s = line[0] == 'n' && strchr(line, ' ') ? strchr(line, ' ') + 1 : line;
-        v[n++] = strdup(s);
+        oom = !(v[n++] = strdup(s));
     }
     fclose(f);
-    if (!v || n != 1000) {
+    if (!v || oom || n != 1000) {
         if (v)
             for (int i = 0; i < n; i++)
                 free(v[i]);
         free(v);
+        if (!v || oom)
+            return nd_fail("%s: out of memory", path);
         return nd_fail("%s: expected 1000 class names, found %d", path, n);
     }
     *names = v;
@@ -74,7 +76,7 @@ int cmd_classify(int argc, char **argv)
     if (!synsets) {
         const char *slash = strrchr(weights, '/');
         size_t dl = slash ? (size_t)(slash - weights + 1) : 0;
-        syn = malloc(dl + 32);
+        syn = nd_malloc(dl + 32);
         if (!syn)
             return cli_fail();
         memcpy(syn, weights, dl);
@@ -95,12 +97,9 @@ int cmd_classify(int argc, char **argv)
         return cli_fail();
     }
     int n = argc - optind;
-    float *lg = malloc(sizeof(float) * 1000 * n);
-    if (!lg || mdl_runner_run(r, (const char *const *)argv + optind, n, lg)) {
-        if (!lg)
-            nd_fail("out of memory");
+    float *lg = nd_malloc(sizeof(float) * 1000 * n);
+    if (!lg || mdl_runner_run(r, (const char *const *)argv + optind, n, lg))
         rc = -1;
-    }
     for (int i = 0; rc == 0 && i < n; i++) {
         const float *v = lg + (size_t)i * 1000;
         double m = v[0], z = 0;

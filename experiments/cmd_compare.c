@@ -15,6 +15,7 @@
  * when any difference is beyond tolerance, 0 when none.
  */
 #include "core/afile.h"
+#include "core/csv.h"
 #include "core/err.h"
 #include "core/npy.h"
 #include "experiments/cli.h"
@@ -65,14 +66,6 @@ static int is_file(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static char *join(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
 
 
 /* Whole-string number (CSV cell or JSON number). */
@@ -128,72 +121,47 @@ static void csv_free(csv_t *c)
     free(c->ncol);
 }
 
-/* RFC 4180-ish: commas, double-quoted cells with "" escapes, \n or \r\n. */
+/* Add one row (copies of n fields) to c. */
+static int csv_add(csv_t *c, char *const *f, int n, int *caprow, const char *path)
+{
+    if (c->nrow == *caprow) {
+        int cap = *caprow ? 2 * *caprow : 64;
+        char ***nc = realloc(c->cells, sizeof *nc * (size_t)cap);
+        if (nc)
+            c->cells = nc;
+        int *nn = realloc(c->ncol, sizeof *nn * (size_t)cap);
+        if (nn)
+            c->ncol = nn;
+        if (!nc || !nn)
+            return nd_fail("%s: out of memory", path);
+        *caprow = cap;
+    }
+    char **row = nd_calloc((size_t)n, sizeof *row);
+    if (!row)
+        return nd_fail_prefix("%s", path);
+    c->cells[c->nrow] = row;
+    c->ncol[c->nrow++] = n;
+    for (int k = 0; k < n; k++)
+        if (!(row[k] = strdup(f[k])))
+            return nd_fail("%s: out of memory", path);
+    return 0;
+}
+
+/* The whole file through core/csv (header as row 0), cells copied. */
 static int csv_read(csv_t *c, const char *path)
 {
     memset(c, 0, sizeof *c);
-    char *text = nd_read_text(path);
-    if (!text)
+    csv_file f;
+    if (csv_open(&f, path))
         return -1;
-    int caprow = 0;
-    const char *p = text;
-    while (*p) {
-        if (c->nrow == caprow) {
-            caprow = caprow ? 2 * caprow : 64;
-            char ***nc = realloc(c->cells, sizeof *nc * (size_t)caprow);
-            int *nn = realloc(c->ncol, sizeof *nn * (size_t)caprow);
-            if (nc)
-                c->cells = nc;
-            if (nn)
-                c->ncol = nn;
-            if (!nc || !nn) {
-                free(text);
-                return nd_fail("%s: out of memory", path);
-            }
-        }
-        char **row = NULL;
-        int n = 0, cap = 0;
-        for (;;) {
-            char *cell = NULL;
-            size_t len = 0;
-            FILE *m = open_memstream(&cell, &len);
-            if (*p == '"') {
-                p++;
-                while (*p && !(*p == '"' && p[1] != '"')) {
-                    if (*p == '"')
-                        p++;
-                    fputc(*p++, m);
-                }
-                if (*p == '"')
-                    p++;
-            }
-            while (*p && *p != ',' && *p != '\n' && *p != '\r')
-                fputc(*p++, m);
-            fclose(m);
-            if (n == cap) {
-                cap = cap ? 2 * cap : 16;
-                char **nr = realloc(row, sizeof *nr * (size_t)cap);
-                if (!nr) {
-                    free(text);
-                    return nd_fail("%s: out of memory", path);
-                }
-                row = nr;
-            }
-            row[n++] = cell;
-            if (*p == ',') {
-                p++;
-                continue;
-            }
-            if (*p == '\r')
-                p++;
-            if (*p == '\n')
-                p++;
-            break;
-        }
-        c->cells[c->nrow] = row;
-        c->ncol[c->nrow++] = n;
+    int caprow = 0, r = csv_add(c, f.hdr, f.nh, &caprow, path);
+    while (r == 0 && (r = csv_next(&f)) > 0)
+        r = csv_add(c, f.f, f.nf, &caprow, path);
+    csv_close(&f);
+    if (r < 0) {
+        csv_free(c);
+        return -1;
     }
-    free(text);
     return 0;
 }
 
@@ -278,7 +246,9 @@ static int jadd(jflat *j, const char *path, const char *v, size_t vlen)
     }
     j->path[j->n] = strdup(path);
     j->val[j->n] = strndup(v, vlen);
-    j->n++;
+    j->n++; /* counted even when a copy failed, so jfree frees what exists */
+    if (!j->path[j->n - 1] || !j->val[j->n - 1])
+        return nd_fail("%s: out of memory", j->file);
     return 0;
 }
 
@@ -301,6 +271,16 @@ static char *jstring(jflat *j)
     char *out = strndup(s, (size_t)(j->p - s));
     j->p++;
     return out;
+}
+
+/* After a member or element: 1 at ',' (another follows), 0 at the closing
+ * bracket, -1 otherwise. */
+static int jnext(jflat *j, char close, const char *after)
+{
+    jws(j);
+    if (*j->p == ',' || *j->p == close)
+        return *j->p++ == ',';
+    return nd_fail("%s: expected ',' or '%c' after %s", j->file, close, after);
 }
 
 static int jvalue(jflat *j, const char *path, int depth)
@@ -332,18 +312,9 @@ static int jvalue(jflat *j, const char *path, int depth)
             j->p++;
             snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key);
             free(key);
-            if (jvalue(j, sub, depth + 1))
-                return -1;
-            jws(j);
-            if (*j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (*j->p == '}') {
-                j->p++;
-                return 0;
-            }
-            return nd_fail("%s: expected ',' or '}' after %s", j->file, sub);
+            int r = jvalue(j, sub, depth + 1) ? -1 : jnext(j, '}', sub);
+            if (r <= 0)
+                return r;
         }
     }
     if (*j->p == '[') {
@@ -355,18 +326,9 @@ static int jvalue(jflat *j, const char *path, int depth)
         }
         for (int i = 0;; i++) {
             snprintf(sub, sizeof sub, "%s[%d]", path, i);
-            if (jvalue(j, sub, depth + 1))
-                return -1;
-            jws(j);
-            if (*j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (*j->p == ']') {
-                j->p++;
-                return 0;
-            }
-            return nd_fail("%s: expected ',' or ']' after %s", j->file, sub);
+            int r = jvalue(j, sub, depth + 1) ? -1 : jnext(j, ']', sub);
+            if (r <= 0)
+                return r;
         }
     }
     if (*j->p == '"') {
@@ -375,7 +337,7 @@ static int jvalue(jflat *j, const char *path, int depth)
             return -1;
         /* keep strings distinguishable from numbers: "\"12\"" vs 12 */
         size_t n = strlen(s);
-        char *q = malloc(n + 3);
+        char *q = nd_malloc(n + 3);
         if (!q) {
             free(s);
             return nd_fail("out of memory");
@@ -552,7 +514,7 @@ static int cmp_file(cmp_state *s, const char *name, const char *pa, const char *
 static int cmp_member(cmp_state *s, const char *prefix, const char *da, const char *db, const char *file,
                       int optional)
 {
-    char *pa = join(da, file), *pb = join(db, file), *name = join(prefix, file);
+    char *pa = nd_path_join(da, file), *pb = nd_path_join(db, file), *name = nd_path_join(prefix, file);
     int rc = 0;
     if (!pa || !pb || !name) {
         rc = nd_fail("out of memory");
@@ -570,7 +532,7 @@ static int cmp_member(cmp_state *s, const char *prefix, const char *da, const ch
 
 static int is_point(const char *d)
 {
-    char *r = join(d, "result.csv"), *j = join(d, "summary.json");
+    char *r = nd_path_join(d, "result.csv"), *j = nd_path_join(d, "summary.json");
     int ok = r && j && (is_file(r) || is_file(j));
     free(r), free(j);
     return ok;
@@ -599,7 +561,7 @@ static char **subdirs(const char *dir, int *n)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        char *p = join(dir, e->d_name);
+        char *p = nd_path_join(dir, e->d_name);
         int ok = p && is_dir(p);
         free(p);
         if (!ok)
@@ -623,7 +585,7 @@ static int cmp_run(cmp_state *s, const char *a, const char *b)
 {
     if (cmp_member(s, "", a, b, "sweep.csv", 0) || cmp_member(s, "", a, b, "summary.csv", 0))
         return -1;
-    char *pa = join(a, "points"), *pb = join(b, "points");
+    char *pa = nd_path_join(a, "points"), *pb = nd_path_join(b, "points");
     int na, nb, rc = 0;
     char **la = subdirs(pa, &na), **lb = subdirs(pb, &nb);
     int i = 0, k = 0;
@@ -634,7 +596,7 @@ static int cmp_run(cmp_state *s, const char *a, const char *b)
         } else if (c > 0) {
             diff(s, "points/%s: point only in B", lb[k++]);
         } else {
-            char *da = join(pa, la[i]), *db = join(pb, lb[k]), *pre = join("points", la[i]);
+            char *da = nd_path_join(pa, la[i]), *db = nd_path_join(pb, lb[k]), *pre = nd_path_join("points", la[i]);
             rc = cmp_point(s, pre, da, db);
             free(da), free(db), free(pre);
             i++, k++;
@@ -708,7 +670,7 @@ int cmd_compare(int argc, char **argv)
     const char *a = argv[optind], *b = argv[optind + 1];
     int rc;
     if (is_dir(a) && is_dir(b)) {
-        char *sa = join(a, "sweep.csv"), *sb = join(b, "sweep.csv");
+        char *sa = nd_path_join(a, "sweep.csv"), *sb = nd_path_join(b, "sweep.csv");
         int run = sa && sb && (is_file(sa) || is_file(sb));
         free(sa), free(sb);
         if (run)

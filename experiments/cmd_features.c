@@ -1,6 +1,7 @@
 /* cmd_features.c - `dissect features`: a layer's activations over a
  * Broden-format dataset (models/extract.h does the work). */
 #include "core/err.h"
+#include "core/jobs.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
 #include "models/extract.h"
@@ -25,18 +26,22 @@ static void usage(FILE *f)
             "  --layer NAME          e.g. fire9, fire5, conv1, pool8, fire9/conv3x3_2\n"
             "  --out F.npy           output activations\n"
             "  --batch N             images per forward call (default 32)\n"
-            "A progress line with images/s goes to stderr (ND_QUIET=1 silences it).\n");
+            "A progress line with images/s goes to stderr (dissect --quiet or ND_QUIET=1\n"
+            "silences it).\n");
 }
 
-static double last_report = -1;
+typedef struct {
+    double t0, last; /* start, last line (monotonic seconds) */
+} rate;
 
-static void progress(size_t done, size_t total, double secs)
+static void progress(void *ctx, const char *stage, size_t done, size_t total)
 {
-    double t = cli_now();
-    if (done < total && last_report >= 0 && t - last_report < 1.0)
+    rate *r = ctx;
+    double t = nd_now(), secs = t - r->t0;
+    if (done < total && r->last >= 0 && t - r->last < 1.0)
         return;
-    last_report = t;
-    cli_progress("features: %zu/%zu images, %.1f images/s", done, total,
+    r->last = t;
+    cli_progress("%s: %zu/%zu images, %.1f images/s", stage, done, total,
                  secs > 0 ? done / secs : 0.0);
 }
 
@@ -78,12 +83,13 @@ int cmd_features(int argc, char **argv)
         return cli_usage_error(argv[0], "--model, --dataset, --layer and --out are required");
     if (!weights == (seed < 0))
         return cli_usage_error(argv[0], "give exactly one of --weights and --random-weights");
-    mdl_set_progress(progress);
-    double t0 = cli_now();
-    int rc = mdl_extract_batch(model, weights, seed, dataset, layer, out, 0, (int)batch);
+    double t0 = nd_now();
+    rate r = {t0, -1};
+    int rc = mdl_extract(model, weights, seed, dataset, layer, out, (int)batch,
+                         (nd_progress){progress, &r});
     cli_progress_done();
     if (rc)
         return cli_fail();
-    fprintf(stderr, "features: wrote %s in %.1f s\n", out, cli_now() - t0);
+    fprintf(stderr, "features: wrote %s in %.1f s\n", out, nd_now() - t0);
     return ND_EXIT_OK;
 }

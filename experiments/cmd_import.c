@@ -1,9 +1,10 @@
 /* cmd_import.c - `dissect import`: images + label maps + classes.csv ->
- * Broden-format dataset (models/import.h does the work). */
+ * Broden-format dataset (datasets/import.h does the work). */
 #include "core/err.h"
+#include "core/jobs.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
-#include "models/import.h"
+#include "datasets/import.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -29,16 +30,13 @@ static void usage(FILE *f)
             "  --min-images N     keep classes present in at least N images (default 10)\n");
 }
 
-static double last;
-
-static void progress(size_t done, size_t total)
+static void progress(void *ctx, const char *stage, size_t done, size_t total)
 {
-    double t = cli_now();
-    if (done < total && t - last < 1.0)
+    double *last = ctx, t = nd_now();
+    if (done < total && t - *last < 1.0)
         return;
-    last = t;
-    cli_progress("import: %s %zu/%zu", done <= total / 2 ? "label maps" : "images",
-                 done <= total / 2 ? done : done - total / 2, total / 2);
+    *last = t;
+    cli_progress("import: %s %zu/%zu", stage, done, total);
 }
 
 int cmd_import(int argc, char **argv)
@@ -79,15 +77,16 @@ int cmd_import(int argc, char **argv)
         return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
     if (!o.images_dir || !o.labels_dir || !o.classes_csv || !o.out_dir)
         return cli_usage_error(argv[0], "--images, --labels, --classes and --out are required");
-    o.progress = progress;
+    double last = 0;
+    o.progress = (nd_progress){progress, &last};
     imp_stats st;
-    double t0 = cli_now();
+    double t0 = nd_now();
     int rc = imp_run(&o, &st);
     cli_progress_done();
     if (rc)
         return cli_fail();
     fprintf(stderr,
             "import: %zu images (%zu with labels), %d of %d classes kept, wrote %s in %.1f s\n",
-            st.images, st.labelled, st.kept, st.classes, o.out_dir, cli_now() - t0);
+            st.images, st.labelled, st.kept, st.classes, o.out_dir, nd_now() - t0);
     return ND_EXIT_OK;
 }

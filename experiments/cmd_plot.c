@@ -2,7 +2,7 @@
 #include "core/err.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
-#include "experiments/sweep.h"
+#include "experiments/figures.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -33,7 +33,7 @@ int cmd_plot(int argc, char **argv)
     }
     if (argc - optind != 1)
         return cli_usage_error("plot", "expected one RUN_DIR, got %d arguments", argc - optind);
-    if (sweep_plot(argv[optind]))
+    if (fig_draw(argv[optind]))
         return cli_fail();
     printf("figures: %s/figures/unique_vs_alpha.{png,svg}, %s/figures/category_vs_alpha.{png,svg}\n", argv[optind],
            argv[optind]);

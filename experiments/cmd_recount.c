@@ -80,23 +80,22 @@ static void usage(FILE *f)
                "  dissect recount ../shared/data/netdissect-release/caffe_reference_places205.csv\n");
 }
 
-int cmd_recount(int argc, char **argv)
+/* Options; returns -1 to go on, else the exit status. */
+static int parse_args(int argc, char **argv, double *thr, const char **out)
 {
     static const struct option opts[] = {{"iou-threshold", required_argument, 0, 'i'},
                                          {"out", required_argument, 0, 'o'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    double thr = 0.04;
-    const char *out = NULL;
     int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'i') {
-            if (cli_double(optarg, &thr) || thr < 0 || thr >= 1)
+            if (cli_double(optarg, thr) || *thr < 0 || *thr >= 1)
                 return cli_usage_error("recount", "--iou-threshold: expected a number in [0, 1), got '%s'", optarg);
         } else if (c == 'o')
-            out = optarg;
+            *out = optarg;
         else if (c == 'h') {
             usage(stdout);
             return ND_EXIT_OK;
@@ -105,151 +104,181 @@ int cmd_recount(int argc, char **argv)
     }
     if (optind != argc - 1)
         return cli_usage_error("recount", "expected one result CSV file");
+    return -1;
+}
+
+/* The four count columns of category cc (named from its -label column). */
+static int find_count_cols(const csv_file *f, cat_cols *cc, const char *path)
+{
+    static const char *suf[] = {"-truth", "-activation", "-intersect", "-iou"};
+    int *dst[] = {&cc->col_truth, &cc->col_act, &cc->col_inter, &cc->col_iou};
+    char col[600];
+    for (int k = 0; k < 4; k++) {
+        snprintf(col, sizeof col, "%s%s", cc->name, suf[k]);
+        if ((*dst[k] = csv_col(f, col)) < 0)
+            return nd_fail("%s: column '%s' missing (every <cat>-label needs -truth, -activation, "
+                           "-intersect, -iou)", path, col);
+    }
+    return 0;
+}
+
+/* Every "<cat>-label" column and its count columns. */
+static int read_header(const csv_file *f, recount_data *d, const char *path)
+{
+    if (csv_col(f, "unit") < 0 || csv_col(f, "category") < 0)
+        return nd_fail("%s: header has no 'unit' or 'category' column (not a dissection result)", path);
+    if (!(d->cat = nd_calloc((size_t)f->nh, sizeof *d->cat)))
+        return -1;
+    for (int i = 0; i < f->nh; i++) {
+        size_t n = strlen(f->hdr[i]);
+        if (n <= 6 || strcmp(f->hdr[i] + n - 6, "-label"))
+            continue;
+        cat_cols *cc = &d->cat[d->ncat];
+        if (!(cc->name = nd_malloc(n - 5)))
+            return -1;
+        memcpy(cc->name, f->hdr[i], n - 6);
+        cc->name[n - 6] = 0;
+        d->ncat++;
+        cc->col_label = i;
+        if (find_count_cols(f, cc, path))
+            return -1;
+    }
+    return d->ncat ? 0 : nd_fail("%s: no '<category>-label' columns", path);
+}
+
+static int grow_units(recount_data *d, size_t *cap)
+{
+    if (d->nunits < *cap)
+        return 0;
+    size_t nc = *cap ? 2 * *cap : 256;
+    char **nl = realloc(d->label, nc * (size_t)d->ncat * sizeof *d->label);
+    if (nl)
+        d->label = nl;
+    double *ni = nl ? realloc(d->iou, nc * (size_t)d->ncat * sizeof *d->iou) : NULL;
+    if (!ni)
+        return nd_fail("out of memory (%zu units)", nc);
+    d->iou = ni;
+    *cap = nc;
+    return 0;
+}
+
+/* One category of the current row: IoU recomputed, label copied. */
+static int read_cell(const csv_file *f, recount_data *d, size_t u, int k, const char *path)
+{
+    const cat_cols *cc = &d->cat[k];
+    static const char *names[] = {"-truth", "-activation", "-intersect", "-iou"};
+    double v[4];
+    int cols[] = {cc->col_truth, cc->col_act, cc->col_inter, cc->col_iou};
+    for (int q = 0; q < 4; q++)
+        if (csv_double(f->f[cols[q]], &v[q]) || (q < 3 && v[q] < 0))
+            return nd_fail("%s:%d: field '%s%s': expected a number, got '%s'", path, f->line, cc->name,
+                           names[q], f->f[cols[q]]);
+    double G = v[0], A = v[1], I = v[2], den = A + G - I, iou = den > 0 ? I / den : 0;
+    double e = fabs(iou - v[3]);
+    if (e > d->max_abs_err)
+        d->max_abs_err = e;
+    size_t at = u * (size_t)d->ncat + (size_t)k;
+    d->iou[at] = iou;
+    size_t n = strlen(f->f[cc->col_label]) + 1;
+    if (!(d->label[at] = nd_malloc(n)))
+        return -1;
+    memcpy(d->label[at], f->f[cc->col_label], n);
+    return 0;
+}
+
+static int read_rows(csv_file *f, recount_data *d, const char *path)
+{
+    int ccat = csv_col(f, "category"), r;
+    size_t cap = 0;
+    while ((r = csv_next(f)) > 0) {
+        if (f->nf != f->nh)
+            return nd_fail("%s:%d: %d fields, the header has %d", path, f->line, f->nf, f->nh);
+        if (grow_units(d, &cap))
+            return -1;
+        size_t u = d->nunits;
+        for (int k = 0; k < d->ncat; k++)
+            if (read_cell(f, d, u, k, path)) {
+                for (int j = 0; j < k; j++) /* this row's labels so far */
+                    free(d->label[u * (size_t)d->ncat + (size_t)j]);
+                return -1;
+            }
+        d->nunits++;
+        double best;
+        int bestc = nd_best_category(d->iou + u * (size_t)d->ncat, (size_t)d->ncat, &best);
+        if (strcmp(f->f[ccat], d->cat[bestc].name) && best > 0)
+            d->rows_category_mismatch++;
+    }
+    return r < 0 ? -1 : 0;
+}
+
+static void print_counts(const recount_data *d, const nd_counts *cn, double thr, const char *path)
+{
+    printf("%s: %zu units, %d categories\n", path, d->nunits, d->ncat);
+    printf("IoU recomputed from counts: max abs difference from the -iou columns %.3e\n", d->max_abs_err);
+    if (d->rows_category_mismatch)
+        printf("warning: %zu rows name a category other than the recomputed best\n", d->rows_category_mismatch);
+    printf("detectors (score > %g): %d\n", thr, cn->detectors);
+    printf("unique detectors: %d per-category (headline), %d top-label\n", cn->unique_percat, cn->unique_toplabel);
+    printf("%-12s %9s %13s %10s\n", "category", "detectors", "unique(p-cat)", "unique(top)");
+    for (int k = 0; k < d->ncat; k++)
+        printf("%-12s %9d %13d %10d\n", d->cat[k].name, cn->cat_detectors[k], cn->cat_unique_percat[k],
+               cn->cat_unique_toplabel[k]);
+}
+
+static int write_json(const recount_data *d, const nd_counts *cn, double thr, const char *path, const char *out)
+{
+    afile a;
+    if (afile_open(&a, out))
+        return -1;
+    fprintf(a.f, "{\n  \"source\": ");
+    nd_json_str(a.f, path);
+    fprintf(a.f, ",\n  \"units\": %zu,\n  \"iou_threshold\": %.17g,\n", d->nunits, thr);
+    fprintf(a.f, "  \"iou_max_abs_error\": %.6e,\n  \"detectors\": %d,\n", d->max_abs_err, cn->detectors);
+    fprintf(a.f, "  \"unique_detectors\": {\"per_category\": %d, \"top_label\": %d, \"headline\": \"per_category\"},\n",
+            cn->unique_percat, cn->unique_toplabel);
+    fprintf(a.f, "  \"categories\": [");
+    for (int k = 0; k < d->ncat; k++) {
+        fprintf(a.f, "%s\n    {\"name\": ", k ? "," : "");
+        nd_json_str(a.f, d->cat[k].name);
+        fprintf(a.f, ", \"detectors\": %d, \"unique_per_category\": %d, \"unique_top_label\": %d}",
+                cn->cat_detectors[k], cn->cat_unique_percat[k], cn->cat_unique_toplabel[k]);
+    }
+    fprintf(a.f, "\n  ]\n}\n");
+    return afile_commit(&a);
+}
+
+static void recount_free(recount_data *d)
+{
+    for (size_t u = 0; u < d->nunits; u++)
+        for (int k = 0; k < d->ncat; k++)
+            free(d->label[u * (size_t)d->ncat + (size_t)k]);
+    for (int k = 0; k < d->ncat; k++)
+        free(d->cat[k].name);
+    free(d->cat), free(d->label), free(d->iou);
+}
+
+int cmd_recount(int argc, char **argv)
+{
+    double thr = 0.04;
+    const char *out = NULL;
+    int rc = parse_args(argc, argv, &thr, &out);
+    if (rc >= 0)
+        return rc;
     const char *path = argv[optind];
     csv_file f;
     if (csv_open(&f, path))
         return cli_fail();
     recount_data d = {0};
-    int rc = ND_EXIT_FAIL;
-    int cu = csv_col(&f, "unit"), ccat = csv_col(&f, "category");
-    if (cu < 0 || ccat < 0) {
-        nd_fail("%s: header has no 'unit' or 'category' column (not a dissection result)", path);
-        goto done;
-    }
-    if (!(d.cat = nd_calloc((size_t)f.nh, sizeof *d.cat)))
-        goto done;
-    for (int i = 0; i < f.nh; i++) {
-        size_t n = strlen(f.hdr[i]);
-        if (n > 6 && !strcmp(f.hdr[i] + n - 6, "-label")) {
-            cat_cols *cc = &d.cat[d.ncat];
-            if (!(cc->name = strndup(f.hdr[i], n - 6))) {
-                nd_fail("out of memory");
-                goto done;
-            }
-            char col[600];
-            const char *suf[] = {"-truth", "-activation", "-intersect", "-iou"};
-            int *dst[] = {&cc->col_truth, &cc->col_act, &cc->col_inter, &cc->col_iou};
-            cc->col_label = i;
-            for (int k = 0; k < 4; k++) {
-                snprintf(col, sizeof col, "%s%s", cc->name, suf[k]);
-                if ((*dst[k] = csv_col(&f, col)) < 0) {
-                    nd_fail("%s: column '%s' missing (every <cat>-label needs -truth, -activation, "
-                            "-intersect, -iou)", path, col);
-                    free(cc->name);
-                    goto done;
-                }
-            }
-            d.ncat++;
-        }
-    }
-    if (d.ncat == 0) {
-        nd_fail("%s: no '<category>-label' columns", path);
-        goto done;
-    }
-    size_t cap = 0;
-    int r;
-    while ((r = csv_next(&f)) > 0) {
-        if (f.nf != f.nh) {
-            nd_fail("%s:%d: %d fields, the header has %d", path, f.line, f.nf, f.nh);
-            goto done;
-        }
-        if (d.nunits == cap) {
-            size_t nc = cap ? 2 * cap : 256;
-            char **nl = realloc(d.label, nc * (size_t)d.ncat * sizeof *d.label);
-            if (nl)
-                d.label = nl;
-            double *ni = nl ? realloc(d.iou, nc * (size_t)d.ncat * sizeof *d.iou) : NULL;
-            if (!ni) {
-                nd_fail("out of memory");
-                goto done;
-            }
-            d.iou = ni;
-            cap = nc;
-        }
-        size_t u = d.nunits++;
-        for (int k = 0; k < d.ncat; k++) {
-            cat_cols *cc = &d.cat[k];
-            double G, A, I, want;
-            const char *names[] = {"-truth", "-activation", "-intersect", "-iou"};
-            double *vals[] = {&G, &A, &I, &want};
-            int cols[] = {cc->col_truth, cc->col_act, cc->col_inter, cc->col_iou};
-            for (int q = 0; q < 4; q++)
-                if (csv_double(f.f[cols[q]], vals[q]) || (q < 3 && *vals[q] < 0)) {
-                    nd_fail("%s:%d: field '%s%s': expected a number, got '%s'", path, f.line, cc->name,
-                            names[q], f.f[cols[q]]);
-                    for (int j = 0; j < k; j++) /* this row's labels so far */
-                        free(d.label[u * (size_t)d.ncat + (size_t)j]);
-                    d.nunits = u;
-                    goto done;
-                }
-            double den = A + G - I, iou = den > 0 ? I / den : 0;
-            double e = fabs(iou - want);
-            if (e > d.max_abs_err)
-                d.max_abs_err = e;
-            d.iou[u * (size_t)d.ncat + (size_t)k] = iou;
-            if (!(d.label[u * (size_t)d.ncat + (size_t)k] = strdup(f.f[cc->col_label]))) {
-                nd_fail("out of memory");
-                for (int j = 0; j < k; j++)
-                    free(d.label[u * (size_t)d.ncat + (size_t)j]);
-                d.nunits = u;
-                goto done;
-            }
-        }
-        double best;
-        int bestc = nd_best_category(d.iou + u * (size_t)d.ncat, (size_t)d.ncat, &best);
-        if (strcmp(f.f[ccat], d.cat[bestc].name) && best > 0)
-            d.rows_category_mismatch++;
-    }
-    if (r < 0)
-        goto done;
     nd_counts cn;
-    if (count(&d, thr, &cn))
-        goto done;
-    int det = cn.detectors, upc = cn.unique_percat, utl = cn.unique_toplabel;
-    const int *cat_det = cn.cat_detectors, *cat_upc = cn.cat_unique_percat, *cat_utl = cn.cat_unique_toplabel;
-    printf("%s: %zu units, %d categories\n", path, d.nunits, d.ncat);
-    printf("IoU recomputed from counts: max abs difference from the -iou columns %.3e\n", d.max_abs_err);
-    if (d.rows_category_mismatch)
-        printf("warning: %zu rows name a category other than the recomputed best\n", d.rows_category_mismatch);
-    printf("detectors (score > %g): %d\n", thr, det);
-    printf("unique detectors: %d per-category (headline), %d top-label\n", upc, utl);
-    printf("%-12s %9s %13s %10s\n", "category", "detectors", "unique(p-cat)", "unique(top)");
-    for (int k = 0; k < d.ncat; k++)
-        printf("%-12s %9d %13d %10d\n", d.cat[k].name, cat_det[k], cat_upc[k], cat_utl[k]);
-    rc = ND_EXIT_OK;
-    if (out) {
-        afile a;
-        if (afile_open(&a, out))
-            rc = ND_EXIT_FAIL;
-        else {
-            fprintf(a.f, "{\n  \"source\": ");
-            nd_json_str(a.f, path);
-            fprintf(a.f, ",\n  \"units\": %zu,\n  \"iou_threshold\": %.17g,\n", d.nunits, thr);
-            fprintf(a.f, "  \"iou_max_abs_error\": %.6e,\n  \"detectors\": %d,\n", d.max_abs_err, det);
-            fprintf(a.f, "  \"unique_detectors\": {\"per_category\": %d, \"top_label\": %d, \"headline\": \"per_category\"},\n",
-                    upc, utl);
-            fprintf(a.f, "  \"categories\": [");
-            for (int k = 0; k < d.ncat; k++) {
-                fprintf(a.f, "%s\n    {\"name\": ", k ? "," : "");
-                nd_json_str(a.f, d.cat[k].name);
-                fprintf(a.f, ", \"detectors\": %d, \"unique_per_category\": %d, \"unique_top_label\": %d}",
-                        cat_det[k], cat_upc[k], cat_utl[k]);
-            }
-            fprintf(a.f, "\n  ]\n}\n");
-            if (afile_commit(&a))
-                rc = ND_EXIT_FAIL;
-        }
+    rc = ND_EXIT_FAIL;
+    if (!read_header(&f, &d, path) && !read_rows(&f, &d, path) && !count(&d, thr, &cn)) {
+        print_counts(&d, &cn, thr, path);
+        rc = out && write_json(&d, &cn, thr, path, out) ? ND_EXIT_FAIL : ND_EXIT_OK;
+        nd_counts_free(&cn);
     }
-    nd_counts_free(&cn);
-done:
     if (rc == ND_EXIT_FAIL)
         cli_fail();
-    for (size_t u = 0; u < d.nunits; u++)
-        for (int k = 0; k < d.ncat; k++)
-            free(d.label[u * (size_t)d.ncat + (size_t)k]);
-    for (int k = 0; k < d.ncat; k++)
-        free(d.cat[k].name);
-    free(d.cat), free(d.label), free(d.iou);
+    recount_free(&d);
     csv_close(&f);
     return rc;
 }

@@ -2,15 +2,15 @@
  * given) rotation Q, or rotate a layer's activations by it.
  *
  * The matrix is drawn with rot_haar (seeded) or read with --from and
- * validated (rot_validate), then raised to alpha with rot_power.  alpha = 1
- * uses Q itself and alpha = 0 the exact identity rather than their Schur
- * round trips (which are within ~1e-14 of them), so that these two ends of
- * a sweep are exact.  With --features the activations [N, K, h, w] are
+ * validated (rot_validate), then raised to alpha with rot_power, which
+ * gives exactly Q at alpha = 1 and I at alpha = 0 (the sweep's R too).
+ * With --features the activations [N, K, h, w] are
  * streamed from the memory-mapped input in blocks of images, rotated with
  * rot_apply (one sgemm per image) and streamed to an npy_writer, so the
  * output is complete or absent and memory stays at two blocks.
  */
 #include "core/err.h"
+#include "core/jobs.h"
 #include "core/npy.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
@@ -115,7 +115,7 @@ static int rotate_features(const npy_t *F, const char *fpath, const double *R, s
     npy_writer w;
     if (npy_writer_open(&w, out, NPY_F32, 4, F->shape))
         goto fail_early;
-    double t0 = cli_now(), last = t0;
+    double t0 = nd_now(), last = t0;
     for (size_t i0 = 0; i0 < N; i0 += block) {
         size_t nb = N - i0 < block ? N - i0 : block;
         const float *x;
@@ -132,7 +132,7 @@ static int rotate_features(const npy_t *F, const char *fpath, const double *R, s
             nd_fail("%s: interrupted", out);
             goto fail;
         }
-        double now = cli_now();
+        double now = nd_now();
         if (now - last >= 1.0 || i0 + nb == N) {
             cli_progress("rotate: %zu/%zu images of %s (%.1f s)", i0 + nb, N, fpath, now - t0);
             last = now;
@@ -148,7 +148,14 @@ fail_early:
     return -1;
 }
 
-int cmd_rotate(int argc, char **argv)
+typedef struct {
+    long dim, seed, block;
+    double alpha, tol;
+    const char *from, *features, *out;
+} rotate_args;
+
+/* Options into a; -1 to go on, else the exit status (help, usage error). */
+static int parse_args(int argc, char **argv, rotate_args *a)
 {
     static const struct option opts[] = {
         {"dim", required_argument, 0, 'd'},   {"seed", required_argument, 0, 's'},
@@ -157,44 +164,42 @@ int cmd_rotate(int argc, char **argv)
         {"block", required_argument, 0, 'b'}, {"out", required_argument, 0, 'o'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
     };
-    long dim = 0, seed = -1, block = DEFAULT_BLOCK;
-    double alpha = 1.0, tol = DEFAULT_TOL;
-    const char *from = NULL, *features = NULL, *out = NULL;
+    *a = (rotate_args){.seed = -1, .block = DEFAULT_BLOCK, .alpha = 1.0, .tol = DEFAULT_TOL};
     int c;
     opterr = 0; /* one line per usage error: ours */
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
-            if (cli_long(optarg, &dim) || dim < 2 || dim > ROT_DIM_MAX)
+            if (cli_long(optarg, &a->dim) || a->dim < 2 || a->dim > ROT_DIM_MAX)
                 return cli_usage_error(CMD, "--dim '%s': expected an integer in 2..%d", optarg,
                                        ROT_DIM_MAX);
             break;
         case 's':
-            if (cli_long(optarg, &seed) || seed < 0 || (unsigned long)seed > ROT_SEED_MAX)
+            if (cli_long(optarg, &a->seed) || a->seed < 0 || (unsigned long)a->seed > ROT_SEED_MAX)
                 return cli_usage_error(CMD, "--seed '%s': expected an integer in 0..%lu", optarg,
                                        ROT_SEED_MAX);
             break;
         case 'f':
-            from = optarg;
+            a->from = optarg;
             break;
         case 't':
-            if (cli_double(optarg, &tol) || !(tol > 0))
+            if (cli_double(optarg, &a->tol) || !(a->tol > 0))
                 return cli_usage_error(CMD, "--tol '%s': expected a positive number", optarg);
             break;
         case 'a':
-            if (cli_double(optarg, &alpha))
+            if (cli_double(optarg, &a->alpha))
                 return cli_usage_error(CMD, "--alpha '%s': expected a number", optarg);
             break;
         case 'F':
-            features = optarg;
+            a->features = optarg;
             break;
         case 'b':
-            if (cli_long(optarg, &block) || block < 1)
+            if (cli_long(optarg, &a->block) || a->block < 1)
                 return cli_usage_error(CMD, "--block '%s': expected a positive integer", optarg);
             break;
         case 'o':
-            out = optarg;
+            a->out = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -207,93 +212,95 @@ int cmd_rotate(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
-    if (!out)
+    if (!a->out)
         return cli_usage_error(CMD, "--out is required");
-    if (from && seed >= 0)
+    if (a->from && a->seed >= 0)
         return cli_usage_error(CMD, "--seed and --from exclude each other");
-    if (!from && seed < 0)
+    if (!a->from && a->seed < 0)
         return cli_usage_error(CMD, "give --seed S (draw Q) or --from Q.npy (use a given Q)");
-    if (!from && !features && !dim)
+    if (!a->from && !a->features && !a->dim)
         return cli_usage_error(CMD, "--dim is required to draw Q (or use --features)");
+    return -1;
+}
 
-    /* the activations fix K */
+/* The activations to rotate: they fix K (*n). */
+static int check_features(const npy_t *F, const rotate_args *a, size_t *n)
+{
+    if (F->ndim != 4 || (F->dtype != NPY_F32 && F->dtype != NPY_F16))
+        return nd_fail("%s: %d-D %s array, expected float32 or float16 activations [N, K, h, w]",
+                       a->features, F->ndim, npy_dtype_name(F->dtype));
+    if (a->dim && F->shape[1] != (size_t)a->dim)
+        return nd_fail("%s: %zu units, but --dim is %ld", a->features, F->shape[1], a->dim);
+    *n = F->shape[1];
+    if (*n < 2 || *n > ROT_DIM_MAX)
+        return nd_fail("%s: %zu units, expected 2..%d to rotate", a->features, *n, ROT_DIM_MAX);
+    return 0;
+}
+
+/* Q: read (--from, checked against K) or drawn (--seed). */
+static int get_q(const rotate_args *a, double **Q, size_t *n)
+{
+    if (!a->from) {
+        *Q = nd_malloc(*n * *n * sizeof **Q);
+        return !*Q || rot_haar(*Q, *n, (unsigned long)a->seed) ? -1 : 0;
+    }
+    size_t nq = 0;
+    if (load_rotation(a->from, a->tol, Q, &nq))
+        return -1;
+    if (a->features && nq != *n)
+        return nd_fail("%s: %zu x %zu matrix, but %s has %zu units", a->from, nq, nq,
+                       a->features, *n);
+    if (a->dim && nq != *n)
+        return nd_fail("%s: %zu x %zu matrix, but --dim is %zu", a->from, nq, nq, *n);
+    *n = nq;
+    return 0;
+}
+
+int cmd_rotate(int argc, char **argv)
+{
+    rotate_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    rc = ND_EXIT_FAIL;
     npy_t F;
-    int have_F = 0, rc = ND_EXIT_FAIL;
+    int have_F = 0;
     double *Q = NULL, *R = NULL;
-    size_t n = (size_t)dim;
-    if (features) {
-        if (npy_open(&F, features))
-            return cli_fail();
+    size_t n = (size_t)a.dim;
+    if (a.features) {
+        if (npy_open(&F, a.features))
+            goto done;
         have_F = 1;
-        if (F.ndim != 4 || (F.dtype != NPY_F32 && F.dtype != NPY_F16)) {
-            nd_fail("%s: %d-D %s array, expected float32 or float16 activations [N, K, h, w]",
-                    features, F.ndim, npy_dtype_name(F.dtype));
-            goto done;
-        }
-        if (dim && F.shape[1] != (size_t)dim) {
-            nd_fail("%s: %zu units, but --dim is %ld", features, F.shape[1], dim);
-            goto done;
-        }
-        n = F.shape[1];
-        if (n < 2 || n > ROT_DIM_MAX) {
-            nd_fail("%s: %zu units, expected 2..%d to rotate", features, n, ROT_DIM_MAX);
-            goto done;
-        }
-    }
-
-    if (from) {
-        size_t nq = 0;
-        if (load_rotation(from, tol, &Q, &nq))
-            goto done;
-        if (features && nq != n) {
-            nd_fail("%s: %zu x %zu matrix, but %s has %zu units", from, nq, nq, features, n);
-            goto done;
-        }
-        if (dim && nq != n) {
-            nd_fail("%s: %zu x %zu matrix, but --dim is %zu", from, nq, nq, n);
-            goto done;
-        }
-        n = nq;
-    } else {
-        Q = nd_malloc(n * n * sizeof *Q);
-        if (!Q || rot_haar(Q, n, (unsigned long)seed))
+        if (check_features(&F, &a, &n))
             goto done;
     }
-
+    if (get_q(&a, &Q, &n))
+        goto done;
     R = nd_malloc(n * n * sizeof *R);
-    if (!R)
+    if (!R || rot_power(R, Q, n, a.alpha)) /* exactly I at 0 and Q at 1 */
         goto done;
-    if (alpha == 1.0) {
-        memcpy(R, Q, n * n * sizeof *R);
-    } else if (alpha == 0.0) {
-        memset(R, 0, n * n * sizeof *R);
-        for (size_t i = 0; i < n; i++)
-            R[i * n + i] = 1;
-    } else if (rot_power(R, Q, n, alpha)) {
-        goto done;
-    }
     double orth = rot_orth_error(R, n), det = rot_det(R, n);
 
-    double t0 = cli_now();
-    if (features) {
-        if (rotate_features(&F, features, R, n, (size_t)block, out))
+    double t0 = nd_now();
+    if (a.features) {
+        if (rotate_features(&F, a.features, R, n, (size_t)a.block, a.out))
             goto done;
     } else {
         size_t shape[2] = {n, n};
-        if (npy_save(out, NPY_F64, 2, shape, R))
+        if (npy_save(a.out, NPY_F64, 2, shape, R))
             goto done;
     }
-    if (from)
-        printf("rotate: n=%zu from=%s", n, from);
+    if (a.from)
+        printf("rotate: n=%zu from=%s", n, a.from);
     else
-        printf("rotate: n=%zu seed=%ld", n, seed);
-    printf(" alpha=%.17g orth_error=%.3g det=%.15f", alpha, orth, det);
-    if (features) {
-        double secs = cli_now() - t0, flop = 2.0 * n * n * F.shape[0] * F.shape[2] * F.shape[3];
-        printf(" features=%s N=%zu h=%zu w=%zu time=%.2fs gflops=%.1f", features, F.shape[0],
+        printf("rotate: n=%zu seed=%ld", n, a.seed);
+    printf(" alpha=%.17g orth_error=%.3g det=%.15f", a.alpha, orth, det);
+    if (a.features) {
+        double secs = nd_now() - t0, flop = 2.0 * n * n * F.shape[0] * F.shape[2] * F.shape[3];
+        printf(" features=%s N=%zu h=%zu w=%zu time=%.2fs gflops=%.1f", a.features, F.shape[0],
                F.shape[2], F.shape[3], secs, secs > 0 ? flop / secs * 1e-9 : 0.0);
     }
-    printf(" -> %s\n", out);
+    printf(" -> %s\n", a.out);
     rc = ND_EXIT_OK;
 done:
     free(Q);

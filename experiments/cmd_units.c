@@ -1,6 +1,7 @@
 /* cmd_units.c - `dissect units`: dissect one layer against one dataset. */
 #include "core/dissect.h"
 #include "core/err.h"
+#include "core/jobs.h"
 #include "core/npy.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
@@ -105,11 +106,11 @@ int cmd_units(int argc, char **argv)
             return cli_usage_error("units", "--profile netdissect needs --field OFFSET,SIZE,STRIDE "
                                             "(no field in a .json beside %s)", features);
     }
-    double t0 = cli_now();
+    double t0 = nd_now();
     int rc = units_run(dataset, store, features, cats, thrfile, &o, out, NULL, NULL);
     if (rc)
         return cli_fail();
     cli_progress_done();
-    fprintf(stderr, "dissect units: done in %.1f s\n", cli_now() - t0);
+    fprintf(stderr, "dissect units: done in %.1f s\n", nd_now() - t0);
     return ND_EXIT_OK;
 }

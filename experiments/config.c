@@ -55,7 +55,6 @@ typedef struct {
     int line;          /* physical lines read so far */
     int key_line[K_COUNT];
     int section_line[N_SECTIONS];
-    char *raw[K_COUNT]; /* values as written (for alphas given before allow_extrapolation) */
     int failed;
     int npy_default;
 } parser;
@@ -140,7 +139,7 @@ static char *reader(char *str, int num, void *stream)
 static char *expand(parser *p, int k, const char *v, int *from_env)
 {
     size_t cap = strlen(v) + 1, n = 0;
-    char *out = malloc(cap);
+    char *out = nd_malloc(cap);
     if (!out) {
         perr(p, p->line, k, "out of memory");
         return NULL;
@@ -227,7 +226,7 @@ static char *absolute(const char *path, const char *base)
         }
     }
     size_t n = strlen(b) + strlen(r) + 2;
-    char *out = malloc(n);
+    char *out = nd_malloc(n);
     if (out)
         snprintf(out, n, "%s%s%s", b, *r ? "/" : "", r);
     free(b);
@@ -294,25 +293,23 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int handler(void *user, const char *section, const char *name, const char *value)
+/* The key's index, or -1 after recording why it is not accepted (unknown,
+ * outside a section, given twice). */
+static int key_index(parser *p, const char *section, const char *name)
 {
-    parser *p = user;
-    config *c = p->c;
-    if (p->failed)
-        return 0;
     int k;
     for (k = 0; k < K_COUNT; k++)
         if (!strcmp(section, keys[k].section) && !strcmp(name, keys[k].key))
             break;
     if (k == K_COUNT) {
         if (!*section)
-            return perr(p, p->line, -1, "%s: key outside any section", name), 0;
+            return perr(p, p->line, -1, "%s: key outside any section", name);
         size_t s;
         for (s = 0; s < N_SECTIONS; s++)
             if (!strcmp(section, sections[s]))
                 break;
         if (s == N_SECTIONS) /* already reported by the reader */
-            return 0;
+            return -1;
         char known[256] = "";
         for (int j = 0; j < K_COUNT; j++)
             if (!strcmp(keys[j].section, section)) {
@@ -320,17 +317,20 @@ static int handler(void *user, const char *section, const char *name, const char
                 strcat(known, keys[j].key);
             }
         return perr(p, p->line, -1, "[%s] %s: unknown key (known in [%s]: %s)", section, name,
-                    section, known),
-               0;
+                    section, known);
     }
     if (p->key_line[k])
         return perr(p, p->line, k, "given twice (first at line %d; an indented line continues the value above)",
-                    p->key_line[k]),
-               0;
+                    p->key_line[k]);
     p->key_line[k] = p->line;
-    p->raw[k] = strdup(value);
+    return k;
+}
+
+/* [dataset] and [activations] values (1 ok, 0 error recorded: inih's convention). */
+static int set_source(parser *p, int k, const char *value)
+{
+    config *c = p->c;
     long l;
-    double d;
     switch (k) {
     case K_DS_PATH: {
         char *a = path_value(p, k, value);
@@ -338,10 +338,9 @@ static int handler(void *user, const char *section, const char *name, const char
             return 0;
         c->dataset = a;
         struct stat st;
-        char *idx = malloc(strlen(a) + 16);
+        char *idx = nd_path_join(a, "index.csv");
         if (!idx)
             return perr(p, p->line, k, "out of memory"), 0;
-        sprintf(idx, "%s/index.csv", a);
         int ok = stat(idx, &st) == 0;
         free(idx);
         if (stat(a, &st) != 0 || !S_ISDIR(st.st_mode))
@@ -354,10 +353,12 @@ static int handler(void *user, const char *section, const char *name, const char
         if (!*value || strchr(value, ' ') || value[0] == ',' || value[strlen(value) - 1] == ',' ||
             strstr(value, ",,"))
             return perr(p, p->line, k, "'%s': expected a comma-separated list of category names without spaces", value), 0;
-        c->categories = strdup(value);
+        if (!(c->categories = strdup(value)))
+            return perr(p, p->line, k, "out of memory"), 0;
         break;
     case K_DS_NAME:
-        c->dataset_name = strdup(value);
+        if (!(c->dataset_name = strdup(value)))
+            return perr(p, p->line, k, "out of memory"), 0;
         break;
     case K_ACT_NPY:
         if (!(c->npy = path_value(p, k, value)))
@@ -366,12 +367,14 @@ static int handler(void *user, const char *section, const char *name, const char
     case K_ACT_MODEL:
         if (!*value)
             return perr(p, p->line, k, "empty value"), 0;
-        c->model = strdup(value);
+        if (!(c->model = strdup(value)))
+            return perr(p, p->line, k, "out of memory"), 0;
         break;
     case K_ACT_LAYER:
         if (!*value)
             return perr(p, p->line, k, "empty value"), 0;
-        c->layer = strdup(value);
+        if (!(c->layer = strdup(value)))
+            return perr(p, p->line, k, "out of memory"), 0;
         break;
     case K_ACT_WEIGHTS: {
         char *a = path_value(p, k, value);
@@ -387,13 +390,21 @@ static int handler(void *user, const char *section, const char *name, const char
             return perr(p, p->line, k, "'%s': expected an integer >= 0", value), 0;
         c->random_seed = l;
         break;
+    }
+    return 1;
+}
+
+/* [dissect], [rotation] and [output] values (1 ok, 0 error recorded). */
+static int set_method(parser *p, int k, const char *value)
+{
+    config *c = p->c;
+    long l;
+    double d;
+    switch (k) {
     case K_DI_PROFILE:
-        if (!strcmp(value, "netdissect"))
-            c->profile = ND_PROFILE_NETDISSECT;
-        else if (!strcmp(value, "netdissect-lite"))
-            c->profile = ND_PROFILE_LITE;
-        else
-            return perr(p, p->line, k, "'%s': expected netdissect or netdissect-lite", value), 0;
+        if (nd_profile_parse(value, &c->profile))
+            return perr(p, p->line, k, "'%s': expected netdissect (or nd) or netdissect-lite (or ndl, lite)",
+                        value), 0;
         break;
     case K_DI_QUANTILE:
         if (cli_double(value, &d) || !(d > 0 && d < 1))
@@ -445,10 +456,22 @@ static int handler(void *user, const char *section, const char *name, const char
     case K_OUT_TITLE:
         if (strpbrk(value, "\"\\\n"))
             return perr(p, p->line, k, "'%s': no quotes or backslashes in a title", value), 0;
-        c->title = strdup(value);
+        if (!(c->title = strdup(value)))
+            return perr(p, p->line, k, "out of memory"), 0;
         break;
     }
     return 1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    parser *p = user;
+    if (p->failed)
+        return 0;
+    int k = key_index(p, section, name);
+    if (k < 0)
+        return 0;
+    return k < K_DI_PROFILE ? set_source(p, k, value) : set_method(p, k, value);
 }
 
 /* Line to blame for a missing key: its section header, else the last line. */
@@ -511,7 +534,8 @@ static int check_whole(parser *p)
         return perr(p, p->key_line[K_DI_FIELD], K_DI_FIELD, "only used by profile = netdissect (this config says netdissect-lite)");
     if (!c->dataset_name) {
         const char *s = strrchr(c->dataset, '/');
-        c->dataset_name = strdup(s ? s + 1 : c->dataset);
+        if (!(c->dataset_name = strdup(s ? s + 1 : c->dataset)))
+            return nd_fail("%s: out of memory", p->path);
     }
     return 0;
 }
@@ -522,7 +546,8 @@ int config_load(config *c, const char *path)
     struct stat st; /* fopen "r" of a folder works and reads as empty */
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return nd_fail("%s: is a directory, expected a config file", path);
-    c->path = strdup(path);
+    if (!(c->path = strdup(path)))
+        return nd_fail("%s: out of memory", path);
     c->random_seed = -1;
     c->profile = ND_PROFILE_NETDISSECT;
     c->quantile = 0.005;     /* the paper's top 0.5% */
@@ -566,8 +591,6 @@ int config_load(config *c, const char *path)
 done:
     fclose(p.f);
     free(p.dir);
-    for (int k = 0; k < K_COUNT; k++)
-        free(p.raw[k]);
     if (rc)
         config_free(c);
     return rc;
@@ -628,7 +651,7 @@ char *config_effective(const config *c)
         fprintf(f, "weights = %s\n", c->weights);
     if (c->random_seed >= 0)
         fprintf(f, "random_seed = %ld\n", c->random_seed);
-    fprintf(f, "\n[dissect]\nprofile = %s\n", c->profile == ND_PROFILE_LITE ? "netdissect-lite" : "netdissect");
+    fprintf(f, "\n[dissect]\nprofile = %s\n", nd_profile_name(c->profile));
     cli_fmt_double(b, sizeof b, c->quantile);
     fprintf(f, "quantile = %s\n", b);
     cli_fmt_double(b, sizeof b, c->iou_threshold);

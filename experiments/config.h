@@ -12,7 +12,7 @@
  *                  random_seed      He-initialised random weights with this seed
  *                                   (weights or random_seed => activations are computed
  *                                   with mdl_extract when the npy file does not exist)
- *   [dissect]      profile          netdissect (default) | netdissect-lite
+ *   [dissect]      profile          netdissect (default, or nd) | netdissect-lite (ndl, lite)
  *                  quantile         top quantile, default 0.005, in (0, 1)
  *                  iou_threshold    default 0.04, in [0, 1)
  *                  field            OFFSET,SIZE,STRIDE of the layer's receptive field

@@ -28,13 +28,14 @@ static const struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: dissect COMMAND [options]   (dissect COMMAND --help for details)\n\n"
+    fprintf(f, "usage: dissect [--quiet] COMMAND [options]   (dissect COMMAND --help for details)\n\n"
                "Network Dissection: which units of a CNN layer detect visual concepts,\n"
                "and does a random rotation of the layer's basis destroy that alignment?\n\n"
                "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\nexit status: 0 ok, 1 failure (one line on stderr), 2 usage error\n");
+    fprintf(f, "\n--quiet (or ND_QUIET=1 in the environment) silences the progress lines.\n"
+               "exit status: 0 ok, 1 failure (one line on stderr), 2 usage error\n");
 }
 
 int main(int argc, char **argv)
@@ -42,6 +43,11 @@ int main(int argc, char **argv)
     gsl_set_error_handler_off();
     afile_install_signal_handlers();
     signal(SIGXFSZ, SIG_IGN); /* over a file size limit: write() fails with EFBIG, reported */
+    if (argc >= 2 && !strcmp(argv[1], "--quiet")) {
+        cli_set_quiet(1);
+        argc--;
+        argv++;
+    }
     if (argc < 2) {
         usage(stderr);
         return ND_EXIT_USAGE;

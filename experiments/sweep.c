@@ -1,4 +1,5 @@
-/* sweep.c - the rotation sweep: points, resume, sweep.csv / summary.csv, figures.
+/* sweep.c - the rotation sweep: points, resume, sweep.csv / summary.csv (figures:
+ * figures.c).
  *
  * Resume design: each point is a folder whose last file, point.csv (its
  * sweep.csv row with the header), is committed atomically after
@@ -21,10 +22,12 @@
 #include "core/broden.h"
 #include "core/dissect.h"
 #include "core/err.h"
+#include "core/jobs.h"
 #include "core/features.h"
 #include "core/npy.h"
 #include "core/result.h"
 #include "experiments/cli.h"
+#include "experiments/figures.h"
 #include "linalg/apply.h"
 #include "linalg/rotation.h"
 #include "models/extract.h"
@@ -41,7 +44,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,60 +134,28 @@ static void remove_stale_temps_all(const char *out)
 
 /* ---------------------------------------------------------------- setup */
 
-/* The receptive field from "<npy without .npy>.json" ("field": [o, s, t]). */
-static int field_from_json(const char *npy, int *o, int *s, int *t, char **json_path)
-{
-    size_t n = strlen(npy);
-    char *j = malloc(n + 8);
-    if (!j)
-        return nd_fail("out of memory");
-    memcpy(j, npy, n + 1);
-    if (n > 4 && !strcmp(j + n - 4, ".npy"))
-        j[n - 4] = 0;
-    strcat(j, ".json");
-    *json_path = j;
-    if (!file_exists(j))
-        return 1;
-    char *text = nd_read_text(j);
-    if (!text)
-        return -1;
-    char *f = strstr(text, "\"field\"");
-    char *b = f ? strchr(f, '[') : NULL;
-    long v[3];
-    int ok = b != NULL;
-    char *q = b ? b + 1 : NULL;
-    for (int i = 0; ok && i < 3; i++) {
-        char *e;
-        v[i] = strtol(q, &e, 10);
-        if (e == q)
-            ok = 0;
-        q = e;
-        while (ok && (*q == ' ' || *q == ','))
-            q++;
-    }
-    free(text);
-    if (!ok || v[1] < 1 || v[2] < 1)
-        return nd_fail("%s: expected \"field\": [offset, size, stride] with size, stride >= 1", j);
-    *o = (int)v[0];
-    *s = (int)v[1];
-    *t = (int)v[2];
-    return 0;
-}
-
 static int resolve_field(config *c)
 {
     if (c->profile != ND_PROFILE_NETDISSECT || c->have_field)
         return 0;
-    char *json = NULL;
-    int r = field_from_json(c->npy, &c->field_offset, &c->field_size, &c->field_stride, &json);
-    if (r == 0) {
+    int f[3];
+    int r = mdl_read_field(c->npy, f);
+    if (r == 1) {
+        c->field_offset = f[0], c->field_size = f[1], c->field_stride = f[2];
         c->have_field = 1;
-    } else if (r > 0 && c->model && c->layer) {
+        return 0;
+    }
+    if (r < 0)
+        return -1;
+    char *json = mdl_geometry_path(c->npy);
+    if (!json)
+        return -1;
+    if (c->model && c->layer) {
         if (mdl_layer_field(c->model, c->layer, &c->field_offset, &c->field_size, &c->field_stride) == 0)
             c->have_field = 1;
         else
             r = -1;
-    } else if (r > 0) {
+    } else {
         nd_fail("%s: profile netdissect needs the layer's receptive field: give [dissect] field = "
                 "OFFSET,SIZE,STRIDE, or [activations] model and layer, or put %s beside the activations",
                 c->path, json);
@@ -267,7 +237,7 @@ static int table_init(table *t, const broden *ds)
             return nd_fail("out of memory");
         len += strlen(t->names[i]) + 1;
     }
-    t->header = malloc(len);
+    t->header = nd_malloc(len);
     if (!t->header)
         return nd_fail("out of memory");
     strcpy(t->header, "alpha,draw,seed");
@@ -416,454 +386,331 @@ static void fmt_secs(char *b, size_t cap, double s)
         snprintf(b, cap, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
 }
 
-int sweep_run(config *c, const sweep_opts *o)
-{
-    double t_start = cli_now();
-    int rc = -1, lockfd = -1;
-    broden *ds = NULL;
+/* Everything one run holds; sweep_run's steps fill it in order and
+ * sweep_free releases whatever was reached. */
+typedef struct {
+    config *c;
+    const sweep_opts *o;
+    double t_start;
+    int lockfd;
+    broden *ds;
     npy_t act;
-    int act_open = 0;
+    int act_open;
     nd_features feats;
     table t;
-    memset(&t, 0, sizeof t);
-    point *pts = NULL;
-    int np = 0;
-    double *Q = NULL, *R = NULL;
-    rot_schur *schur = NULL; /* Schur form of the current draw's Q */
-    int *vals = NULL;
-    char *lockpath = NULL;
+    point *pts;
+    int np;
+    int *vals;
+    nd_options opt;
+    double *Q, *R;     /* the current draw's Q and the current point's R */
+    rot_schur *schur;  /* Schur form of Q, for its draw q_draw */
+    int q_draw;
+    char *points_dir;
+    int n_computed, remaining;
+    double t_compute;
+} sweep;
 
-    if (nd_mkdirs(c->out_dir))
+static void sweep_free(sweep *s)
+{
+    cli_progress_done();
+    rot_schur_free(s->schur);
+    free(s->Q);
+    free(s->R);
+    free(s->pts);
+    free(s->vals);
+    free(s->points_dir);
+    table_free(&s->t);
+    if (s->ds)
+        broden_free(s->ds);
+    if (s->act_open)
+        npy_close(&s->act);
+    if (s->lockfd >= 0)
+        close(s->lockfd);
+}
+
+/* Step 1: the output folder, locked against a second sweep, without the
+ * temporaries of a killed run. */
+static int lock_folder(sweep *s)
+{
+    const char *out = s->c->out_dir;
+    if (nd_mkdirs(out))
         return -1;
-    lockpath = nd_path_join(c->out_dir, ".sweep.lock");
-    lockfd = lockpath ? open(lockpath, O_RDWR | O_CREAT, 0644) : -1;
-    if (lockfd < 0) {
-        nd_fail("%s: cannot create: %s", lockpath ? lockpath : c->out_dir, strerror(errno));
-        goto done;
+    char *lockpath = nd_path_join(out, ".sweep.lock");
+    s->lockfd = lockpath ? open(lockpath, O_RDWR | O_CREAT, 0644) : -1;
+    if (s->lockfd < 0) {
+        nd_fail("%s: cannot create: %s", lockpath ? lockpath : out, strerror(errno));
+        free(lockpath);
+        return -1;
     }
-    if (flock(lockfd, LOCK_EX | LOCK_NB)) {
-        nd_fail("%s: another sweep is running on this folder", c->out_dir);
-        goto done;
-    }
-    remove_stale_temps_all(c->out_dir);
+    free(lockpath);
+    if (flock(s->lockfd, LOCK_EX | LOCK_NB))
+        return nd_fail("%s: another sweep is running on this folder", out);
+    remove_stale_temps_all(out);
+    return 0;
+}
 
-    /* Activations: computed once into the cache file when the config says how. */
+static void sweep_progress(void *ctx, const char *stage, size_t done, size_t total)
+{
+    (void)ctx;
+    cli_progress("sweep: %s %zu/%zu", stage, done, total);
+}
+
+/* Step 2: activations (computed once into the cache file when the config
+ * says how), the receptive field, the effective config, the dataset. */
+static int load_inputs(sweep *s)
+{
+    config *c = s->c;
+    nd_progress pr = {s->o->verbose ? sweep_progress : NULL, NULL};
     if (c->compute && !file_exists(c->npy)) {
         cli_progress("sweep: computing %s %s activations into %s", c->model, c->layer, c->npy);
-        if (mdl_extract(c->model, c->weights, c->weights ? -1 : c->random_seed, c->dataset, c->layer, c->npy,
-                        !o->verbose))
-            goto done;
+        if (mdl_extract(c->model, c->weights, c->weights ? -1 : c->random_seed, c->dataset,
+                        c->layer, c->npy, MDL_BATCH, pr))
+            return -1;
     }
-    if (npy_open(&act, c->npy))
-        goto done;
-    act_open = 1;
-    if (nd_features_from_npy(&feats, &act))
-        goto done;
-    if (resolve_field(c))
-        goto done;
-    if (effective_config(c))
-        goto done;
-    if (broden_open(&ds, c->dataset, c->categories))
-        goto done;
-    if (broden_num_images(ds) != feats.N) {
-        nd_fail("%s: %zu images, but %s/index.csv has %zu rows", c->npy, feats.N, c->dataset,
-                broden_num_images(ds));
-        goto done;
-    }
-    if (table_init(&t, ds))
-        goto done;
+    if (npy_open(&s->act, c->npy))
+        return -1;
+    s->act_open = 1;
+    if (nd_features_from_npy(&s->feats, &s->act) || resolve_field(c) || effective_config(c) ||
+        broden_open(&s->ds, c->dataset, c->categories))
+        return -1;
+    if (broden_num_images(s->ds) != s->feats.N)
+        return nd_fail("%s: %zu images, but %s/index.csv has %zu rows", c->npy, s->feats.N,
+                       c->dataset, broden_num_images(s->ds));
+    return table_init(&s->t, s->ds);
+}
 
-    /* The points, in run order: alpha 0 once, then per draw every alpha != 0. */
+/* Step 3: the points in run order (alpha 0 once, then per draw every
+ * alpha != 0), the dissection options and the rotation buffers. */
+static int prepare_points(sweep *s)
+{
+    const config *c = s->c;
     int nz = 0;
     for (int k = 0; k < c->n_alphas; k++)
         nz += c->alphas[k] != 0;
     int total = 1 + c->draws * nz;
-    pts = nd_calloc((size_t)total, sizeof *pts);
-    vals = nd_calloc((size_t)total * (size_t)t.n_val, sizeof *vals);
-    if (!pts || !vals)
-        goto done;
-    pts[np++] = (point){.alpha = 0, .draw = 0, .seed = -1};
+    s->pts = nd_calloc((size_t)total, sizeof *s->pts);
+    s->vals = nd_calloc((size_t)total * (size_t)s->t.n_val, sizeof *s->vals);
+    if (!s->pts || !s->vals)
+        return -1;
+    point *pts = s->pts;
+    s->np = 0;
+    pts[s->np++] = (point){.alpha = 0, .draw = 0, .seed = -1};
     for (int d = 0; d < c->draws; d++)
         for (int k = 0; k < c->n_alphas; k++)
             if (c->alphas[k] != 0)
-                pts[np++] = (point){.alpha = c->alphas[k], .draw = d, .seed = (long)(c->base_seed + (unsigned long)d)};
-    for (int i = 0; i < np; i++) {
+                pts[s->np++] = (point){.alpha = c->alphas[k], .draw = d,
+                                       .seed = (long)(c->base_seed + (unsigned long)d)};
+    for (int i = 0; i < s->np; i++) {
         char a[32];
         cli_fmt_double(a, sizeof a, pts[i].alpha);
         snprintf(pts[i].name, sizeof pts[i].name, "a%s_d%d", a, pts[i].draw);
-        pts[i].val = vals + (size_t)i * (size_t)t.n_val;
+        pts[i].val = s->vals + (size_t)i * (size_t)s->t.n_val;
     }
 
-    nd_options opt;
-    nd_options_default(&opt);
-    opt.profile = c->profile;
-    opt.quantile = c->quantile;
-    opt.iou_threshold = c->iou_threshold;
+    nd_options_default(&s->opt);
+    s->opt.profile = c->profile;
+    s->opt.quantile = c->quantile;
+    s->opt.iou_threshold = c->iou_threshold;
     if (c->profile == ND_PROFILE_NETDISSECT) {
-        opt.have_field = 1;
-        opt.field_offset = c->field_offset;
-        opt.field_size = c->field_size;
-        opt.field_stride = c->field_stride;
+        s->opt.have_field = 1;
+        s->opt.field_offset = c->field_offset;
+        s->opt.field_size = c->field_size;
+        s->opt.field_stride = c->field_stride;
     }
-    opt.threads = o->threads;
+    s->opt.threads = s->o->threads;
+    if (s->o->verbose)
+        s->opt.progress = (nd_progress){sweep_progress, NULL};
 
-    size_t K = feats.K;
-    Q = nd_malloc(sizeof *Q * K * K);
-    R = nd_malloc(sizeof *R * K * K);
-    if (!Q || !R)
-        goto done;
-    int q_draw = -1, n_computed = 0;
-    double t_compute = 0;
-    char *points_dir = nd_path_join(c->out_dir, "points");
-    if (!points_dir)
-        goto done;
-    /* Count the finished points first, so the time estimate covers only the rest. */
-    int remaining = 0;
-    for (int i = 0; i < np; i++) {
-        char *dir = nd_path_join(points_dir, pts[i].name);
-        char *pc = dir ? nd_path_join(dir, "point.csv") : NULL;
-        pts[i].done = pc && file_exists(pc);
-        remaining += !pts[i].done;
+    size_t K = s->feats.K;
+    s->Q = nd_malloc(sizeof *s->Q * K * K);
+    s->R = nd_malloc(sizeof *s->R * K * K);
+    s->points_dir = nd_path_join(c->out_dir, "points");
+    return s->Q && s->R && s->points_dir ? 0 : -1;
+}
+
+/* "<points>/<name>/" + file (allocated), or NULL */
+static char *point_file(const sweep *s, const point *p, const char *file)
+{
+    char *dir = nd_path_join(s->points_dir, p->name);
+    char *f = dir ? nd_path_join(dir, file) : NULL;
+    free(dir);
+    return f;
+}
+
+/* Step 4: which points are finished (resume), so the time estimate
+ * covers only the rest. */
+static int scan_finished(sweep *s)
+{
+    s->remaining = 0;
+    for (int i = 0; i < s->np; i++) {
+        char *pc = point_file(s, &s->pts[i], "point.csv");
+        if (!pc)
+            return -1;
+        s->pts[i].done = file_exists(pc);
+        s->remaining += !s->pts[i].done;
         free(pc);
-        free(dir);
     }
-    log_line(c->out_dir, "start: %d points, %d to compute", np, remaining);
-    for (int i = 0; i < np; i++) {
-        point *p = &pts[i];
-        char *dir = nd_path_join(points_dir, p->name);
-        char *pc = dir ? nd_path_join(dir, "point.csv") : NULL;
-        char *dirslash = dir ? nd_path_join(dir, "") : NULL;
-        char el[32], left[32];
-        if (!pc || !dirslash) {
-            free(dir), free(pc), free(dirslash);
-            free(points_dir);
-            goto done;
+    log_line(s->c->out_dir, "start: %d points, %d to compute", s->np, s->remaining);
+    return 0;
+}
+
+/* R = Q_d^alpha of point p; one Schur form per draw serves all its alphas
+ * (rot_power would factorise Q again for each; the result is the same). */
+static int point_rotation(sweep *s, const point *p)
+{
+    size_t K = s->feats.K;
+    if (s->q_draw != p->draw) {
+        rot_schur_free(s->schur);
+        s->schur = NULL;
+        s->q_draw = -1;
+        if (rot_haar(s->Q, K, (unsigned long)p->seed) || rot_schur_init(&s->schur, s->Q, K))
+            return -1;
+        s->q_draw = p->draw;
+    }
+    return rot_schur_power(s->schur, s->R, p->alpha);
+}
+
+/* One point: dissect (rotated unless seed < 0), write its result files and
+ * then point.csv, the mark of a finished point. */
+static int compute_point(sweep *s, point *p)
+{
+    nd_result r;
+    memset(&r, 0, sizeof r);
+    int err;
+    if (p->seed < 0) {
+        err = nd_dissect(s->ds, &s->feats, &s->opt, &r); /* the very call of `dissect units` */
+    } else {
+        nd_features rf;
+        err = point_rotation(s, p);
+        if (!err && !(err = rot_features(&rf, &s->feats, s->R))) {
+            err = nd_dissect(s->ds, &rf, &s->opt, &r);
+            rot_features_free(&rf);
         }
+    }
+    char a[64], extra[256];
+    cli_fmt_double(a, sizeof a, p->alpha);
+    snprintf(extra, sizeof extra, "\"alpha\": %s, \"draw\": %d, \"seed\": %ld, \"rotation\": \"%s\"",
+             a, p->draw, p->seed, p->seed < 0 ? "none" : "Q^alpha, Q = rot_haar(K, seed)");
+    char *dirslash = point_file(s, p, "");
+    char *pc = point_file(s, p, "point.csv");
+    if (!err && (!dirslash || !pc))
+        err = -1;
+    if (!err)
+        err = nd_write_result(&r, s->ds, dirslash, extra);
+    if (!err) {
+        p->val[0] = r.counts.detectors;
+        p->val[1] = r.counts.unique_percat;
+        p->val[2] = r.counts.unique_toplabel;
+        size_t C = (size_t)(s->t.n_val - 3) / 3;
+        for (size_t cc = 0; cc < C; cc++) {
+            p->val[3 + 3 * cc] = r.counts.cat_detectors[cc];
+            p->val[4 + 3 * cc] = r.counts.cat_unique_percat[cc];
+            p->val[5 + 3 * cc] = r.counts.cat_unique_toplabel[cc];
+        }
+        err = point_write(p, pc, &s->t);
+    }
+    nd_result_free(&r); /* safe on a zeroed or partly filled result */
+    free(dirslash);
+    free(pc);
+    return err ? nd_fail_prefix("point %s", p->name) : 0;
+}
+
+/* Step 5: every point, finished ones read back, with a progress line each. */
+static int run_points(sweep *s)
+{
+    s->q_draw = -1;
+    for (int i = 0; i < s->np; i++) {
+        point *p = &s->pts[i];
+        char el[32], left[32];
         if (p->done) {
-            int r = point_read(p, pc, &t);
-            free(dir), free(pc), free(dirslash);
-            if (r) {
-                free(points_dir);
-                goto done;
-            }
-            log_line(c->out_dir, "skipped %s (complete)", p->name);
-            fmt_secs(el, sizeof el, cli_now() - t_start);
-            cli_progress("sweep [%d/%d] %s: done earlier, skipped (%d detectors, %d unique); elapsed %s", i + 1, np,
-                         p->name, p->val[0], p->val[1], el);
+            char *pc = point_file(s, p, "point.csv");
+            int r = pc ? point_read(p, pc, &s->t) : -1;
+            free(pc);
+            if (r)
+                return -1;
+            log_line(s->c->out_dir, "skipped %s (complete)", p->name);
+            fmt_secs(el, sizeof el, nd_now() - s->t_start);
+            cli_progress("sweep [%d/%d] %s: done earlier, skipped (%d detectors, %d unique); "
+                         "elapsed %s", i + 1, s->np, p->name, p->val[0], p->val[1], el);
             continue;
         }
-        double t0 = cli_now();
-        nd_result r;
-        memset(&r, 0, sizeof r);
-        int err;
-        if (p->seed < 0) {
-            err = nd_dissect(ds, &feats, &opt, &r); /* unrotated: the very call of `dissect units` */
-        } else {
-            err = 0;
-            /* one Schur form per draw serves all its alphas (rot_power would
-             * factorise Q again for each; the result is the same) */
-            if (q_draw != p->draw) {
-                rot_schur_free(schur);
-                schur = NULL;
-                err = rot_haar(Q, K, (unsigned long)p->seed) || rot_schur_init(&schur, Q, K);
-                q_draw = err ? -1 : p->draw;
-            }
-            nd_features rf;
-            if (!err)
-                err = rot_schur_power(schur, R, p->alpha);
-            if (!err && !(err = rot_features(&rf, &feats, R))) {
-                err = nd_dissect(ds, &rf, &opt, &r);
-                rot_features_free(&rf);
-            }
-        }
-        char a[64], extra[256];
-        cli_fmt_double(a, sizeof a, p->alpha);
-        snprintf(extra, sizeof extra, "\"alpha\": %s, \"draw\": %d, \"seed\": %ld, \"rotation\": \"%s\"", a, p->draw,
-                 p->seed, p->seed < 0 ? "none" : "Q^alpha, Q = rot_haar(K, seed)");
-        if (!err)
-            err = nd_write_result(&r, ds, dirslash, extra);
-        if (!err) {
-            p->val[0] = r.counts.detectors;
-            p->val[1] = r.counts.unique_percat;
-            p->val[2] = r.counts.unique_toplabel;
-            size_t C = (size_t)(t.n_val - 3) / 3;
-            for (size_t cc = 0; cc < C; cc++) {
-                p->val[3 + 3 * cc] = r.counts.cat_detectors[cc];
-                p->val[4 + 3 * cc] = r.counts.cat_unique_percat[cc];
-                p->val[5 + 3 * cc] = r.counts.cat_unique_toplabel[cc];
-            }
-            err = point_write(p, pc, &t);
-        }
-        nd_result_free(&r); /* safe on a zeroed or partly filled result */
-        free(dir), free(pc), free(dirslash);
-        if (err) {
-            nd_fail_prefix("point %s", p->name);
-            free(points_dir);
-            goto done;
-        }
-        double dt = cli_now() - t0;
-        t_compute += dt;
-        n_computed++;
-        remaining--;
-        log_line(c->out_dir, "computed %s (seed %ld) in %.2f s", p->name, p->seed, dt);
-        fmt_secs(el, sizeof el, cli_now() - t_start);
-        fmt_secs(left, sizeof left, t_compute / n_computed * remaining);
+        double t0 = nd_now();
+        if (compute_point(s, p))
+            return -1;
+        double dt = nd_now() - t0;
+        s->t_compute += dt;
+        s->n_computed++;
+        s->remaining--;
+        log_line(s->c->out_dir, "computed %s (seed %ld) in %.2f s", p->name, p->seed, dt);
+        fmt_secs(el, sizeof el, nd_now() - s->t_start);
+        fmt_secs(left, sizeof left, s->t_compute / s->n_computed * s->remaining);
         char seed[32] = "";
         if (p->seed >= 0)
             snprintf(seed, sizeof seed, " seed %ld", p->seed);
-        cli_progress("sweep [%d/%d] %s%s: %d detectors, %d unique (per-category), %d (top-label) in %.1f s; "
-                     "elapsed %s, about %s left",
-                     i + 1, np, p->name, seed, p->val[0], p->val[1], p->val[2], dt, el, left);
+        cli_progress("sweep [%d/%d] %s%s: %d detectors, %d unique (per-category), %d "
+                     "(top-label) in %.1f s; elapsed %s, about %s left",
+                     i + 1, s->np, p->name, seed, p->val[0], p->val[1], p->val[2], dt, el, left);
     }
-    free(points_dir);
     cli_progress_done();
-    if (write_tables(c->out_dir, pts, np, c->alphas, c->n_alphas, &t))
-        goto done;
-    log_line(c->out_dir, "tables written: %d points (%d computed now)", np, n_computed);
-    if (!o->no_plot && sweep_plot(c->out_dir))
-        goto done;
+    return 0;
+}
 
-    /* Closing note: the headline numbers at alpha = 0 and the largest alpha. */
+/* Step 6 (after the tables and figures): the headline numbers at alpha = 0
+ * and at the largest alpha, on stdout. */
+static void closing_note(const sweep *s)
+{
+    const config *c = s->c;
+    const point *pts = s->pts;
     double amax = c->alphas[c->n_alphas - 1];
-    printf("sweep: %d points (%d computed, %d done earlier) in %.1f s wall time\n", np, n_computed,
-           np - n_computed, cli_now() - t_start);
+    printf("sweep: %d points (%d computed, %d done earlier) in %.1f s wall time\n", s->np,
+           s->n_computed, s->np - s->n_computed, nd_now() - s->t_start);
     for (int v = 1; v <= 2; v++) {
-        printf("unique detectors (%s): alpha 0: %d", v == 1 ? "per-category, headline" : "top-label", pts[0].val[v]);
+        printf("unique detectors (%s): alpha 0: %d",
+               v == 1 ? "per-category, headline" : "top-label", pts[0].val[v]);
         if (amax != 0) {
-            double s = 0;
+            double sum = 0;
             int m = 0, mn = INT_MAX, mx = 0;
-            for (int i = 1; i < np; i++)
+            for (int i = 1; i < s->np; i++)
                 if (pts[i].alpha == amax) {
-                    s += pts[i].val[v];
+                    sum += pts[i].val[v];
                     m++;
                     mn = pts[i].val[v] < mn ? pts[i].val[v] : mn;
                     mx = pts[i].val[v] > mx ? pts[i].val[v] : mx;
                 }
             char b[64];
             cli_fmt_double(b, sizeof b, amax);
-            printf("; alpha %s: mean %.1f, range %d-%d over %d draw%s", b, s / m, mn, mx, m, m == 1 ? "" : "s");
+            printf("; alpha %s: mean %.1f, range %d-%d over %d draw%s", b, sum / m, mn, mx, m,
+                   m == 1 ? "" : "s");
         }
         printf("\n");
     }
-    printf("results: %s/sweep.csv, %s/summary.csv, per point %s/points/\n", c->out_dir, c->out_dir, c->out_dir);
-    if (!o->no_plot)
-        printf("figures: %s/figures/unique_vs_alpha.{png,svg}, %s/figures/category_vs_alpha.{png,svg}\n", c->out_dir,
-               c->out_dir);
+    printf("results: %s/sweep.csv, %s/summary.csv, per point %s/points/\n", c->out_dir,
+           c->out_dir, c->out_dir);
+    if (!s->o->no_plot)
+        printf("figures: %s/figures/unique_vs_alpha.{png,svg}, "
+               "%s/figures/category_vs_alpha.{png,svg}\n", c->out_dir, c->out_dir);
+}
+
+int sweep_run(config *c, const sweep_opts *o)
+{
+    sweep s;
+    memset(&s, 0, sizeof s);
+    s.c = c;
+    s.o = o;
+    s.t_start = nd_now();
+    s.lockfd = -1;
+    int rc = -1;
+    if (lock_folder(&s) || load_inputs(&s) || prepare_points(&s) || scan_finished(&s) ||
+        run_points(&s))
+        goto done;
+    if (write_tables(c->out_dir, s.pts, s.np, c->alphas, c->n_alphas, &s.t))
+        goto done;
+    log_line(c->out_dir, "tables written: %d points (%d computed now)", s.np, s.n_computed);
+    if (!o->no_plot && fig_draw(c->out_dir))
+        goto done;
+    closing_note(&s);
     rc = 0;
 done:
-    cli_progress_done();
-    rot_schur_free(schur);
-    free(Q);
-    free(R);
-    free(pts);
-    free(vals);
-    table_free(&t);
-    if (ds)
-        broden_free(ds);
-    if (act_open)
-        npy_close(&act);
-    if (lockfd >= 0)
-        close(lockfd);
-    free(lockpath);
-    return rc;
-}
-
-/* ---------------------------------------------------------------- figures */
-
-const char *sweep_plots_dir(void)
-{
-    static char dir[PATH_MAX + 16];
-    const char *env = getenv("ND_PLOTS");
-    char probe[PATH_MAX + 64];
-    char exe[PATH_MAX - 32];
-    if (env && *env) {
-        snprintf(dir, sizeof dir, "%s", env);
-        snprintf(probe, sizeof probe, "%s/unique_vs_alpha.gp", dir);
-        if (file_exists(probe))
-            return dir;
-        nd_fail("ND_PLOTS=%s: no unique_vs_alpha.gp there", env);
-        return NULL;
-    }
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *s = strrchr(exe, '/');
-        if (s) {
-            *s = 0;
-            snprintf(dir, sizeof dir, "%s/../plots", exe);
-            snprintf(probe, sizeof probe, "%s/unique_vs_alpha.gp", dir);
-            char *real = file_exists(probe) ? realpath(dir, NULL) : NULL;
-            if (real) {
-                snprintf(dir, sizeof dir, "%s", real);
-                free(real);
-                return dir;
-            }
-        }
-    }
-    snprintf(dir, sizeof dir, "plots");
-    if (file_exists("plots/unique_vs_alpha.gp"))
-        return dir;
-    nd_fail("cannot find the gnuplot scripts (plots/unique_vs_alpha.gp beside the binary's folder or "
-            "in the current folder); set ND_PLOTS to their folder");
-    return NULL;
-}
-
-/* gnuplot string literal in single quotes ('' is a quote inside). */
-static void gp_quote(FILE *f, const char *name, const char *v)
-{
-    fprintf(f, "%s='", name);
-    for (; *v; v++) {
-        if (*v == '\'')
-            fputc('\'', f);
-        fputc(*v, f);
-    }
-    fputs("';", f);
-}
-
-/* Run gnuplot on one script; outputs go to figures/<base>.tmp.<pid>.{png,svg}
- * and are renamed when gnuplot succeeded. */
-static int run_gnuplot(const char *script, const char *run_dir, const char *base, const char *vars, int first)
-{
-    char *fig = nd_path_join(run_dir, "figures");
-    if (!fig || nd_mkdirs(fig)) {
-        free(fig);
-        return -1;
-    }
-    char tmpbase[PATH_MAX], final[PATH_MAX + 8], tmpf[PATH_MAX + 8], logp[PATH_MAX];
-    snprintf(tmpbase, sizeof tmpbase, "%s/%s.tmp.%ld", fig, base, (long)getpid());
-    snprintf(logp, sizeof logp, "%s/gnuplot.log", fig);
-    char *e = NULL;
-    size_t elen = 0;
-    FILE *m = open_memstream(&e, &elen);
-    if (!m) {
-        free(fig);
-        return nd_fail("out of memory");
-    }
-    fputs(vars, m);
-    gp_quote(m, "outbase", tmpbase);
-    fclose(m);
-    pid_t pid = fork();
-    if (pid < 0) {
-        free(fig);
-        free(e);
-        return nd_fail("cannot start gnuplot: %s", strerror(errno));
-    }
-    if (pid == 0) {
-        int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND | (first ? O_TRUNC : 0), 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execlp("gnuplot", "gnuplot", "-e", e, script, (char *)NULL);
-        _exit(127);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    free(e);
-    int rc = 0;
-    static const char *ext[2] = {"png", "svg"};
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-            rc = nd_fail("gnuplot not found: install gnuplot (Debian: gnuplot-nox), then run 'dissect plot %s'",
-                         run_dir);
-        else
-            rc = nd_fail("%s: gnuplot failed (status %d); see %s", script, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
-                         logp);
-    }
-    for (int i = 0; i < 2; i++) {
-        snprintf(tmpf, sizeof tmpf, "%s.%s", tmpbase, ext[i]);
-        snprintf(final, sizeof final, "%s/%s.%s", fig, base, ext[i]);
-        if (rc == 0 && !file_exists(tmpf))
-            rc = nd_fail("%s: gnuplot wrote no %s (see %s)", script, tmpf, logp);
-        else if (rc == 0 && rename(tmpf, final))
-            rc = nd_fail("%s: cannot rename to %s: %s", tmpf, final, strerror(errno));
-        if (rc)
-            unlink(tmpf);
-    }
-    free(fig);
-    return rc;
-}
-
-/* Title from config.effective.ini ("title = ..." in [output]). */
-static char *run_title(const char *run_dir)
-{
-    char *p = nd_path_join(run_dir, "config.effective.ini");
-    char *text = p && file_exists(p) ? nd_read_text(p) : NULL;
-    free(p);
-    char *title = NULL;
-    for (char *l = text; l && *l;) {
-        char *nl = strchr(l, '\n');
-        if (nl)
-            *nl = 0;
-        if (!strncmp(l, "title = ", 8)) {
-            title = strdup(l + 8);
-            break;
-        }
-        l = nl ? nl + 1 : l + strlen(l);
-    }
-    free(text);
-    if (!title) {
-        const char *s = strrchr(run_dir, '/');
-        title = strdup(s && s[1] ? s + 1 : run_dir);
-    }
-    return title;
-}
-
-int sweep_plot(const char *run_dir)
-{
-    const char *pd = sweep_plots_dir();
-    if (!pd)
-        return -1;
-    char *sum = nd_path_join(run_dir, "summary.csv");
-    char *sw = nd_path_join(run_dir, "sweep.csv");
-    if (!sum || !sw || !file_exists(sum) || !file_exists(sw)) {
-        int r = nd_fail("%s: no summary.csv / sweep.csv (not a finished sweep run folder)", run_dir);
-        free(sum), free(sw);
-        return r;
-    }
-    /* Categories: the "<cat>_detectors_mean" columns of summary.csv. */
-    char *text = nd_read_text(sum);
-    if (!text) {
-        free(sum), free(sw);
-        return -1;
-    }
-    char *nl = strchr(text, '\n');
-    if (nl)
-        *nl = 0;
-    char cats[4096] = "";
-    for (char *tok = strtok(text, ","); tok; tok = strtok(NULL, ",")) {
-        size_t n = strlen(tok);
-        const char *suf = "_detectors_mean";
-        if (n > strlen(suf) && !strcmp(tok + n - strlen(suf), suf) && strlen(cats) + n < sizeof cats - 2) {
-            if (*cats)
-                strcat(cats, " ");
-            size_t at = strlen(cats), k = n - strlen(suf);
-            memcpy(cats + at, tok, k);
-            cats[at + k] = 0;
-        }
-    }
-    free(text);
-    char *title = run_title(run_dir);
-    char *vars = NULL;
-    size_t vlen = 0;
-    FILE *m = open_memstream(&vars, &vlen);
-    if (!m || !title) {
-        free(sum), free(sw), free(title);
-        return nd_fail("out of memory");
-    }
-    gp_quote(m, "summary", sum);
-    gp_quote(m, "sweep", sw);
-    gp_quote(m, "plottitle", title);
-    gp_quote(m, "cats", cats);
-    fclose(m);
-    char s1[PATH_MAX + 32], s2[PATH_MAX + 32];
-    snprintf(s1, sizeof s1, "%s/unique_vs_alpha.gp", pd);
-    snprintf(s2, sizeof s2, "%s/category_vs_alpha.gp", pd);
-    int rc = run_gnuplot(s1, run_dir, "unique_vs_alpha", vars, 1);
-    if (!rc)
-        rc = run_gnuplot(s2, run_dir, "category_vs_alpha", vars, 0);
-    free(vars);
-    free(sum), free(sw), free(title);
+    sweep_free(&s);
     return rc;
 }

@@ -9,6 +9,7 @@
  *   sweep.csv                  one row per point (alpha, draw, seed, counts)
  *   summary.csv                per alpha: n, mean, sd, min, max over draws
  *   figures/                   unique_vs_alpha and category_vs_alpha, .png and .svg
+ *                              (experiments/figures.h)
  *   sweep.log                  one line per point and run: computed / skipped
  *
  * The alpha = 0 point is dissected once, from the activations themselves
@@ -25,18 +26,11 @@
 
 typedef struct {
     int threads; /* dissector threads, 0 = all cores (results do not depend on it) */
-    int verbose; /* the dissector's own progress lines */
+    int verbose; /* also the dissector's and feature extraction's progress lines */
     int no_plot; /* skip the figures */
 } sweep_opts;
 
 /* Run (or resume) the sweep; c may be updated (field resolved). 0 or -1. */
 int sweep_run(config *c, const sweep_opts *o);
-
-/* Draw the figures of a run folder with gnuplot (plots/ scripts). 0 or -1. */
-int sweep_plot(const char *run_dir);
-
-/* Folder holding the gnuplot scripts: $ND_PLOTS, else <binary>/../plots,
- * else ./plots; NULL (and nd_fail) if none holds unique_vs_alpha.gp. */
-const char *sweep_plots_dir(void);
 
 #endif

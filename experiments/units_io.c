@@ -1,9 +1,11 @@
+/* units_io.c - the steps of `dissect units` shared with the sweep (see units_io.h). */
 #include "experiments/units_io.h"
 #include "core/csv.h"
 #include "core/err.h"
 #include "core/npy.h"
 #include "core/result.h"
 #include "experiments/cli.h"
+#include "models/extract.h"
 
 #include <errno.h>
 #include <math.h>
@@ -22,35 +24,11 @@ int units_parse_field(const char *s, nd_options *o)
 
 int units_field_from_json(const char *features, nd_options *o)
 {
-    size_t n = strlen(features);
-    char *p = malloc(n + 8);
-    if (!p)
-        return nd_fail("out of memory");
-    strcpy(p, features);
-    if (n > 4 && !strcmp(p + n - 4, ".npy"))
-        p[n - 4] = 0;
-    strcat(p, ".json");
-    FILE *f = fopen(p, "rb");
-    if (!f) {
-        free(p);
-        return 0;
-    }
-    char buf[65536];
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = 0;
-    char *q = strstr(buf, "\"field\"");
-    int rc = 0;
-    if (q) {
-        int a, b, c;
-        q = strchr(q, '[');
-        if (!q || sscanf(q, "[ %d , %d , %d ]", &a, &b, &c) != 3 || b <= 0 || c <= 0)
-            rc = nd_fail("%s: field \"field\": expected [offset, size, stride]", p);
-        else
-            o->field_offset = a, o->field_size = b, o->field_stride = c, o->have_field = 1, rc = 1;
-    }
-    free(p);
-    return rc;
+    int f[3];
+    int r = mdl_read_field(features, f);
+    if (r == 1)
+        o->field_offset = f[0], o->field_size = f[1], o->field_stride = f[2], o->have_field = 1;
+    return r;
 }
 
 int units_load_thresholds(const char *path, size_t K, double **out)
@@ -155,14 +133,12 @@ int units_run(const char *dataset, const char *label_store, const char *features
         goto out;
     if (out && nd_write_result(&r, ds, out, extra_json))
         goto out;
-    {
-        cli_progress_done();
-        fprintf(stderr,
-                "dissect: %zu units, %s profile: %d detectors (score > %g), unique detectors "
-                "%d per-category, %d top-label  [thresholds %.2f s, tally %.2f s]\n",
-                r.K, nd_profile_name(o.profile), r.counts.detectors, o.iou_threshold,
-                r.counts.unique_percat, r.counts.unique_toplabel, r.seconds_threshold, r.seconds_tally);
-    }
+    cli_progress_done();
+    fprintf(stderr,
+            "dissect: %zu units, %s profile: %d detectors (score > %g), unique detectors "
+            "%d per-category, %d top-label  [thresholds %.2f s, tally %.2f s]\n",
+            r.K, nd_profile_name(o.profile), r.counts.detectors, o.iou_threshold,
+            r.counts.unique_percat, r.counts.unique_toplabel, r.seconds_threshold, r.seconds_tally);
     rc = 0;
 out:
     if (res && rc == 0)

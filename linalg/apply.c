@@ -66,13 +66,13 @@ static float *scratch_get(size_t bytes)
     pthread_once(&scratch_once, scratch_init);
     scratch_buf *b = pthread_getspecific(scratch_key);
     if (!b) {
-        if (!(b = calloc(1, sizeof *b)))
+        if (!(b = nd_calloc(1, sizeof *b)))
             return NULL;
         pthread_setspecific(scratch_key, b);
     }
     if (b->cap < bytes) {
         free(b->p);
-        b->p = malloc(bytes);
+        b->p = nd_malloc(bytes);
         b->cap = b->p ? bytes : 0;
     }
     return b->p;

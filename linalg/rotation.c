@@ -49,6 +49,7 @@ struct rot_schur {
     size_t m;      /* number of rotation planes */
     size_t *p, *q; /* plane k is spanned by Schur vectors p[k], q[k] ... */
     double *theta; /* ... and Q rotates it by theta[k] in (-pi, pi] */
+    double *Q;     /* Q itself (row-major): the exact endpoint alpha = 1 */
 };
 
 void rot_schur_free(rot_schur *s)
@@ -59,6 +60,7 @@ void rot_schur_free(rot_schur *s)
     free(s->p);
     free(s->q);
     free(s->theta);
+    free(s->Q);
     free(s);
 }
 
@@ -80,8 +82,10 @@ static int schur_init_(rot_schur **out, const double *Q, size_t n)
     s->p = nd_malloc((n / 2) * sizeof *s->p);
     s->q = nd_malloc((n / 2) * sizeof *s->q);
     s->theta = nd_malloc((n / 2) * sizeof *s->theta);
-    if (!s->Z || !s->p || !s->q || !s->theta)
+    s->Q = nd_malloc(n * n * sizeof *s->Q);
+    if (!s->Z || !s->p || !s->q || !s->theta || !s->Q)
         goto fail;
+    memcpy(s->Q, Q, n * n * sizeof *s->Q);
 
     /* Column-major copy: T(i,j) = T[i + j*n] = Q[i][j]. */
     for (size_t i = 0; i < n; i++)
@@ -168,6 +172,19 @@ int rot_schur_power(const rot_schur *s, double *out, double alpha)
     size_t n = s->n;
     if (!isfinite(alpha))
         return nd_fail("rot_power: alpha = %g is not finite", alpha);
+    /* The endpoints exactly: Z T^alpha Z^T would give I and Q only to
+     * rounding (about 1e-15), and every caller (`dissect rotate`, the
+     * sweep) must get the same bytes for alpha = 0 and 1. */
+    if (alpha == 0.0 || alpha == 1.0) {
+        if (alpha == 1.0) {
+            memcpy(out, s->Q, n * n * sizeof *out);
+        } else {
+            memset(out, 0, n * n * sizeof *out);
+            for (size_t i = 0; i < n; i++)
+                out[i * n + i] = 1.0;
+        }
+        return 0;
+    }
     /* W = Z T^alpha (column-major); T^alpha is the identity outside the planes. */
     double *W = nd_malloc(n * n * sizeof *W);
     if (!W)
@@ -227,7 +244,7 @@ double rot_orth_error(const double *Q, size_t n)
 {
     if (n == 0 || n > ROT_DIM_MAX)
         return NAN;
-    double *C = malloc(n * n * sizeof *C);
+    double *C = nd_malloc(n * n * sizeof *C);
     if (!C)
         return NAN;
     /* C = Q^T Q, upper triangle only (symmetric). */
@@ -248,8 +265,8 @@ double rot_det(const double *Q, size_t n)
 {
     if (n == 0 || n > ROT_DIM_MAX)
         return NAN;
-    double *A = malloc(n * n * sizeof *A);
-    lapack_int *piv = malloc(n * sizeof *piv);
+    double *A = nd_malloc(n * n * sizeof *A);
+    lapack_int *piv = nd_malloc(n * sizeof *piv);
     if (!A || !piv) {
         free(A);
         free(piv);

@@ -1,8 +1,9 @@
 /* rotation.h - random rotations in SO(n) and their fractional powers.
  *
- * Matrices are n x n, row-major, double.  See dissection-spec.md section 3.
+ * Matrices are n x n, row-major, double.  The method: docs/method.md
+ * (the rotation experiment).
  *
- *     double *Q = malloc(n*n*sizeof *Q), *R = malloc(n*n*sizeof *R);
+ *     double *Q = nd_malloc(n*n*sizeof *Q), *R = nd_malloc(n*n*sizeof *R);
  *     rot_haar(Q, n, seed);          // Haar-uniform in SO(n), reproducible from seed
  *     rot_power(R, Q, n, 0.5);       // Q^0.5: halfway along the geodesic from I to Q
  */
@@ -16,7 +17,8 @@
 int rot_haar(double *Q, size_t n, unsigned long seed);
 
 /* out = Q^alpha (principal power via the real Schur form; out may not alias Q).
- * Q must be orthogonal with det +1. */
+ * Q must be orthogonal with det +1.  alpha = 0 gives exactly I and
+ * alpha = 1 exactly Q (the same bytes), as does rot_schur_power. */
 int rot_power(double *out, const double *Q, size_t n, double alpha);
 
 /* The rotation angles of Q (principal log): one theta in (-pi, pi] per 2x2
@@ -31,7 +33,7 @@ double rot_det(const double *Q, size_t n);
  * (max |Q^T Q - I|), det +1 within tol; the error names `what` (a file). */
 int rot_validate(const double *Q, size_t n, double tol, const char *what);
 
-/* ---- additions (not in the original contract) ---------------------------- */
+/* ---- limits and details ------------------------------------------------- */
 
 /* Largest seed rot_haar accepts.  GSL's mt19937 keeps only 32 bits of its
  * seed and replaces 0 by 4357, so rot_haar seeds it with seed + 1: every
@@ -42,7 +44,7 @@ int rot_validate(const double *Q, size_t n, double tol, const char *what);
  * lapack_int (32768^2 doubles = 8 GiB, far beyond any layer). */
 #define ROT_DIM_MAX 32768
 
-/* Notes on the contract above (details in rotation.c, rotation_haar.c):
+/* Notes on the functions above (details in rotation.c, rotation_haar.c):
  * - rot_haar fails for n < 2, n > 32768 or seed > ROT_SEED_MAX.  Entries of
  *   the Gaussian matrix are drawn in column-major order (documented there).
  * - rot_power accepts any finite alpha (0..1 is the geodesic I -> Q; other

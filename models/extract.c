@@ -17,22 +17,23 @@
 #include "models/extract.h"
 
 #include "core/afile.h"
+#include "core/csv.h"
 #include "core/err.h"
+#include "core/jobs.h"
 #include "core/npy.h"
 #include "models/image.h"
 #include "models/squeezenet.h"
 
 #include <cblas.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+/* workspaces are a few MB each: more threads than this would cost memory
+ * for little gain on a forward pass */
 #define MDL_MAX_THREADS 16
-#define MDL_BATCH 32
 
 struct mdl_runner {
     net_t net;
@@ -40,17 +41,6 @@ struct mdl_runner {
     int nthreads;
     net_ws *ws[MDL_MAX_THREADS];
 };
-
-static mdl_progress_fn progress_fn;
-
-void mdl_set_progress(mdl_progress_fn fn) { progress_fn = fn; }
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 /* "unknown layer" message with the layer names that can be asked for */
 static int unknown_layer(const net_t *net, const char *model, const char *layer)
@@ -128,8 +118,8 @@ int mdl_runner_open(mdl_runner **out, const char *model, const char *weights,
         nd_fail("%s: no weight file and no random seed given", model);
         goto fail;
     }
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    r->nthreads = ncpu < 1 ? 1 : ncpu > MDL_MAX_THREADS ? MDL_MAX_THREADS : (int)ncpu;
+    int ncpu = nd_threads(0);
+    r->nthreads = ncpu < MDL_MAX_THREADS ? ncpu : MDL_MAX_THREADS;
     for (int t = 0; t < r->nthreads; t++)
         if (!(r->ws[t] = net_ws_alloc(&r->net, r->layer)))
             goto fail;
@@ -198,24 +188,13 @@ int mdl_runner_run(mdl_runner *r, const char *const *paths, int n, float *out)
     if (T < 1)
         return 0;
     job jobs[MDL_MAX_THREADS];
-    pthread_t th[MDL_MAX_THREADS];
-    int started[MDL_MAX_THREADS] = {0};
     /* single-threaded BLAS even when T == 1: threaded sgemm may sum in
      * another order, and results must not depend on the number of CPUs */
     int blas = openblas_get_num_threads();
     openblas_set_num_threads(1);
-    for (int t = 0; t < T; t++) {
+    for (int t = 0; t < T; t++)
         jobs[t] = (job){r, paths, n, t, T, out, 0, ""};
-        if (t == 0)
-            continue; /* thread 0's share runs on the calling thread */
-        started[t] = pthread_create(&th[t], NULL, worker, &jobs[t]) == 0;
-        if (!started[t]) /* fall back to doing it here */
-            worker(&jobs[t]);
-    }
-    worker(&jobs[0]);
-    for (int t = 1; t < T; t++)
-        if (started[t])
-            pthread_join(th[t], NULL);
+    nd_run_jobs(worker, jobs, sizeof jobs[0], T);
     openblas_set_num_threads(blas);
     for (int t = 0; t < T; t++)
         if (jobs[t].rc)
@@ -232,59 +211,25 @@ static int read_index(const char *dir, char ***paths_out, size_t *n_out)
     *n_out = 0;
     char *idx = nd_path_join(dir, "index.csv");
     char *imgdir = nd_path_join(dir, "images");
-    if (!idx || !imgdir) {
-        free(idx);
-        free(imgdir);
-        return nd_fail("%s: out of memory", dir);
-    }
-    FILE *f = fopen(idx, "r");
-    if (!f) {
-        nd_fail("%s: cannot open: %s", idx, strerror(errno));
+    csv_file f;
+    if (!idx || !imgdir || csv_open(&f, idx)) {
         free(idx);
         free(imgdir);
         return -1;
     }
-    char *line = NULL;
-    size_t cap = 0, n = 0, ncap = 0;
+    size_t n = 0, ncap = 0;
     char **paths = NULL;
-    int col_img = -1, col_ih = -1, col_iw = -1, rc = -1;
-    long row = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        row++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = 0;
-        if (row == 1) {
-            int c = 0;
-            for (char *s = line, *tok; (tok = strsep(&s, ",")); c++) {
-                if (!strcmp(tok, "image"))
-                    col_img = c;
-                else if (!strcmp(tok, "ih"))
-                    col_ih = c;
-                else if (!strcmp(tok, "iw"))
-                    col_iw = c;
-            }
-            if (col_img < 0 || col_ih < 0 || col_iw < 0) {
-                nd_fail("%s: header lacks an image, ih or iw column", idx);
-                goto done;
-            }
-            continue;
-        }
-        if (len == 0)
-            continue;
-        char *img = NULL;
-        int c = 0, bad = 0;
-        for (char *s = line, *tok; (tok = strsep(&s, ",")); c++) {
-            if (c == col_img)
-                img = tok;
-            if (c == col_ih || c == col_iw) {
-                char *end;
-                long v = strtol(tok, &end, 10);
-                bad |= !*tok || *end || v < 1;
-            }
-        }
-        if (!img || !*img || bad || c <= col_ih || c <= col_iw) {
-            nd_fail("%s: row %ld: expected an image name and positive ih, iw", idx, row);
+    int col_img = csv_col(&f, "image"), col_ih = csv_col(&f, "ih"), col_iw = csv_col(&f, "iw");
+    int rc = -1, r;
+    if (col_img < 0 || col_ih < 0 || col_iw < 0) {
+        nd_fail("%s: header lacks an image, ih or iw column", idx);
+        goto done;
+    }
+    while ((r = csv_next(&f)) > 0) {
+        long ih, iw;
+        if (f.nf <= col_img || f.nf <= col_ih || f.nf <= col_iw || !*f.f[col_img] ||
+            csv_long(f.f[col_ih], &ih) || csv_long(f.f[col_iw], &iw) || ih < 1 || iw < 1) {
+            nd_fail("%s: line %d: expected an image name and positive ih, iw", idx, f.line);
             goto done;
         }
         if (n == ncap) {
@@ -296,24 +241,19 @@ static int read_index(const char *dir, char ***paths_out, size_t *n_out)
             }
             paths = np;
         }
-        if (!(paths[n] = nd_path_join(imgdir, img))) {
-            nd_fail("%s: out of memory", idx);
+        if (!(paths[n] = nd_path_join(imgdir, f.f[col_img])))
             goto done;
-        }
         n++;
     }
-    if (row == 0) {
-        nd_fail("%s: empty file, expected a header", idx);
+    if (r < 0)
         goto done;
-    }
     if (n == 0) {
         nd_fail("%s: no image rows", idx);
         goto done;
     }
     rc = 0;
 done:
-    fclose(f);
-    free(line);
+    csv_close(&f);
     free(idx);
     free(imgdir);
     if (rc) {
@@ -327,33 +267,55 @@ done:
     return 0;
 }
 
-static void json_string(FILE *f, const char *s)
+char *mdl_geometry_path(const char *npy)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
+    size_t len = strlen(npy);
+    char *path = nd_malloc(len + 6);
+    if (!path)
+        return NULL;
+    memcpy(path, npy, len + 1);
+    if (len > 4 && !strcmp(path + len - 4, ".npy"))
+        path[len - 4] = 0;
+    strcat(path, ".json");
+    return path;
+}
+
+int mdl_read_field(const char *npy, int field[3])
+{
+    char *path = mdl_geometry_path(npy);
+    if (!path)
+        return -1;
+    if (access(path, F_OK) != 0) {
+        free(path);
+        return 0;
     }
-    fputc('"', f);
+    char *text = nd_read_text(path);
+    if (!text) {
+        free(path);
+        return -1;
+    }
+    const char *q = strstr(text, "\"field\"");
+    int rc = 0, a, b, c;
+    if (q) {
+        q = strchr(q, '[');
+        if (!q || sscanf(q, "[ %d , %d , %d ]", &a, &b, &c) != 3 || b < 1 || c < 1)
+            rc = nd_fail("%s: expected \"field\": [offset, size, stride] with size, stride >= 1",
+                         path);
+        else
+            field[0] = a, field[1] = b, field[2] = c, rc = 1;
+    }
+    free(text);
+    free(path);
+    return rc;
 }
 
 static int write_geometry(const char *out_npy, const char *model, const char *layer,
                           const net_t *net, int li, size_t N, const char *weights,
                           long seed)
 {
-    size_t len = strlen(out_npy);
-    char *path = nd_malloc(len + 8);
+    char *path = mdl_geometry_path(out_npy);
     if (!path)
         return -1;
-    memcpy(path, out_npy, len + 1);
-    if (len > 4 && !strcmp(path + len - 4, ".npy"))
-        path[len - 4] = 0;
-    strcat(path, ".json");
     afile a;
     if (afile_open(&a, path)) {
         free(path);
@@ -361,13 +323,13 @@ static int write_geometry(const char *out_npy, const char *model, const char *la
     }
     const net_layer *L = &net->layers[li];
     fputs("{\"model\": ", a.f);
-    json_string(a.f, model);
+    nd_json_str(a.f, model);
     fputs(", \"layer\": ", a.f);
-    json_string(a.f, layer);
+    nd_json_str(a.f, layer);
     fprintf(a.f, ", \"field\": [%d, %d, %d], \"input\": %d, \"images\": %zu, \"weights\": ",
             L->field_off, L->field_size, L->field_stride, net->in_w, N);
     if (weights) {
-        json_string(a.f, weights);
+        nd_json_str(a.f, weights);
     } else {
         fprintf(a.f, "\"random-he seed %ld\"", seed);
     }
@@ -377,15 +339,8 @@ static int write_geometry(const char *out_npy, const char *model, const char *la
 }
 
 int mdl_extract(const char *model, const char *weights, long random_seed,
-                const char *dataset_dir, const char *layer, const char *out_npy, int quiet)
-{
-    return mdl_extract_batch(model, weights, random_seed, dataset_dir, layer, out_npy, quiet,
-                             MDL_BATCH);
-}
-
-int mdl_extract_batch(const char *model, const char *weights, long random_seed,
-                      const char *dataset_dir, const char *layer, const char *out_npy,
-                      int quiet, int batch)
+                const char *dataset_dir, const char *layer, const char *out_npy, int batch,
+                nd_progress progress)
 {
     if (batch < 1)
         return nd_fail("%s: batch size %d, expected >= 1", out_npy, batch);
@@ -409,15 +364,13 @@ int mdl_extract_batch(const char *model, const char *weights, long random_seed,
     if (npy_writer_open(&w, out_npy, NPY_F32, 4, shape))
         goto done;
     wopen = 1;
-    double t0 = now();
     for (size_t i = 0; i < N; i += batch) {
         int n = (int)(N - i < (size_t)batch ? N - i : (size_t)batch);
         if (mdl_runner_run(r, (const char *const *)paths + i, n, buf))
             goto done;
         if (npy_writer_put(&w, buf, sizeof(float) * per * n))
             goto done;
-        if (!quiet && progress_fn)
-            progress_fn(i + n, N, now() - t0);
+        nd_report(progress, "features", i + n, N);
     }
     wopen = 0;
     if (npy_writer_commit(&w))

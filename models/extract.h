@@ -10,31 +10,31 @@
 #ifndef ND_EXTRACT_H
 #define ND_EXTRACT_H
 
+#include "core/progress.h"
+
+#include <stddef.h>
+
+#define MDL_BATCH 32 /* default images per forward call */
+
 /* weights: path of the weight file, or NULL with random_seed >= 0 for
- * He-initialised random weights. */
+ * He-initialised random weights.  batch: images per forward call (memory
+ * is one output block of that many images, work is spread over the CPUs
+ * within a call); results do not depend on batch or CPU count.  progress
+ * is called after each batch (stage "features", counted in images). */
 int mdl_extract(const char *model, const char *weights, long random_seed,
-                const char *dataset_dir, const char *layer, const char *out_npy, int quiet);
+                const char *dataset_dir, const char *layer, const char *out_npy, int batch,
+                nd_progress progress);
 
 /* Receptive-field geometry of a layer in input pixels. */
 int mdl_layer_field(const char *model, const char *layer, int *offset, int *size, int *stride);
 
-/* ---- additions beyond the contract (used by classify, the benchmark) ---- */
-
-#include <stddef.h>
-
-/* mdl_extract with the number of images per forward call (default 32;
- * memory is one output block of that many images, work is spread over the
- * CPUs within a call).  Results do not depend on batch or CPU count. */
-int mdl_extract_batch(const char *model, const char *weights, long random_seed,
-                      const char *dataset_dir, const char *layer, const char *out_npy,
-                      int quiet, int batch);
-
-/* Progress of mdl_extract (when quiet == 0): library code never prints, so
- * a driver registers a callback (called after each batch); NULL, the
- * default, reports nothing.  `dissect features` registers one printing a
- * progress line with images/s. */
-typedef void (*mdl_progress_fn)(size_t done, size_t total, double seconds);
-void mdl_set_progress(mdl_progress_fn fn);
+/* The geometry JSON beside activations: "<npy without .npy>.json"
+ * (allocated; NULL and an nd_fail when out of memory). */
+char *mdl_geometry_path(const char *npy);
+/* Its "field": [offset, size, stride] (the one reader of what
+ * mdl_extract writes): 1 read into field[0..2], 0 no such file or no field
+ * member, -1 malformed (size or stride < 1 included; nd_fail names it). */
+int mdl_read_field(const char *npy, int field[3]);
 
 /* A loaded network that turns image files into one layer's activations:
  * decode (JPEG/PNG), squash-resize to the input size, BGR minus mean,

@@ -143,6 +143,23 @@ expect_fail "netdissect profile without field" 2 "needs --field" "$ND_BIN" units
 expect_fail "missing --out" 2 "are required" "$ND_BIN" units --dataset $D --features $FIX/features.npy
 expect_fail "quantile out of range" 2 "--quantile: expected a number in \(0, 1\)" "$ND_BIN" units --quantile 2 --dataset $D --features x --out $O
 expect_fail "unknown command" 2 "unknown command" "$ND_BIN" dissekt
+echo "[the one quiet rule: dissect --quiet or ND_QUIET silences progress lines, not the summary]"
+quiet_case() { # NAME WANT_PROGRESS(0/1) ENV... -- ARGS...
+    local name=$1 want=$2; shift 2
+    env -u ND_QUIET "$@" --dataset $FIX/dataset --features $FIX/features.npy --profile netdissect-lite \
+        --thresholds $FIX/thresholds.npy --out $T/quiet >/dev/null 2>$T/quiet.err
+    local rc=$? prog=0
+    grep -q "reading dataset" $T/quiet.err && prog=1
+    if [ $rc -ne 0 ]; then bad "$name: exit $rc: $(head -c 300 $T/quiet.err)"
+    elif [ $prog -ne "$want" ]; then bad "$name: progress lines shown=$prog, expected $want"
+    elif ! grep -q "unique detectors" $T/quiet.err; then bad "$name: the summary line is missing"
+    else ok "$name"; fi
+}
+quiet_case "no quiet: progress shown" 1 "$ND_BIN" units
+quiet_case "dissect --quiet: no progress" 0 "$ND_BIN" --quiet units
+quiet_case "ND_QUIET=1: no progress" 0 ND_QUIET=1 "$ND_BIN" units
+quiet_case "ND_QUIET=0: progress shown" 1 ND_QUIET=0 "$ND_BIN" units
+
 # recount
 expect_fail "recount of a non-result CSV" 1 "index.csv: header has no 'unit'" "$ND_BIN" recount $D/index.csv
 sed '2s/,grass,13100838,/,grass,abc,/' $ND_SHARED/data/netdissect-release/caffe_reference_places205.csv > $T/rbad.csv

@@ -124,6 +124,29 @@ static void test_valid(void)
         CHECK(c.dataset[0] == '/', "absolute dataset path: %s", c.dataset);
         config_free(&c);
     }
+    /* the short profile names of the command line (core's nd_profile_parse);
+     * the effective config spells the profile out */
+    static const char *const shorts[][2] = {{"ndl", "netdissect-lite"}, {"lite", "netdissect-lite"}};
+    for (int i = 0; i < 2; i++) {
+        char text[600];
+        snprintf(text, sizeof text,
+                 "[dataset]\npath = ${DATA}/fixtures/netdissect-lite-mini/dataset\n"
+                 "[activations]\nnpy = ${DATA}/fixtures/netdissect-lite-mini/features.npy\n"
+                 "[dissect]\nprofile = %s\n[rotation]\nalphas = 0,1\n[output]\ndir = ${RESULTS}/x\n",
+                 shorts[i][0]);
+        p = write_ini(text);
+        r = config_load(&c, p);
+        CHECK(r == 0 && c.profile == ND_PROFILE_LITE, "profile = %s: %s", shorts[i][0],
+              r ? nd_errmsg() : "lite");
+        if (r == 0) {
+            char *eff = config_effective(&c);
+            char want[64];
+            snprintf(want, sizeof want, "profile = %s\n", shorts[i][1]);
+            CHECK(eff && strstr(eff, want), "effective config says '%s'", shorts[i][1]);
+            free(eff);
+            config_free(&c);
+        }
+    }
     /* extrapolation with opt-in, written after the alphas */
     p = write_ini(GOOD_DS GOOD_ACT "[rotation]\nalphas = -0.5, 1.5\nallow_extrapolation = true\n" GOOD_OUT);
     r = config_load(&c, p);
@@ -164,8 +187,8 @@ static void test_errors(void)
                  "8: \\[rotation\\] draws: given twice \\(first at line 7");
     expect_error("bad draws", GOOD_DS GOOD_ACT "[rotation]\nalphas = 0,1\ndraws = 0\n" GOOD_OUT,
                  "7: \\[rotation\\] draws: '0': expected an integer");
-    expect_error("bad profile", GOOD_DS GOOD_ACT "[dissect]\nprofile = lite\n" GOOD_ROT GOOD_OUT,
-                 "6: \\[dissect\\] profile: 'lite': expected netdissect or netdissect-lite");
+    expect_error("bad profile", GOOD_DS GOOD_ACT "[dissect]\nprofile = litee\n" GOOD_ROT GOOD_OUT,
+                 "6: \\[dissect\\] profile: 'litee': expected netdissect \\(or nd\\) or netdissect-lite");
     expect_error("bad quantile", GOOD_DS GOOD_ACT "[dissect]\nquantile = 1.5\n" GOOD_ROT GOOD_OUT,
                  "6: \\[dissect\\] quantile: '1.5': expected a number in \\(0, 1\\)");
     expect_error("bad field", GOOD_DS GOOD_ACT "[dissect]\nfield = -64,163\n" GOOD_ROT GOOD_OUT,

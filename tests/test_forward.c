@@ -2,6 +2,7 @@
  * reference (fixtures/squeezenet-forward), the fast convolution against the
  * naive one, Caffe pooling sizes, receptive fields, and top-1 classes of the
  * three original JPEGs through our own decoder and resizer. */
+#include "core/afile.h"
 #include "core/err.h"
 #include "core/npy.h"
 #include "models/extract.h"
@@ -160,10 +161,75 @@ static void test_fields(void)
     net_free(&a);
 }
 
+static int copy_file(const char *from, const char *to)
+{
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    char buf[65536];
+    size_t n;
+    int ok = a && b;
+    while (ok && (n = fread(buf, 1, sizeof buf, a)) > 0)
+        ok = fwrite(buf, 1, n, b) == n;
+    if (a)
+        fclose(a);
+    if (b && fclose(b))
+        ok = 0;
+    return ok ? 0 : -1;
+}
+
+static int write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* index.csv is CSV: an image name with a comma is quoted.  The same image
+ * under a plain name and under a quoted "x,y.jpg" name must give the same
+ * activations (random weights, conv1: fast). */
+static void test_quoted_index(void)
+{
+    test_group("mdl_extract reads index.csv as CSV (quoted image names)");
+    const char *tmp = test_tmpdir();
+    char dir[4200], img[4250], a[4300], b[4300], idx[4300], na[4300], nb[4300];
+    snprintf(dir, sizeof dir, "%s/quoted", tmp);
+    snprintf(img, sizeof img, "%s/images", dir);
+    CHECK(nd_mkdirs(img) == 0, "mkdir %s: %s", img, nd_errmsg());
+    const char *src = test_shared_path("data/msrc-v2/images/10_10_s.jpg");
+    snprintf(a, sizeof a, "%s/plain.jpg", img);
+    snprintf(b, sizeof b, "%s/odd, name.jpg", img);
+    CHECK(copy_file(src, a) == 0 && copy_file(src, b) == 0, "copy %s", src);
+    snprintf(idx, sizeof idx, "%s/index.csv", dir);
+    CHECK(write_text(idx, "image,split,ih,iw,sh,sw,object\n"
+                          "plain.jpg,train,213,320,107,160,\n"
+                          "\"odd, name.jpg\",train,213,320,107,160,\n") == 0,
+          "write %s", idx);
+    snprintf(na, sizeof na, "%s/q.npy", tmp);
+    int rc = mdl_extract("squeezenet", NULL, 1, dir, "conv1", na, 2, (nd_progress){0});
+    CHECK(rc == 0, "mdl_extract with a quoted image name: %s", rc ? nd_errmsg() : "ok");
+    npy_t q;
+    int qr = rc == 0 ? npy_open(&q, na) : -1;
+    CHECK(rc != 0 || qr == 0, "read %s: %s", na, qr ? nd_errmsg() : "ok");
+    if (qr == 0) {
+        size_t per = q.count / 2;
+        CHECK(q.shape[0] == 2 && !memcmp(q.data, (const float *)q.data + per, per * sizeof(float)),
+              "both rows (plain and quoted name of one image) are the same activations");
+        npy_close(&q);
+    }
+    int f[3] = {-1, -1, -1};
+    int fr = mdl_read_field(na, f);
+    CHECK(fr == 1 && f[0] == 0 && f[1] == 7 && f[2] == 2,
+          "field read back from q.json: [%d, %d, %d], conv1 [0, 7, 2]", f[0], f[1], f[2]);
+    snprintf(nb, sizeof nb, "%s/none.npy", tmp);
+    CHECK(mdl_read_field(nb, f) == 0, "no .json beside: 0 (not found)");
+}
+
 int main(void)
 {
     test_conv_naive();
     test_fields();
+    test_quoted_index();
 
     test_group("Deep Compression weights");
     net_t net;

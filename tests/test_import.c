@@ -6,7 +6,7 @@
 #include "core/broden.h"
 #include "core/err.h"
 #include "models/image.h"
-#include "models/import.h"
+#include "datasets/import.h"
 #include "tests/testutil.h"
 
 #include <dirent.h>
@@ -83,6 +83,28 @@ static int same_tree(const char *a, const char *b, const char *sub)
     }
     closedir(d);
     return same && files > 0;
+}
+
+/* Progress calls seen by an import: per stage, the last done/total and
+ * whether done ever went backwards. */
+typedef struct {
+    size_t maps_done, maps_total, imgs_done, imgs_total, calls;
+    int order_ok, stage_ok;
+} seen_progress;
+
+static void count_progress(void *ctx, const char *stage, size_t done, size_t total)
+{
+    seen_progress *p = ctx;
+    p->calls++;
+    if (!strcmp(stage, "label maps")) {
+        p->order_ok &= done == p->maps_done + 1 && p->imgs_done == 0;
+        p->maps_done = done, p->maps_total = total;
+    } else if (!strcmp(stage, "images")) {
+        p->order_ok &= done == p->imgs_done + 1 && p->maps_done == p->maps_total;
+        p->imgs_done = done, p->imgs_total = total;
+    } else {
+        p->stage_ok = 0;
+    }
 }
 
 static void test_full(void)
@@ -234,7 +256,14 @@ static void test_subset(void)
     snprintf(a, sizeof a, "%s/sub_a", tmp);
     snprintf(b, sizeof b, "%s/sub_b", tmp);
     o.out_dir = a;
+    seen_progress sp = {.order_ok = 1, .stage_ok = 1};
+    o.progress = (nd_progress){count_progress, &sp};
     CHECK(imp_run(&o, &st) == 0, "import a: %s", nd_errmsg());
+    CHECK(sp.stage_ok && sp.order_ok && sp.maps_done == st.images && sp.maps_total == st.images &&
+              sp.imgs_done == st.images && sp.imgs_total == st.images,
+          "progress: every label map then every image, in order (%zu calls for %zu images)",
+          sp.calls, st.images);
+    o.progress = (nd_progress){0};
     o.out_dir = b;
     CHECK(imp_run(&o, &st) == 0, "import b: %s", nd_errmsg());
     CHECK(same_tree(a, b, ""), "two imports are byte-identical");

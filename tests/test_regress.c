@@ -41,6 +41,7 @@
 #include "tests/fuzz/fuzz_store.c"
 #undef LLVMFuzzerTestOneInput
 
+#include "experiments/cli.h"
 #include "tests/testutil.h"
 
 #include <dirent.h>
@@ -119,7 +120,7 @@ int main(void)
     int verbose = getenv("ND_REGRESS_VERBOSE") && *getenv("ND_REGRESS_VERBOSE") == '1';
     if (!verbose)
         setenv("ND_FUZZ_MUTE", "1", 1);
-    setenv("ND_QUIET", "1", 1);
+    cli_set_quiet(1);
     signal(SIGSEGV, on_crash);
     signal(SIGABRT, on_crash);
     signal(SIGBUS, on_crash);

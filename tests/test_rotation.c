@@ -16,6 +16,8 @@
  * over what the worst-error lines show.
  */
 #include "core/err.h"
+#include "core/npy.h"
+#include "experiments/commands.h"
 #include "linalg/rotation.h"
 #include "linalg/rotation_internal.h"
 #include "tests/testutil.h"
@@ -190,8 +192,10 @@ static void test_properties(size_t n, const unsigned long *seeds, int nseeds)
     CHECK(calls_ok, "n=%zu: every call succeeded", n);
     CHECK(w_orth < 1e-12, "n=%zu: max|Q^T Q - I| = %.2e < 1e-12", n, w_orth);
     CHECK(w_det < 1e-10, "n=%zu: |det Q - 1| = %.2e < 1e-10", n, w_det);
-    CHECK(w_p0 < 1e-11, "n=%zu: |Q^0 - I| = %.2e < 1e-11", n, w_p0);
-    CHECK(w_p1 < 1e-11, "n=%zu: |Q^1 - Q| = %.2e < 1e-11", n, w_p1);
+    /* the endpoints are exact by construction (rot_schur_power returns I
+     * and Q themselves), so no tolerance */
+    CHECK(w_p0 == 0, "n=%zu: |Q^0 - I| = %.2e, exactly 0", n, w_p0);
+    CHECK(w_p1 == 0, "n=%zu: |Q^1 - Q| = %.2e, exactly 0", n, w_p1);
     CHECK(w_porth < 1e-12, "n=%zu: max|(Q^a)^T Q^a - I| = %.2e < 1e-12 for every alpha", n, w_porth);
     CHECK(w_pdet < 1e-10, "n=%zu: |det Q^a - 1| = %.2e < 1e-10", n, w_pdet);
     CHECK(w_ab < 1e-10, "n=%zu: |Q^a Q^b - Q^(a+b)| = %.2e < 1e-10", n, w_ab);
@@ -577,6 +581,55 @@ static void test_haar_so256(void)
     free(Q);
 }
 
+/* The endpoints are exact (same bytes, no tolerance): alpha = 0 is I and
+ * alpha = 1 is the Haar draw Q itself, through rot_power (what `dissect
+ * rotate` calls), rot_schur_power (what the sweep calls) and the command's
+ * written .npy. */
+static void test_endpoints(void)
+{
+    test_group("exact endpoints: alpha 0 = I, alpha 1 = Q, rotate command = sweep's R");
+    const size_t n = 64;
+    const unsigned long seed = 7;
+    double *Q = nd_malloc(n * n * sizeof *Q), *R = nd_malloc(n * n * sizeof *R);
+    double *S = nd_malloc(n * n * sizeof *S), *Id = nd_calloc(n * n, sizeof *Id);
+    rot_schur *sch = NULL;
+    CHECK(Q && R && S && Id, "allocations");
+    if (!Q || !R || !S || !Id)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        Id[i * n + i] = 1.0;
+    CHECK(rot_haar(Q, n, seed) == 0, "rot_haar: %s", nd_errmsg());
+    CHECK(rot_schur_init(&sch, Q, n) == 0, "rot_schur_init: %s", nd_errmsg());
+    CHECK(rot_power(R, Q, n, 1.0) == 0 && !memcmp(R, Q, n * n * sizeof *R),
+          "rot_power(Q, 1) == Q byte for byte");
+    CHECK(rot_power(R, Q, n, 0.0) == 0 && !memcmp(R, Id, n * n * sizeof *R),
+          "rot_power(Q, 0) == I byte for byte");
+    CHECK(sch && rot_schur_power(sch, S, 1.0) == 0 && !memcmp(S, Q, n * n * sizeof *S),
+          "rot_schur_power(1) (the sweep's R) == Q byte for byte");
+    CHECK(sch && rot_schur_power(sch, S, 0.0) == 0 && !memcmp(S, Id, n * n * sizeof *S),
+          "rot_schur_power(0) == I byte for byte");
+    /* the command itself: `dissect rotate --dim 64 --seed 7 --alpha 1` */
+    char out[4200];
+    snprintf(out, sizeof out, "%s/rot_a1.npy", test_tmpdir());
+    char *argv[] = {"rotate", "--dim", "64", "--seed", "7", "--alpha", "1", "--out", out, NULL};
+    fflush(stdout);
+    CHECK(cmd_rotate(9, argv) == 0, "dissect rotate --alpha 1: %s", nd_errmsg());
+    npy_t a;
+    if (npy_open(&a, out) == 0) {
+        CHECK(a.dtype == NPY_F64 && a.count == n * n && memcmp(a.data, Q, n * n * sizeof *Q) == 0,
+              "dissect rotate --alpha 1 output == the sweep's R = Q^1 byte for byte");
+        npy_close(&a);
+    } else {
+        CHECK(0, "read %s: %s", out, nd_errmsg());
+    }
+done:
+    rot_schur_free(sch);
+    free(Q);
+    free(R);
+    free(S);
+    free(Id);
+}
+
 int main(void)
 {
     static const unsigned long seeds5[] = {1, 2, 3, 4, 5}, seeds3[] = {1, 2, 3}, seeds2[] = {1, 2};
@@ -587,6 +640,7 @@ int main(void)
     test_properties(512, seeds2, 2);
     test_reference();
     test_edges();
+    test_endpoints();
     test_seeds();
     test_thread_count();
     test_validate();

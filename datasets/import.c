@@ -13,9 +13,10 @@
  * and coverage describe the dataset as written, which is what a dissection
  * of it sees.
  */
-#include "models/import.h"
+#include "datasets/import.h"
 
 #include "core/afile.h"
+#include "core/csv.h"
 #include "core/err.h"
 #include "models/image.h"
 
@@ -63,39 +64,26 @@ static void free_classes(cls *c, int n)
  * no quotes: a name ends up in CSV files we write).  Sorted by id. */
 static int read_classes(const char *path, cls **out, int *n_out)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return nd_fail("%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
+    csv_file f;
+    if (csv_open(&f, path))
+        return -1;
     cls *c = NULL;
-    int n = 0, ncap = 0, row = 0, rc = -1;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        row++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = 0;
-        if (row == 1) {
-            if (strcmp(line, "id,name") != 0) {
-                nd_fail("%s: header '%s', expected 'id,name'", path, line);
-                goto done;
-            }
-            continue;
-        }
-        if (len == 0)
-            continue;
-        char *comma = strchr(line, ',');
-        char *end = NULL;
-        long id = comma ? strtol(line, &end, 10) : 0;
-        if (!comma || end != comma || id < 1 || id > 65535 || !comma[1] ||
-            strpbrk(comma + 1, ",\"")) {
-            nd_fail("%s: row %d: expected 'id,name' with id in 1..65535 and a name without "
-                    "commas or quotes, got '%s'", path, row, line);
+    int n = 0, ncap = 0, rc = -1, r;
+    long id = 0;
+    if (f.nh != 2 || strcmp(f.hdr[0], "id") != 0 || strcmp(f.hdr[1], "name") != 0) {
+        nd_fail("%s: header is not 'id,name'", path);
+        goto done;
+    }
+    while ((r = csv_next(&f)) > 0) {
+        if (f.nf != 2 || csv_long(f.f[0], &id) || id < 1 || id > 65535 || !*f.f[1] ||
+            strpbrk(f.f[1], ",\"")) {
+            nd_fail("%s: line %d: expected 'id,name' with id in 1..65535 and a name without "
+                    "commas or quotes", path, f.line);
             goto done;
         }
         for (int i = 0; i < n; i++)
             if (c[i].id == id) {
-                nd_fail("%s: row %d: class id %ld repeated", path, row, id);
+                nd_fail("%s: line %d: class id %ld repeated", path, f.line, id);
                 goto done;
             }
         if (n == ncap) {
@@ -108,12 +96,14 @@ static int read_classes(const char *path, cls **out, int *n_out)
             c = nc;
         }
         c[n].id = (int)id;
-        if (!(c[n].name = strdup(comma + 1))) {
+        if (!(c[n].name = strdup(f.f[1]))) {
             nd_fail("%s: out of memory", path);
             goto done;
         }
         n++;
     }
+    if (r < 0)
+        goto done;
     if (n == 0) {
         nd_fail("%s: no classes", path);
         goto done;
@@ -121,8 +111,7 @@ static int read_classes(const char *path, cls **out, int *n_out)
     qsort(c, n, sizeof *c, cls_cmp);
     rc = 0;
 done:
-    fclose(f);
-    free(line);
+    csv_close(&f);
     if (rc) {
         free_classes(c, n);
         return -1;
@@ -192,16 +181,20 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
     return remove(p);
 }
 
-static char *path2(const char *dir, const char *a, const char *b)
+/* dir/<stem><ext>, or NULL (recorded) when out of memory */
+static char *path_ext(const char *dir, const char *stem, const char *ext)
 {
-    size_t n = strlen(dir) + strlen(a) + (b ? strlen(b) : 0) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s%s", dir, a, b ? b : "");
+    size_t n = strlen(stem) + strlen(ext) + 1;
+    char *name = nd_malloc(n);
+    if (!name)
+        return NULL;
+    snprintf(name, n, "%s%s", stem, ext);
+    char *p = nd_path_join(dir, name);
+    free(name);
     return p;
 }
 
-/* stem of "x.jpg" -> "x" (malloc'd) */
+/* stem of "x.jpg" -> "x" (allocated) */
 static char *stem_of(const char *name)
 {
     const char *dot = strrchr(name, '.');
@@ -257,8 +250,8 @@ static int pass1(imp_ctx *c, const imp_opts *o, size_t *img_count)
 {
     int ls = o->size / 2;
     for (size_t i = 0; i < c->nimg; i++) {
-        char *lp = path2(o->labels_dir, c->stems[i], ".png");
-        char *ip = path2(o->images_dir, c->files[i], NULL);
+        char *lp = path_ext(o->labels_dir, c->stems[i], ".png");
+        char *ip = nd_path_join(o->images_dir, c->files[i]);
         if (!lp || !ip) {
             free(lp);
             free(ip);
@@ -291,7 +284,7 @@ static int pass1(imp_ctx *c, const imp_opts *o, size_t *img_count)
         if (rc)
             return -1;
         /* images containing each class, on the output map */
-        char *seen = calloc(c->ncls, 1);
+        char *seen = nd_calloc(c->ncls, 1);
         if (!seen)
             return nd_fail("%s: out of memory", o->labels_dir);
         for (int p = 0; p < ls * ls; p++)
@@ -300,8 +293,7 @@ static int pass1(imp_ctx *c, const imp_opts *o, size_t *img_count)
         for (int k = 0; k < c->ncls; k++)
             img_count[k] += seen[k];
         free(seen);
-        if (o->progress)
-            o->progress(i + 1, 2 * c->nimg);
+        nd_report(o->progress, "label maps", i + 1, c->nimg);
     }
     return 0;
 }
@@ -312,7 +304,7 @@ static int write_csvs(imp_ctx *c, const imp_opts *o, const size_t *freq, const d
     const char *cat = o->category;
     int S = o->size, ls = S / 2;
     afile a;
-    char *p = path2(c->tmp, "index.csv", NULL);
+    char *p = nd_path_join(c->tmp, "index.csv");
     if (!p || afile_open(&a, p))
         goto fail;
     fprintf(a.f, "image,split,ih,iw,sh,sw,%s\n", cat);
@@ -322,7 +314,7 @@ static int write_csvs(imp_ctx *c, const imp_opts *o, const size_t *freq, const d
         goto fail;
     free(p);
 
-    if (!(p = path2(c->tmp, "label.csv", NULL)) || afile_open(&a, p))
+    if (!(p = nd_path_join(c->tmp, "label.csv")) || afile_open(&a, p))
         goto fail;
     fprintf(a.f, "number,name,category,frequency,coverage,syns\n");
     for (int k = 0; k < c->ncls; k++) {
@@ -335,7 +327,7 @@ static int write_csvs(imp_ctx *c, const imp_opts *o, const size_t *freq, const d
         goto fail;
     free(p);
 
-    if (!(p = path2(c->tmp, "category.csv", NULL)) || afile_open(&a, p))
+    if (!(p = nd_path_join(c->tmp, "category.csv")) || afile_open(&a, p))
         goto fail;
     fprintf(a.f, "name,first,last,count,frequency\n%s,%d,%d,%d,%zu\n", cat, L ? 1 : 0, L, L,
             labelled);
@@ -345,7 +337,7 @@ static int write_csvs(imp_ctx *c, const imp_opts *o, const size_t *freq, const d
 
     char name[300];
     snprintf(name, sizeof name, "c_%s.csv", cat);
-    if (!(p = path2(c->tmp, name, NULL)) || afile_open(&a, p))
+    if (!(p = nd_path_join(c->tmp, name)) || afile_open(&a, p))
         goto fail;
     fprintf(a.f, "code,number,name,frequency,coverage\n");
     for (int k = 0; k < c->ncls; k++) {
@@ -368,12 +360,12 @@ static int pass2(imp_ctx *c, const imp_opts *o, int L, size_t *labelled)
 {
     int S = o->size, ls = S / 2;
     const char *cat = o->category;
-    size_t *freq = calloc((size_t)L + 1, sizeof *freq);
-    double *cov = calloc((size_t)L + 1, sizeof *cov);
-    char **cells = calloc(c->nimg, sizeof *cells);
-    unsigned char *sq = malloc((size_t)S * S * 3), *rgb = malloc((size_t)ls * ls * 3);
-    size_t *cnt = calloc((size_t)L + 1, sizeof *cnt);
-    char *imgdir = path2(c->tmp, "images", NULL);
+    size_t *freq = nd_calloc((size_t)L + 1, sizeof *freq);
+    double *cov = nd_calloc((size_t)L + 1, sizeof *cov);
+    char **cells = nd_calloc(c->nimg, sizeof *cells);
+    unsigned char *sq = nd_malloc((size_t)S * S * 3), *rgb = nd_malloc((size_t)ls * ls * 3);
+    size_t *cnt = nd_calloc((size_t)L + 1, sizeof *cnt);
+    char *imgdir = nd_path_join(c->tmp, "images");
     int rc = -1;
     *labelled = 0;
     if (!freq || !cov || !cells || !sq || !rgb || !cnt || !imgdir) {
@@ -385,8 +377,8 @@ static int pass2(imp_ctx *c, const imp_opts *o, int L, size_t *labelled)
         goto done;
     }
     for (size_t i = 0; i < c->nimg; i++) {
-        char *ip = path2(o->images_dir, c->files[i], NULL);
-        char *op = path2(imgdir, c->stems[i], ".jpg");
+        char *ip = nd_path_join(o->images_dir, c->files[i]);
+        char *op = path_ext(imgdir, c->stems[i], ".jpg");
         img_u8 im = {0};
         int r = !ip || !op ? nd_fail("%s: out of memory", c->tmp) : img_load_rgb(&im, ip);
         if (r == 0)
@@ -417,12 +409,12 @@ static int pass2(imp_ctx *c, const imp_opts *o, int L, size_t *labelled)
             }
         if (any) {
             size_t len = strlen(c->stems[i]) + strlen(cat) + 6;
-            if (!(cells[i] = malloc(len))) {
+            if (!(cells[i] = nd_malloc(len))) {
                 nd_fail("%s: out of memory", c->tmp);
                 goto done;
             }
             snprintf(cells[i], len, "%s_%s.png", c->stems[i], cat);
-            char *lp = path2(imgdir, cells[i], NULL);
+            char *lp = nd_path_join(imgdir, cells[i]);
             r = lp ? img_save_png_rgb(lp, rgb, ls, ls) : nd_fail("%s: out of memory", c->tmp);
             free(lp);
             if (r)
@@ -432,8 +424,7 @@ static int pass2(imp_ctx *c, const imp_opts *o, int L, size_t *labelled)
             nd_fail("%s: out of memory", c->tmp);
             goto done;
         }
-        if (o->progress)
-            o->progress(c->nimg + i + 1, 2 * c->nimg);
+        nd_report(o->progress, "images", i + 1, c->nimg);
     }
     rc = write_csvs(c, o, freq, cov, *labelled, (const char *const *)cells, L);
 done:
@@ -477,12 +468,12 @@ int imp_run(const imp_opts *o, imp_stats *st)
         ctx_free(&c);
         return -1;
     }
-    c.stems = calloc(c.nimg, sizeof *c.stems);
-    c.maps = calloc(c.nimg, sizeof *c.maps);
-    c.number = calloc(c.ncls, sizeof *c.number);
-    img_count = calloc(c.ncls, sizeof *img_count);
+    c.stems = nd_calloc(c.nimg, sizeof *c.stems);
+    c.maps = nd_calloc(c.nimg, sizeof *c.maps);
+    c.number = nd_calloc(c.ncls, sizeof *c.number);
+    img_count = nd_calloc(c.ncls, sizeof *img_count);
     size_t tl = strlen(o->out_dir) + 32;
-    c.tmp = malloc(tl);
+    c.tmp = nd_malloc(tl);
     if (!c.stems || !c.maps || !c.number || !img_count || !c.tmp) {
         nd_fail("%s: out of memory", o->out_dir);
         goto done;

@@ -3,7 +3,7 @@
  *
  * Input: images/<name>.{jpg,jpeg,png}; labels/<name>.png of the same size,
  * 8- or 16-bit class ids (0 = unlabelled); classes.csv `id,name`.
- * Output (dissection-spec section 1.1), built in OUT.tmp.<pid> and renamed
+ * Output (the Broden layout, docs/method.md), built in OUT.tmp.<pid> and renamed
  * to OUT (which must not exist yet):
  *   images/<name>.jpg            size x size, whole image squashed
  *                                (antialiased bilinear), JPEG quality 95;
@@ -30,6 +30,8 @@
 #ifndef ND_IMPORT_H
 #define ND_IMPORT_H
 
+#include "core/progress.h"
+
 #include <stddef.h>
 
 typedef struct {
@@ -38,7 +40,7 @@ typedef struct {
     const char *category; /* default "object" */
     int min_images;       /* default 10 */
     int quality;          /* JPEG quality, default 95 */
-    void (*progress)(size_t done, size_t total); /* may be NULL */
+    nd_progress progress; /* stages "label maps" then "images", counted in images */
 } imp_opts;
 
 typedef struct {
