@@ -1,6 +1,7 @@
 /* cmd_world.c - `dissect world`: render a synthetic concept world as a
  * Broden-format dataset (datasets/world.h does the work). */
 #include "core/err.h"
+#include "core/jobs.h"
 #include "datasets/world.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
@@ -42,16 +43,14 @@ static void usage(FILE *f)
             "  --threads N      rendering threads (default: all cores)\n");
 }
 
-static double last;
-
 static void progress(void *ctx, const char *stage, size_t done, size_t total)
 {
-    (void)ctx;
-    double t = cli_now();
-    if (done < total && t - last < 1.0)
+    double *last = ctx, t = nd_now();
+    (void)stage;
+    if (done < total && t - *last < 1.0)
         return;
-    last = t;
-    cli_progress("world: %s %zu/%zu images", stage, done, total);
+    *last = t;
+    cli_progress("world: %zu/%zu images", done, total);
 }
 
 static int parse_num(const char *cmd, const char *opt, const char *arg, double lo, double hi, double *out)
@@ -132,7 +131,8 @@ int cmd_world(int argc, char **argv)
         }
     }
     o.colors = colors;
-    o.progress = (nd_progress){progress, NULL};
+    double last = 0;
+    o.progress = (nd_progress){progress, &last};
     world_stats st;
     rc = world_write(&o, &st);
     cli_progress_done();
