@@ -3,6 +3,7 @@
  * totals against a direct count of the rendering, same seed same bytes on
  * 1 and 2 threads, a different seed different images, the Broden reader
  * reading the world back map for map, the sample picture, and errors. */
+#include "core/afile.h"
 #include "core/broden.h"
 #include "core/err.h"
 #include "core/csv.h"
@@ -306,6 +307,19 @@ static void test_sample(const char *dir)
           rc ? 0 : im.h, 5 * SW * z, 4 * SW * z);
     if (!rc)
         img_free(&im);
+    snprintf(p, sizeof p, "%s/README.md", dir);
+    char *txt = nd_read_text(p);
+    int missing = !txt;
+    for (int l = 1; txt && l <= world_num_labels(); l++) {
+        int c, k;
+        char cell[80];
+        world_label_concept(l, &c, &k);
+        snprintf(cell, sizeof cell, "| %d | %s |", l, world_concept_name(c, k));
+        missing += !strstr(txt, cell);
+    }
+    CHECK(!missing && strstr(txt, "sample.png"), "README.md: %d of %d labels missing from the concept list",
+          missing, world_num_labels());
+    free(txt);
 }
 
 static void test_errors(const char *dir)
