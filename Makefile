@@ -18,8 +18,12 @@ DATA    ?= $(SHARED)
 export ND_SHARED := $(SHARED)
 
 # Debian packages the project needs; `make deps` installs the missing ones.
-DEB_PKGS = pkgconf libopenblas-dev liblapacke-dev libgsl-dev libinih-dev libpng-dev \
-           libjpeg-dev gnuplot-nox
+# BUILD_PKGS are needed to build; TEST_PKGS only by the tests (chromium: the
+# report's browser test, tests/cli_report.sh), so plain `make` does not ask for them.
+BUILD_PKGS = pkgconf libopenblas-dev liblapacke-dev libgsl-dev libinih-dev libpng-dev \
+             libjpeg-dev gnuplot-nox
+TEST_PKGS  = chromium
+DEB_PKGS   = $(BUILD_PKGS) $(TEST_PKGS)
 PC_MODS  = gsl openblas lapacke libpng inih libjpeg
 
 # Plain `make` never changes the system: it names what is missing and stops.
@@ -27,8 +31,9 @@ PC_MODS  = gsl openblas lapacke libpng inih libjpeg
 # (`make demo`, `make test`) install missing packages first.
 NODEPS_GOALS  = deps clean help
 INSTALL_GOALS = demo test
+NEEDED_PKGS = $(if $(filter $(INSTALL_GOALS),$(MAKECMDGOALS)),$(DEB_PKGS),$(BUILD_PKGS))
 ifeq ($(filter $(NODEPS_GOALS),$(MAKECMDGOALS)),)
-  DEPS_MISSING := $(shell for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)
+  DEPS_MISSING := $(shell for p in $(NEEDED_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)
   ifneq ($(strip $(DEPS_MISSING)),)
     ifeq ($(filter $(INSTALL_GOALS),$(MAKECMDGOALS)),)
       $(error Missing Debian packages: $(strip $(DEPS_MISSING)). Install them with 'make deps' (as root) or: apt-get install -y $(strip $(DEPS_MISSING)))

@@ -92,6 +92,8 @@ static void rm_tree_at(int dirfd, const char *name, int depth)
     unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
+void afile_remove_dir(const char *dir) { rm_tree_at(AT_FDCWD, dir, 0); }
+
 void afile_cleanup(void)
 {
     for (int i = 0; i < AFILE_MAX; i++)

@@ -43,6 +43,8 @@ void afile_cleanup(void);
  * removing it yourself.  The string must stay valid while registered. */
 void afile_register_dir(const char *dir);
 void afile_unregister_dir(const char *dir);
+/* Remove a folder and everything in it (up to 8 levels deep), as the handler does. */
+void afile_remove_dir(const char *dir);
 
 /* Install SIGINT/SIGTERM/SIGHUP handlers that remove temporaries and exit
  * with 128+signal.  Long loops may also poll afile_interrupted(). */

@@ -23,6 +23,7 @@ int nd_dissect(const broden *ds, const nd_features *f, const nd_options *o, nd_r
     memset(r, 0, sizeof *r);
     r->opt = *o;
     r->opt.thresholds = NULL;
+    r->opt.maxact = NULL; /* the caller's buffer; the result has its own */
     if (f->N != broden_num_images(ds))
         return nd_fail("activations have %zu images but %s/index.csv has %zu rows", f->N,
                        broden_dir(ds), broden_num_images(ds));
@@ -36,8 +37,11 @@ int nd_dissect(const broden *ds, const nd_features *f, const nd_options *o, nd_r
         return -1;
     }
     double t1 = nd_now();
-    if (nd_tally_alloc(&r->tally, f->K, broden_num_labels(ds), broden_num_categories(ds)) ||
-        nd_tally_run(ds, f, o, r->thresholds, 0, f->N, &r->tally) || nd_score(ds, r)) {
+    nd_options to = *o;
+    r->N = f->N;
+    if (!(to.maxact = r->maxact = nd_malloc(f->N * f->K * sizeof *r->maxact)) ||
+        nd_tally_alloc(&r->tally, f->K, broden_num_labels(ds), broden_num_categories(ds)) ||
+        nd_tally_run(ds, f, &to, r->thresholds, 0, f->N, &r->tally) || nd_score(ds, r)) {
         nd_result_free(r);
         return -1;
     }
@@ -49,6 +53,7 @@ int nd_dissect(const broden *ds, const nd_features *f, const nd_options *o, nd_r
 void nd_result_free(nd_result *r)
 {
     free(r->thresholds);
+    free(r->maxact);
     nd_tally_free(&r->tally);
     free(r->iou), free(r->cat_label), free(r->cat_iou);
     free(r->unit_cat), free(r->unit_label), free(r->unit_score);

@@ -39,6 +39,10 @@ typedef struct {
     int *unit_label;     /* [K] best label */
     double *unit_score;  /* [K] */
     nd_counts counts;
+    size_t N;            /* images */
+    float *maxact;       /* [N][K] per-image maxima from the tally (nd_dissect) */
+    const char *features; /* set by the caller (not owned): the activations' path, recorded in
+                           * summary.json (made absolute) so a report can find them */
     double seconds_threshold, seconds_tally;
 } nd_result;
 

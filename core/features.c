@@ -71,3 +71,32 @@ int nd_features_check_finite(const nd_features *f, const char *name)
     free(buf);
     return rc;
 }
+
+/* Run fn on this job's blocks of images (blocks tid, tid + nt, ... of 16
+ * images), read through f into a private buffer, until fn returns nonzero.
+ * Returns 0, or -1 with the message in err. */
+int nd_features_blocks(const nd_features *f, int tid, int nt, int (*fn)(void *ctx, const float *x, size_t i0, size_t n),
+                      void *ctx, char *err, size_t errlen)
+{
+    size_t B = 16, per = f->K * f->h * f->w;
+    float *buf = nd_malloc(B * per * sizeof *buf);
+    if (!buf) {
+        snprintf(err, errlen, "%s", nd_errmsg());
+        return -1;
+    }
+    int rc = 0;
+    size_t nblocks = (f->N + B - 1) / B;
+    for (size_t ck = (size_t)tid; ck < nblocks; ck += (size_t)nt) {
+        size_t a = ck * B, n = f->N - a < B ? f->N - a : B;
+        const float *x;
+        if (f->get(f->ctx, a, n, buf, &x)) {
+            snprintf(err, errlen, "%s", nd_errmsg());
+            rc = -1;
+            break;
+        }
+        if (fn(ctx, x, a, n))
+            break;
+    }
+    free(buf);
+    return rc;
+}

@@ -35,4 +35,11 @@ int nd_features_from_npy(nd_features *f, const npy_t *a);
 /* Check every value is finite; error names the file, image, unit and value. */
 int nd_features_check_finite(const nd_features *f, const char *name);
 
+/* Job tid of nt: run fn on blocks tid, tid + nt, ... of 16 images, read
+ * through f into a private buffer (x = images i0 .. i0+n-1), until fn
+ * returns nonzero.
+ * Returns 0, or -1 with the message in err (a worker thread's own buffer). */
+int nd_features_blocks(const nd_features *f, int tid, int nt, int (*fn)(void *ctx, const float *x, size_t i0, size_t n),
+                       void *ctx, char *err, size_t errlen);
+
 #endif

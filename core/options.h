@@ -41,6 +41,10 @@ typedef struct {
     nd_thr_method threshold_method; /* how to compute exact thresholds; default ND_THR_AUTO */
     int threads;                   /* worker threads; 0 = number of cores. Results do not depend on it. */
     nd_progress progress;          /* stages "thresholds" and "tally" */
+    /* optional out [N][K]: the tally stores the maximum of each unit's map in
+     * each image of its range (images without labels too) - NetDissect's
+     * "maxprobe", which ranks a unit's top images without another pass */
+    float *maxact;
 } nd_options;
 
 void nd_options_default(nd_options *o);

@@ -87,6 +87,13 @@ static int write_summary(const nd_result *r, const broden *ds, FILE *f, const ch
         fprintf(f, "  %s,\n", extra);
     fprintf(f, "  \"dataset\": ");
     nd_json_str(f, broden_dir(ds));
+    if (r->features) {
+        /* absolute, so that the report finds it from any folder */
+        char *abs = realpath(r->features, NULL);
+        fprintf(f, ",\n  \"features\": ");
+        nd_json_str(f, abs ? abs : r->features);
+        free(abs);
+    }
     fprintf(f, ",\n  \"images\": %zu,\n  \"images_with_labels\": %zu,\n  \"units\": %zu,\n",
             broden_num_images(ds), withdata, r->K);
     fprintf(f, "  \"profile\": \"%s\",\n  \"eps\": %.17g,\n", nd_profile_name(o->profile),
@@ -150,12 +157,13 @@ int nd_write_result(const nd_result *r, const broden *ds, const char *dir, const
     if (nd_mkdirs(dir))
         return -1;
     char *p1 = nd_path_join(dir, "thresholds.npy"), *p2 = nd_path_join(dir, "result.csv"),
-         *p3 = nd_path_join(dir, "summary.json");
-    int rc = -1, open1 = 0, open2 = 0, open3 = 0;
-    size_t shape[1] = {r->K};
-    npy_writer w;
+         *p3 = nd_path_join(dir, "summary.json"), *p4 = nd_path_join(dir, "maxact.npy");
+    int rc = -1, open1 = 0, open2 = 0, open3 = 0, open4 = 0;
+    size_t shape[1] = {r->K}, shape4[2] = {r->N, r->K};
+    /* maxact.npy is written last of the temporaries, committed first */
+    npy_writer w, w4;
     afile a2, a3;
-    if (!p1 || !p2 || !p3)
+    if (!p1 || !p2 || !p3 || !p4)
         goto out;
     if (npy_writer_open(&w, p1, NPY_F64, 1, shape))
         goto out;
@@ -168,11 +176,31 @@ int nd_write_result(const nd_result *r, const broden *ds, const char *dir, const
     if (afile_open(&a3, p3))
         goto out;
     open3 = 1;
-    if (write_csv(r, ds, a2.f) || write_summary(r, ds, a3.f, extra_json) || sync_tmp(&w.af) ||
-        sync_tmp(&a2) || sync_tmp(&a3))
+    if (write_csv(r, ds, a2.f) || write_summary(r, ds, a3.f, extra_json))
+        goto out;
+    /* per-image maxima when the result has them (nd_dissect's do); last, as the largest */
+    if (r->maxact) {
+        if (npy_writer_open(&w4, p4, NPY_F32, 2, shape4))
+            goto out;
+        if (npy_writer_put(&w4, r->maxact, r->N * r->K * sizeof *r->maxact)) { /* aborts w4 itself */
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", nd_errmsg());
+            nd_fail("%s (previous result left in place)", msg);
+            goto out;
+        }
+        open4 = 1;
+    }
+    if (sync_tmp(&w.af) || sync_tmp(&a2) || sync_tmp(&a3) || (open4 && sync_tmp(&w4.af)))
         goto out;
     if (unlink(p3) != 0 && errno != ENOENT) {
         nd_fail("%s: cannot replace: %s", p3, strerror(errno));
+        goto out;
+    }
+    open4 = 0;
+    if (r->maxact ? npy_writer_commit(&w4) != 0 : unlink(p4) != 0 && errno != ENOENT) {
+        /* an old maxact.npy must not stay beside a result it does not belong to */
+        if (!r->maxact)
+            nd_fail("%s: cannot remove: %s", p4, strerror(errno));
         goto out;
     }
     open1 = 0;
@@ -192,6 +220,8 @@ out:
         afile_abort(&a2);
     if (open3)
         afile_abort(&a3);
-    free(p1), free(p2), free(p3);
+    if (open4)
+        npy_writer_abort(&w4);
+    free(p1), free(p2), free(p3), free(p4);
     return rc;
 }

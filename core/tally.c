@@ -70,6 +70,13 @@ typedef struct {
     int have, sh, sw, iw;
 } plan_cache;
 
+int nd_tally_plan(up_plan *p, const nd_features *f, const nd_options *o, int sh, int sw, int iw)
+{
+    return !nd_profile_get(o->profile)->upsample_field
+               ? up_plan_lite(p, (int)f->h, (int)f->w, sh, sw)
+               : up_plan_nd(p, (int)f->h, (int)f->w, sh, sw, iw, o->field_offset, o->field_size, o->field_stride);
+}
+
 static int get_plan(plan_cache *pc, const nd_features *f, const nd_options *o, const nd_profile_info *prof, int sh,
                     int sw, int iw)
 {
@@ -78,11 +85,8 @@ static int get_plan(plan_cache *pc, const nd_features *f, const nd_options *o, c
     if (pc->have)
         up_plan_free(&pc->plan);
     pc->have = 0;
-    int rc = !prof->upsample_field
-                 ? up_plan_lite(&pc->plan, (int)f->h, (int)f->w, sh, sw)
-                 : up_plan_nd(&pc->plan, (int)f->h, (int)f->w, sh, sw, iw, o->field_offset,
-                              o->field_size, o->field_stride);
-    if (rc)
+    (void)prof;
+    if (nd_tally_plan(&pc->plan, f, o, sh, sw, iw))
         return -1;
     pc->have = 1, pc->sh = sh, pc->sw = sw, pc->iw = iw;
     return 0;
@@ -114,6 +118,15 @@ static void shard_truth(const broden *ds, int once, size_t i0, size_t i1, int64_
     G[0] = 0;
 }
 
+static float map_max(const float *a, size_t hw)
+{
+    float mx = a[0];
+    for (size_t p = 1; p < hw; p++)
+        if (a[p] > mx)
+            mx = a[p];
+    return mx;
+}
+
 /* Tally one image whose activations are x[K*h*w]. */
 static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, int *idx,
                        unsigned char *present, unsigned char *hit)
@@ -123,8 +136,12 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
     nd_tally *t = &j->t;
     size_t C = t->C, L = t->L, hw = f->h * f->w;
     int hit_rule = j->prof->a_where_hit, once = j->prof->image_labels_once;
-    if (!broden_image_has_data(ds, i))
+    float *maxact = j->o->maxact ? j->o->maxact + i * f->K : NULL;
+    if (!broden_image_has_data(ds, i)) {
+        for (size_t u = 0; maxact && u < f->K; u++)
+            maxact[u] = map_max(x + u * hw, hw);
         return 0;
+    }
     int ih, iw, sh, sw;
     broden_image_size(ds, i, &ih, &iw, &sh, &sw);
     if (get_plan(pc, f, j->o, j->prof, sh, sw, iw))
@@ -143,10 +160,9 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
 
     for (size_t u = 0; u < f->K; u++) {
         const float *a = x + u * hw;
-        float mx = a[0];
-        for (size_t p = 1; p < hw; p++)
-            if (a[p] > mx)
-                mx = a[p];
+        float mx = map_max(a, hw);
+        if (maxact)
+            maxact[u] = mx;
         /* bilinear weights are non-negative and sum to one, so a map whose
          * maximum is not above the threshold cannot produce a mask */
         if (!(mx > j->thr32[u]))

@@ -18,6 +18,7 @@
 #include "core/broden.h"
 #include "core/features.h"
 #include "core/options.h"
+#include "core/upsample.h"
 
 typedef struct {
     size_t K, L, C;  /* units, label slots (max label number + 1; slot 0 unused), selected categories */
@@ -33,5 +34,10 @@ int nd_tally_add(nd_tally *dst, const nd_tally *src); /* shard merge */
 /* Add the counts of images [i0, i1) to t (allocated with the dataset's L, C). */
 int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
                  const double *thresholds, size_t i0, size_t i1, nd_tally *t);
+
+/* The upsampling plan the tally uses for an image with sh x sw label maps
+ * and width iw under o's profile; its mask is up_mask(plan, map,
+ * (float)threshold) - the report draws masks with exactly this. */
+int nd_tally_plan(up_plan *p, const nd_features *f, const nd_options *o, int sh, int sw, int iw);
 
 #endif

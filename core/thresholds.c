@@ -24,35 +24,6 @@ const char *nd_thr_method_name(nd_thr_method m)
     }
 }
 
-/* Run fn on this job's blocks of images (blocks tid, tid + nt, ... of 16
- * images), read through f into a private buffer, until fn returns nonzero.
- * Returns 0, or -1 with the message in err. */
-static int each_block(const nd_features *f, int tid, int nt, int (*fn)(void *ctx, const float *x, size_t n),
-                      void *ctx, char *err, size_t errlen)
-{
-    size_t B = 16, per = f->K * f->h * f->w;
-    float *buf = nd_malloc(B * per * sizeof *buf);
-    if (!buf) {
-        snprintf(err, errlen, "%s", nd_errmsg());
-        return -1;
-    }
-    int rc = 0;
-    size_t nblocks = (f->N + B - 1) / B;
-    for (size_t ck = (size_t)tid; ck < nblocks; ck += (size_t)nt) {
-        size_t a = ck * B, n = f->N - a < B ? f->N - a : B;
-        const float *x;
-        if (f->get(f->ctx, a, n, buf, &x)) {
-            snprintf(err, errlen, "%s", nd_errmsg());
-            rc = -1;
-            break;
-        }
-        if (fn(ctx, x, n))
-            break;
-    }
-    free(buf);
-    return rc;
-}
-
 /* ---- two histogram passes (qt_stream) ---- */
 
 typedef struct {
@@ -63,8 +34,9 @@ typedef struct {
     char err[1024];
 } hist_job;
 
-static int hist_block(void *ctx, const float *x, size_t n)
+static int hist_block(void *ctx, const float *x, size_t i0, size_t n)
 {
+    (void)i0;
     hist_job *j = ctx;
     qt_part_add(j->q, j->part, j->pass, x, n, j->f->h * j->f->w);
     return 0;
@@ -73,7 +45,7 @@ static int hist_block(void *ctx, const float *x, size_t n)
 static void *hist_worker(void *arg)
 {
     hist_job *j = arg;
-    j->rc = each_block(j->f, j->tid, j->nt, hist_block, j, j->err, sizeof j->err);
+    j->rc = nd_features_blocks(j->f, j->tid, j->nt, hist_block, j, j->err, sizeof j->err);
     return NULL;
 }
 
@@ -149,8 +121,9 @@ static int win_keep(win_job *j, size_t u, float v)
 }
 
 /* Count and keep one block's values; nonzero (stop) once the budget is spent. */
-static int win_block(void *ctx, const float *x, size_t n)
+static int win_block(void *ctx, const float *x, size_t i0, size_t n)
 {
+    (void)i0;
     win_job *j = ctx;
     const nd_features *f = j->f;
     size_t hw = f->h * f->w;
@@ -175,7 +148,7 @@ static void *win_worker(void *arg)
 {
     win_job *j = arg;
     if (!j->overflow) /* overflow here: its counters could not be allocated */
-        j->rc = each_block(j->f, j->tid, j->nt, win_block, j, j->err, sizeof j->err);
+        j->rc = nd_features_blocks(j->f, j->tid, j->nt, win_block, j, j->err, sizeof j->err);
     return NULL;
 }
 

@@ -17,6 +17,7 @@
 #include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/npy.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
@@ -224,171 +225,6 @@ static int cmp_csv(cmp_state *s, const char *name, const char *pa, const char *p
 
 /* ----------------------------------------------------------------- JSON */
 
-typedef struct {
-    char **path, **val;
-    int n, cap;
-    const char *file;
-    const char *p;
-} jflat;
-
-static int jadd(jflat *j, const char *path, const char *v, size_t vlen)
-{
-    if (j->n == j->cap) {
-        j->cap = j->cap ? 2 * j->cap : 64;
-        char **np = realloc(j->path, sizeof *np * (size_t)j->cap);
-        if (np)
-            j->path = np;
-        char **nv = realloc(j->val, sizeof *nv * (size_t)j->cap);
-        if (nv)
-            j->val = nv;
-        if (!np || !nv)
-            return nd_fail("%s: out of memory", j->file);
-    }
-    j->path[j->n] = strdup(path);
-    j->val[j->n] = strndup(v, vlen);
-    j->n++; /* counted even when a copy failed, so jfree frees what exists */
-    if (!j->path[j->n - 1] || !j->val[j->n - 1])
-        return nd_fail("%s: out of memory", j->file);
-    return 0;
-}
-
-static void jws(jflat *j)
-{
-    while (isspace((unsigned char)*j->p))
-        j->p++;
-}
-
-/* A JSON string at j->p into a malloc'd copy (escapes kept as written). */
-static char *jstring(jflat *j)
-{
-    const char *s = ++j->p;
-    while (*j->p && *j->p != '"')
-        j->p += *j->p == '\\' && j->p[1] ? 2 : 1;
-    if (*j->p != '"') {
-        nd_fail("%s: unterminated string", j->file);
-        return NULL;
-    }
-    char *out = strndup(s, (size_t)(j->p - s));
-    j->p++;
-    return out;
-}
-
-/* After a member or element: 1 at ',' (another follows), 0 at the closing
- * bracket, -1 otherwise. */
-static int jnext(jflat *j, char close, const char *after)
-{
-    jws(j);
-    if (*j->p == ',' || *j->p == close)
-        return *j->p++ == ',';
-    return nd_fail("%s: expected ',' or '%c' after %s", j->file, close, after);
-}
-
-static int jvalue(jflat *j, const char *path, int depth)
-{
-    char sub[1024];
-    jws(j);
-    if (depth > 64)
-        return nd_fail("%s: nesting too deep at %s", j->file, path);
-    if (*j->p == '{') {
-        j->p++;
-        jws(j);
-        if (*j->p == '}') {
-            j->p++;
-            return jadd(j, path, "{}", 2);
-        }
-        for (;;) {
-            jws(j);
-            if (*j->p != '"')
-                return nd_fail("%s: expected a member name in %s", j->file, *path ? path : "the top object");
-            char *key = jstring(j);
-            if (!key)
-                return -1;
-            jws(j);
-            if (*j->p != ':') {
-                nd_fail("%s: expected ':' after \"%s\"", j->file, key);
-                free(key);
-                return -1;
-            }
-            j->p++;
-            snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key);
-            free(key);
-            int r = jvalue(j, sub, depth + 1) ? -1 : jnext(j, '}', sub);
-            if (r <= 0)
-                return r;
-        }
-    }
-    if (*j->p == '[') {
-        j->p++;
-        jws(j);
-        if (*j->p == ']') {
-            j->p++;
-            return jadd(j, path, "[]", 2);
-        }
-        for (int i = 0;; i++) {
-            snprintf(sub, sizeof sub, "%s[%d]", path, i);
-            int r = jvalue(j, sub, depth + 1) ? -1 : jnext(j, ']', sub);
-            if (r <= 0)
-                return r;
-        }
-    }
-    if (*j->p == '"') {
-        char *s = jstring(j);
-        if (!s)
-            return -1;
-        /* keep strings distinguishable from numbers: "\"12\"" vs 12 */
-        size_t n = strlen(s);
-        char *q = nd_malloc(n + 3);
-        if (!q) {
-            free(s);
-            return nd_fail("out of memory");
-        }
-        q[0] = '"';
-        memcpy(q + 1, s, n);
-        q[n + 1] = '"';
-        q[n + 2] = 0;
-        int r = jadd(j, path, q, n + 2);
-        free(q);
-        free(s);
-        return r;
-    }
-    const char *s = j->p;
-    while (*j->p && !strchr(",]} \t\r\n", *j->p))
-        j->p++;
-    if (j->p == s)
-        return nd_fail("%s: expected a value at %s", j->file, *path ? path : "top level");
-    return jadd(j, path, s, (size_t)(j->p - s));
-}
-
-static void jfree(jflat *j)
-{
-    for (int i = 0; i < j->n; i++) {
-        free(j->path[i]);
-        free(j->val[i]);
-    }
-    free(j->path);
-    free(j->val);
-}
-
-static int json_read(jflat *j, const char *path)
-{
-    memset(j, 0, sizeof *j);
-    j->file = path;
-    char *text = nd_read_text(path);
-    if (!text)
-        return -1;
-    j->p = text;
-    int r = jvalue(j, "", 0);
-    if (!r) {
-        jws(j);
-        if (*j->p)
-            r = nd_fail("%s: trailing text after the JSON value", path);
-    }
-    free(text);
-    if (r)
-        jfree(j);
-    return r;
-}
-
 /* Members about the run's timing or host, not its result. */
 static int volatile_member(const char *path)
 {
@@ -403,11 +239,11 @@ static int volatile_member(const char *path)
 
 static int cmp_json(cmp_state *s, const char *name, const char *pa, const char *pb)
 {
-    jflat a, b;
-    if (json_read(&a, pa))
+    nd_json a, b;
+    if (nd_json_read(&a, pa))
         return -1;
-    if (json_read(&b, pb)) {
-        jfree(&a);
+    if (nd_json_read(&b, pb)) {
+        nd_json_free(&a);
         return -1;
     }
     s->n_files++;
@@ -443,8 +279,8 @@ static int cmp_json(cmp_state *s, const char *name, const char *pa, const char *
         if (i == b.n)
             diff(s, "%s: %s: missing in B (A has %s)", name, a.path[k], a.val[k]);
     }
-    jfree(&a);
-    jfree(&b);
+    nd_json_free(&a);
+    nd_json_free(&b);
     return 0;
 }
 
@@ -541,7 +377,8 @@ static int is_point(const char *d)
 static int cmp_point(cmp_state *s, const char *prefix, const char *da, const char *db)
 {
     if (cmp_member(s, prefix, da, db, "summary.json", 0) || cmp_member(s, prefix, da, db, "result.csv", 0) ||
-        cmp_member(s, prefix, da, db, "point.csv", 1) || cmp_member(s, prefix, da, db, "thresholds.npy", 1))
+        cmp_member(s, prefix, da, db, "point.csv", 1) || cmp_member(s, prefix, da, db, "thresholds.npy", 1) ||
+        cmp_member(s, prefix, da, db, "maxact.npy", 1))
         return -1;
     return 0;
 }

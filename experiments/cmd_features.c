@@ -5,6 +5,7 @@
 #include "experiments/cli.h"
 #include "experiments/commands.h"
 #include "models/extract.h"
+#include "train/ckpt.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -14,7 +15,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: dissect features --model squeezenet (--weights FILE | --random-weights SEED)\n"
-            "                        --dataset DIR --layer NAME --out F.npy [--batch N]\n\n"
+            "                        --dataset DIR --layer NAME --out F.npy [--batch N]\n"
+            "       dissect features --checkpoint DIR --dataset DIR --layer NAME --out F.npy\n\n"
             "Runs the network over the Broden-format dataset DIR (images in index.csv order,\n"
             "squash-resized to 227x227, BGR minus mean) and writes the layer's post-ReLU\n"
             "activations as float32 [N, K, h, w] to F.npy, and its receptive-field geometry\n"
@@ -22,6 +24,9 @@ static void usage(FILE *f)
             "  --model NAME          network (squeezenet)\n"
             "  --weights FILE        Deep Compression weights (compressed_SqueezeNet.net)\n"
             "  --random-weights SEED He-initialised random weights instead (seed >= 0)\n"
+            "  --checkpoint DIR      a network trained by `dissect train` (a snap-* folder)\n"
+            "                        instead: images squash-resized to its input size, RGB\n"
+            "                        (v - 128) / 64, any layer of its net.txt\n"
             "  --dataset DIR         Broden-format dataset (index.csv, images/)\n"
             "  --layer NAME          e.g. fire9, fire5, conv1, pool8, fire9/conv3x3_2\n"
             "  --out F.npy           output activations\n"
@@ -52,14 +57,16 @@ int cmd_features(int argc, char **argv)
         {"random-weights", required_argument, 0, 'r'},
         {"dataset", required_argument, 0, 'd'}, {"layer", required_argument, 0, 'l'},
         {"out", required_argument, 0, 'o'},     {"batch", required_argument, 0, 'b'},
+        {"checkpoint", required_argument, 0, 'c'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    const char *model = NULL, *weights = NULL, *dataset = NULL, *layer = NULL, *out = NULL;
+    const char *ckpt = NULL, *model = NULL, *weights = NULL, *dataset = NULL, *layer = NULL, *out = NULL;
     long seed = -1, batch = 32;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
+        case 'c': ckpt = optarg; break;
         case 'w': weights = optarg; break;
         case 'd': dataset = optarg; break;
         case 'l': layer = optarg; break;
@@ -79,13 +86,28 @@ int cmd_features(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
-    if (!model || !dataset || !layer || !out)
-        return cli_usage_error(argv[0], "--model, --dataset, --layer and --out are required");
-    if (!weights == (seed < 0))
+    if (ckpt && (model || weights || seed >= 0))
+        return cli_usage_error(argv[0], "--checkpoint replaces --model and its weights");
+    if ((!model && !ckpt) || !dataset || !layer || !out)
+        return cli_usage_error(argv[0], "--model (or --checkpoint), --dataset, --layer and "
+                                        "--out are required");
+    if (!ckpt && !weights == (seed < 0))
         return cli_usage_error(argv[0], "give exactly one of --weights and --random-weights");
     double t0 = nd_now();
     rate r = {t0, -1};
-    int rc = mdl_extract(model, weights, seed, dataset, layer, out, (int)batch,
+    int rc;
+    if (ckpt) {
+        tr_table tab;
+        net_t net;
+        rc = tr_ckpt_load(ckpt, &tab, &net, NULL, NULL);
+        if (!rc) {
+            rc = mdl_extract_net(&net, ckpt, dataset, layer, out, (int)batch,
+                                 (nd_progress){progress, &r});
+            net_free(&net);
+            tr_table_free(&tab);
+        }
+    } else
+        rc = mdl_extract(model, weights, seed, dataset, layer, out, (int)batch,
                          (nd_progress){progress, &r});
     cli_progress_done();
     if (rc)

@@ -17,6 +17,8 @@ int cmd_classify(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 int cmd_world(int argc, char **argv);
 
 #endif

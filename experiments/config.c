@@ -26,7 +26,7 @@
 /* The known keys; `line` records where each was seen (0 = absent). */
 enum {
     K_DS_PATH, K_DS_CATEGORIES, K_DS_NAME,
-    K_ACT_NPY, K_ACT_MODEL, K_ACT_LAYER, K_ACT_WEIGHTS, K_ACT_SEED,
+    K_ACT_NPY, K_ACT_MODEL, K_ACT_LAYER, K_ACT_WEIGHTS, K_ACT_SEED, K_ACT_CKPT,
     K_DI_PROFILE, K_DI_QUANTILE, K_DI_IOU, K_DI_FIELD,
     K_RO_ALPHAS, K_RO_EXTRAP, K_RO_DRAWS, K_RO_SEED,
     K_OUT_DIR, K_OUT_TITLE,
@@ -38,6 +38,7 @@ static const struct {
     {"dataset", "path"}, {"dataset", "categories"}, {"dataset", "name"},
     {"activations", "npy"}, {"activations", "model"}, {"activations", "layer"},
     {"activations", "weights"}, {"activations", "random_seed"},
+    {"activations", "checkpoint"},
     {"dissect", "profile"}, {"dissect", "quantile"}, {"dissect", "iou_threshold"},
     {"dissect", "field"},
     {"rotation", "alphas"}, {"rotation", "allow_extrapolation"}, {"rotation", "draws"},
@@ -385,6 +386,20 @@ static int set_source(parser *p, int k, const char *value)
             return perr(p, p->line, k, "%s: %s", a, strerror(errno)), 0;
         break;
     }
+    case K_ACT_CKPT: {
+        char *a = path_value(p, k, value);
+        if (!a)
+            return 0;
+        c->checkpoint = a;
+        char *net = nd_path_join(a, "net.txt");
+        int bad = !net || access(net, R_OK) != 0;
+        if (bad)
+            perr(p, p->line, k, "%s: not a checkpoint folder (no readable net.txt)", a);
+        free(net);
+        if (bad)
+            return 0;
+        break;
+    }
     case K_ACT_SEED:
         if (cli_long(value, &l) || l < 0)
             return perr(p, p->line, k, "'%s': expected an integer >= 0", value), 0;
@@ -512,9 +527,13 @@ static int check_whole(parser *p)
         qsort(c->alphas, (size_t)c->n_alphas, sizeof *c->alphas, cmp_double);
     }
     /* activations */
-    c->compute = p->key_line[K_ACT_WEIGHTS] || p->key_line[K_ACT_SEED];
-    if (p->key_line[K_ACT_WEIGHTS] && p->key_line[K_ACT_SEED])
-        return perr(p, p->key_line[K_ACT_SEED], K_ACT_SEED, "give either weights or random_seed, not both");
+    c->compute = p->key_line[K_ACT_WEIGHTS] || p->key_line[K_ACT_SEED] || p->key_line[K_ACT_CKPT];
+    if (!!p->key_line[K_ACT_WEIGHTS] + !!p->key_line[K_ACT_SEED] + !!p->key_line[K_ACT_CKPT] > 1) {
+        int k = p->key_line[K_ACT_CKPT] ? K_ACT_CKPT : K_ACT_SEED;
+        return perr(p, p->key_line[k], k, "give one of weights, random_seed and checkpoint");
+    }
+    if (c->checkpoint && !c->model && !(c->model = strdup("checkpoint")))
+        return nd_fail("%s: out of memory", p->path);
     if (c->compute) {
         int k = !c->model ? K_ACT_MODEL : !c->layer ? K_ACT_LAYER : -1;
         if (k >= 0)
@@ -651,6 +670,8 @@ char *config_effective(const config *c)
         fprintf(f, "weights = %s\n", c->weights);
     if (c->random_seed >= 0)
         fprintf(f, "random_seed = %ld\n", c->random_seed);
+    if (c->checkpoint)
+        fprintf(f, "checkpoint = %s\n", c->checkpoint);
     fprintf(f, "\n[dissect]\nprofile = %s\n", nd_profile_name(c->profile));
     cli_fmt_double(b, sizeof b, c->quantile);
     fprintf(f, "quantile = %s\n", b);
@@ -690,8 +711,25 @@ void config_free(config *c)
     free(c->model);
     free(c->layer);
     free(c->weights);
+    free(c->checkpoint);
     free(c->alphas);
     free(c->out_dir);
     free(c->title);
     memset(c, 0, sizeof *c);
+}
+
+char *config_resolve_path(const char *cfg, const char *value)
+{
+    parser p;
+    memset(&p, 0, sizeof p);
+    p.path = cfg;
+    const char *slash = strrchr(cfg, '/');
+    char *folder = slash ? strndup(cfg, (size_t)(slash - cfg + (slash == cfg))) : strdup(".");
+    p.dir = folder ? absolute(folder, NULL) : NULL;
+    free(folder);
+    char *a = p.dir ? path_value(&p, -1, value) : NULL;
+    if (!p.dir)
+        nd_fail("%s: cannot resolve the config folder", cfg);
+    free(p.dir);
+    return a;
 }

@@ -9,9 +9,12 @@
  *                                   is the cache file (default <output dir>/features.npy)
  *                  model, layer     network and layer names (titles; needed to compute)
  *                  weights          weight file, or
- *                  random_seed      He-initialised random weights with this seed
- *                                   (weights or random_seed => activations are computed
- *                                   with mdl_extract when the npy file does not exist)
+ *                  random_seed      He-initialised random weights with this seed, or
+ *                  checkpoint       a folder written by `dissect train` (then model is
+ *                                   optional, default "checkpoint")
+ *                                   (weights, random_seed or checkpoint => activations are
+ *                                   computed with mdl_extract(_net) when the npy file does
+ *                                   not exist)
  *   [dissect]      profile          netdissect (default, or nd) | netdissect-lite (ndl, lite)
  *                  quantile         top quantile, default 0.005, in (0, 1)
  *                  iou_threshold    default 0.04, in [0, 1)
@@ -50,8 +53,9 @@ typedef struct {
     /* [activations] */
     char *npy;          /* absolute; NULL until config_load fills the default */
     char *model, *layer, *weights; /* NULL when absent; weights absolute */
+    char *checkpoint;   /* trained network folder (absolute) or NULL */
     long random_seed;   /* -1 = absent */
-    int compute;        /* weights or random_seed given */
+    int compute;        /* weights, random_seed or checkpoint given */
     /* [dissect] */
     nd_profile profile;
     double quantile, iou_threshold;
@@ -85,5 +89,11 @@ const char *config_title(const config *c, char *buf, size_t cap);
 char *config_effective(const config *c);
 
 void config_free(config *c);
+
+/* A path value as [output] dir and the other path keys read it (${DATA},
+ * ${RESULTS} and environment variables expanded; relative to the folder of
+ * the config file cfg, or to the cwd when it starts with an expansion),
+ * for other commands' configs; malloc'd, NULL + nd_fail on error. */
+char *config_resolve_path(const char *cfg, const char *value);
 
 #endif

@@ -6,6 +6,8 @@
 #   3. dissect sweep experiments/configs/rotation-squeezenet-msrc.ini
 #                                            -> results/rotation-squeezenet-msrc/
 #   4. figures (the sweep draws them; `dissect plot DIR` redraws them)
+#   5. dissect report of the sweep             -> results/rotation-squeezenet-msrc/report/
+#      (the unrotated fire9 dissection's report is its before/ folder)
 # A stopped demo started again reuses the cache and every finished sweep point.
 #
 # Environment: DATA (default ../shared) holds data/msrc-v2 and
@@ -73,8 +75,11 @@ fi
 echo "== 3/3 rotation sweep: $CONFIG"
 "$BIN" sweep "$CONFIG"
 
-t1=$(date +%s)
 OUT=$RESULTS/rotation-squeezenet-msrc
+echo "== report: $OUT/report"
+"$BIN" report "$OUT" --features "$CACHE/msrc-v2-fire9.npy" --out "$OUT/report" >/dev/null
+
+t1=$(date +%s)
 echo
 echo "demo done in $((t1 - t0)) s wall time ($(nproc) cores)."
 # The headline from summary.csv: unique detectors at alpha = 0 and 1.
@@ -86,3 +91,4 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     "$RESULTS/rotation-squeezenet-msrc/summary.csv"
 echo "   sweep table:  $OUT/sweep.csv (per point), $OUT/summary.csv (mean, sd, min, max over draws)"
 echo "   figures:      $OUT/figures/unique_vs_alpha.png (.svg), $OUT/figures/category_vs_alpha.png (.svg)"
+echo "   report:       $OUT/report/index.html (the sweep), $OUT/report/before/index.html (unrotated fire9)"

@@ -22,7 +22,9 @@ static const struct {
     {"classify", cmd_classify, "print the top-5 ImageNet classes of images"},
     {"sweep", cmd_sweep, "run the rotation experiment described by a config file"},
     {"plot", cmd_plot, "draw the figures of a sweep run folder"},
+    {"train", cmd_train, "train a network described by a config file (SGD, snapshots, resumable)"},
     {"compare", cmd_compare, "compare two result folders within tolerances"},
+    {"report", cmd_report, "write a browsable site of each unit's top images and masks"},
     {"world", cmd_world, "render a synthetic concept world as a Broden-format dataset"},
 };
 

@@ -31,6 +31,7 @@
 #include "linalg/apply.h"
 #include "linalg/rotation.h"
 #include "models/extract.h"
+#include "train/ckpt.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -455,6 +456,19 @@ static void sweep_progress(void *ctx, const char *stage, size_t done, size_t tot
     cli_progress("sweep: %s %zu/%zu", stage, done, total);
 }
 
+/* a trained network's layer (train/ckpt.h) into the cache file */
+static int extract_checkpoint(const config *c, nd_progress pr)
+{
+    tr_table tab;
+    net_t net;
+    if (tr_ckpt_load(c->checkpoint, &tab, &net, NULL, NULL))
+        return -1;
+    int rc = mdl_extract_net(&net, c->checkpoint, c->dataset, c->layer, c->npy, MDL_BATCH, pr);
+    net_free(&net);
+    tr_table_free(&tab);
+    return rc;
+}
+
 /* Step 2: activations (computed once into the cache file when the config
  * says how), the receptive field, the effective config, the dataset. */
 static int load_inputs(sweep *s)
@@ -463,8 +477,9 @@ static int load_inputs(sweep *s)
     nd_progress pr = {s->o->verbose ? sweep_progress : NULL, NULL};
     if (c->compute && !file_exists(c->npy)) {
         cli_progress("sweep: computing %s %s activations into %s", c->model, c->layer, c->npy);
-        if (mdl_extract(c->model, c->weights, c->weights ? -1 : c->random_seed, c->dataset,
-                        c->layer, c->npy, MDL_BATCH, pr))
+        if (c->checkpoint ? extract_checkpoint(c, pr)
+                          : mdl_extract(c->model, c->weights, c->weights ? -1 : c->random_seed,
+                                        c->dataset, c->layer, c->npy, MDL_BATCH, pr))
             return -1;
     }
     if (npy_open(&s->act, c->npy))
@@ -595,6 +610,7 @@ static int compute_point(sweep *s, point *p)
     char *pc = point_file(s, p, "point.csv");
     if (!err && (!dirslash || !pc))
         err = -1;
+    r.features = s->c->npy;
     if (!err)
         err = nd_write_result(&r, s->ds, dirslash, extra);
     if (!err) {

@@ -131,6 +131,7 @@ int units_run(const char *dataset, const char *label_store, const char *features
         o.progress = (nd_progress){units_progress, NULL};
     if (nd_dissect(ds, &f, &o, &r))
         goto out;
+    r.features = features;
     if (out && nd_write_result(&r, ds, out, extra_json))
         goto out;
     cli_progress_done();

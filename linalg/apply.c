@@ -17,7 +17,7 @@
 #include "linalg/apply.h"
 
 #include "core/err.h"
-#include "linalg/serial.h"
+#include "core/blas.h"
 
 #include <cblas.h>
 #include <pthread.h>
@@ -119,7 +119,7 @@ int rot_features(nd_features *out, const nd_features *in, const double *R)
      * images over their own threads; each image's sgemm then runs on one
      * OpenBLAS thread, so 2 cores do not carry 4 threads, and every rotated
      * value is computed the same way whatever the thread counts. */
-    c->saved_threads = rot_serial_begin();
+    c->saved_threads = nd_blas_serial_begin();
     out->N = in->N, out->K = in->K, out->h = in->h, out->w = in->w;
     out->get = rot_get;
     out->ctx = c;
@@ -132,7 +132,7 @@ void rot_features_free(nd_features *f)
         return;
     ND_ASSERT(f->get == rot_get); /* only sources made by rot_features */
     rot_ctx *c = f->ctx;
-    rot_serial_end(c->saved_threads);
+    nd_blas_serial_end(c->saved_threads);
     free(c->Rf);
     free(c);
     memset(f, 0, sizeof *f);

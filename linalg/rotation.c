@@ -23,7 +23,7 @@
 #include "linalg/rotation.h"
 
 #include "core/err.h"
-#include "linalg/serial.h"
+#include "core/blas.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -161,9 +161,9 @@ fail:
 
 int rot_schur_init(rot_schur **out, const double *Q, size_t n)
 {
-    int saved = rot_serial_begin();
+    int saved = nd_blas_serial_begin();
     int rc = schur_init_(out, Q, n);
-    rot_serial_end(saved);
+    nd_blas_serial_end(saved);
     return rc;
 }
 

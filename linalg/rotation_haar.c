@@ -32,7 +32,7 @@
 #include "linalg/rotation_internal.h"
 
 #include "core/err.h"
-#include "linalg/serial.h"
+#include "core/blas.h"
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -56,7 +56,7 @@ int rot_haar_rng(double *Q, size_t n, gsl_rng *r, unsigned flags)
 
     for (size_t k = 0; k < n * n; k++)
         A[k] = gsl_ran_gaussian_ziggurat(r, 1.0);
-    saved = rot_serial_begin();
+    saved = nd_blas_serial_begin();
 
     lapack_int info = LAPACKE_dgeqrf(LAPACK_COL_MAJOR, ln, ln, A, ln, tau);
     ND_ASSERT(info >= 0);
@@ -89,7 +89,7 @@ int rot_haar_rng(double *Q, size_t n, gsl_rng *r, unsigned flags)
     rc = 0;
 out:
     if (saved >= 0)
-        rot_serial_end(saved);
+        nd_blas_serial_end(saved);
     free(A);
     free(tau);
     free(sgn);

@@ -16,6 +16,7 @@
  */
 #include "models/extract.h"
 
+#include "core/blas.h"
 #include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
@@ -40,6 +41,8 @@ struct mdl_runner {
     int layer;
     int nthreads;
     net_ws *ws[MDL_MAX_THREADS];
+    int borrowed; /* a trained network (mdl_extract_net): not ours to free; its input
+                     convention is NET_TRAINED_PIXEL instead of SqueezeNet's */
 };
 
 /* "unknown layer" message with the layer names that can be asked for */
@@ -47,14 +50,17 @@ static int unknown_layer(const net_t *net, const char *model, const char *layer)
 {
     char list[2048] = "";
     size_t len = 0;
+    int inner = 0;
     for (int i = 0; i < net->nlayers && len + 64 < sizeof list; i++) {
         const char *nm = net->layers[i].def->name;
-        if (strchr(nm, '/')) /* inner layers of a module: still valid, not listed */
+        if (strchr(nm, '/')) { /* inner layers of a module: still valid, not listed */
+            inner = 1;
             continue;
+        }
         len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? " " : "", nm);
     }
-    return nd_fail("%s: unknown layer '%s' (layers: %s, and fireN/conv1x1_1 etc.)", model,
-                   layer, list);
+    return nd_fail("%s: unknown layer '%s' (layers: %s%s)", model, layer, list,
+                   inner ? ", and fireN/conv1x1_1 etc." : "");
 }
 
 static int model_create(net_t *net, const char *model)
@@ -88,8 +94,19 @@ void mdl_runner_close(mdl_runner *r)
         return;
     for (int t = 0; t < MDL_MAX_THREADS; t++)
         net_ws_free(r->ws[t]);
-    net_free(&r->net);
+    if (!r->borrowed)
+        net_free(&r->net);
     free(r);
+}
+
+static int alloc_workspaces(mdl_runner *r)
+{
+    int ncpu = nd_threads(0);
+    r->nthreads = ncpu < MDL_MAX_THREADS ? ncpu : MDL_MAX_THREADS;
+    for (int t = 0; t < r->nthreads; t++)
+        if (!(r->ws[t] = net_ws_alloc(&r->net, r->layer)))
+            return -1;
+    return 0;
 }
 
 int mdl_runner_open(mdl_runner **out, const char *model, const char *weights,
@@ -118,11 +135,8 @@ int mdl_runner_open(mdl_runner **out, const char *model, const char *weights,
         nd_fail("%s: no weight file and no random seed given", model);
         goto fail;
     }
-    int ncpu = nd_threads(0);
-    r->nthreads = ncpu < MDL_MAX_THREADS ? ncpu : MDL_MAX_THREADS;
-    for (int t = 0; t < r->nthreads; t++)
-        if (!(r->ws[t] = net_ws_alloc(&r->net, r->layer)))
-            goto fail;
+    if (alloc_workspaces(r))
+        goto fail;
     *out = r;
     return 0;
 fail:
@@ -139,6 +153,23 @@ void mdl_runner_shape(const mdl_runner *r, int *c, int *h, int *w)
 }
 
 double mdl_runner_macs(const mdl_runner *r) { return net_macs(&r->net, r->layer); }
+
+/* A trained network's input: the whole image squash-resized to its input
+ * size, planes R, G, B as NET_TRAINED_PIXEL. */
+static int trained_preprocess(float *dst, const img_u8 *im, const net_t *net)
+{
+    int W = net->in_w, H = net->in_h;
+    unsigned char *sq = nd_malloc((size_t)W * H * 3);
+    if (!sq || img_resize_u8(sq, W, H, im->px, im->w, im->h, 3)) {
+        free(sq);
+        return -1;
+    }
+    for (int c = 0; c < 3; c++)
+        for (size_t p = 0; p < (size_t)W * H; p++)
+            dst[(size_t)c * W * H + p] = NET_TRAINED_PIXEL(sq[p * 3 + c]);
+    free(sq);
+    return 0;
+}
 
 typedef struct {
     mdl_runner *r;
@@ -163,7 +194,7 @@ static void *worker(void *arg)
         img_u8 im;
         if (img_load_rgb(&im, j->paths[i]))
             goto fail;
-        int rc = sqz_preprocess(x, &im);
+        int rc = j->r->borrowed ? trained_preprocess(x, &im, net) : sqz_preprocess(x, &im);
         img_free(&im);
         if (rc) {
             nd_fail_prefix("%s", j->paths[i]);
@@ -190,12 +221,11 @@ int mdl_runner_run(mdl_runner *r, const char *const *paths, int n, float *out)
     job jobs[MDL_MAX_THREADS];
     /* single-threaded BLAS even when T == 1: threaded sgemm may sum in
      * another order, and results must not depend on the number of CPUs */
-    int blas = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    int blas = nd_blas_serial_begin();
     for (int t = 0; t < T; t++)
         jobs[t] = (job){r, paths, n, t, T, out, 0, ""};
     nd_run_jobs(worker, jobs, sizeof jobs[0], T);
-    openblas_set_num_threads(blas);
+    nd_blas_serial_end(blas);
     for (int t = 0; t < T; t++)
         if (jobs[t].rc)
             return nd_fail("%s", jobs[t].err);
@@ -310,8 +340,7 @@ int mdl_read_field(const char *npy, int field[3])
 }
 
 static int write_geometry(const char *out_npy, const char *model, const char *layer,
-                          const net_t *net, int li, size_t N, const char *weights,
-                          long seed)
+                          const net_t *net, int li, size_t N, const char *weights)
 {
     char *path = mdl_geometry_path(out_npy);
     if (!path)
@@ -328,30 +357,22 @@ static int write_geometry(const char *out_npy, const char *model, const char *la
     nd_json_str(a.f, layer);
     fprintf(a.f, ", \"field\": [%d, %d, %d], \"input\": %d, \"images\": %zu, \"weights\": ",
             L->field_off, L->field_size, L->field_stride, net->in_w, N);
-    if (weights) {
-        nd_json_str(a.f, weights);
-    } else {
-        fprintf(a.f, "\"random-he seed %ld\"", seed);
-    }
+    nd_json_str(a.f, weights);
     fputs("}\n", a.f);
     free(path);
     return afile_commit(&a);
 }
 
-int mdl_extract(const char *model, const char *weights, long random_seed,
-                const char *dataset_dir, const char *layer, const char *out_npy, int batch,
-                nd_progress progress)
+/* Run an open runner over the dataset into out_npy and its geometry JSON. */
+static int extract_run(mdl_runner *r, const char *model, const char *weights_label,
+                       const char *dataset_dir, const char *layer, const char *out_npy,
+                       int batch, nd_progress progress)
 {
-    if (batch < 1)
-        return nd_fail("%s: batch size %d, expected >= 1", out_npy, batch);
     char **paths = NULL;
     size_t N = 0;
-    mdl_runner *r = NULL;
     float *buf = NULL;
     npy_writer w;
     int wopen = 0, rc = -1;
-    if (mdl_runner_open(&r, model, weights, weights ? -1 : random_seed, layer))
-        return -1;
     if (read_index(dataset_dir, &paths, &N))
         goto done;
     int c, h, wd;
@@ -375,7 +396,7 @@ int mdl_extract(const char *model, const char *weights, long random_seed,
     wopen = 0;
     if (npy_writer_commit(&w))
         goto done;
-    rc = write_geometry(out_npy, model, layer, &r->net, r->layer, N, weights, random_seed);
+    rc = write_geometry(out_npy, model, layer, &r->net, r->layer, N, weights_label);
 done:
     if (wopen)
         npy_writer_abort(&w);
@@ -383,6 +404,44 @@ done:
         free(paths[i]);
     free(paths);
     free(buf);
+    return rc;
+}
+
+int mdl_extract(const char *model, const char *weights, long random_seed,
+                const char *dataset_dir, const char *layer, const char *out_npy, int batch,
+                nd_progress progress)
+{
+    if (batch < 1)
+        return nd_fail("%s: batch size %d, expected >= 1", out_npy, batch);
+    mdl_runner *r = NULL;
+    if (mdl_runner_open(&r, model, weights, weights ? -1 : random_seed, layer))
+        return -1;
+    char label[64];
+    snprintf(label, sizeof label, "random-he seed %ld", random_seed);
+    int rc = extract_run(r, model, weights ? weights : label, dataset_dir, layer, out_npy,
+                         batch, progress);
+    mdl_runner_close(r);
+    return rc;
+}
+
+int mdl_extract_net(net_t *net, const char *source, const char *dataset_dir,
+                    const char *layer, const char *out_npy, int batch, nd_progress progress)
+{
+    if (batch < 1)
+        return nd_fail("%s: batch size %d, expected >= 1", out_npy, batch);
+    if (net->in_c != 3)
+        return nd_fail("%s: input has %d channels, images have 3", source, net->in_c);
+    mdl_runner *r = nd_calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    r->net = *net;
+    r->borrowed = 1;
+    r->layer = net_find(net, layer);
+    int rc = -1;
+    if (r->layer < 0)
+        unknown_layer(net, source, layer);
+    else if (!alloc_workspaces(r))
+        rc = extract_run(r, "checkpoint", source, dataset_dir, layer, out_npy, batch, progress);
     mdl_runner_close(r);
     return rc;
 }

@@ -11,6 +11,7 @@
 #define ND_EXTRACT_H
 
 #include "core/progress.h"
+#include "models/net.h"
 
 #include <stddef.h>
 
@@ -24,6 +25,13 @@
 int mdl_extract(const char *model, const char *weights, long random_seed,
                 const char *dataset_dir, const char *layer, const char *out_npy, int batch,
                 nd_progress progress);
+
+/* The same for a network built elsewhere (a trained checkpoint, read by
+ * train/ckpt.h; borrowed, not freed): each image squash-resized to the
+ * network's input size, planes R, G, B as NET_TRAINED_PIXEL (models/net.h).
+ * The JSON says "model": "checkpoint", "weights": source. */
+int mdl_extract_net(net_t *net, const char *source, const char *dataset_dir,
+                    const char *layer, const char *out_npy, int batch, nd_progress progress);
 
 /* Receptive-field geometry of a layer in input pixels. */
 int mdl_layer_field(const char *model, const char *layer, int *offset, int *size, int *stride);

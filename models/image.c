@@ -500,12 +500,11 @@ typedef struct {
     png_structp p;
     png_infop info;
     nd_png_errbox err;
-    afile af;
     png_bytep *rows;
 } png_write_state;
 
-static int png_encode(png_write_state *s, const char *path, const unsigned char *rgb, int w,
-                      int h)
+static int png_encode(png_write_state *s, FILE *f, const char *path, const unsigned char *rgb, int w,
+                      int h, int level)
 {
     s->p = png_create_write_struct(PNG_LIBPNG_VER_STRING, &s->err, nd_png_error_fn, nd_png_warning_fn);
     s->info = s->p ? png_create_info_struct(s->p) : NULL;
@@ -513,16 +512,16 @@ static int png_encode(png_write_state *s, const char *path, const unsigned char 
     if (!s->p || !s->info || !s->rows) {
         png_destroy_write_struct(&s->p, &s->info);
         free(s->rows);
-        afile_abort(&s->af);
         return nd_fail("%s: cannot initialise libpng", path);
     }
     if (setjmp(s->err.jb)) {
         png_destroy_write_struct(&s->p, &s->info);
         free(s->rows);
-        afile_abort(&s->af);
         return nd_fail("%s: PNG encoding failed: %s", path, s->err.msg);
     }
-    png_init_io(s->p, s->af.f);
+    png_init_io(s->p, f);
+    if (level >= 0)
+        png_set_compression_level(s->p, level), png_set_filter(s->p, 0, PNG_FILTER_SUB);
     png_set_IHDR(s->p, s->info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(s->p, s->info);
@@ -532,19 +531,27 @@ static int png_encode(png_write_state *s, const char *path, const unsigned char 
     png_write_end(s->p, NULL);
     png_destroy_write_struct(&s->p, &s->info);
     free(s->rows);
-    return afile_commit(&s->af);
+    return 0;
 }
 
-int img_save_png_rgb(const char *path, const unsigned char *rgb, int w, int h)
+int img_write_png_rgb(FILE *f, const char *name, const unsigned char *rgb, int w, int h, int level)
 {
     png_write_state *s = nd_calloc(1, sizeof *s);
     if (!s)
         return -1;
-    if (afile_open(&s->af, path)) {
-        free(s);
-        return -1;
-    }
-    int rc = png_encode(s, path, rgb, w, h);
+    int rc = png_encode(s, f, name, rgb, w, h, level);
     free(s);
     return rc;
+}
+
+int img_save_png_rgb(const char *path, const unsigned char *rgb, int w, int h)
+{
+    afile af;
+    if (afile_open(&af, path))
+        return -1;
+    if (img_write_png_rgb(af.f, path, rgb, w, h, -1)) {
+        afile_abort(&af);
+        return -1;
+    }
+    return afile_commit(&af);
 }

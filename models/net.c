@@ -56,7 +56,156 @@ void net_free(net_t *net)
     free(net->name);
     free(net->layers);
     free(net->params);
+    free(net->stats);
     memset(net, 0, sizeof *net);
+}
+
+/* What a layer sees of one input: its shape and receptive field. */
+typedef struct {
+    int c, h, w, off, size, str;
+} in_geom;
+
+/* Resolve layer i's inputs (by name, earlier layers only) into g[]. */
+static int layer_inputs(net_t *net, const net_def *defs, int i, in_geom g[2])
+{
+    net_layer *L = &net->layers[i];
+    const net_def *d = &defs[i];
+    for (int j = 0; j < L->nin; j++) {
+        if (!d->in[j]) {
+            if (j > 0)
+                return nd_fail("%s: layer %s: concat needs two named inputs", net->name, d->name);
+            L->in[j] = -1;
+            g[j] = (in_geom){net->in_c, net->in_h, net->in_w, 0, 1, 1};
+            continue;
+        }
+        int k = -1;
+        for (int t = 0; t < i; t++)
+            if (strcmp(defs[t].name, d->in[j]) == 0)
+                k = t;
+        if (k < 0)
+            return nd_fail("%s: layer %s: input '%s' is not an earlier layer", net->name, d->name, d->in[j]);
+        L->in[j] = k;
+        const net_layer *P = &net->layers[k];
+        g[j] = (in_geom){P->c, P->h, P->w, P->field_off, P->field_size, P->field_stride};
+    }
+    return 0;
+}
+
+static int shape_window(const net_t *net, net_layer *L, const in_geom *g, size_t *np)
+{
+    const net_def *d = L->def;
+    if (d->k < 1 || d->stride < 1 || d->pad < 0 || g->h + 2 * d->pad < d->k || g->w + 2 * d->pad < d->k)
+        return nd_fail("%s: layer %s: kernel %d stride %d pad %d does not fit a %dx%d input", net->name,
+                       d->name, d->k, d->stride, d->pad, g->h, g->w);
+    if (d->kind == NET_CONV) {
+        L->c = d->cout;
+        L->cin = g->c;
+        L->h = (g->h + 2 * d->pad - d->k) / d->stride + 1;
+        L->w = (g->w + 2 * d->pad - d->k) / d->stride + 1;
+        L->nweights = (size_t)d->cout * g->c * d->k * d->k;
+        *np += L->nweights + (size_t)d->cout;
+    } else {
+        L->c = g->c;
+        L->h = net_pool_size(g->h, d->k, d->stride, d->pad);
+        L->w = net_pool_size(g->w, d->k, d->stride, d->pad);
+    }
+    L->field_off = g->off - d->pad * g->str;
+    L->field_size = g->size + (d->k - 1) * g->str;
+    L->field_stride = g->str * d->stride;
+    return 0;
+}
+
+static int shape_concat(const net_t *net, net_layer *L, const in_geom g[2])
+{
+    /* centres compared doubled to stay in integers */
+    int c0 = 2 * g[0].off + g[0].size - 1, c1 = 2 * g[1].off + g[1].size - 1;
+    if (g[0].h != g[1].h || g[0].w != g[1].w || g[0].str != g[1].str || c0 != c1)
+        return nd_fail("%s: layer %s: concat of %dx%d (field centre %.1f, stride %d) and "
+                       "%dx%d (centre %.1f, stride %d) does not line up",
+                       net->name, L->def->name, g[0].h, g[0].w, c0 / 2.0, g[0].str, g[1].h, g[1].w,
+                       c1 / 2.0, g[1].str);
+    int big = g[1].size > g[0].size;
+    L->c = g[0].c + g[1].c;
+    L->h = g[0].h;
+    L->w = g[0].w;
+    L->field_off = g[big].off;
+    L->field_size = g[big].size;
+    L->field_stride = g[0].str;
+    return 0;
+}
+
+/* Output shape, receptive field and parameter counts of one layer. */
+static int layer_shape(const net_t *net, net_layer *L, const in_geom g[2], size_t *np, size_t *ns)
+{
+    const net_def *d = L->def;
+    switch (d->kind) {
+    case NET_CONV:
+    case NET_MAXPOOL:
+        if (shape_window(net, L, &g[0], np))
+            return -1;
+        break;
+    case NET_CONCAT:
+        if (shape_concat(net, L, g))
+            return -1;
+        break;
+    case NET_GLOBAL_AVGPOOL:
+    case NET_FC: /* both see the whole input */
+        L->c = d->kind == NET_FC ? d->cout : g[0].c;
+        L->h = L->w = 1;
+        L->field_off = 0;
+        L->field_size = net->in_h > net->in_w ? net->in_h : net->in_w;
+        L->field_stride = L->field_size;
+        if (d->kind == NET_FC) {
+            L->cin = g[0].c * g[0].h * g[0].w;
+            L->nweights = (size_t)d->cout * L->cin;
+            *np += L->nweights + (size_t)d->cout;
+        }
+        break;
+    case NET_BATCHNORM:
+    case NET_RELU:
+    case NET_DROPOUT: /* elementwise: shape and field pass through */
+        L->c = g[0].c, L->h = g[0].h, L->w = g[0].w;
+        L->field_off = g[0].off, L->field_size = g[0].size, L->field_stride = g[0].str;
+        if (d->kind == NET_BATCHNORM) {
+            L->cin = g[0].c;
+            L->nweights = (size_t)g[0].c;
+            *np += 2 * (size_t)g[0].c;
+            *ns += 2 * (size_t)g[0].c;
+        }
+        break;
+    }
+    if (L->c < 1 || L->h < 1 || L->w < 1)
+        return nd_fail("%s: layer %s: empty output %dx%dx%d", net->name, d->name, L->c, L->h, L->w);
+    return 0;
+}
+
+/* One parameter and one statistics buffer; layers point into them. */
+static int bind_params(net_t *net, size_t np, size_t ns)
+{
+    net->nparams = np;
+    net->nstats = ns;
+    net->params = nd_calloc(np ? np : 1, sizeof(float));
+    net->stats = nd_calloc(ns ? ns : 1, sizeof(float));
+    if (!net->params || !net->stats)
+        return nd_fail_prefix("%s", net->name);
+    float *p = net->params, *st = net->stats;
+    for (int i = 0; i < net->nlayers; i++) {
+        net_layer *L = &net->layers[i];
+        if (!net_has_params(L))
+            continue;
+        L->wt = p;
+        p += L->nweights;
+        L->bias = p;
+        p += L->c;
+        if (L->def->kind == NET_BATCHNORM) {
+            L->rmean = st;
+            L->rvar = st + L->c;
+            st += 2 * (size_t)L->c;
+            for (int c = 0; c < L->c; c++)
+                L->rvar[c] = 1.0f;
+        }
+    }
+    return 0;
 }
 
 int net_create(net_t *net, const char *name, const net_def *defs, int ndefs, int in_c,
@@ -73,116 +222,28 @@ int net_create(net_t *net, const char *name, const net_def *defs, int ndefs, int
     net->in_c = in_c;
     net->in_h = in_h;
     net->in_w = in_w;
-    size_t np = 0;
+    size_t np = 0, ns = 0;
     for (int i = 0; i < ndefs; i++) {
         net_layer *L = &net->layers[i];
-        const net_def *d = &defs[i];
-        L->def = d;
-        L->nin = d->kind == NET_CONCAT ? 2 : 1;
-        int c[2], h[2], w[2], off[2], size[2], str[2];
-        for (int j = 0; j < L->nin; j++) {
-            if (!d->in[j]) {
-                if (j > 0) {
-                    net_free(net);
-                    return nd_fail("%s: layer %s: concat needs two named inputs", name, d->name);
-                }
-                L->in[j] = -1;
-                c[j] = in_c, h[j] = in_h, w[j] = in_w;
-                off[j] = 0, size[j] = 1, str[j] = 1;
-                continue;
-            }
-            int k = -1;
-            for (int t = 0; t < i; t++)
-                if (strcmp(defs[t].name, d->in[j]) == 0)
-                    k = t;
-            if (k < 0) {
-                nd_fail("%s: layer %s: input '%s' is not an earlier layer", name, d->name,
-                        d->in[j]);
-                net_free(net);
-                return -1;
-            }
-            L->in[j] = k;
-            const net_layer *P = &net->layers[k];
-            c[j] = P->c, h[j] = P->h, w[j] = P->w;
-            off[j] = P->field_off, size[j] = P->field_size, str[j] = P->field_stride;
-        }
-        switch (d->kind) {
-        case NET_CONV:
-        case NET_MAXPOOL:
-            if (d->k < 1 || d->stride < 1 || d->pad < 0 ||
-                h[0] + 2 * d->pad < d->k || w[0] + 2 * d->pad < d->k) {
-                nd_fail("%s: layer %s: kernel %d stride %d pad %d does not fit a %dx%d input",
-                        name, d->name, d->k, d->stride, d->pad, h[0], w[0]);
-                net_free(net);
-                return -1;
-            }
-            if (d->kind == NET_CONV) {
-                L->c = d->cout;
-                L->cin = c[0];
-                L->h = (h[0] + 2 * d->pad - d->k) / d->stride + 1;
-                L->w = (w[0] + 2 * d->pad - d->k) / d->stride + 1;
-                L->nweights = (size_t)d->cout * c[0] * d->k * d->k;
-                np += L->nweights + (size_t)d->cout;
-            } else {
-                L->c = c[0];
-                L->h = net_pool_size(h[0], d->k, d->stride, d->pad);
-                L->w = net_pool_size(w[0], d->k, d->stride, d->pad);
-            }
-            L->field_off = off[0] - d->pad * str[0];
-            L->field_size = size[0] + (d->k - 1) * str[0];
-            L->field_stride = str[0] * d->stride;
-            break;
-        case NET_CONCAT: {
-            /* centres compared doubled to stay in integers */
-            int c0 = 2 * off[0] + size[0] - 1, c1 = 2 * off[1] + size[1] - 1;
-            if (h[0] != h[1] || w[0] != w[1] || str[0] != str[1] || c0 != c1) {
-                nd_fail("%s: layer %s: concat of %dx%d (field centre %.1f, stride %d) and "
-                        "%dx%d (centre %.1f, stride %d) does not line up",
-                        name, d->name, h[0], w[0], c0 / 2.0, str[0], h[1], w[1], c1 / 2.0,
-                        str[1]);
-                net_free(net);
-                return -1;
-            }
-            int big = size[1] > size[0];
-            L->c = c[0] + c[1];
-            L->h = h[0];
-            L->w = w[0];
-            L->field_off = off[big];
-            L->field_size = size[big];
-            L->field_stride = str[0];
-            break;
-        }
-        case NET_GLOBAL_AVGPOOL:
-            L->c = c[0];
-            L->h = L->w = 1;
-            L->field_off = 0;
-            L->field_size = in_h > in_w ? in_h : in_w;
-            L->field_stride = L->field_size;
-            break;
-        }
-        if (L->c < 1 || L->h < 1 || L->w < 1) {
-            nd_fail("%s: layer %s: empty output %dx%dx%d", name, d->name, L->c, L->h, L->w);
+        L->def = &defs[i];
+        L->nin = defs[i].kind == NET_CONCAT ? 2 : 1;
+        in_geom g[2];
+        if (layer_inputs(net, defs, i, g) || layer_shape(net, L, g, &np, &ns)) {
             net_free(net);
             return -1;
         }
     }
-    net->nparams = np;
-    net->params = nd_calloc(np ? np : 1, sizeof(float));
-    if (!net->params) {
+    if (bind_params(net, np, ns)) {
         net_free(net);
-        return nd_fail_prefix("%s", name);
-    }
-    float *p = net->params;
-    for (int i = 0; i < ndefs; i++) {
-        net_layer *L = &net->layers[i];
-        if (L->def->kind != NET_CONV)
-            continue;
-        L->wt = p;
-        p += L->nweights;
-        L->bias = p;
-        p += L->c;
+        return -1;
     }
     return 0;
+}
+
+int net_has_params(const net_layer *L)
+{
+    net_kind k = L->def->kind;
+    return k == NET_CONV || k == NET_FC || k == NET_BATCHNORM;
 }
 
 double net_macs(const net_t *net, int upto)
@@ -192,6 +253,8 @@ double net_macs(const net_t *net, int upto)
         const net_layer *L = &net->layers[i];
         if (L->def->kind == NET_CONV)
             m += (double)L->nweights * L->h * L->w;
+        else if (L->def->kind == NET_FC)
+            m += (double)L->nweights;
     }
     return m;
 }
@@ -220,9 +283,7 @@ void net_conv_naive(float *out, const float *in, const float *wt, const float *b
             }
 }
 
-/* col row (c, i, j) holds the input pixel under kernel tap (i, j) for every
- * output position; zero where the tap falls in the padding. */
-static void im2col(float *col, const float *in, int cin, int h, int w, int k, int stride,
+void net_im2col(float *col, const float *in, int cin, int h, int w, int k, int stride,
                    int pad, int oh, int ow)
 {
     for (int c = 0; c < cin; c++)
@@ -253,7 +314,7 @@ void net_conv(float *out, const float *in, const float *wt, const float *bias, i
     int n = oh * ow, kk = cin * k * k;
     const float *b = in;
     if (!(k == 1 && stride == 1 && pad == 0)) {
-        im2col(col, in, cin, h, w, k, stride, pad, oh, ow);
+        net_im2col(col, in, cin, h, w, k, stride, pad, oh, ow);
         b = col;
     }
     for (int o = 0; o < cout; o++) {
@@ -269,7 +330,7 @@ void net_conv(float *out, const float *in, const float *wt, const float *bias, i
                 out[t] = 0;
 }
 
-static void maxpool(float *out, const float *in, int c, int h, int w, int k, int stride,
+void net_maxpool(float *out, const float *in, int c, int h, int w, int k, int stride,
                     int pad, int oh, int ow)
 {
     for (int ch = 0; ch < c; ch++) {
@@ -295,6 +356,28 @@ static void maxpool(float *out, const float *in, int c, int h, int w, int k, int
                 dst[(size_t)y * ow + x] = m;
             }
         }
+    }
+}
+
+void net_global_avgpool(float *out, const float *in, int c, size_t hw)
+{
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0;
+        for (size_t t = 0; t < hw; t++)
+            s += in[(size_t)ch * hw + t];
+        out[ch] = (float)(s / (double)hw);
+    }
+}
+
+/* Evaluation-mode batch norm of one image: y = (x - mean) / sqrt(var + eps)
+ * * scale + shift, with the running statistics. */
+void net_bn_eval(float *out, const float *in, const net_layer *L, size_t hw)
+{
+    for (int c = 0; c < L->c; c++) {
+        double a = L->wt[c] / sqrt((double)L->rvar[c] + NET_BN_EPS);
+        double b = L->bias[c] - a * L->rmean[c];
+        for (size_t t = 0; t < hw; t++)
+            out[c * hw + t] = (float)(a * in[c * hw + t] + b);
     }
 }
 
@@ -364,7 +447,7 @@ void net_forward(const net_t *net, net_ws *ws, const float *x, int n, int upto, 
                          d->relu, ws->col);
                 break;
             case NET_MAXPOOL:
-                maxpool(o, in0, ic, ih, iw, d->k, d->stride, d->pad, L->h, L->w);
+                net_maxpool(o, in0, ic, ih, iw, d->k, d->stride, d->pad, L->h, L->w);
                 break;
             case NET_CONCAT: {
                 size_t n0 = (size_t)ic * ih * iw;
@@ -374,12 +457,22 @@ void net_forward(const net_t *net, net_ws *ws, const float *x, int n, int upto, 
                 break;
             }
             case NET_GLOBAL_AVGPOOL:
-                for (int c = 0; c < ic; c++) {
-                    double s = 0;
-                    for (size_t t = 0; t < (size_t)ih * iw; t++)
-                        s += in0[(size_t)c * ih * iw + t];
-                    o[c] = (float)(s / ((double)ih * iw));
-                }
+                net_global_avgpool(o, in0, ic, (size_t)ih * iw);
+                break;
+            case NET_BATCHNORM:
+                net_bn_eval(o, in0, L, (size_t)ih * iw);
+                break;
+            case NET_RELU:
+                for (size_t t = 0; t < (size_t)ic * ih * iw; t++)
+                    o[t] = in0[t] < 0 ? 0 : in0[t];
+                break;
+            case NET_DROPOUT: /* evaluation mode: inverted dropout is the identity */
+                memcpy(o, in0, sizeof(float) * (size_t)ic * ih * iw);
+                break;
+            case NET_FC:
+                memcpy(o, L->bias, sizeof(float) * L->c);
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, L->c, L->cin, 1.0f, L->wt, L->cin, in0,
+                            1, 1.0f, o, 1);
                 break;
             }
         }

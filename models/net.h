@@ -2,9 +2,14 @@
  * its forward pass (float32, CPU) and its receptive-field geometry.
  *
  * Layout: activations are [N][C][H][W] float32, row-major; convolution
- * weights [cout][cin][k][k], biases [cout].  Layer kinds: convolution (+ReLU),
- * max pooling with Caffe's rounded-up output size, channel concatenation,
- * global average pooling.  A network is a const array of net_def rows in
+ * weights [cout][cin][k][k], biases [cout] (PyTorch's layouts).  Layer kinds:
+ * convolution (+ReLU), max pooling with Caffe's rounded-up output size,
+ * channel concatenation, global average pooling, and for trained networks
+ * batch normalisation (weight = scale, bias = shift, running mean and
+ * variance), ReLU, dropout (the identity here: the forward pass is
+ * evaluation mode; train/ runs the training mode) and fully connected
+ * (weights [out][in], in = the flattened C*H*W input).  The same table
+ * drives inference (net_forward) and training (train/).  A network is a const array of net_def rows in
  * topological order; inputs are named (NULL = the network input), so
  * SqueezeNet's fire modules and any other graph of these kinds of layers are
  * a table away (see models/squeezenet.c).
@@ -21,24 +26,35 @@
 
 #include <stddef.h>
 
-typedef enum { NET_CONV, NET_MAXPOOL, NET_CONCAT, NET_GLOBAL_AVGPOOL } net_kind;
+typedef enum {
+    NET_CONV, NET_MAXPOOL, NET_CONCAT, NET_GLOBAL_AVGPOOL,
+    NET_BATCHNORM, NET_RELU, NET_DROPOUT, NET_FC
+} net_kind;
+
+/* Batch normalisation constants (PyTorch's defaults, as the train-step
+ * fixture states them): variance epsilon, running-average momentum. */
+#define NET_BN_EPS 1e-5
+#define NET_BN_MOMENTUM 0.1
 
 typedef struct {
     net_kind kind;
     const char *name;
     const char *in[2]; /* input layer names; in[0] NULL = network input; in[1] for concat */
-    int cout;          /* conv: output channels */
+    int cout;          /* conv, fc: output channels */
     int k, stride, pad; /* conv, maxpool: square kernel */
     int relu;          /* conv: ReLU applied in place */
 } net_def;
+/* A dropout layer marks where dropout goes; its rate is a training
+ * condition (train/train.h), since evaluation mode ignores it. */
 
 typedef struct {
     const net_def *def;
     int nin, in[2];   /* resolved input indices; -1 = network input */
     int c, h, w;      /* output shape of one image */
-    int cin;          /* conv: input channels */
-    size_t nweights;  /* conv: cout*cin*k*k */
-    float *wt, *bias; /* conv: carved from net_t.params */
+    int cin;          /* conv: input channels; fc: input features c*h*w */
+    size_t nweights;  /* conv: cout*cin*k*k; fc: cout*cin; batchnorm: c */
+    float *wt, *bias; /* conv, fc, batchnorm (scale, shift): carved from net_t.params */
+    float *rmean, *rvar; /* batchnorm: running statistics, carved from net_t.stats */
     /* receptive field in input pixels: output position j covers input
      * [off + j*stride, off + j*stride + size) along each axis.  A concat's
      * branches share centre and stride (checked); the largest branch's
@@ -54,7 +70,17 @@ typedef struct {
     int in_c, in_h, in_w;
     float *params; /* all weights and biases, one block */
     size_t nparams;
+    float *stats;  /* batch-norm running means and variances, one block */
+    size_t nstats;
 } net_t;
+
+/* A layer has learnable parameters (wt, bias). */
+int net_has_params(const net_layer *L);
+
+/* The input convention of networks trained here (train/data.h) and of
+ * their feature extraction (models/extract.h): an 8-bit RGB value v becomes
+ * (v - 128) / 64, planes R, G, B. */
+#define NET_TRAINED_PIXEL(v) (((float)(v) - 128.0f) / 64.0f)
 
 /* Resolve inputs, infer shapes and fields, allocate (zeroed) parameters.
  * Errors (unknown input name, a layer with no output, branches of a concat
@@ -66,12 +92,13 @@ void net_free(net_t *net);
 /* Index of the layer called name, or -1 (no error recorded). */
 int net_find(const net_t *net, const char *name);
 
-/* He initialisation (weights ~ N(0, 2/fan_in), fan_in = cin*k*k, biases 0),
- * GSL's mt19937 seeded with seed, layers in table order. */
+/* He initialisation (weights ~ N(0, 2/fan_in), fan_in = cin*k*k for conv,
+ * cin for fc; biases 0), GSL's mt19937 seeded with seed, layers in table
+ * order; batch norm: scale 1, shift 0, running mean 0, running variance 1. */
 int net_init_he(net_t *net, unsigned long seed);
 
 /* Multiply-add count of one image's forward pass up to layer upto
- * (convolutions only). */
+ * (convolutions and fully connected layers). */
 double net_macs(const net_t *net, int upto);
 
 /* Per-thread scratch for forward passes up to a layer. */
@@ -91,6 +118,17 @@ void net_conv_naive(float *out, const float *in, const float *wt, const float *b
  * cin*k*k*oh*ow floats (unused for 1x1 stride 1 pad 0). */
 void net_conv(float *out, const float *in, const float *wt, const float *bias, int cin, int h,
               int w, int cout, int k, int stride, int pad, int relu, float *col);
+/* im2col of one image: row (c, i, j) of col holds the input pixel under
+ * kernel tap (i, j) for every output position (oh*ow), zero in the padding. */
+void net_im2col(float *col, const float *in, int cin, int h, int w, int k, int stride, int pad,
+                int oh, int ow);
+/* Max pooling of one image (c planes), windows clipped at the border. */
+void net_maxpool(float *out, const float *in, int c, int h, int w, int k, int stride, int pad,
+                 int oh, int ow);
+/* Global average of c planes of hw pixels each (sums in double). */
+void net_global_avgpool(float *out, const float *in, int c, size_t hw);
+/* Evaluation-mode batch norm of one image of hw pixels per channel. */
+void net_bn_eval(float *out, const float *in, const net_layer *L, size_t hw);
 /* Caffe's pooled size: ceil((in + 2*pad - k) / stride) + 1, minus one if the
  * last window would start in the padding. */
 int net_pool_size(int in, int k, int stride, int pad);

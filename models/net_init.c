@@ -24,9 +24,15 @@ int net_init_he(net_t *net, unsigned long seed)
     gsl_rng_set(r, seed);
     for (int i = 0; i < net->nlayers; i++) {
         net_layer *L = &net->layers[i];
-        if (L->def->kind != NET_CONV)
+        if (L->def->kind == NET_BATCHNORM) {
+            for (int c = 0; c < L->c; c++)
+                L->wt[c] = 1.0f, L->bias[c] = 0.0f, L->rmean[c] = 0.0f, L->rvar[c] = 1.0f;
             continue;
-        double sd = sqrt(2.0 / ((double)L->cin * L->def->k * L->def->k));
+        }
+        if (L->def->kind != NET_CONV && L->def->kind != NET_FC)
+            continue;
+        double fan_in = L->def->kind == NET_FC ? L->cin : (double)L->cin * L->def->k * L->def->k;
+        double sd = sqrt(2.0 / fan_in);
         for (size_t j = 0; j < L->nweights; j++)
             L->wt[j] = (float)gsl_ran_gaussian_ziggurat(r, sd);
         memset(L->bias, 0, sizeof(float) * L->c);

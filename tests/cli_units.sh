@@ -8,16 +8,6 @@ FIX=$ND_SHARED/fixtures/netdissect-lite-mini
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
-# npy HEADER: write a v1.0 .npy header for float32 with the given shape tuple text
-npy_header() { # $1 shape text like "(120, 256, 13, 13)"
-    local dict="{'descr': '<f4', 'fortran_order': False, 'shape': $1, }"
-    local total=$(( (10 + ${#dict} + 1 + 63) / 64 * 64 ))
-    local pad=$(( total - 10 - ${#dict} - 1 ))
-    local hl=$(( total - 10 ))
-    printf '\x93NUMPY\x01\x00'
-    printf "\\x$(printf %02x $((hl % 256)))\\x$(printf %02x $((hl / 256)))"
-    printf '%s%*s\n' "$dict" $pad ''
-}
 no_output() { # $1 dir: no result files may exist
     if ls "$1"/result.csv "$1"/summary.json "$1"/thresholds.npy "$1"/*.tmp.* >/dev/null 2>&1; then
         bad "$2: output left behind in $1"; else ok "$2: no output left"; fi

@@ -30,7 +30,7 @@ ls -l "$T/out" | awk 'NR > 1 { printf "  %s %d bytes\n", $9, $5 }'
 new() { "$ND_BIN" units --profile netdissect-lite --dataset "$FIX/dataset" --features "$FIX/features.npy" \
     --quantile 0.01 --iou-threshold 0.05 --out "$T/out"; }
 for kb in 1 4 16 64; do   # (stderr is a file too: a limit of 0 would swallow the message)
-    expect_fail "units, file size limit ${kb} KB" 1 "out/(thresholds\.npy|result\.csv|summary\.json): write failed: File too large \(previous result left in place\)" \
+    expect_fail "units, file size limit ${kb} KB" 1 "out/(thresholds\.npy|result\.csv|summary\.json|maxact\.npy): write failed: File too large \(previous result left in place\)" \
         limited $kb new
     unchanged "units, limit ${kb} KB" "$T/out"
 done
@@ -66,7 +66,7 @@ cp -r "$T/run" "$T/run.saved"
 # make one point incomplete (a point is complete iff its point.csv exists):
 # the next run recomputes it and hits the limit on its first file
 rm "$T/run/points/a1_d0/point.csv" "$T/run.saved/points/a1_d0/point.csv"
-expect_fail "sweep, file size limit 1 KB" 1 "a1_d0/thresholds\.npy: write failed: File too large" \
+expect_fail "sweep, file size limit 1 KB" 1 "a1_d0/(thresholds|maxact)\.npy: write failed: File too large" \
     limited 1 "$ND_BIN" sweep --no-plot "$T/s.ini"
 rm -f "$T/run/sweep.log"
 unchanged "sweep" "$T/run"

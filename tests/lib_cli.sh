@@ -38,3 +38,13 @@ expect_fail_clean() {
     if [ -n "$left$tmps" ]; then bad "$name: output left behind: $left $tmps"
     else ok "$name: nothing left at $(basename "$out")"; fi
 }
+# npy HEADER: write a v1.0 .npy header for float32 with the given shape tuple text
+npy_header() { # $1 shape text like "(120, 256, 13, 13)"
+    local dict="{'descr': '<f4', 'fortran_order': False, 'shape': $1, }"
+    local total=$(( (10 + ${#dict} + 1 + 63) / 64 * 64 ))
+    local pad=$(( total - 10 - ${#dict} - 1 ))
+    local hl=$(( total - 10 ))
+    printf '\x93NUMPY\x01\x00'
+    printf "\\x$(printf %02x $((hl % 256)))\\x$(printf %02x $((hl / 256)))"
+    printf '%s%*s\n' "$dict" $pad ''
+}

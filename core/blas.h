@@ -1,0 +1,28 @@
+/* blas.h - run OpenBLAS on one thread for a while.
+ *
+ * OpenBLAS splits products and LAPACK's blocked factorisations (QR, Schur)
+ * over its threads in ways that change the last bits of the result, so a
+ * result would depend on the machine's core count or OPENBLAS_NUM_THREADS.
+ * Where the project threads the work itself (feature extraction, training,
+ * rotation of blocks) or needs a seed to give the same Q everywhere (the
+ * factorisations), BLAS runs on one thread between these two calls.
+ *
+ *     int saved = nd_blas_serial_begin();  ... cblas / LAPACKE calls ...  nd_blas_serial_end(saved);
+ */
+#ifndef ND_BLAS_H
+#define ND_BLAS_H
+
+/* declared here rather than through cblas.h, which clashes with GSL's headers */
+int openblas_get_num_threads(void);
+void openblas_set_num_threads(int);
+
+static inline int nd_blas_serial_begin(void)
+{
+    int saved = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    return saved;
+}
+
+static inline void nd_blas_serial_end(int saved) { openblas_set_num_threads(saved); }
+
+#endif
