@@ -15,7 +15,6 @@
 #include "core/jobs.h"
 #include "datasets/world.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,12 +51,6 @@ static double render_rate(const world_opts *o, const world_colors *wc, size_t n,
     return n / dt;
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static void write_rate(const char *base, const char *colors, size_t n)
 {
     char dir[4200];
@@ -72,7 +65,7 @@ static void write_rate(const char *base, const char *colors, size_t n)
     printf("written to %-12s %zu images of 64x64 (5 PNGs each, counts, CSVs): %.2f s, %.0f images/s "
            "(rendering alone %.0f images/s per thread)\n",
            base, n, st.seconds, n / st.seconds, n / st.render_seconds);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    afile_remove_dir(dir);
 }
 
 int main(int argc, char **argv)

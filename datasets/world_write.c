@@ -5,7 +5,8 @@
  * thread then adds the chunk's full-resolution label counts to the totals
  * in image order (so coverage sums are the same for every thread count)
  * and appends the index.csv rows.  Everything is built in OUT.tmp.<pid>
- * and renamed to OUT at the end; on any error nothing is left.
+ * (plain files, one afile_sync_dir) and renamed to OUT at the end; on any
+ * error nothing is left.
  */
 #include "datasets/world.h"
 #include "datasets/world_internal.h"
@@ -16,8 +17,6 @@
 #include "models/image.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,12 +300,6 @@ static int run_chunks(pool *p, const world_write_opts *o, totals *tt, FILE *f, d
     return 0;
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static int write_all(const world_write_opts *o, const world_colors *colors, const char *tmp,
                      totals *tt, world_stats *st)
 {
@@ -332,16 +325,6 @@ static int write_all(const world_write_opts *o, const world_colors *colors, cons
     free(imgdir);
     if (!rc)
         rc = write_label_csvs(tmp, tt) || world_write_extras(o, colors, tmp, tt->freq, tt->cov) ? -1 : 0;
-    return rc;
-}
-
-/* Everything written under dir reaches the disk before the rename. */
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    int rc = fd < 0 || syncfs(fd) != 0 ? nd_fail("%s: cannot sync: %s", dir, strerror(errno)) : 0;
-    if (fd >= 0)
-        close(fd);
     return rc;
 }
 
@@ -372,7 +355,7 @@ int world_write(const world_write_opts *o, world_stats *st)
         goto done;
     made = 1;
     afile_register_dir(tmp); /* removed by the SIGINT/SIGTERM handler */
-    if (write_all(o, colors, tmp, &tt, st) || sync_dir(tmp))
+    if (write_all(o, colors, tmp, &tt, st) || afile_sync_dir(tmp))
         goto done;
     if (rename(tmp, o->out_dir) != 0) {
         nd_fail("%s: cannot rename %s to it: %s", o->out_dir, tmp, strerror(errno));
@@ -385,7 +368,7 @@ int world_write(const world_write_opts *o, world_stats *st)
     rc = 0;
 done:
     if (made)
-        nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        afile_remove_dir(tmp);
     if (tmp)
         afile_unregister_dir(tmp);
     free(tmp);
