@@ -486,3 +486,12 @@ void nd_json_str(FILE *f, const char *s)
     }
     fputc('"', f);
 }
+
+int afile_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int rc = fd < 0 || syncfs(fd) != 0 ? nd_fail("%s: cannot sync: %s", dir, strerror(errno)) : 0;
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
