@@ -326,12 +326,14 @@ int afile_open_mode(afile *a, const char *path, const char *mode)
         nd_fail("%s: is a directory, expected a file", path);
         goto fail;
     }
+    /* registered before it exists: a signal between the two must not leave it */
+    reg_add(a->tmp);
     a->f = fopen(a->tmp, mode);
     if (!a->f) {
+        reg_del(a->tmp);
         nd_fail("%s: cannot write: %s", path, strerror(errno));
         goto fail;
     }
-    reg_add(a->tmp);
     return 0;
 fail:
     free(a->path);
@@ -483,4 +485,13 @@ void nd_json_str(FILE *f, const char *s)
             fputc(ch, f);
     }
     fputc('"', f);
+}
+
+int afile_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int rc = fd < 0 || syncfs(fd) != 0 ? nd_fail("%s: cannot sync: %s", dir, strerror(errno)) : 0;
+    if (fd >= 0)
+        close(fd);
+    return rc;
 }

@@ -79,6 +79,9 @@ void afile_register_dir(const char *dir);
 void afile_unregister_dir(const char *dir);
 /* Remove a folder and everything in it (up to 8 levels deep), as the handler does. */
 void afile_remove_dir(const char *dir);
+/* One syncfs for the file system holding dir: a folder built from plain
+ * files is on disk before it is renamed into place.  Error names dir. */
+int afile_sync_dir(const char *dir);
 
 /* Install SIGINT/SIGTERM/SIGHUP handlers that remove temporaries and exit
  * with 128+signal.  Long loops may also poll afile_interrupted(). */

@@ -596,8 +596,10 @@ int sweep_check_inputs(config *c)
         return -1;
     size_t N = broden_num_images(ds);
     broden_free(ds);
-    if (c->compute && !file_exists(c->npy)) /* computed by the run, checked then */
-        return resolve_field(c);
+    /* computed by the run, checked then; a checkpoint's receptive field comes
+     * from the geometry .json its extraction writes */
+    if (c->compute && !file_exists(c->npy))
+        return c->checkpoint ? 0 : resolve_field(c);
     npy_t a;
     nd_features f;
     if (npy_open(&a, c->npy))
