@@ -552,8 +552,8 @@ static void extract_progress(void *ctx, const char *stage, size_t done, size_t t
     cli_progress("sweep: computing activations (%s): %zu/%zu images, about %s left", stage, done, total, left);
 }
 
-/* Step 2: activations (computed once into the cache file when the config
- * says how), the receptive field, the effective config, the dataset. */
+/* Step 2: the activations, computed once into the cache file when the
+ * config says how (rank 0 of a distributed run). */
 static int extract_inputs(sweep *s)
 {
     config *c = s->c;
@@ -573,7 +573,8 @@ static int extract_inputs(sweep *s)
     return 0;
 }
 
-/* Step 2b (every rank, after rank 0's extract_inputs): open them all. */
+/* Step 2b (every rank, after extract_inputs): the activations, the
+ * receptive field, the dataset. */
 static int load_inputs(sweep *s)
 {
     config *c = s->c;
