@@ -25,13 +25,17 @@ BUILD_PKGS = pkgconf libopenblas-dev liblapacke-dev libgsl-dev libinih-dev libpn
 TEST_PKGS  = chromium
 DEB_PKGS   = $(BUILD_PKGS) $(TEST_PKGS)
 PC_MODS  = gsl openblas lapacke libpng inih libjpeg
+# Only `make mpi` (build/dissect-mpi) and its tests need MPI; `make deps` installs these too.
+MPI_PKGS = libopenmpi-dev openmpi-bin
+MPICC   ?= mpicc
 
 # Plain `make` never changes the system: it names what is missing and stops.
 # Only `make deps` and the two targets the README gives a fresh machine
 # (`make demo`, `make test`) install missing packages first.
 NODEPS_GOALS  = deps clean help
 INSTALL_GOALS = demo test
-NEEDED_PKGS = $(if $(filter $(INSTALL_GOALS),$(MAKECMDGOALS)),$(DEB_PKGS),$(BUILD_PKGS))
+NEEDED_PKGS = $(if $(filter $(INSTALL_GOALS),$(MAKECMDGOALS)),$(DEB_PKGS),$(BUILD_PKGS)) \
+              $(if $(filter test mpi,$(MAKECMDGOALS)),$(MPI_PKGS))
 ifeq ($(filter $(NODEPS_GOALS),$(MAKECMDGOALS)),)
   DEPS_MISSING := $(shell for p in $(NEEDED_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)
   ifneq ($(strip $(DEPS_MISSING)),)
@@ -52,14 +56,14 @@ PC_CFLAGS := $(shell pkg-config --cflags $(PC_MODS) 2>/dev/null)
 PC_LIBS   := $(filter-out -lgslcblas,$(shell pkg-config --libs $(PC_MODS) 2>/dev/null))
 LDLIBS    = $(PC_LIBS) -lm -lpthread
 
-LIB_SRC  := $(sort $(wildcard core/*.c linalg/*.c models/*.c datasets/*.c train/*.c report/*.c) $(filter-out experiments/main.c,$(wildcard experiments/*.c)))
+LIB_SRC  := $(sort $(wildcard core/*.c linalg/*.c models/*.c datasets/*.c train/*.c report/*.c) $(filter-out experiments/main.c experiments/mpi_main.c,$(wildcard experiments/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan bench bench-full demo deps clean help tests
+.PHONY: all test asan bench bench-full demo deps clean help tests mpi
 all: $(BUILD)/dissect
 
 $(BUILD)/%.o: %.c
@@ -79,7 +83,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testutil.o $(BUILD)/libnd.a
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libnd.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
 
-tests: $(BUILD)/dissect $(TEST_BIN)
+# The MPI driver (the one file that includes mpi.h), built with mpicc.
+mpi: $(BUILD)/dissect-mpi
+$(BUILD)/dissect-mpi: experiments/mpi_main.c $(BUILD)/libnd.a
+	$(MPICC) $(ND_CFLAGS) $(PC_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libnd.a $(LDLIBS)
+
+# tests/cli_mpi.sh skips (with a message) when there is no MPI
+tests: $(BUILD)/dissect $(TEST_BIN) $(if $(shell command -v $(MPICC)),$(BUILD)/dissect-mpi)
 
 # The suite: every test program and every tests/cli_*.sh script; prints
 # "N passed, N failed" over all of them.
@@ -103,7 +113,7 @@ demo: $(BUILD)/dissect
 	@DATA=$(DATA) BUILD=$(BUILD) bash experiments/demo.sh
 
 deps:
-	@missing=$$(for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(DEB_PKGS) $(MPI_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "All packages present."; exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then echo "Please install (as root): apt-get install -y $$missing" >&2; exit 1; fi; \
 	echo "Installing: $$missing"; \
@@ -117,7 +127,8 @@ help:
 	@echo "make            build build/dissect (names missing packages; installs nothing)"
 	@echo "make demo       the rotation experiment end to end, with its figures (installs missing packages)"
 	@echo "make test       the test suite, 'N passed, N failed' (installs missing packages)"
-	@echo "make deps       install the missing Debian packages (as root)"
+	@echo "make deps       install the missing Debian packages (as root), MPI's included"
+	@echo "make mpi        build build/dissect-mpi (mpirun -np R dissect-mpi units|sweep ...; docs/cluster.md)"
 	@echo "make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@echo "make bench      benchmarks at 6,000 images; make bench-full: Broden scale (63,305)"
 	@echo "make fuzz       libFuzzer targets for FUZZ_SECONDS each; make valgrind: a small run under valgrind"
@@ -139,9 +150,9 @@ VALGRIND_PKGS = valgrind
 .PHONY: fuzz fuzz-build fuzz-seeds valgrind deps-fuzz deps-valgrind
 
 deps-fuzz:
-	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_PKGS)"
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_PKGS)" MPI_PKGS=
 deps-valgrind:
-	@$(MAKE) --no-print-directory deps DEB_PKGS="$(VALGRIND_PKGS)"
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(VALGRIND_PKGS)" MPI_PKGS=
 
 fuzz: deps-fuzz
 	$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) OPT="$(FUZZ_OPT)" fuzz-build
@@ -162,6 +173,6 @@ fuzz-seeds: $(BUILD)/libnd.a
 valgrind: deps-valgrind $(BUILD)/dissect
 	@BUILD=$(BUILD) ND_SHARED=$(SHARED) ND_BIN=$(abspath $(BUILD)/dissect) bash tests/valgrind.sh
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/experiments/main.d $(TEST_BIN:%=%.d) $(BENCH_BIN:%=%.d)
+-include $(LIB_OBJ:.o=.d) $(BUILD)/experiments/main.d $(BUILD)/dissect-mpi.d $(TEST_BIN:%=%.d) $(BENCH_BIN:%=%.d)
 -include $(wildcard $(BUILD)/fuzz/*.d)
 .SECONDARY:

@@ -50,14 +50,21 @@ struct broden {
     image_rec *img;
     broden_layer *layers;
     size_t nlayers, caplayers;
-    size_t *layer_off; /* offset of each layer's map in maps */
+    size_t *layer_off; /* offset of each layer's map in the whole dataset's maps */
+    size_t maps_end;   /* end of the loaded images' maps (maps_len unless a shard) */
     size_t cap_off;
     uint16_t *maps;    /* allocated, or inside store.map */
     size_t maps_len;
     int truth_ready;
     int64_t *truth[2]; /* [L]: 0 = repeated image-level labels count each time, 1 = once */
+    int truth_nt;      /* threads that count the label pixels */
+    int64_t *truth_part; /* [truth_nt][L] their pixel counts */
+    uint64_t *catbit;  /* [L] bit of the label's selected primary category, 0 for none */
     uint64_t *present; /* [N] */
     nd_lstore store;   /* a prepared label store, mapped or being built */
+    size_t r0, r1;     /* images whose label maps are loaded (all unless opened as a shard) */
+    size_t k0, k1;     /* their layers */
+    size_t maps_base;  /* maps[0] is label pixel maps_base of the whole dataset */
     int mapped;        /* the store was mapped: no PNG is decoded */
     const char *store_build; /* path of the store being built (decoding writes into it) */
     uint64_t sig;
@@ -318,6 +325,8 @@ static int write_maps(void *ctx, FILE *f)
 
 int broden_store_save(const broden *ds, const char *path)
 {
+    if (ds->r0 != 0 || ds->r1 != ds->N)
+        return nd_fail("%s: a label store needs every image's labels (this dataset was opened as a shard)", path);
     return broden_store_write_raw(path, ds->sig, ds->N, ds->nlayers, ds->maps_len, write_maps, (void *)ds);
 }
 
@@ -385,7 +394,7 @@ static void *decode_worker(void *arg)
         char where[700];
         snprintf(where, sizeof where, "index.csv row %d, column '%s'", jb->line, d->ds->cat[d->ds->sel[jb->cat]]);
         if (nd_label_png_read(jb->path, where, jb->sh, jb->sw, d->ds->known, NUM_LABEL_VALUES,
-                              d->ds->maps + jb->off)) {
+                              d->ds->maps + (jb->off - d->ds->maps_base))) {
             d->first_bad = k;
             snprintf(d->err, sizeof d->err, "%s", nd_errmsg());
             break;
@@ -401,9 +410,13 @@ static void *decode_worker(void *arg)
 static int maps_alloc(broden *ds)
 {
     if (!ds->store_build) {
-        ds->maps = nd_malloc((ds->maps_len ? ds->maps_len : 1) * sizeof *ds->maps);
+        size_t len = ds->maps_end - ds->maps_base;
+        ds->maps = nd_malloc((len ? len : 1) * sizeof *ds->maps);
         return ds->maps ? 0 : -1;
     }
+    if (ds->r0 != 0 || ds->r1 != ds->N)
+        return nd_fail("%s: a label store is built from every image's labels, not by a shard (build it "
+                       "once with one process)", ds->store_build);
     if (nd_lstore_create(&ds->store, ds->store_build, ds->maps_len))
         return -1;
     ds->maps = ds->store.maps;
@@ -544,6 +557,24 @@ static int read_header(index_reader *ix)
     return (ix->images = nd_path_join(ds->dir, "images")) ? 0 : -1;
 }
 
+/* Label pixel offset of layer k (maps_len past the last). */
+static size_t layer_start(const broden *ds, size_t k) { return k < ds->nlayers ? ds->layer_off[k] : ds->maps_len; }
+
+/* The loaded images [r0, r1) (clamped to the index), their layers [k0, k1)
+ * and label pixels [maps_base, maps_end): contiguous, since layers are
+ * numbered in image order.  Layers outside keep map = NULL. */
+static void shard_layers(broden *ds)
+{
+    if (ds->r1 > ds->N)
+        ds->r1 = ds->N;
+    if (ds->r0 > ds->r1)
+        ds->r0 = ds->r1;
+    ds->k0 = ds->r0 < ds->N ? ds->img[ds->r0].layer0 : ds->nlayers;
+    ds->k1 = ds->r1 > ds->r0 ? ds->img[ds->r1 - 1].layer0 + ds->img[ds->r1 - 1].nlayer : ds->k0;
+    ds->maps_base = layer_start(ds, ds->k0);
+    ds->maps_end = layer_start(ds, ds->k1);
+}
+
 /* After the rows: whole-index checks, then the label maps (mapped or decoded). */
 static int finish_index(index_reader *ix)
 {
@@ -557,14 +588,17 @@ static int finish_index(index_reader *ix)
         any |= ds->img[i].nlayer + ds->img[i].nil > 0;
     if (!any)
         return nd_fail("%s: no image has labels in the selected categories", ix->path);
+    shard_layers(ds);
     if (ds->mapped) {
-        ds->maps = ds->store.maps;
-        if (nd_lstore_check(&ds->store, ds->dir, ds->N, ds->nlayers, ds->maps_len, ds->known, ds->L))
+        ds->maps = ds->store.maps; /* the whole store: a shard's pages are the only ones touched */
+        ds->maps_base = 0;
+        if (nd_lstore_check(&ds->store, ds->dir, ds->N, ds->nlayers, ds->maps_len, ds->known, ds->L,
+                            layer_start(ds, ds->k0), ds->maps_end))
             return -1;
-    } else if (decode_all(ds, ix->jobs, ix->njobs))
+    } else if (decode_all(ds, ix->jobs + ds->k0, ds->k1 - ds->k0))
         return -1;
-    for (size_t k = 0; k < ds->nlayers; k++)
-        ds->layers[k].map = ds->maps + ds->layer_off[k];
+    for (size_t k = ds->k0; k < ds->k1; k++)
+        ds->layers[k].map = ds->maps + (ds->layer_off[k] - ds->maps_base);
     return 0;
 }
 
@@ -606,6 +640,12 @@ int broden_open(broden **out, const char *dir, const char *categories)
 
 int broden_open_store(broden **out, const char *dir, const char *categories, const char *store)
 {
+    return broden_open_shard(out, dir, categories, store, 0, SIZE_MAX);
+}
+
+int broden_open_shard(broden **out, const char *dir, const char *categories, const char *store, size_t i0,
+                      size_t i1)
+{
     *out = NULL;
     struct stat st;
     if (stat(dir, &st) != 0)
@@ -616,6 +656,7 @@ int broden_open_store(broden **out, const char *dir, const char *categories, con
     if (!ds)
         return -1;
     ds->dir = dup_str(dir);
+    ds->r0 = i0, ds->r1 = i1;
     if (!ds->dir || read_categories(ds) || select_categories(ds, categories) || read_labels(ds) ||
         read_primary(ds) || (store && signature(ds))) {
         broden_free(ds);
@@ -650,7 +691,7 @@ void broden_free(broden *ds)
     free(ds->img);
     free(ds->layers);
     free(ds->layer_off);
-    free(ds->truth[0]), free(ds->truth[1]), free(ds->present);
+    free(ds->truth[0]), free(ds->truth[1]), free(ds->present), free(ds->truth_part), free(ds->catbit);
     if (ds->store.map)
         nd_lstore_close(&ds->store);
     else
@@ -717,33 +758,75 @@ int broden_dataset_signature(const char *dir, const char *categories, uint64_t *
 
 static pthread_mutex_t truth_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* The truth arrays are allocated when the dataset is opened (where running
- * out of memory can be reported) and filled on first use. */
+/* The truth arrays (and the counting threads' scratch) are allocated when
+ * the dataset is opened (where running out of memory can be reported) and
+ * filled on first use. */
 static int alloc_truth(broden *ds)
 {
     for (int v = 0; v < 2; v++)
         ds->truth[v] = nd_calloc((size_t)ds->L, sizeof(int64_t));
     ds->present = nd_calloc(ds->N ? ds->N : 1, sizeof(uint64_t));
-    return ds->truth[0] && ds->truth[1] && ds->present ? 0 : -1;
+    ds->truth_nt = nd_threads(0);
+    ds->truth_part = nd_calloc((size_t)ds->truth_nt * (size_t)ds->L, sizeof(int64_t));
+    ds->catbit = nd_calloc((size_t)ds->L, sizeof(uint64_t));
+    return ds->truth[0] && ds->truth[1] && ds->present && ds->truth_part && ds->catbit ? 0 : -1;
 }
 
-static void compute_truth(broden *ds)
+/* One thread's share of the label pixels: images tid, tid + nt, ...
+ * counted into its own array (slot 0 gets the unlabelled pixels, dropped
+ * later: branch-free), and the categories each image's pixels show. */
+typedef struct {
+    broden *ds;
+    int tid, nt;
+} truth_job;
+
+static void *truth_worker(void *arg)
 {
-    for (size_t i = 0; i < ds->N; i++) {
+    truth_job *j = arg;
+    broden *ds = j->ds;
+    int64_t *cnt = ds->truth_part + (size_t)j->tid * (size_t)ds->L;
+    for (size_t i = ds->r0 + (size_t)j->tid; i < ds->r1; i += (size_t)j->nt) {
         const image_rec *im = &ds->img[i];
         size_t npix = (size_t)im->sh * (size_t)im->sw;
         uint64_t pres = 0;
         for (size_t k = im->layer0; k < im->layer0 + im->nlayer; k++) {
-            const uint16_t *m = ds->maps + ds->layer_off[k];
-            for (size_t p = 0; p < npix; p++)
-                if (m[p]) {
-                    ds->truth[0][m[p]]++;
-                    ds->truth[1][m[p]]++;
-                    int c = ds->primary[m[p]];
-                    if (c >= 0)
-                        pres |= (uint64_t)1 << c;
+            /* runs of one label (regions along rows) are counted in a
+             * register: a store per pixel to the same slot would serialise */
+            const uint16_t *m = ds->layers[k].map; /* loaded: k is a layer of the shard */
+            uint16_t cur = m[0];
+            int64_t run = 0;
+            for (size_t p = 0; p < npix; p++) {
+                if (m[p] != cur) {
+                    cnt[cur] += run;
+                    pres |= ds->catbit[cur];
+                    cur = m[p], run = 0;
                 }
+                run++;
+            }
+            cnt[cur] += run;
+            pres |= ds->catbit[cur];
         }
+        ds->present[i] = pres;
+    }
+    return NULL;
+}
+
+static void compute_truth(broden *ds)
+{
+    for (int l = 1; l < ds->L; l++)
+        ds->catbit[l] = ds->primary[l] >= 0 ? (uint64_t)1 << ds->primary[l] : 0;
+    truth_job jobs[ND_MAX_THREADS];
+    for (int t = 0; t < ds->truth_nt; t++)
+        jobs[t] = (truth_job){ds, t, ds->truth_nt};
+    nd_run_jobs(truth_worker, jobs, sizeof *jobs, ds->truth_nt);
+    for (int t = 0; t < ds->truth_nt; t++)
+        for (int l = 1; l < ds->L; l++)
+            ds->truth[0][l] += ds->truth_part[(size_t)t * (size_t)ds->L + (size_t)l];
+    memcpy(ds->truth[1], ds->truth[0], (size_t)ds->L * sizeof(int64_t));
+    /* image-level labels: a few per image */
+    for (size_t i = ds->r0; i < ds->r1; i++) {
+        const image_rec *im = &ds->img[i];
+        size_t npix = (size_t)im->sh * (size_t)im->sw;
         for (size_t k = im->il0; k < im->il0 + im->nil; k++) {
             int l = ds->ils[k].label, dup = 0;
             for (size_t q = im->il0; q < k; q++)
@@ -751,11 +834,8 @@ static void compute_truth(broden *ds)
             ds->truth[0][l] += (int64_t)npix;
             if (!dup)
                 ds->truth[1][l] += (int64_t)npix;
-            int c = ds->primary[l];
-            if (c >= 0)
-                pres |= (uint64_t)1 << c;
+            ds->present[i] |= ds->catbit[l];
         }
-        ds->present[i] = pres;
     }
 }
 

@@ -29,6 +29,14 @@ void broden_free(broden *ds);
  * read; otherwise the PNGs are decoded and the store is (re)written atomically. */
 int broden_open_store(broden **out, const char *dir, const char *categories, const char *store);
 int broden_store_save(const broden *ds, const char *path);
+/* A shard: the whole index is read and checked, but only the label maps of
+ * images [i0, i1) (clamped to the index) are decoded or, with a store,
+ * checked - the other images keep their sizes and image-level labels but
+ * their layers have map = NULL, and broden_truth()/broden_present() cover
+ * the shard's images only.  A store is mapped, never built, by a shard
+ * (i0 = 0, i1 = SIZE_MAX is broden_open_store). */
+int broden_open_shard(broden **out, const char *dir, const char *categories, const char *store, size_t i0,
+                      size_t i1);
 uint64_t broden_signature(const broden *ds); /* 0 unless opened with a store */
 /* The signature a store of this dataset and selection must carry. */
 int broden_dataset_signature(const char *dir, const char *categories, uint64_t *sig);

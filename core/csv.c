@@ -115,6 +115,8 @@ int csv_open_in(csv_file *c, const char *dir, const char *name)
     return rc;
 }
 
+const char *nd_skip_bom(const char *s) { return strncmp(s, "\xef\xbb\xbf", 3) ? s : s + 3; }
+
 int csv_open(csv_file *c, const char *path)
 {
     memset(c, 0, sizeof *c);
@@ -145,9 +147,7 @@ int csv_open(csv_file *c, const char *path)
         csv_close(c);
         return nd_fail("%s: binary data (NUL byte) in a CSV file", path);
     }
-    /* skip a UTF-8 byte-order mark */
-    if (c->len >= 3 && !memcmp(c->buf, "\xef\xbb\xbf", 3))
-        c->pos = 3;
+    c->pos = (size_t)(nd_skip_bom(c->buf) - c->buf);
     int r = csv_next(c);
     if (r <= 0) {
         if (r == 0)

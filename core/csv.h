@@ -37,6 +37,11 @@ void csv_close(csv_file *c);
 /* Index of a header column, or -1. */
 int csv_col(const csv_file *c, const char *name);
 
+/* Past a UTF-8 byte-order mark at the start of a text (editors on Windows
+ * write one): the one rule every text reader applies (CSV, JSON, INI,
+ * threshold and class lists). */
+const char *nd_skip_bom(const char *s);
+
 /* Strict number parsing of a field; 0 ok, -1 bad. */
 int csv_long(const char *s, long *out);
 int csv_double(const char *s, double *out);

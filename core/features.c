@@ -1,10 +1,15 @@
 #include "core/features.h"
 #include "core/err.h"
+#include "core/jobs.h"
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static int npy_get(void *ctx, size_t i0, size_t n, float *buf, const float **out)
 {
@@ -39,62 +44,217 @@ int nd_features_from_npy(nd_features *f, const npy_t *a)
     return 0;
 }
 
-int nd_features_check_finite(const nd_features *f, const char *name)
+/* 1 if v[0..n) holds an all-ones exponent (Inf or NaN): a branch-free
+ * scan, four values per SSE2 step where available. */
+static uint32_t any_nonfinite(const float *v, size_t n)
 {
+    const uint32_t *bits = (const uint32_t *)(const void *)v;
+    uint32_t any = 0;
+    size_t k = 0;
+#if defined(__SSE2__)
+    __m128i e = _mm_set1_epi32(0x7f800000), acc = _mm_setzero_si128();
+    for (; k + 4 <= n; k += 4) {
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(bits + k));
+        acc = _mm_or_si128(acc, _mm_cmpeq_epi32(_mm_and_si128(b, e), e));
+    }
+    any = (uint32_t)_mm_movemask_epi8(acc) != 0;
+#endif
+    for (; k < n; k++)
+        any |= (uint32_t)((bits[k] & 0x7f800000u) == 0x7f800000u);
+    return any;
+}
+
+/* One thread's blocks (tid, tid + nt, ... of 64 images): a branch-free
+ * scan for an all-ones exponent; *first is the first bad value's index. */
+typedef struct {
+    const nd_features *f;
+    size_t i0, i1; /* the images checked */
+    int tid, nt, rc;
+    size_t first; /* flat index of the first non-finite value, or SIZE_MAX */
+    char err[1024];
+} finite_job;
+
+static void *finite_worker(void *arg)
+{
+    finite_job *j = arg;
+    const nd_features *f = j->f;
     size_t per = f->K * f->h * f->w, B = 64;
     float *buf = nd_malloc(B * per * sizeof *buf);
-    if (!buf)
-        return -1;
-    int rc = 0;
-    for (size_t i0 = 0; i0 < f->N && !rc; i0 += B) {
-        size_t n = f->N - i0 < B ? f->N - i0 : B;
+    j->first = SIZE_MAX;
+    if (!buf) {
+        j->rc = -1;
+        snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
+        return NULL;
+    }
+    /* blocks aligned to global image indices, clipped to [i0, i1) */
+    for (size_t b = j->i0 / B + (size_t)j->tid; b * B < j->i1 && j->first == SIZE_MAX; b += (size_t)j->nt) {
+        size_t i0 = b * B < j->i0 ? j->i0 : b * B, n = ((b + 1) * B < j->i1 ? (b + 1) * B : j->i1) - i0;
         const float *x;
         if (f->get(f->ctx, i0, n, buf, &x)) {
-            rc = -1;
+            j->rc = -1;
+            snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
             break;
         }
-        /* a branch-free scan for an all-ones exponent; locate only on failure */
-        const uint32_t *bits = (const uint32_t *)(const void *)x;
-        uint32_t any = 0;
-        for (size_t j = 0; j < n * per; j++)
-            any |= (uint32_t)((bits[j] & 0x7f800000u) == 0x7f800000u);
-        if (!any)
-            continue;
-        for (size_t j = 0; j < n * per; j++)
-            if (!isfinite(x[j])) {
-                size_t img = i0 + j / per, k = (j % per) / (f->h * f->w), p = j % (f->h * f->w);
-                rc = nd_fail("%s: non-finite activation %g at image %zu, unit %zu, position (y=%zu, x=%zu)",
-                             name, (double)x[j], img, k, p / f->w, p % f->w);
+        uint32_t any = any_nonfinite(x, n * per);
+        for (size_t k = 0; any && k < n * per; k++)
+            if (!isfinite(x[k])) {
+                j->first = i0 * per + k;
                 break;
             }
     }
     free(buf);
-    return rc;
+    return NULL;
 }
 
-/* Run fn on this job's blocks of images (blocks tid, tid + nt, ... of 16
- * images), read through f into a private buffer, until fn returns nonzero.
- * Returns 0, or -1 with the message in err. */
-int nd_features_blocks(const nd_features *f, int tid, int nt, int (*fn)(void *ctx, const float *x, size_t i0, size_t n),
-                      void *ctx, char *err, size_t errlen)
+int nd_features_check_finite(const nd_features *f, const char *name)
 {
-    size_t B = 16, per = f->K * f->h * f->w;
+    return nd_features_check_finite_range(f, name, 0, f->N);
+}
+
+void nd_image_shard(size_t N, int rank, int nranks, size_t align, size_t *i0, size_t *i1)
+{
+    size_t nb = (N + align - 1) / align, r = (size_t)rank, R = (size_t)nranks;
+    size_t b0 = nb * r / R, b1 = nb * (r + 1) / R;
+    *i0 = b0 * align < N ? b0 * align : N;
+    *i1 = b1 * align < N ? b1 * align : N;
+}
+
+int nd_features_check_finite_range(const nd_features *f, const char *name, size_t i0, size_t i1)
+{
+    finite_job jobs[ND_MAX_THREADS];
+    int nt = nd_threads(0);
+    for (int t = 0; t < nt; t++)
+        jobs[t] = (finite_job){.f = f, .i0 = i0, .i1 = i1, .tid = t, .nt = nt};
+    nd_run_jobs(finite_worker, jobs, sizeof *jobs, nt);
+    size_t first = SIZE_MAX, per = f->K * f->h * f->w, hw = f->h * f->w;
+    for (int t = 0; t < nt; t++) {
+        if (jobs[t].rc)
+            return nd_fail("%s", jobs[t].err);
+        first = jobs[t].first < first ? jobs[t].first : first;
+    }
+    if (first == SIZE_MAX)
+        return 0;
+    /* report the first bad value in file order, whichever thread found it */
+    size_t img = first / per, k = (first % per) / hw, p = first % hw;
+    const float *x;
+    float *one = nd_malloc(per * sizeof *one);
+    if (!one || f->get(f->ctx, img, 1, one, &x)) {
+        free(one);
+        return -1;
+    }
+    double v = (double)x[first % per];
+    free(one);
+    return nd_fail("%s: non-finite activation %g at image %zu, unit %zu, position (y=%zu, x=%zu)", name, v, img, k,
+                   p / f->w, p % f->w);
+}
+
+/* ---- a source held in memory ---- */
+
+typedef struct {
+    const nd_features *in;
+    float *data;
+    size_t per;
+    int tid, nt, rc;
+    char err[1024];
+} copy_job;
+
+static void *copy_worker(void *arg)
+{
+    copy_job *j = arg;
+    const nd_features *f = j->in;
+    size_t B = 8; /* the tally's chunk: aligned reads of a streaming source */
+    for (size_t i0 = (size_t)j->tid * B; i0 < f->N; i0 += (size_t)j->nt * B) {
+        size_t n = f->N - i0 < B ? f->N - i0 : B;
+        const float *x;
+        float *dst = j->data + i0 * j->per;
+        if (f->get(f->ctx, i0, n, dst, &x)) {
+            j->rc = -1;
+            snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
+            return NULL;
+        }
+        if (x != dst)
+            memcpy(dst, x, n * j->per * sizeof *dst);
+    }
+    return NULL;
+}
+
+typedef struct {
+    float *data;
+    size_t per; /* floats per image */
+} memory_src;
+
+static int memory_get(void *ctx, size_t i0, size_t n, float *buf, const float **out)
+{
+    const memory_src *m = ctx;
+    (void)buf, (void)n;
+    *out = m->data + i0 * m->per;
+    return 0;
+}
+
+int nd_features_memory(nd_features *out, const nd_features *in, size_t budget, int threads)
+{
+    size_t per = in->K * in->h * in->w;
+    if (per == 0 || in->N > budget / sizeof(float) / per)
+        return 0;
+    memory_src *m = nd_malloc(sizeof *m);
+    float *data = nd_malloc((in->N ? in->N : 1) * per * sizeof *data);
+    if (!m || !data) {
+        free(m), free(data);
+        return -1;
+    }
+    copy_job jobs[ND_MAX_THREADS];
+    int nt = nd_threads(threads);
+    for (int t = 0; t < nt; t++)
+        jobs[t] = (copy_job){.in = in, .data = data, .per = per, .tid = t, .nt = nt};
+    nd_run_jobs(copy_worker, jobs, sizeof *jobs, nt);
+    for (int t = 0; t < nt; t++)
+        if (jobs[t].rc) {
+            free(m), free(data);
+            return nd_fail("%s", jobs[t].err);
+        }
+    *m = (memory_src){data, per};
+    *out = (nd_features){in->N, in->K, in->h, in->w, memory_get, m};
+    return 1;
+}
+
+void nd_features_memory_free(nd_features *f)
+{
+    if (!f || !f->ctx)
+        return;
+    ND_ASSERT(f->get == memory_get);
+    memory_src *m = f->ctx;
+    free(m->data);
+    free(m);
+    memset(f, 0, sizeof *f);
+}
+
+int nd_features_blocks(const nd_features *f, int tid, int nt, int (*fn)(void *ctx, const float *x, size_t i0, size_t n),
+                       void *ctx, char *err, size_t errlen)
+{
+    return nd_features_blocks_range(f, 0, f->N, tid, nt, fn, ctx, err, errlen);
+}
+
+int nd_features_blocks_range(const nd_features *f, size_t first, size_t end, int tid, int nt,
+                             int (*fn)(void *ctx, const float *x, size_t i0, size_t n), void *ctx, char *err,
+                             size_t errlen)
+{
+    size_t B = ND_FEATURES_BLOCK, per = f->K * f->h * f->w;
     float *buf = nd_malloc(B * per * sizeof *buf);
     if (!buf) {
         snprintf(err, errlen, "%s", nd_errmsg());
         return -1;
     }
     int rc = 0;
-    size_t nblocks = (f->N + B - 1) / B;
-    for (size_t ck = (size_t)tid; ck < nblocks; ck += (size_t)nt) {
-        size_t a = ck * B, n = f->N - a < B ? f->N - a : B;
+    size_t b1 = (end + B - 1) / B;
+    for (size_t ck = first / B + (size_t)tid; ck < b1; ck += (size_t)nt) {
+        size_t a = ck * B < first ? first : ck * B, e = (ck + 1) * B < end ? (ck + 1) * B : end;
         const float *x;
-        if (f->get(f->ctx, a, n, buf, &x)) {
+        if (f->get(f->ctx, a, e - a, buf, &x)) {
             snprintf(err, errlen, "%s", nd_errmsg());
             rc = -1;
             break;
         }
-        if (fn(ctx, x, a, n))
+        if (fn(ctx, x, a, e - a))
             break;
     }
     free(buf);

@@ -32,14 +32,39 @@ typedef struct nd_features {
 /* A 4-D float32 or float16 .npy; the npy_t must outlive the source. */
 int nd_features_from_npy(nd_features *f, const npy_t *a);
 
+/* One pass over `in` on `threads` workers (0 = all cores) into memory, and
+ * a source over that copy in *out - for a source that is expensive to
+ * produce and read more than once (a rotation is read by the thresholds
+ * and again by the tally: materialised, it is computed once).  Returns 1
+ * done, 0 if the copy would exceed budget bytes (*out untouched), -1 on
+ * error.  Free with nd_features_memory_free. */
+int nd_features_memory(nd_features *out, const nd_features *in, size_t budget, int threads);
+void nd_features_memory_free(nd_features *f);
+
 /* Check every value is finite; error names the file, image, unit and value. */
 int nd_features_check_finite(const nd_features *f, const char *name);
+/* The same for images [i0, i1) only (a shard). */
+int nd_features_check_finite_range(const nd_features *f, const char *name, size_t i0, size_t i1);
 
-/* Job tid of nt: run fn on blocks tid, tid + nt, ... of 16 images, read
- * through f into a private buffer (x = images i0 .. i0+n-1), until fn
- * returns nonzero.
+/* Shard `rank` of `nranks` of N images: a contiguous range [*i0, *i1) whose
+ * ends are multiples of `align` (or N), so that a shard reads the same
+ * image blocks as one process does (rounding of block-wise sources; the
+ * threshold passes read blocks of 16).  Shards are as equal as the alignment
+ * allows; some may be empty when N is small. */
+void nd_image_shard(size_t N, int rank, int nranks, size_t align, size_t *i0, size_t *i1);
+
+/* Job tid of nt: run fn on blocks tid, tid + nt, ... of ND_FEATURES_BLOCK
+ * images, read through f into a private buffer (x = images i0 .. i0+n-1),
+ * until fn returns nonzero.
  * Returns 0, or -1 with the message in err (a worker thread's own buffer). */
+#define ND_FEATURES_BLOCK 16
 int nd_features_blocks(const nd_features *f, int tid, int nt, int (*fn)(void *ctx, const float *x, size_t i0, size_t n),
                        void *ctx, char *err, size_t errlen);
+/* The same over images [first, end) only (a shard): the blocks stay
+ * aligned to global image indices (block b is images [b*B, (b+1)*B)
+ * clipped to the range), so a shard reads one process's blocks. */
+int nd_features_blocks_range(const nd_features *f, size_t first, size_t end, int tid, int nt,
+                             int (*fn)(void *ctx, const float *x, size_t i0, size_t n), void *ctx, char *err,
+                             size_t errlen);
 
 #endif

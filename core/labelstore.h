@@ -37,9 +37,10 @@ int nd_lstore_map(nd_lstore *s, const char *path, uint64_t sig);
 
 /* Check a mapped store against the dataset's index (counts) and label
  * table: known[0..65536) says which label numbers exist, L is the number of
- * label slots (for the message).  dir names the dataset in messages. */
+ * label slots (for the message).  dir names the dataset in messages.  Only
+ * label pixels [from, to) are scanned (a shard reads only its own). */
 int nd_lstore_check(const nd_lstore *s, const char *dir, size_t nimages, size_t nlayers, size_t maps_len,
-                    const unsigned char *known, int L);
+                    const unsigned char *known, int L, size_t from, size_t to);
 
 /* Start building a store of maps_len label pixels at path (s->maps is then
  * writable); finish with nd_lstore_commit or nd_lstore_abort. */

@@ -3,7 +3,7 @@
  *
  * A source makes a block of images' activations for every layer at once.
  * nd_dissect_layers() asks for every image twice: pass 1 feeds the exact
- * one-pass thresholds (core/qtop.h), pass 2 the tally (nd_tally_run on the
+ * one-pass exact thresholds (core/topk.h, the rule of ND_THR_STREAM), pass 2 the tally (nd_tally_run on the
  * block, additive over blocks), then each layer is scored (nd_score).  The
  * results are those nd_dissect() gives on the same activations written to
  * files - same thresholds, same counts - so the layers experiment needs no

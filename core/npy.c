@@ -356,7 +356,8 @@ int npy_writer_open(npy_writer *w, const char *path, npy_dtype t, int ndim, cons
         return nd_fail_prefix("%s", path);
     char hdr[1024];
     size_t hl = npy_header(hdr, sizeof hdr, t, ndim, shape);
-    if (afile_open(&w->af, path))
+    /* an .npy replaces an earlier .npy, never some other file named by mistake */
+    if (afile_check_kind(path, "\x93NUMPY", 6, ".npy file") || afile_open(&w->af, path))
         return -1;
     if (fwrite(hdr, 1, hl, w->af.f) != hl) {
         afile_abort(&w->af);

@@ -118,7 +118,7 @@ struct qt_stream {
     uint32_t *hi;       /* [K][BINS] pass-1 counts */
     uint32_t *bin[2];   /* [K] top-16 bin of each rank */
     uint64_t *rest[2];  /* [K] rank within that bin */
-    uint32_t *lo[2];    /* [K][BINS] pass-2 counts inside bin[r] */
+    uint32_t *lo[2];    /* [K][BINS] pass-2 counts inside bin[r]; lo[1] = lo[0] + K*BINS (one block) */
     uint32_t *key[2];   /* [K] final keys */
 };
 
@@ -180,7 +180,8 @@ void qt_stream_free(qt_stream *q)
         return;
     free(q->hi);
     for (int r = 0; r < 2; r++)
-        free(q->bin[r]), free(q->rest[r]), free(q->lo[r]), free(q->key[r]);
+        free(q->bin[r]), free(q->rest[r]), free(q->key[r]);
+    free(q->lo[0]);
     free(q);
 }
 
@@ -275,9 +276,10 @@ int qt_stream_end_pass(qt_stream *q, int pass)
         }
         free(q->hi);
         q->hi = NULL;
-        for (int r = 0; r < 2; r++)
-            if (!(q->lo[r] = nd_calloc(K * QT_BINS, sizeof(uint32_t))))
-                return nd_fail("out of memory for quantile histograms");
+        /* one block, so a shard's pass-2 counts are one array to reduce */
+        if (!(q->lo[0] = nd_calloc(2 * K * QT_BINS, sizeof(uint32_t))))
+            return nd_fail("out of memory for quantile histograms");
+        q->lo[1] = q->lo[0] + K * QT_BINS;
     } else {
         for (size_t u = 0; u < K; u++)
             for (int r = 0; r < 2; r++) {
@@ -287,6 +289,12 @@ int qt_stream_end_pass(qt_stream *q, int pass)
             }
     }
     return 0;
+}
+
+uint32_t *qt_stream_counts(qt_stream *q, int pass, size_t *n)
+{
+    *n = (pass == 1 ? 1 : 2) * q->K * QT_BINS;
+    return pass == 1 ? q->hi : q->lo[0];
 }
 
 void qt_stream_result(const qt_stream *q, double *out)

@@ -52,6 +52,11 @@ void qt_part_add(const qt_stream *q, qt_part *part, int pass, const float *x, si
 /* adds the part's counts into q and frees the part */
 void qt_part_merge(qt_stream *q, qt_part *part, int pass);
 int qt_stream_end_pass(qt_stream *q, int pass);
+/* The pass's merged counts, *n of them (before qt_stream_end_pass of that
+ * pass): shards of the images (e.g. MPI ranks) sum these elementwise, and
+ * then each ends the pass on the summed counts - the result is that of one
+ * stream over all images. */
+uint32_t *qt_stream_counts(qt_stream *q, int pass, size_t *n);
 void qt_stream_result(const qt_stream *q, double *out);
 void qt_stream_free(qt_stream *q);
 

@@ -9,6 +9,7 @@
 #include "core/tally.h"
 #include "core/err.h"
 #include "core/jobs.h"
+#include "core/topk.h"
 #include "core/upsample.h"
 
 #include <stdlib.h>
@@ -65,11 +66,6 @@ typedef struct {
     char err[1024];
 } tally_job;
 
-typedef struct {
-    up_plan plan;
-    int have, sh, sw, iw;
-} plan_cache;
-
 int nd_tally_plan(up_plan *p, const nd_features *f, const nd_options *o, int sh, int sw, int iw)
 {
     return !nd_profile_get(o->profile)->upsample_field
@@ -77,20 +73,6 @@ int nd_tally_plan(up_plan *p, const nd_features *f, const nd_options *o, int sh,
                : up_plan_nd(p, (int)f->h, (int)f->w, sh, sw, iw, o->field_offset, o->field_size, o->field_stride);
 }
 
-static int get_plan(plan_cache *pc, const nd_features *f, const nd_options *o, const nd_profile_info *prof, int sh,
-                    int sw, int iw)
-{
-    if (pc->have && pc->sh == sh && pc->sw == sw && pc->iw == iw)
-        return 0;
-    if (pc->have)
-        up_plan_free(&pc->plan);
-    pc->have = 0;
-    (void)prof;
-    if (nd_tally_plan(&pc->plan, f, o, sh, sw, iw))
-        return -1;
-    pc->have = 1, pc->sh = sh, pc->sw = sw, pc->iw = iw;
-    return 0;
-}
 
 /* G of images [i0, i1) (the obvious loop; for shards). */
 static void shard_truth(const broden *ds, int once, size_t i0, size_t i1, int64_t *G)
@@ -128,7 +110,7 @@ static float map_max(const float *a, size_t hw)
 }
 
 /* Tally one image whose activations are x[K*h*w]. */
-static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, int *idx,
+static int tally_image(tally_job *j, up_cache *pc, size_t i, const float *x, int *idx,
                        unsigned char *present, unsigned char *hit)
 {
     const broden *ds = j->ds;
@@ -144,7 +126,8 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
     }
     int ih, iw, sh, sw;
     broden_image_size(ds, i, &ih, &iw, &sh, &sw);
-    if (get_plan(pc, f, j->o, j->prof, sh, sw, iw))
+    if (up_cache_get(pc, j->prof->upsample_field, (int)f->h, (int)f->w, sh, sw, iw, j->o->field_offset,
+                     j->o->field_size, j->o->field_stride))
         return -1;
     const broden_layer *layers;
     const broden_imglabel *ils;
@@ -160,12 +143,11 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
 
     for (size_t u = 0; u < f->K; u++) {
         const float *a = x + u * hw;
-        float mx = map_max(a, hw);
         if (maxact)
-            maxact[u] = mx;
-        /* bilinear weights are non-negative and sum to one, so a map whose
-         * maximum is not above the threshold cannot produce a mask */
-        if (!(mx > j->thr32[u]))
+            maxact[u] = map_max(a, hw);
+        /* bilinear weights are non-negative and sum to one, so a map with
+         * no value above the threshold cannot produce a mask */
+        if (!qt_any_above(a, hw, j->thr32[u]))
             continue;
         int m = up_mask(&pc->plan, a, j->thr32[u], idx);
         if (m == 0)
@@ -174,19 +156,28 @@ static int tally_image(tally_job *j, plan_cache *pc, size_t i, const float *x, i
         int64_t *Iu = t->I + u * L;
         if (hit_rule)
             memset(hit, 0, C + 1);
-        /* branch-free: unlabelled pixels count into slot 0 (cleared at the
-         * end of the tally) and unselected categories into hit[C] */
+        /* unlabelled pixels count into slot 0 (cleared at the end of the
+         * tally) and unselected categories into hit[C].  Mask pixels come in
+         * rows over label regions, so runs of one label are counted in a
+         * register and added once: incrementing Iu[l] per pixel would make
+         * each add wait for the previous store to the same slot. */
         for (size_t k = 0; k < nl; k++) {
             const uint16_t *map = layers[k].map;
-            if (hit_rule)
-                for (int q = 0; q < m; q++) {
-                    uint16_t l = map[idx[q]];
-                    Iu[l]++;
-                    hit[j->prim[l]] = 1;
+            uint16_t cur = map[idx[0]];
+            int64_t run = 0;
+            for (int q = 0; q < m; q++) {
+                uint16_t l = map[idx[q]];
+                if (l != cur) {
+                    Iu[cur] += run;
+                    if (hit_rule)
+                        hit[j->prim[cur]] = 1;
+                    cur = l, run = 0;
                 }
-            else
-                for (int q = 0; q < m; q++)
-                    Iu[map[idx[q]]]++;
+                run++;
+            }
+            Iu[cur] += run;
+            if (hit_rule)
+                hit[j->prim[cur]] = 1;
         }
         for (size_t k = 0; k < ni; k++) {
             int dup = 0;
@@ -222,7 +213,7 @@ static void *tally_worker(void *arg)
     float *buf = nd_malloc(j->chunk * per * sizeof *buf);
     int *idx = nd_malloc(sizeof *idx * (size_t)(maxpix + 1));
     unsigned char *present = nd_malloc(C + 1), *hit = nd_malloc(C + 1); /* slot C: no category */
-    plan_cache pc = {0};
+    up_cache pc = {0};
     if (!buf || !idx || !present || !hit) {
         j->rc = -1;
         snprintf(j->err, sizeof j->err, "the tally: %s", nd_errmsg());
@@ -245,8 +236,7 @@ static void *tally_worker(void *arg)
             }
     }
 done:
-    if (pc.have)
-        up_plan_free(&pc.plan);
+    up_cache_free(&pc);
     free(buf), free(idx), free(present), free(hit);
     return NULL;
 }

@@ -8,8 +8,8 @@
 #include "core/thresholds.h"
 #include "core/err.h"
 #include "core/jobs.h"
-#include "core/qtop.h"
 #include "core/quantile.h"
+#include "core/topk.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,13 +18,17 @@
 const char *nd_thr_method_name(nd_thr_method m)
 {
     switch (m) {
-    case ND_THR_WINDOW: return "window";
+    case ND_THR_STREAM: return "stream";
     case ND_THR_HISTOGRAM: return "histogram";
     case ND_THR_SELECT: return "select";
-    case ND_THR_TOP: return "top-values";
     default: return "auto";
     }
 }
+
+/* The passes read images through nd_features_blocks[_range]: blocks of
+ * ND_FEATURES_BLOCK aligned to global image indices, so a shard of the
+ * images reads the same blocks as one process over all of them (a source
+ * whose values depend on the block, a rotation's sgemm, rounds the same). */
 
 /* ---- two histogram passes (qt_stream) ---- */
 
@@ -32,6 +36,7 @@ typedef struct {
     const nd_features *f;
     qt_stream *q;
     qt_part *part;
+    size_t i0, i1;
     int pass, tid, nt, rc;
     char err[1024];
 } hist_job;
@@ -47,8 +52,31 @@ static int hist_block(void *ctx, const float *x, size_t i0, size_t n)
 static void *hist_worker(void *arg)
 {
     hist_job *j = arg;
-    j->rc = nd_features_blocks(j->f, j->tid, j->nt, hist_block, j, j->err, sizeof j->err);
+    j->rc = nd_features_blocks_range(j->f, j->i0, j->i1, j->tid, j->nt, hist_block, j, j->err, sizeof j->err);
     return NULL;
+}
+
+int nd_thresholds_pass(const nd_features *f, qt_stream *q, int pass, size_t i0, size_t i1, int threads)
+{
+    if (i1 > f->N || i0 > i1)
+        return nd_fail("image range [%zu, %zu) outside the %zu images", i0, i1, f->N);
+    int nt = nd_threads(threads), rc = 0;
+    hist_job jobs[ND_MAX_THREADS];
+    for (int t = 0; t < nt; t++) {
+        jobs[t] = (hist_job){.f = f, .q = q, .i0 = i0, .i1 = i1, .pass = pass, .tid = t, .nt = nt};
+        if (!(jobs[t].part = qt_part_new(q, pass))) {
+            for (int k = 0; k < t; k++)
+                qt_part_merge(q, jobs[k].part, pass);
+            return nd_fail("out of memory for quantile histograms");
+        }
+    }
+    nd_run_jobs(hist_worker, jobs, sizeof *jobs, nt);
+    for (int t = 0; t < nt; t++) {
+        if (jobs[t].rc && !rc)
+            rc = nd_fail("%s", jobs[t].err);
+        qt_part_merge(q, jobs[t].part, pass);
+    }
+    return rc;
 }
 
 static int thresholds_histogram(const nd_features *f, double level, int nt, nd_progress progress, double *out)
@@ -57,23 +85,8 @@ static int thresholds_histogram(const nd_features *f, double level, int nt, nd_p
     qt_stream *q = qt_stream_new(f->K, (uint64_t)f->N * f->h * f->w, level);
     if (!q)
         return -1;
-    hist_job jobs[ND_MAX_THREADS];
     for (int pass = 1; pass <= 2 && !rc; pass++) {
-        for (int t = 0; t < nt; t++) {
-            jobs[t] = (hist_job){.f = f, .q = q, .pass = pass, .tid = t, .nt = nt};
-            if (!(jobs[t].part = qt_part_new(q, pass))) {
-                for (int k = 0; k < t; k++)
-                    qt_part_merge(q, jobs[k].part, pass);
-                qt_stream_free(q);
-                return nd_fail("out of memory for quantile histograms");
-            }
-        }
-        nd_run_jobs(hist_worker, jobs, sizeof *jobs, nt);
-        for (int t = 0; t < nt; t++) {
-            if (jobs[t].rc && !rc)
-                rc = nd_fail("%s", jobs[t].err);
-            qt_part_merge(q, jobs[t].part, pass);
-        }
+        rc = nd_thresholds_pass(f, q, pass, 0, f->N, nt);
         if (!rc)
             rc = qt_stream_end_pass(q, pass);
         if (!rc)
@@ -85,177 +98,131 @@ static int thresholds_histogram(const nd_features *f, double level, int nt, nd_p
     return rc;
 }
 
-/* ---- one full pass, when a sample brackets the quantile ----
+/* ---- one pass: each unit's top candidates (core/topk.h) ----
  *
- * A sample of about 1,024 images gives, per unit, a value window [lo, hi]
- * around the wanted quantile (sample levels p -/+ 0.004); one pass over all
- * images then counts, per unit, the values below lo and keeps those inside
- * the window (about 0.8% of them).  If the window holds both order
- * statistics the quantile is exact from them; if not (or if the window
- * would take too much memory), the method reports a miss. */
-#define WINDOW_HALF 0.004
+ * Each thread streams its blocks into its own qt_top; the quantile is
+ * exact from their union.  The floors start from a small sample
+ * (STREAM_SAMPLE images in blocks of 8 consecutive ones), so that only a
+ * few percent of the values are ever kept; a floor guessed too high is
+ * detected by qt_top_result and the pass runs again without guesses. */
+enum { STREAM_SAMPLE = 32 };
 
 typedef struct {
     const nd_features *f;
-    const float *lo, *hi;
-    int tid, nt;
-    uint64_t *below;   /* [K] */
-    float **cand;      /* [K] growable */
-    size_t *ncand, *capc;
-    size_t total, cap_total;
-    int overflow, rc;
+    qt_top *t;
+    int tid, nt, rc, oom;
     char err[1024];
-} win_job;
+} top_job;
 
-/* Keep value v of unit u (inside the window); 0 when the job's budget is spent. */
-static int win_keep(win_job *j, size_t u, float v)
-{
-    if (j->ncand[u] == j->capc[u]) {
-        size_t nc = j->capc[u] ? 2 * j->capc[u] : 1024;
-        float *np = j->total + nc - j->capc[u] > j->cap_total ? NULL : realloc(j->cand[u], nc * sizeof(float));
-        if (!np)
-            return 0;
-        j->total += nc - j->capc[u];
-        j->cand[u] = np, j->capc[u] = nc;
-    }
-    j->cand[u][j->ncand[u]++] = v;
-    return 1;
-}
-
-/* Count and keep one block's values; nonzero (stop) once the budget is spent. */
-static int win_block(void *ctx, const float *x, size_t i0, size_t n)
+static int top_block(void *ctx, const float *x, size_t i0, size_t n)
 {
     (void)i0;
-    win_job *j = ctx;
-    const nd_features *f = j->f;
-    size_t hw = f->h * f->w;
-    for (size_t u = 0; u < f->K && !j->overflow; u++) {
-        float lo = j->lo[u], hi = j->hi[u];
-        for (size_t i = 0; i < n && !j->overflow; i++) {
-            const float *v = x + (i * f->K + u) * hw;
-            for (size_t k = 0; k < hw; k++) {
-                if (v[k] < lo)
-                    j->below[u]++;
-                else if (v[k] <= hi && !win_keep(j, u, v[k])) {
-                    j->overflow = 1;
-                    break;
-                }
-            }
-        }
-    }
-    return j->overflow;
+    top_job *j = ctx;
+    if (qt_top_add(j->t, x, n, j->f->h * j->f->w))
+        return j->oom = 1;
+    return 0;
 }
 
-static void *win_worker(void *arg)
+static void *top_worker(void *arg)
 {
-    win_job *j = arg;
-    if (!j->overflow) /* overflow here: its counters could not be allocated */
-        j->rc = nd_features_blocks(j->f, j->tid, j->nt, win_block, j, j->err, sizeof j->err);
+    top_job *j = arg;
+    j->rc = nd_features_blocks(j->f, j->tid, j->nt, top_block, j, j->err, sizeof j->err);
     return NULL;
 }
 
-/* The window [lo[u], hi[u]] of every unit from every stride-th image.
- * Returns 1 done, 0 no memory for the sample (a miss), -1 source error. */
-static int sample_window(const nd_features *f, size_t stride, double level, float *lo, float *hi)
+/* Floors from a sample: per unit a value with about 10 q of the sample's
+ * values above it (loose, because a few images of a rare concept can
+ * crowd a small sample's tail), from a 256-bin histogram of the sample
+ * (cheaper than a selection: a guess only needs to be roughly right, and
+ * one that is too high is detected).  1 with floors, 0 if not worth it
+ * (small inputs, where streaming from nothing is cheaper), -1 on error. */
+static int guess_floors(const nd_features *f, double quantile, float *floor)
 {
-    size_t hw = f->h * f->w, K = f->K, ns = (f->N + stride - 1) / stride, m = ns * hw;
-    float *sample = nd_malloc(K * m * sizeof *sample), *buf = nd_malloc(K * hw * sizeof *buf);
+    size_t hw = f->h * f->w, K = f->K, per = K * hw;
+    size_t m = STREAM_SAMPLE * hw, tail = (size_t)ceil(10 * quantile * (double)m) + 32;
+    if (f->N < 8 * STREAM_SAMPLE || tail >= m)
+        return 0;
+    float *blk = nd_malloc(STREAM_SAMPLE * per * sizeof *blk);
+    if (!blk)
+        return -1;
     int rc = 1;
-    if (!sample || !buf)
-        rc = 0; /* a miss, not an error: the histograms need far less memory */
-    for (size_t s = 0; s < ns && rc == 1; s++) {
+    size_t stride = f->N / (STREAM_SAMPLE / 8);
+    for (size_t s = 0; s < STREAM_SAMPLE / 8 && rc == 1; s++) {
         const float *x;
-        if (f->get(f->ctx, s * stride, 1, buf, &x))
+        float *dst = blk + s * 8 * per;
+        if (f->get(f->ctx, s * stride / 8 * 8, 8, dst, &x))
             rc = -1;
-        else
-            for (size_t u = 0; u < K; u++)
-                memcpy(sample + u * m + s * hw, x + u * hw, hw * sizeof(float));
+        else if (x != dst)
+            memcpy(dst, x, 8 * per * sizeof *x);
     }
-    double plo = level - WINDOW_HALF < 0 ? 0 : level - WINDOW_HALF;
-    double phi = level + WINDOW_HALF > 1 ? 1 : level + WINDOW_HALF;
     for (size_t u = 0; u < K && rc == 1; u++) {
-        lo[u] = qt_kth(sample + u * m, m, (size_t)floor(plo * (double)(m - 1)));
-        hi[u] = qt_kth(sample + u * m, m, (size_t)ceil(phi * (double)(m - 1)));
+        float a = INFINITY, b = -INFINITY;
+        for (size_t i = 0; i < STREAM_SAMPLE; i++)
+            for (size_t p = 0; p < hw; p++) {
+                float v = blk[i * per + u * hw + p];
+                a = v < a ? v : a, b = v > b ? v : b;
+            }
+        floor[u] = -INFINITY;
+        if (!(b > a))
+            continue;
+        size_t cnt[256] = {0}, above = 0;
+        double scale = 255.999 / ((double)b - a);
+        for (size_t i = 0; i < STREAM_SAMPLE; i++)
+            for (size_t p = 0; p < hw; p++)
+                cnt[(int)(((double)blk[i * per + u * hw + p] - a) * scale)]++;
+        int bin = 255;
+        while (bin > 0 && above + cnt[bin] < tail)
+            above += cnt[bin--];
+        if (bin > 0) /* the lower edge of the bin that completes the tail */
+            floor[u] = (float)(a + (double)bin / scale);
     }
-    free(sample), free(buf);
+    free(blk);
     return rc;
 }
 
-/* Unit u's quantile from the candidates of all jobs: 1 done, 0 miss. */
-static int window_unit(win_job *jobs, int nt, size_t u, size_t n, double level, double *out)
+/* 1 done, 0 if the candidates would take more than 1 GiB, -1 on error */
+static int thresholds_stream(const nd_features *f, double quantile, int nt, double *out)
 {
-    size_t r0, r1;
-    double tt;
-    qt_ranks(n, level, &r0, &r1, &tt);
-    uint64_t below = 0;
-    size_t nc = 0;
-    for (int t = 0; t < nt; t++)
-        below += jobs[t].below[u], nc += jobs[t].ncand[u];
-    if (below > r0 || below + nc <= r1)
-        return 0; /* the window missed an order statistic */
-    float *all = nd_malloc((nc ? nc : 1) * sizeof *all);
-    if (!all)
+    uint64_t n = (uint64_t)f->N * f->h * f->w;
+    size_t keep = qt_top_keep(n, 1.0 - quantile), hw = f->h * f->w;
+    if ((double)(2 * keep + 2 * hw) * (double)f->K * (double)nt * sizeof(float) > (double)((size_t)1 << 30))
         return 0;
-    size_t k = 0;
-    for (int t = 0; t < nt; t++) {
-        memcpy(all + k, jobs[t].cand[u], jobs[t].ncand[u] * sizeof(float));
-        k += jobs[t].ncand[u];
+    float *floor = nd_malloc(f->K * sizeof *floor);
+    if (!floor)
+        return -1;
+    int g = guess_floors(f, quantile, floor), rc = g < 0 ? -1 : 1;
+    for (int attempt = 0; rc == 1; attempt++) {
+        top_job jobs[ND_MAX_THREADS];
+        int made = 0;
+        for (; made < nt; made++) {
+            jobs[made] = (top_job){.f = f, .tid = made, .nt = nt};
+            if (!(jobs[made].t = qt_top_new(f->K, keep, g == 1 && attempt == 0 ? floor : NULL)))
+                break;
+        }
+        if (made < nt)
+            rc = nd_fail("out of memory for the thresholds' candidates");
+        else
+            nd_run_jobs(top_worker, jobs, sizeof *jobs, nt);
+        for (int t = 0; t < made && rc == 1; t++)
+            if (jobs[t].rc || jobs[t].oom)
+                rc = jobs[t].rc ? nd_fail("%s", jobs[t].err) : nd_fail("out of memory for the thresholds' candidates");
+        if (rc == 1) {
+            qt_top *parts[ND_MAX_THREADS];
+            for (int t = 0; t < nt; t++)
+                parts[t] = jobs[t].t;
+            int r = qt_top_result(parts, nt, n, 1.0 - quantile, out);
+            if (r < 0)
+                rc = nd_fail("out of memory for the thresholds' candidates");
+            else if (r == 0)
+                rc = 2; /* done */
+            else
+                ND_ASSERT(attempt == 0 && g == 1); /* only a guessed floor can miss */
+        }
+        for (int t = 0; t < made; t++)
+            qt_top_free(jobs[t].t);
     }
-    float a = qt_kth(all, nc, r0 - below);
-    float b = r1 == r0 ? a : qt_kth(all, nc, r1 - below);
-    *out = r1 == r0 ? (double)a : qt_lerp(a, b, tt);
-    free(all);
-    return 1;
-}
-
-/* Returns 1 if the thresholds were computed, 0 on a miss, -1 on error.
- * Memory failures of this optional method are misses, not errors (the
- * caller clears their message). */
-static int thresholds_window(const nd_features *f, double level, int nt, double *out)
-{
-    size_t stride = f->N / 1024, hw = f->h * f->w, K = f->K;
-    if (stride < 4)
-        return 0; /* small inputs: two passes cost little */
-    float *lo = nd_malloc(K * sizeof *lo), *hi = nd_malloc(K * sizeof *hi);
-    int rc = lo && hi ? sample_window(f, stride, level, lo, hi) : 0;
-    if (rc != 1) {
-        free(lo), free(hi);
-        return rc;
-    }
-    win_job jobs[ND_MAX_THREADS];
-    /* generous: about 4x the expected window, and at most 1 GiB in all */
-    size_t expect = (size_t)((2 * WINDOW_HALF) * (double)f->N * (double)hw * (double)K);
-    size_t cap = 4 * expect / (size_t)nt + 65536;
-    if (cap * (size_t)nt > ((size_t)1 << 28))
-        cap = ((size_t)1 << 28) / (size_t)nt;
-    for (int t = 0; t < nt; t++) {
-        jobs[t] = (win_job){.f = f, .lo = lo, .hi = hi, .tid = t, .nt = nt, .cap_total = cap};
-        jobs[t].below = nd_calloc(K, sizeof(uint64_t));
-        jobs[t].cand = nd_calloc(K, sizeof(float *));
-        jobs[t].ncand = nd_calloc(K, sizeof(size_t));
-        jobs[t].capc = nd_calloc(K, sizeof(size_t));
-        if (!jobs[t].below || !jobs[t].cand || !jobs[t].ncand || !jobs[t].capc)
-            jobs[t].overflow = 1;
-    }
-    nd_run_jobs(win_worker, jobs, sizeof *jobs, nt);
-    int ok = 1;
-    rc = 0;
-    for (int t = 0; t < nt; t++) {
-        if (jobs[t].rc && !rc)
-            rc = nd_fail("%s", jobs[t].err);
-        if (jobs[t].overflow)
-            ok = 0;
-    }
-    for (size_t u = 0; u < K && ok && !rc; u++)
-        ok = window_unit(jobs, nt, u, f->N * hw, level, &out[u]);
-    for (int t = 0; t < nt; t++) {
-        if (jobs[t].cand)
-            for (size_t u = 0; u < K; u++)
-                free(jobs[t].cand[u]);
-        free(jobs[t].below), free(jobs[t].cand), free(jobs[t].ncand), free(jobs[t].capc);
-    }
-    free(lo), free(hi);
-    return rc ? -1 : ok;
+    free(floor);
+    return rc == 2 ? 1 : rc;
 }
 
 /* ---- the reference: gather each unit's values, select ---- */
@@ -321,27 +288,6 @@ static int thresholds_select(const nd_features *f, double level, int nt, nd_prog
     return rc;
 }
 
-/* ---- one pass keeping the top values (core/qtop.h) ---- */
-
-static int thresholds_top(const nd_features *f, double level, int nt, nd_progress progress, double *out)
-{
-    size_t B = 16, per = f->K * f->h * f->w;
-    float *buf = nd_malloc(B * per * sizeof *buf);
-    qt_top *q = buf ? qt_top_new(f->K, (uint64_t)f->N * f->h * f->w, level) : NULL;
-    int rc = q ? 0 : -1;
-    for (size_t i0 = 0; i0 < f->N && !rc; i0 += B) {
-        size_t n = f->N - i0 < B ? f->N - i0 : B;
-        const float *x;
-        rc = f->get(f->ctx, i0, n, buf, &x) ? -1 : qt_top_add(q, x, n, f->h * f->w, nt);
-        nd_report(progress, "thresholds", i0 + n, f->N);
-    }
-    if (!rc)
-        rc = qt_top_result(q, out);
-    qt_top_free(q);
-    free(buf);
-    return rc;
-}
-
 /* ---- the entry points ---- */
 
 int nd_thresholds_by(const nd_features *f, double quantile, int threads, nd_thr_method method,
@@ -353,29 +299,26 @@ int nd_thresholds_by(const nd_features *f, double quantile, int threads, nd_thr_
     double level = 1.0 - quantile;
     nd_thr_method m = method;
     int rc;
-    if (method == ND_THR_AUTO || method == ND_THR_WINDOW) {
-        int w = thresholds_window(f, level, nt, out);
+    if (method == ND_THR_AUTO || method == ND_THR_STREAM) {
+        int w = thresholds_stream(f, quantile, nt, out);
         if (w < 0)
             return -1;
-        if (w == 0 && method == ND_THR_WINDOW)
-            return nd_fail("thresholds: the sampled window did not bracket every unit's quantile "
-                           "(or the input is too small to sample); use the histogram method");
+        if (w == 0 && method == ND_THR_STREAM)
+            return nd_fail("thresholds: the candidates of %zu units would take more than 1 GiB at quantile %g; "
+                           "use the histogram method", f->K, quantile);
         if (w == 1) {
             nd_report(progress, "thresholds", f->K, f->K);
-            m = ND_THR_WINDOW;
+            m = ND_THR_STREAM;
         } else {
-            nd_clear_error(); /* a memory miss recorded a message; the fallback needs none */
             m = ND_THR_HISTOGRAM;
         }
     }
-    if (m == ND_THR_TOP)
-        rc = thresholds_top(f, level, nt, progress, out);
-    else if (m == ND_THR_HISTOGRAM)
+    if (m == ND_THR_HISTOGRAM)
         rc = thresholds_histogram(f, level, nt, progress, out);
     else if (m == ND_THR_SELECT)
         rc = thresholds_select(f, level, nt, progress, out);
     else
-        rc = 0; /* the window did it */
+        rc = 0; /* the stream did it */
     if (!rc && used)
         *used = m;
     return rc;

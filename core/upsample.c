@@ -245,8 +245,18 @@ static int row_interval(const up_plan *p, const float *in, float thr, int y, int
         const float *r0 = in + (size_t)p->y0[y] * (size_t)p->w, *r1 = in + (size_t)p->y1[y] * (size_t)p->w;
         double hy0 = p->hy0[y], hy1 = p->hy1[y];
         int ia = p->x0[xa] < p->x1[xa] ? p->x0[xa] : p->x1[xa], ib = p->x0[xb] > p->x1[xb] ? p->x0[xb] : p->x1[xb];
-        for (int i = ia; i <= ib; i++)
+        double mx = -INFINITY, mag = 0;
+        for (int i = ia; i <= ib; i++) {
             a0[i] = (double)r0[i] * hy0, a1[i] = (double)r1[i] * hy1;
+            mx = fmax(mx, a0[i] + a1[i]);
+            mag = fmax(mag, fabs(a0[i]) + fabs(a1[i]));
+        }
+        /* every pixel of the row is a convex combination (hx0 + hx1 = 1) of
+         * the node columns' a0 + a1, so a row whose largest is below thr -
+         * by more than the few double roundings of the terms - has no mask
+         * pixel: most rows at the edge of a hot node's support */
+        if (mx < (double)thr - 1e-12 * mag)
+            return 0;
         for (int x = xa; x <= xb; x++) {
             int a = p->x0[x], b = p->x1[x];
             double hx0 = p->hx0[x], hx1 = p->hx1[x];
@@ -331,4 +341,23 @@ int up_mask_dense(const up_plan *p, const float *in, float thr, int *idx, float 
         if (out[i] > thr)
             idx[n++] = i;
     return n;
+}
+
+int up_cache_get(up_cache *c, int nd, int h, int w, int sh, int sw, int iw, int offset, int size,
+                 int stride)
+{
+    if (c->have && c->sh == sh && c->sw == sw && c->iw == iw)
+        return 0;
+    up_cache_free(c);
+    if (nd ? up_plan_nd(&c->plan, h, w, sh, sw, iw, offset, size, stride) : up_plan_lite(&c->plan, h, w, sh, sw))
+        return -1;
+    c->have = 1, c->sh = sh, c->sw = sw, c->iw = iw;
+    return 0;
+}
+
+void up_cache_free(up_cache *c)
+{
+    if (c->have)
+        up_plan_free(&c->plan);
+    c->have = 0;
 }

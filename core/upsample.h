@@ -38,6 +38,18 @@ int up_plan_nd(up_plan *p, int h, int w, int sh, int sw, int iw, int offset, int
 int up_plan_lite(up_plan *p, int h, int w, int sh, int sw);
 void up_plan_free(up_plan *p);
 
+/* The plan of the last image size seen, rebuilt when (sh, sw, iw) change:
+ * images of one dataset usually share one.  nd = 1: ND rule with the field
+ * (offset, size, stride); 0: NDL.  Zero-initialise; free with
+ * up_cache_free. */
+typedef struct {
+    up_plan plan;
+    int have, sh, sw, iw;
+} up_cache;
+int up_cache_get(up_cache *c, int nd, int h, int w, int sh, int sw, int iw, int offset, int size,
+                 int stride);
+void up_cache_free(up_cache *c);
+
 /* out[sh*sw] from in[h*w]; tmp has room for h*sw floats (NDL only). */
 void up_apply(const up_plan *p, const float *in, float *out, float *tmp);
 

@@ -10,7 +10,7 @@
  * 113x113 are 46 MB for two categories).  The full-resolution counts then
  * decide which labels the filter keeps and their numbers; pass 2 writes the
  * renumbered label maps and the CSV files.  All of it goes into
- * OUT.tmp.<pid>, renamed to OUT at the end and removed on failure, so OUT is
+ * OUT.tmp.<host>.<pid>, renamed to OUT at the end and removed on failure, so OUT is
  * complete or absent.
  */
 #include "datasets/import.h"
@@ -703,10 +703,10 @@ static int gather(imp_ctx *c)
         return -1;
     if (check_unique(c) || !(c->d = nd_calloc(c->n, sizeof *c->d)))
         return -1;
-    size_t tl = strlen(o->out_dir) + 32;
+    size_t tl = strlen(o->out_dir) + strlen(afile_tmp_tag()) + 8;
     if (!(c->tmp = nd_malloc(tl)))
         return -1;
-    snprintf(c->tmp, tl, "%s.tmp.%ld", o->out_dir, (long)getpid());
+    snprintf(c->tmp, tl, "%s.tmp.%s", o->out_dir, afile_tmp_tag());
     return (c->imgdir = nd_path_join(c->tmp, "images")) ? 0 : -1;
 }
 

@@ -21,7 +21,7 @@
  * leaves the cell empty.  label.csv and c_<cat>.csv record those
  * full-resolution frequency and coverage numbers.
  *
- * Output (dissection-spec section 1.1), built in OUT.tmp.<pid> and renamed
+ * Output (dissection-spec section 1.1), built in OUT.tmp.<host>.<pid> and renamed
  * to OUT (which must not exist yet); on any error nothing is left:
  *   images/<name>.jpg          size x size, whole image squashed
  *                              (antialiased bilinear), JPEG quality 95;

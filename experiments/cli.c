@@ -2,6 +2,8 @@
  * strict numbers, the progress line and its one quiet rule. */
 #include "experiments/cli.h"
 #include "core/err.h"
+#include "core/jobs.h"
+#include "linalg/rotation.h"
 
 #include <errno.h>
 #include <math.h>
@@ -29,6 +31,30 @@ int cli_fail(void)
     return ND_EXIT_FAIL;
 }
 
+int cli_finish(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        int e = errno;
+        cli_progress_done();
+        fprintf(stderr, "dissect: standard output: write failed: %s\n", strerror(e ? e : EIO));
+        return rc ? rc : ND_EXIT_FAIL;
+    }
+    return rc;
+}
+
+int cli_reject_empty(const char *cmd, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        size_t n = strlen(argv[i]);
+        if (n == 0)
+            return cli_usage_error(cmd, "empty argument%s%s%s (an empty path would mean the current folder)",
+                                   i > 1 ? " after '" : "", i > 1 ? argv[i - 1] : "", i > 1 ? "'" : "");
+        if (n > 2 && argv[i][0] == '-' && argv[i][1] == '-' && argv[i][n - 1] == '=')
+            return cli_usage_error(cmd, "'%s': empty value", argv[i]);
+    }
+    return 0;
+}
+
 int cli_double(const char *s, double *out)
 {
     char *end;
@@ -46,6 +72,28 @@ int cli_long(const char *s, long *out)
     errno = 0;
     long v = strtol(s, &end, 10);
     if (!*s || *end || errno)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* the range strings of cli.h spell these constants */
+_Static_assert(ND_MAX_THREADS == 64, "CLI_THREADS_RANGE");
+_Static_assert(ROT_SEED_MAX == 4294967294UL, "CLI_SEED_RANGE");
+
+int cli_threads(const char *s, int *out)
+{
+    long v;
+    if (cli_long(s, &v) || v < 0 || v > ND_MAX_THREADS)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int cli_seed(const char *s, long *out)
+{
+    long v;
+    if (cli_long(s, &v) || v < 0 || (unsigned long)v > ROT_SEED_MAX)
         return -1;
     *out = v;
     return 0;

@@ -1,6 +1,7 @@
 /* cmd_classify.c - `dissect classify`: top-5 ImageNet classes of images
  * with SqueezeNet v1.0 (a smoke test of decoding, preprocessing, weights
  * and forward pass together). */
+#include "core/csv.h"
 #include "core/err.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
@@ -24,7 +25,7 @@ static void usage(FILE *f)
 }
 
 /* 1000 class names; a missing file is an error naming it. */
-static int read_synsets(const char *path, char ***names)
+int classify_read_synsets(const char *path, char ***names)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -33,8 +34,9 @@ static int read_synsets(const char *path, char ***names)
     int n = 0, oom = 0;
     while (v && !oom && n < 1000 && fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = 0;
+        const char *l = n == 0 ? nd_skip_bom(line) : line;
         /* "n01440764 tench, Tinca tinca": drop the WordNet id */
-        const char *s = line[0] == 'n' && strchr(line, ' ') ? strchr(line, ' ') + 1 : line;
+        const char *s = l[0] == 'n' && strchr(l, ' ') ? strchr(l, ' ') + 1 : l;
         oom = !(v[n++] = strdup(s));
     }
     fclose(f);
@@ -85,7 +87,7 @@ int cmd_classify(int argc, char **argv)
     }
     char **names = NULL;
     mdl_runner *r = NULL;
-    int rc = read_synsets(synsets, &names);
+    int rc = classify_read_synsets(synsets, &names);
     if (rc == 0)
         rc = mdl_runner_open(&r, "squeezenet", weights, -1, "pool10");
     free(syn);

@@ -5,7 +5,9 @@
  * summary.json, thresholds.npy), or two files (.csv, .json, .npy).  B is the
  * reference: a number matches when |a - b| <= atol + rtol * |b| (NaN matches
  * only NaN); any other text must be equal.  CSV files are compared cell by
- * cell (same header, same rows, in order); JSON files member by member
+ * cell, rows matched on their key (unit in result tables, alpha and draw in
+ * sweep tables, alpha in summary.csv; else by position), and identifiers and
+ * labels (unit, alpha, draw, seed, n, category, *label) exactly; JSON files member by member
  * through their flattened paths ("counts.detectors", "list[2]"), skipping
  * members that record when or how fast a run went (names containing
  * "seconds", "time", "elapsed", "date", "pid", "host", "version") and
@@ -166,18 +168,101 @@ static int csv_read(csv_t *c, const char *path)
     return 0;
 }
 
-static void row_label(char *buf, size_t cap, const csv_t *c, int r)
+/* Key columns of a table (header row 0): rows are matched on them, not by
+ * position, because result.csv is sorted by score and near-ties swap order.
+ * Sweep tables: alpha, draw; result tables: unit; summary.csv: alpha.
+ * Returns how many (0: match by position). */
+static int key_cols(const csv_t *c, int *k)
 {
-    /* name a row by its key columns: alpha,draw,seed for sweep tables, else the first */
-    int keys = c->nrow > 0 && c->ncol[0] >= 3 && !strcmp(c->cells[0][0], "alpha") &&
-                       !strcmp(c->cells[0][1], "draw")
-                   ? 3
-                   : 1;
+    if (c->nrow == 0)
+        return 0;
+    char **h = c->cells[0];
+    int n = c->ncol[0];
+    if (n >= 2 && !strcmp(h[0], "alpha") && !strcmp(h[1], "draw")) {
+        k[0] = 0, k[1] = 1;
+        return 2;
+    }
+    for (int j = 0; j < n; j++)
+        if (!strcmp(h[j], "unit")) {
+            k[0] = j;
+            return 1;
+        }
+    if (n >= 1 && !strcmp(h[0], "alpha")) {
+        k[0] = 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* Identifiers and labels compare exactly, whatever the tolerance. */
+static int exact_col(const char *name)
+{
+    static const char *ids[] = {"unit", "alpha", "draw", "seed", "n", "category"};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
+        if (!strcmp(name, ids[i]))
+            return 1;
+    size_t l = strlen(name);
+    return l >= 5 && !strcmp(name + l - 5, "label");
+}
+
+/* Same key: numbers by value ("0.50" is "0.5"), other text exactly. */
+static int same_key(const csv_t *a, int ra, const csv_t *b, int rb, const int *k, int nk)
+{
+    for (int i = 0; i < nk; i++) {
+        if (k[i] >= a->ncol[ra] || k[i] >= b->ncol[rb])
+            return 0;
+        const char *x = a->cells[ra][k[i]], *y = b->cells[rb][k[i]];
+        double u, v;
+        if (as_number(x, &u) && as_number(y, &v) ? u != v : strcmp(x, y) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void row_label(char *buf, size_t cap, const csv_t *c, int r, const int *k, int nk)
+{
     size_t n = (size_t)snprintf(buf, cap, "row %d (", r + 1);
-    for (int k = 0; k < keys && k < c->ncol[r] && k < c->ncol[0] && n < cap; k++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%s=%s", k ? ", " : "", c->cells[0][k], c->cells[r][k]);
+    int shown[3] = {0, nk > 1 ? k[1] : 0, 2};
+    if (nk > 0)
+        shown[0] = k[0];
+    if (nk == 0) /* no key: name it by its first column */
+        nk = 1;
+    else if (nk == 2 && c->ncol[0] > 2 && !strcmp(c->cells[0][2], "seed")) /* sweep rows: the seed too */
+        nk = 3;
+    k = shown;
+    for (int i = 0; i < nk && k[i] < c->ncol[r] && k[i] < c->ncol[0] && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s=%s", i ? ", " : "", c->cells[0][k[i]], c->cells[r][k[i]]);
     if (n < cap)
         snprintf(buf + n, cap - n, ")");
+}
+
+/* Row pa of A against row rb of B, cell by cell. */
+static void cmp_row(cmp_state *s, const char *name, const csv_t *a, int ra, const csv_t *b, int rb, const char *lab)
+{
+    if (a->ncol[ra] != b->ncol[rb]) {
+        diff(s, "%s: %s: %d columns vs %d", name, lab, a->ncol[ra], b->ncol[rb]);
+        return;
+    }
+    for (int k = 0; k < a->ncol[ra]; k++) {
+        double ae, re;
+        const char *col = rb > 0 && k < b->ncol[0] ? b->cells[0][k] : NULL;
+        int d = cmp_scalar(s, a->cells[ra][k], b->cells[rb][k], &ae, &re);
+        if (!d && ae > 0 && col && exact_col(col))
+            d = 1; /* an id within tolerance is still another id */
+        if (!d)
+            continue;
+        char colname[128];
+        if (col)
+            snprintf(colname, sizeof colname, "column %s", col);
+        else
+            snprintf(colname, sizeof colname, "column %d", k + 1);
+        if (ae > 0)
+            diff(s, "%s: %s, %s: %s vs %s (abs %.3g, rel %.3g)", name, rb == 0 ? "header" : lab, colname,
+                 a->cells[ra][k], b->cells[rb][k], ae, re);
+        else
+            diff(s, "%s: %s, %s: '%s' vs '%s'", name, rb == 0 ? "header" : lab, colname, a->cells[ra][k],
+                 b->cells[rb][k]);
+    }
 }
 
 static int cmp_csv(cmp_state *s, const char *name, const char *pa, const char *pb)
@@ -190,33 +275,48 @@ static int cmp_csv(cmp_state *s, const char *name, const char *pa, const char *p
         return -1;
     }
     s->n_files++;
-    if (a.nrow != b.nrow)
-        diff(s, "%s: %d rows vs %d rows", name, a.nrow, b.nrow);
-    int nr = a.nrow < b.nrow ? a.nrow : b.nrow;
-    for (int r = 0; r < nr; r++) {
-        char lab[256];
-        row_label(lab, sizeof lab, &b, r);
-        if (a.ncol[r] != b.ncol[r]) {
-            diff(s, "%s: %s: %d columns vs %d", name, lab, a.ncol[r], b.ncol[r]);
-            continue;
+    int ka[2], kb[2], nk = key_cols(&b, kb);
+    if (nk != key_cols(&a, ka) || (nk == 2 ? ka[0] != kb[0] || ka[1] != kb[1] : nk && ka[0] != kb[0]))
+        nk = 0; /* different layouts: the header difference says it, rows go by position */
+    char lab[256];
+    if (nk == 0) {
+        if (a.nrow != b.nrow)
+            diff(s, "%s: %d rows vs %d rows", name, a.nrow, b.nrow);
+        int nr = a.nrow < b.nrow ? a.nrow : b.nrow;
+        for (int r = 0; r < nr; r++) {
+            row_label(lab, sizeof lab, &b, r, kb, 0);
+            cmp_row(s, name, &a, r, &b, r, lab);
         }
-        for (int k = 0; k < a.ncol[r]; k++) {
-            double ae, re;
-            if (!cmp_scalar(s, a.cells[r][k], b.cells[r][k], &ae, &re))
+    } else {
+        /* by key: the same position first (the usual case), else a search */
+        char *used = a.nrow ? nd_calloc((size_t)a.nrow, 1) : NULL;
+        if (a.nrow && !used) {
+            csv_free(&a), csv_free(&b);
+            return -1;
+        }
+        if (a.nrow && b.nrow) {
+            used[0] = 1;
+            cmp_row(s, name, &a, 0, &b, 0, "header");
+        }
+        for (int r = 1; r < b.nrow; r++) {
+            int m = r < a.nrow && !used[r] && same_key(&a, r, &b, r, kb, nk) ? r : -1;
+            for (int q = 1; m < 0 && q < a.nrow; q++)
+                if (!used[q] && same_key(&a, q, &b, r, kb, nk))
+                    m = q;
+            row_label(lab, sizeof lab, &b, r, kb, nk);
+            if (m < 0) {
+                diff(s, "%s: %s only in B", name, lab);
                 continue;
-            const char *col = r > 0 && k < b.ncol[0] ? b.cells[0][k] : NULL;
-            char colname[128];
-            if (col)
-                snprintf(colname, sizeof colname, "column %s", col);
-            else
-                snprintf(colname, sizeof colname, "column %d", k + 1);
-            if (ae > 0)
-                diff(s, "%s: %s, %s: %s vs %s (abs %.3g, rel %.3g)", name, r == 0 ? "header" : lab, colname,
-                     a.cells[r][k], b.cells[r][k], ae, re);
-            else
-                diff(s, "%s: %s, %s: '%s' vs '%s'", name, r == 0 ? "header" : lab, colname, a.cells[r][k],
-                     b.cells[r][k]);
+            }
+            used[m] = 1;
+            cmp_row(s, name, &a, m, &b, r, lab);
         }
+        for (int q = 1; q < a.nrow; q++)
+            if (!used[q]) {
+                row_label(lab, sizeof lab, &a, q, ka, nk);
+                diff(s, "%s: %s only in A", name, lab);
+            }
+        free(used);
     }
     csv_free(&a);
     csv_free(&b);
@@ -455,6 +555,8 @@ static void usage(FILE *f)
                "                          (point.csv and thresholds.npy when both have them)\n"
                "  two point/units folders summary.json, result.csv (thresholds.npy, point.csv if both)\n"
                "  two files               .csv cell by cell, .json member by member, .npy value by value\n"
+               "CSV rows are matched on their key (unit; alpha and draw; alpha), not by position;\n"
+               "identifiers and labels (unit, alpha, draw, seed, n, category, *label) compare exactly.\n"
                "Numbers match when |a - b| <= atol + rtol*|b|; other text must be equal. JSON members\n"
                "naming timings or hosts (seconds, time, elapsed, date, pid, host, version) and\n"
                "absolute paths (string values starting with / on both sides) are skipped.\n\n"

@@ -1,5 +1,6 @@
 /* cmd_features.c - `dissect features`: a layer's activations over a
  * Broden-format dataset (models/extract.h does the work). */
+#include "core/afile.h"
 #include "core/err.h"
 #include "core/jobs.h"
 #include "experiments/cli.h"
@@ -28,7 +29,7 @@ static void usage(FILE *f)
             "--float16 halves that (IEEE half, rounded to nearest).\n\n"
             "  --model NAME          network (squeezenet)\n"
             "  --weights FILE        Deep Compression weights (compressed_SqueezeNet.net)\n"
-            "  --random-weights SEED He-initialised random weights instead (seed >= 0)\n"
+            "  --random-weights SEED He-initialised random weights instead (seed " CLI_SEED_RANGE ")\n"
             "  --checkpoint DIR      a network trained by `dissect train` (a snap-* folder)\n"
             "                        instead: images squash-resized to its input size, RGB\n"
             "                        (v - 128) / 64, any layer of its net.txt\n"
@@ -81,8 +82,8 @@ int cmd_features(int argc, char **argv)
         case 'l': layer = optarg; break;
         case 'o': out = optarg; break;
         case 'r':
-            if (cli_long(optarg, &seed) || seed < 0)
-                return cli_usage_error(argv[0], "--random-weights: '%s' is not a seed >= 0",
+            if (cli_seed(optarg, &seed))
+                return cli_usage_error(argv[0], "--random-weights '%s': expected a seed in " CLI_SEED_RANGE,
                                        optarg);
             break;
         case 'b':
@@ -104,6 +105,8 @@ int cmd_features(int argc, char **argv)
                                         "--out are required");
     if (!ckpt && !weights == (seed < 0))
         return cli_usage_error(argv[0], "give exactly one of --weights and --random-weights");
+    if (afile_protect_input(weights))
+        return cli_fail();
     double t0 = nd_now();
     rate r = {t0, -1};
     int rc;

@@ -265,6 +265,9 @@ int cmd_recount(int argc, char **argv)
     if (rc >= 0)
         return rc;
     const char *path = argv[optind];
+    /* refused before any work: an input, or a binary file, as --out */
+    if (afile_protect_input(path) || (out && afile_check_text(out)))
+        return cli_fail();
     csv_file f;
     if (csv_open(&f, path))
         return cli_fail();

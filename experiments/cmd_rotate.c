@@ -9,6 +9,7 @@
  * rot_apply (one sgemm per image) and streamed to an npy_writer, so the
  * output is complete or absent and memory stays at two blocks.
  */
+#include "core/afile.h"
 #include "core/err.h"
 #include "core/jobs.h"
 #include "core/npy.h"
@@ -42,7 +43,8 @@ static void usage(FILE *f)
             "                 seed gives the same Q on the same machine)\n"
             "  --from Q.npy   use this K x K matrix instead of drawing one; it must be\n"
             "                 orthogonal (max |Q^T Q - I| <= --tol) with det +1\n"
-            "  --tol T        orthogonality tolerance for --from (default %g)\n"
+            "  --tol T        orthogonality tolerance for --from, in (0, %g] (default %g): the one\n"
+            "                 limit of the input check and of the power step\n"
             "  --alpha A      power of Q (default 1): 0 = identity, 0.5 = halfway along the\n"
             "                 geodesic from I to Q; principal power via the real Schur form\n"
             "  --features F   activations to rotate, [N, K, h, w] float32 or float16\n"
@@ -56,7 +58,7 @@ static void usage(FILE *f)
             "  dissect rotate --dim 256 --seed 1 --alpha 0.5 --out R.npy\n"
             "  dissect rotate --features conv5.npy --seed 1 --alpha 1 --out conv5_rot.npy\n"
             "  dissect rotate --features conv5.npy --from R.npy --alpha 1 --out conv5_rot.npy\n",
-            ROT_SEED_MAX, DEFAULT_TOL, DEFAULT_BLOCK);
+            ROT_SEED_MAX, ROT_TOL_MAX, DEFAULT_TOL, DEFAULT_BLOCK);
 }
 
 /* Read and validate a user-supplied rotation; *Q is malloc'd. */
@@ -176,16 +178,15 @@ static int parse_args(int argc, char **argv, rotate_args *a)
                                        ROT_DIM_MAX);
             break;
         case 's':
-            if (cli_long(optarg, &a->seed) || a->seed < 0 || (unsigned long)a->seed > ROT_SEED_MAX)
-                return cli_usage_error(CMD, "--seed '%s': expected an integer in 0..%lu", optarg,
-                                       ROT_SEED_MAX);
+            if (cli_seed(optarg, &a->seed))
+                return cli_usage_error(CMD, "--seed '%s': expected a seed in " CLI_SEED_RANGE, optarg);
             break;
         case 'f':
             a->from = optarg;
             break;
         case 't':
-            if (cli_double(optarg, &a->tol) || !(a->tol > 0))
-                return cli_usage_error(CMD, "--tol '%s': expected a positive number", optarg);
+            if (cli_double(optarg, &a->tol) || !(a->tol > 0 && a->tol <= ROT_TOL_MAX))
+                return cli_usage_error(CMD, "--tol '%s': expected a number in (0, %g]", optarg, ROT_TOL_MAX);
             break;
         case 'a':
             if (cli_double(optarg, &a->alpha))
@@ -267,6 +268,8 @@ int cmd_rotate(int argc, char **argv)
     int have_F = 0;
     double *Q = NULL, *R = NULL;
     size_t n = (size_t)a.dim;
+    if (afile_protect_input(a.features) || afile_protect_input(a.from))
+        goto done;
     if (a.features) {
         if (npy_open(&F, a.features))
             goto done;
@@ -277,7 +280,8 @@ int cmd_rotate(int argc, char **argv)
     if (get_q(&a, &Q, &n))
         goto done;
     R = nd_malloc(n * n * sizeof *R);
-    if (!R || rot_power(R, Q, n, a.alpha)) /* exactly I at 0 and Q at 1 */
+    /* exactly I at 0 and Q at 1; a --from Q is held to its one --tol */
+    if (!R || (a.from ? rot_power_tol(R, Q, n, a.alpha, a.tol, a.from) : rot_power(R, Q, n, a.alpha)))
         goto done;
     double orth = rot_orth_error(R, n), det = rot_det(R, n);
 

@@ -9,6 +9,11 @@
 #define ND_COMMANDS_H
 
 int cmd_units(int argc, char **argv);
+/* `units` options into a (experiments/units_io.h); -1 to go on, else the
+ * exit status to return (--help printed, or a usage error reported).  Shared
+ * with the MPI driver, which takes the same options. */
+typedef struct units_args units_args;
+int cmd_units_parse(int argc, char **argv, units_args *a);
 int cmd_recount(int argc, char **argv);
 int cmd_rotate(int argc, char **argv);
 int cmd_features(int argc, char **argv);
@@ -20,5 +25,10 @@ int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_world(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+
+/* The 1000 ImageNet class names of synset_words.txt (WordNet ids dropped). */
+int classify_read_synsets(const char *path, char ***names);
 
 #endif

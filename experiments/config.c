@@ -9,8 +9,10 @@
  */
 #include "experiments/config.h"
 #include "core/afile.h"
+#include "core/csv.h"
 #include "core/err.h"
 #include "experiments/cli.h"
+#include "linalg/rotation.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -32,6 +34,7 @@ enum {
     K_RO_ALPHAS, K_RO_EXTRAP, K_RO_DRAWS, K_RO_SEED,
     K_LA_LAYERS, K_LA_SEED, K_LA_BATCH,
     K_OUT_DIR, K_OUT_TITLE,
+    K_PR_ENABLED, K_PR_ALPHAS, K_PR_DRAWS, K_PR_FRACTION, K_PR_SEED, K_PR_UNITS,
     K_COUNT
 };
 static const struct {
@@ -47,8 +50,10 @@ static const struct {
     {"rotation", "base_seed"},
     {"layers", "layers"}, {"layers", "random_seed"}, {"layers", "batch"},
     {"output", "dir"}, {"output", "title"},
+    {"probes", "enabled"}, {"probes", "alphas"}, {"probes", "draws"}, {"probes", "train_fraction"},
+    {"probes", "split_seed"}, {"probes", "units_needed"},
 };
-static const char *sections[] = {"dataset", "activations", "dissect", "rotation", "layers", "output"};
+static const char *sections[] = {"dataset", "activations", "dissect", "rotation", "layers", "output", "probes"};
 #define S_LAYERS 4 /* index of "layers" above */
 #define N_SECTIONS (sizeof sections / sizeof *sections)
 
@@ -110,6 +115,8 @@ static char *reader(char *str, int num, void *stream)
         return NULL;
     str[n] = 0;
     p->line++;
+    if (p->line == 1 && str != nd_skip_bom(str)) /* inih skips it too */
+        memmove(str, str + 3, (size_t)n - 2);
     if (too_long)
         perr(p, p->line, -1, "line longer than %d characters", num - 2);
     /* Section header check (inih only reports sections through their keys). */
@@ -405,8 +412,8 @@ static int set_source(parser *p, int k, const char *value)
         break;
     }
     case K_ACT_SEED:
-        if (cli_long(value, &l) || l < 0)
-            return perr(p, p->line, k, "'%s': expected an integer >= 0", value), 0;
+        if (cli_seed(value, &l))
+            return perr(p, p->line, k, "'%s': expected a seed in " CLI_SEED_RANGE, value), 0;
         c->random_seed = l;
         break;
     }
@@ -464,8 +471,8 @@ static int set_method(parser *p, int k, const char *value)
         c->draws = (int)l;
         break;
     case K_RO_SEED:
-        if (cli_long(value, &l) || l < 0 || l > 4000000000L)
-            return perr(p, p->line, k, "'%s': expected an integer in [0, 4000000000]", value), 0;
+        if (cli_seed(value, &l))
+            return perr(p, p->line, k, "'%s': expected a seed in " CLI_SEED_RANGE, value), 0;
         c->base_seed = (unsigned long)l;
         break;
     case K_LA_LAYERS:
@@ -500,6 +507,43 @@ static int set_method(parser *p, int k, const char *value)
     return 1;
 }
 
+/* [probes] values (1 ok, 0 error recorded). */
+static int set_probes(parser *p, int k, const char *value)
+{
+    config *c = p->c;
+    long l;
+    switch (k) {
+    case K_PR_ENABLED:
+        if (parse_bool(value, &c->probes))
+            return perr(p, p->line, k, "'%s': expected true or false", value), 0;
+        break;
+    case K_PR_UNITS:
+        if (parse_bool(value, &c->probe_units))
+            return perr(p, p->line, k, "'%s': expected true or false", value), 0;
+        break;
+    case K_PR_ALPHAS:
+        if (parse_list(value, &c->probe_alphas, &c->n_probe_alphas))
+            return perr(p, p->line, k, "'%s': expected a comma-separated list of the sweep's alphas", value), 0;
+        break;
+    case K_PR_DRAWS:
+        if (cli_long(value, &l) || l < 1 || l > 100000)
+            return perr(p, p->line, k, "'%s': expected an integer in [1, 100000]", value), 0;
+        c->probe_draws = (int)l;
+        break;
+    case K_PR_FRACTION:
+        if (cli_double(value, &c->probe_train_fraction) ||
+            !(c->probe_train_fraction > 0 && c->probe_train_fraction < 1))
+            return perr(p, p->line, k, "'%s': expected a number in (0, 1)", value), 0;
+        break;
+    case K_PR_SEED:
+        if (cli_long(value, &l) || l < 0 || l > 4000000000L)
+            return perr(p, p->line, k, "'%s': expected an integer in [0, 4000000000]", value), 0;
+        c->probe_split_seed = (unsigned long)l;
+        break;
+    }
+    return 1;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     parser *p = user;
@@ -508,7 +552,8 @@ static int handler(void *user, const char *section, const char *name, const char
     int k = key_index(p, section, name);
     if (k < 0)
         return 0;
-    return k < K_DI_PROFILE ? set_source(p, k, value) : set_method(p, k, value);
+    return k < K_DI_PROFILE ? set_source(p, k, value) : k < K_PR_ENABLED ? set_method(p, k, value)
+                                                                          : set_probes(p, k, value);
 }
 
 /* Line to blame for a missing key: its section header, else the last line. */
@@ -530,8 +575,9 @@ static int check_layers(parser *p)
     for (size_t i = 0; i < sizeof required / sizeof *required; i++)
         if (!p->key_line[required[i]])
             return perr(p, missing_line(p, required[i]), required[i], "required key missing (a layers experiment)");
-    static const int unused[] = {K_ACT_NPY, K_ACT_LAYER, K_ACT_SEED, K_DI_FIELD, K_RO_ALPHAS,
-                                 K_RO_EXTRAP, K_RO_DRAWS, K_RO_SEED};
+    static const int unused[] = {K_ACT_NPY,    K_ACT_LAYER,   K_ACT_SEED,  K_DI_FIELD,   K_RO_ALPHAS,
+                                 K_RO_EXTRAP,  K_RO_DRAWS,    K_RO_SEED,   K_PR_ENABLED, K_PR_ALPHAS,
+                                 K_PR_DRAWS,   K_PR_FRACTION, K_PR_SEED,   K_PR_UNITS};
     for (size_t i = 0; i < sizeof unused / sizeof *unused; i++)
         if (p->key_line[unused[i]])
             return perr(p, p->key_line[unused[i]], unused[i],
@@ -578,6 +624,9 @@ static int check_whole(parser *p)
         c->alphas = v;
         qsort(c->alphas, (size_t)c->n_alphas, sizeof *c->alphas, cmp_double);
     }
+    if (c->base_seed + (unsigned long)c->draws - 1 > ROT_SEED_MAX)
+        return perr(p, p->key_line[K_RO_SEED] ? p->key_line[K_RO_SEED] : la, K_RO_SEED,
+                    "%lu: the last draw's seed base_seed + draws - 1 is beyond " CLI_SEED_RANGE, c->base_seed);
     /* activations */
     c->compute = p->key_line[K_ACT_WEIGHTS] || p->key_line[K_ACT_SEED] || p->key_line[K_ACT_CKPT];
     if (!!p->key_line[K_ACT_WEIGHTS] + !!p->key_line[K_ACT_SEED] + !!p->key_line[K_ACT_CKPT] > 1) {
@@ -600,6 +649,14 @@ static int check_whole(parser *p)
                         "required key missing (or give model, layer and weights to compute the activations)");
         if (access(c->npy, R_OK) != 0)
             return perr(p, p->key_line[K_ACT_NPY], K_ACT_NPY, "%s: %s", c->npy, strerror(errno));
+    }
+    for (int i = 0; i < c->n_probe_alphas; i++) { /* probe alphas: a subset of the sweep's */
+        int found = 0;
+        for (int j = 0; j < c->n_alphas; j++)
+            found |= c->probe_alphas[i] == c->alphas[j];
+        if (!found)
+            return perr(p, p->key_line[K_PR_ALPHAS], K_PR_ALPHAS, "alpha %g is not one of [rotation] alphas",
+                        c->probe_alphas[i]);
     }
     if (c->have_field && c->profile == ND_PROFILE_LITE)
         return perr(p, p->key_line[K_DI_FIELD], K_DI_FIELD, "only used by profile = netdissect (this config says netdissect-lite)");
@@ -627,6 +684,9 @@ int config_load(config *c, const char *path)
     c->base_seed = 1;
     c->layers_random_seed = -1;
     c->layers_batch = 32;
+    c->probe_train_fraction = 0.5;
+    c->probe_split_seed = 1;
+    c->probe_units = 1;
     parser p;
     memset(&p, 0, sizeof p);
     p.c = c;
@@ -699,8 +759,21 @@ const char *config_title(const config *c, char *buf, size_t cap)
 }
 
 
+void config_write_dissect(FILE *f, const config *c)
+{
+    char b[64];
+    fprintf(f, "profile = %s\n", nd_profile_name(c->profile));
+    cli_fmt_double(b, sizeof b, c->quantile);
+    fprintf(f, "quantile = %s\n", b);
+    cli_fmt_double(b, sizeof b, c->iou_threshold);
+    fprintf(f, "iou_threshold = %s\n", b);
+    if (c->have_field)
+        fprintf(f, "field = %d,%d,%d\n", c->field_offset, c->field_size, c->field_stride);
+}
+
 static void layers_effective(FILE *f, const config *c);
 static void rotation_effective(FILE *f, const config *c);
+static void probes_effective(FILE *f, const config *c);
 
 char *config_effective(const config *c)
 {
@@ -711,7 +784,7 @@ char *config_effective(const config *c)
         nd_fail("out of memory");
         return NULL;
     }
-    char b[64], title[512];
+    char title[512];
     fprintf(f, "; Effective configuration written by dissect %s.\n; from: %s\n", ND_VERSION, c->path);
     fprintf(f, "; Every key with its value in use; paths absolute.  Loadable as a config.\n");
     fprintf(f, "; program_version = %s\n\n", ND_VERSION);
@@ -733,20 +806,17 @@ char *config_effective(const config *c)
         fprintf(f, "random_seed = %ld\n", c->random_seed);
     if (c->checkpoint)
         fprintf(f, "checkpoint = %s\n", c->checkpoint);
-    fprintf(f, "\n[dissect]\nprofile = %s\n", nd_profile_name(c->profile));
-    cli_fmt_double(b, sizeof b, c->quantile);
-    fprintf(f, "quantile = %s\n", b);
-    cli_fmt_double(b, sizeof b, c->iou_threshold);
-    fprintf(f, "iou_threshold = %s\n", b);
-    if (c->have_field)
-        fprintf(f, "field = %d,%d,%d\n", c->field_offset, c->field_size, c->field_stride);
-    else if (c->profile == ND_PROFILE_NETDISSECT)
+    fprintf(f, "\n[dissect]\n");
+    config_write_dissect(f, c);
+    if (!c->have_field && c->profile == ND_PROFILE_NETDISSECT)
         fprintf(f, "; field: from the .json beside the activations, else the model's layer geometry\n");
     if (c->layers)
         layers_effective(f, c);
     else
         rotation_effective(f, c);
     fprintf(f, "\n[output]\ndir = %s\ntitle = %s\n", c->out_dir, config_title(c, title, sizeof title));
+    if (c->probes && !c->layers)
+        probes_effective(f, c);
     if (fclose(f)) {
         free(text);
         nd_fail("out of memory");
@@ -779,6 +849,28 @@ static void rotation_effective(FILE *f, const config *c)
     if (c->draws > 1)
         fprintf(f, "..%lu", c->base_seed + (unsigned long)c->draws - 1);
     fprintf(f, " (Haar rotation Q_d = rot_haar(K, seed), R = Q_d^alpha)\n");
+}
+
+static void probes_effective(FILE *f, const config *c)
+{
+    char b[64];
+    fprintf(f, "\n[probes]\nenabled = true\n");
+    if (c->n_probe_alphas) {
+        fprintf(f, "alphas = ");
+        for (int i = 0; i < c->n_probe_alphas; i++) {
+            cli_fmt_double(b, sizeof b, c->probe_alphas[i]);
+            fprintf(f, "%s%s", i ? "," : "", b);
+        }
+        fprintf(f, "\n");
+    } else
+        fprintf(f, "; alphas: all of [rotation]\n");
+    if (c->probe_draws)
+        fprintf(f, "draws = %d\n", c->probe_draws);
+    else
+        fprintf(f, "; draws: all of [rotation]\n");
+    cli_fmt_double(b, sizeof b, c->probe_train_fraction);
+    fprintf(f, "train_fraction = %s\nsplit_seed = %lu\nunits_needed = %s\n", b, c->probe_split_seed,
+            c->probe_units ? "true" : "false");
 }
 
 /* Write config.effective.ini, or check that the folder's one matches. */
@@ -825,16 +917,23 @@ int config_claim_dir(const config *c)
     return rc;
 }
 
+int config_check_kind(const config *c, const char *path, int layers)
+{
+    if (!c->layers == !layers)
+        return 0;
+    fprintf(stderr, "dissect: %s: %s; run it with 'dissect %s'\n", path,
+            layers ? "no [layers] section: a rotation sweep" : "a layers experiment ([layers] section)",
+            layers ? "sweep" : "layers");
+    return -1;
+}
+
 int config_command_start(config *c, const char *path, int layers, const char *out, int check)
 {
     if (config_load(c, path)) {
         fprintf(stderr, "dissect: %s\n", nd_errmsg());
         return ND_EXIT_USAGE;
     }
-    if (!c->layers != !layers) {
-        fprintf(stderr, "dissect: %s: %s; run it with 'dissect %s'\n", path,
-                layers ? "no [layers] section: a rotation sweep" : "a layers experiment ([layers] section)",
-                layers ? "sweep" : "layers");
+    if (config_check_kind(c, path, layers)) {
         config_free(c);
         return ND_EXIT_USAGE;
     }
@@ -866,6 +965,7 @@ void config_free(config *c)
     free(c->checkpoint);
     free(c->alphas);
     free(c->layers);
+    free(c->probe_alphas);
     free(c->out_dir);
     free(c->title);
     memset(c, 0, sizeof *c);

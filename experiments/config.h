@@ -34,6 +34,14 @@
  *                  batch            images per forward call, default 32
  *   [output]       dir (R)          run folder
  *                  title            figure title; default "<model> <layer> on <dataset>"
+ *   [probes]       enabled          true: linear/binary probes, best single units and
+ *                                   units needed at the points below (core/probe.h);
+ *                                   default false
+ *                  alphas           which of [rotation] alphas; default all
+ *                  draws            the first N draws; default all
+ *                  train_fraction   split share in train (when index.csv's split column
+ *                                   does not vary), default 0.5; split_seed default 1
+ *                  units_needed     true (default) or false
  *
  * Paths: `${NAME}` is replaced by the environment variable NAME; DATA defaults to
  * ../shared and RESULTS to ./results (both relative to the current directory), any
@@ -50,6 +58,8 @@
 #define ND_CONFIG_H
 
 #include "core/dissect.h"
+
+#include <stdio.h>
 
 typedef struct {
     char *path;         /* the config file as given */
@@ -81,6 +91,14 @@ typedef struct {
     /* [output] */
     char *out_dir;      /* absolute */
     char *title;        /* NULL = default */
+    /* [probes] */
+    int probes;         /* enabled */
+    double *probe_alphas; /* NULL = every alpha */
+    int n_probe_alphas;
+    int probe_draws;    /* 0 = every draw */
+    double probe_train_fraction;
+    unsigned long probe_split_seed;
+    int probe_units;
     int npy_default_;   /* internal: npy was defaulted from out_dir */
 } config;
 
@@ -99,13 +117,24 @@ const char *config_title(const config *c, char *buf, size_t cap);
  * PATH", is the only one that depends on how the config was named. */
 char *config_effective(const config *c);
 
+/* The [dissect] settings that change results, as "key = value" lines
+ * (profile, quantile, iou_threshold, and field when known): shared by the
+ * effective config and the sweep's resume.key. */
+void config_write_dissect(FILE *f, const config *c);
+
 /* The run folder's config.effective.ini: written when absent (the folder
  * made if needed), else compared line by line with this configuration
  * (the "; from:" line aside); a difference is an error naming the line, so
- * a resumed run never mixes two configurations. */
+ * a resumed run never mixes two configurations.  Used by `dissect layers`;
+ * sweeps key their resume on resume.key (sweep.c) instead. */
 int config_claim_dir(const config *c);
 
-/* The start of `dissect sweep` and `dissect layers` (layers = 1): load the
+/* 0 when the config is of the command's kind (layers = 1: `dissect layers`,
+ * a [layers] section; 0: `dissect sweep`, none), else the error is printed
+ * (naming the command to use) and -1. */
+int config_check_kind(const config *c, const char *path, int layers);
+
+/* The start of `dissect layers` (layers = 1; sweeps: cmd_sweep_parse): load the
  * config (an error is printed, exit status 2), refuse the other kind of
  * experiment, apply --out, and with check print the effective config.
  * Returns -1 when the command should go on (c loaded), else the exit

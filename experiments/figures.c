@@ -1,12 +1,15 @@
 /* figures.c - the sweep's figures, drawn by gnuplot (see figures.h).
  *
  * gnuplot runs as a child process with the file names and the title passed
- * as -e variables; it writes figures/<base>.tmp.<pid>.{png,svg}, renamed
- * into place only when gnuplot succeeded, so a figure is complete or absent.
+ * as -e variables; it writes figures/<base>.tmp.<host>.<pid>.{png,svg},
+ * renamed into place only when gnuplot succeeded and both files pass
+ * nd_verify_figure (gnuplot exits 0 when its write fails on a full disk), so
+ * a figure is complete or the previous one stays.
  */
 #include "experiments/figures.h"
 #include "core/afile.h"
 #include "core/err.h"
+#include "core/verify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,8 +65,26 @@ const char *fig_plots_dir(void)
     return NULL;
 }
 
+/* Text for an enhanced-text label, shown as written: the scripts use
+ * enhanced text for the Greek alpha, where _ ^ @ & ~ { } would otherwise turn
+ * a layer name like fire_9 into a subscript.  A backslash before them makes
+ * them literal (one backslash: the value is a single-quoted string). */
+static char *gp_enhanced_literal(const char *s)
+{
+    char *out = nd_malloc(2 * strlen(s) + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (; *s; s++) {
+        if (strchr("_^@&~{}\\", *s))
+            *o++ = '\\';
+        *o++ = *s;
+    }
+    *o = 0;
+    return out;
+}
+
 /* gnuplot string literal in single quotes ('' is a quote inside). */
-void fig_var(FILE *f, const char *name, const char *v)
+void fig_gp_quote(FILE *f, const char *name, const char *v)
 {
     fprintf(f, "%s='", name);
     for (; *v; v++) {
@@ -74,9 +95,9 @@ void fig_var(FILE *f, const char *name, const char *v)
     fputs("';", f);
 }
 
-/* Run gnuplot on one script; outputs go to figures/<base>.tmp.<pid>.{png,svg}
- * and are renamed when gnuplot succeeded. */
-static int run_gnuplot(const char *script, const char *run_dir, const char *base, const char *vars, int first)
+/* Run gnuplot on one script; outputs go to figures/<base>.tmp.<tag>.{png,svg}
+ * and are renamed when gnuplot succeeded and both are complete. */
+int fig_gnuplot(const char *script, const char *run_dir, const char *base, const char *vars, int first)
 {
     char *fig = nd_path_join(run_dir, "figures");
     if (!fig || nd_mkdirs(fig)) {
@@ -84,7 +105,7 @@ static int run_gnuplot(const char *script, const char *run_dir, const char *base
         return -1;
     }
     char tmpbase[PATH_MAX], final[PATH_MAX + 8], tmpf[PATH_MAX + 8], logp[PATH_MAX];
-    snprintf(tmpbase, sizeof tmpbase, "%s/%s.tmp.%ld", fig, base, (long)getpid());
+    snprintf(tmpbase, sizeof tmpbase, "%s/%s.tmp.%s", fig, base, afile_tmp_tag());
     snprintf(logp, sizeof logp, "%s/gnuplot.log", fig);
     char *e = NULL;
     size_t elen = 0;
@@ -94,7 +115,7 @@ static int run_gnuplot(const char *script, const char *run_dir, const char *base
         return nd_fail("out of memory");
     }
     fputs(vars, m);
-    fig_var(m, "outbase", tmpbase);
+    fig_gp_quote(m, "outbase", tmpbase);
     fclose(m);
     pid_t pid = fork();
     if (pid < 0) {
@@ -125,12 +146,18 @@ static int run_gnuplot(const char *script, const char *run_dir, const char *base
             rc = nd_fail("%s: gnuplot failed (status %d); see %s", script, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
                          logp);
     }
+    for (int i = 0; i < 2 && rc == 0; i++) { /* both whole before either replaces the old */
+        snprintf(tmpf, sizeof tmpf, "%s.%s", tmpbase, ext[i]);
+        if (!file_exists(tmpf))
+            rc = nd_fail("%s: gnuplot wrote no %s (see %s)", script, tmpf, logp);
+        else if (nd_verify_figure(tmpf))
+            rc = nd_fail_prefix("gnuplot exited 0 but its figure is incomplete (disk full?); the previous "
+                                "figures are kept");
+    }
     for (int i = 0; i < 2; i++) {
         snprintf(tmpf, sizeof tmpf, "%s.%s", tmpbase, ext[i]);
         snprintf(final, sizeof final, "%s/%s.%s", fig, base, ext[i]);
-        if (rc == 0 && !file_exists(tmpf))
-            rc = nd_fail("%s: gnuplot wrote no %s (see %s)", script, tmpf, logp);
-        else if (rc == 0 && rename(tmpf, final))
+        if (rc == 0 && rename(tmpf, final))
             rc = nd_fail("%s: cannot rename to %s: %s", tmpf, final, strerror(errno));
         if (rc)
             unlink(tmpf);
@@ -171,7 +198,7 @@ int fig_run(const char *base, const char *run_dir, const char *vars, int first)
         return -1;
     char script[PATH_MAX + 64];
     snprintf(script, sizeof script, "%s/%s.gp", pd, base);
-    return run_gnuplot(script, run_dir, base, vars, first);
+    return fig_gnuplot(script, run_dir, base, vars, first);
 }
 
 int fig_draw(const char *run_dir)
@@ -216,17 +243,19 @@ int fig_draw(const char *run_dir)
         free(sum), free(sw), free(title);
         return nd_fail("out of memory");
     }
-    fig_var(m, "summary", sum);
-    fig_var(m, "sweep", sw);
-    fig_var(m, "plottitle", title);
-    fig_var(m, "cats", cats);
+    fig_gp_quote(m, "summary", sum);
+    fig_gp_quote(m, "sweep", sw);
+    char *shown = gp_enhanced_literal(title);
+    fig_gp_quote(m, "plottitle", shown ? shown : title);
+    free(shown);
+    fig_gp_quote(m, "cats", cats);
     fclose(m);
     char s1[PATH_MAX + 32], s2[PATH_MAX + 32];
     snprintf(s1, sizeof s1, "%s/unique_vs_alpha.gp", pd);
     snprintf(s2, sizeof s2, "%s/category_vs_alpha.gp", pd);
-    int rc = run_gnuplot(s1, run_dir, "unique_vs_alpha", vars, 1);
+    int rc = fig_gnuplot(s1, run_dir, "unique_vs_alpha", vars, 1);
     if (!rc)
-        rc = run_gnuplot(s2, run_dir, "category_vs_alpha", vars, 0);
+        rc = fig_gnuplot(s2, run_dir, "category_vs_alpha", vars, 0);
     if (!rc)
         rc = fig_run("category_unique_vs_alpha", run_dir, vars, 0);
     free(vars);

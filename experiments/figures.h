@@ -15,16 +15,21 @@
 int fig_draw(const char *run_dir);
 
 /* For other experiments' figures: run plots/<base>.gp with the gnuplot
- * variables `vars` (fig_var lines; outbase is added), writing
- * <run_dir>/figures/<base>.{png,svg} (complete or absent); first = 1
- * starts figures/gnuplot.log afresh. */
-#include <stdio.h>
+ * variables `vars` (fig_gp_quote lines; outbase is added) through
+ * fig_gnuplot, writing <run_dir>/figures/<base>.{png,svg} (complete or
+ * absent, verified); first = 1 starts figures/gnuplot.log afresh. */
 int fig_run(const char *base, const char *run_dir, const char *vars, int first);
-/* Write name='value'; (a gnuplot string, quotes doubled) to f. */
-void fig_var(FILE *f, const char *name, const char *v);
 
 /* Folder holding the gnuplot scripts: $ND_PLOTS, else <binary>/../plots,
  * else ./plots; NULL (and nd_fail) if none holds unique_vs_alpha.gp. */
 const char *fig_plots_dir(void);
+
+/* Run gnuplot on one script with `vars` (gnuplot statements) and outbase
+ * set; writes <run>/figures/<base>.{png,svg} atomically (first = 1 starts
+ * gnuplot.log afresh).  Variables as fig_gp_quote writes them. */
+#include <stdio.h>
+int fig_gnuplot(const char *script, const char *run_dir, const char *base, const char *vars, int first);
+/* name='value'; as a gnuplot statement ('' inside). */
+void fig_gp_quote(FILE *f, const char *name, const char *v);
 
 #endif

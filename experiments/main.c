@@ -26,6 +26,8 @@ static const struct {
     {"train", cmd_train, "train a network described by a config file (SGD, snapshots, resumable)"},
     {"compare", cmd_compare, "compare two result folders within tolerances"},
     {"report", cmd_report, "write a browsable site of each unit's top images and masks"},
+    {"probe", cmd_probe, "linear and binary probes, best single units, units needed, IBD for one layer"},
+    {"world", cmd_world, "render a synthetic concept world as a Broden-format dataset"},
 };
 
 static void usage(FILE *f)
@@ -63,8 +65,10 @@ int main(int argc, char **argv)
         return ND_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            int bad = cli_reject_empty(argv[1], argc - 1, argv + 1);
+            return bad ? bad : cli_finish(commands[i].run(argc - 1, argv + 1));
+        }
     fprintf(stderr, "dissect: unknown command '%s' (try 'dissect --help')\n", argv[1]);
     return ND_EXIT_USAGE;
 }

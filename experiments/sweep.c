@@ -18,16 +18,20 @@
  * nd_dissect() on the activations as read, exactly what `dissect units` does.
  */
 #include "experiments/sweep.h"
+#include "experiments/sweep_probes.h"
 #include "core/afile.h"
 #include "core/broden.h"
 #include "core/dissect.h"
 #include "core/err.h"
 #include "core/jobs.h"
 #include "core/features.h"
+#include "core/fingerprint.h"
 #include "core/npy.h"
 #include "core/result.h"
 #include "experiments/cli.h"
+#include "experiments/dist.h"
 #include "experiments/figures.h"
+#include "experiments/units_io.h"
 #include "linalg/apply.h"
 #include "linalg/rotation.h"
 #include "models/extract.h"
@@ -89,34 +93,15 @@ static void log_line(const char *out, const char *fmt, ...)
     free(p);
 }
 
-/* Remove "<name>.tmp.<pid>" leftovers of a killed run from one folder. */
-static void remove_stale_temps(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        /* afile's "<name>.tmp.<pid>", and the figures' "<base>.tmp.<pid>.<png|svg>" */
-        const char *t = strstr(e->d_name, ".tmp.");
-        size_t nd = t ? strspn(t + 5, "0123456789") : 0;
-        if (!nd || !(t[5 + nd] == 0 || !strcmp(t + 5 + nd, ".png") || !strcmp(t + 5 + nd, ".svg")))
-            continue;
-        char *p = nd_path_join(dir, e->d_name);
-        if (p)
-            unlink(p);
-        free(p);
-    }
-    closedir(d);
-}
-
+/* Remove the temporaries of a killed run of this host from the run folder
+ * (afile_stale_temp: never another node's, never a live process's). */
 static void remove_stale_temps_all(const char *out)
 {
-    remove_stale_temps(out);
+    afile_remove_stale(out);
     char *pts = nd_path_join(out, "points");
     char *fig = nd_path_join(out, "figures");
     if (fig)
-        remove_stale_temps(fig);
+        afile_remove_stale(fig);
     DIR *d = pts ? opendir(pts) : NULL;
     if (d) {
         struct dirent *e;
@@ -124,7 +109,7 @@ static void remove_stale_temps_all(const char *out)
             if (e->d_name[0] != '.') {
                 char *p = nd_path_join(pts, e->d_name);
                 if (p)
-                    remove_stale_temps(p);
+                    afile_remove_stale(p);
                 free(p);
             }
         closedir(d);
@@ -164,6 +149,113 @@ static int resolve_field(config *c)
     }
     free(json);
     return r < 0 ? -1 : 0;
+}
+
+/* config.effective.ini: the configuration of the latest run (rewritten each
+ * time: what must match between runs is resume.key, not this text). */
+static int effective_config(const config *c)
+{
+    char *now = config_effective(c);
+    char *path = now ? nd_path_join(c->out_dir, "config.effective.ini") : NULL;
+    int rc = path ? afile_write_all(path, now, strlen(now)) : -1;
+    free(path);
+    free(now);
+    return rc;
+}
+
+/* resume.key: what every point depends on - the inputs by content (not by
+ * path: a copied run folder or a dataset named through a symlink resumes) and
+ * the settings that change a point's numbers.  alphas, draws, titles and
+ * paths are not in it: a point is identified by its alpha and draw, so a run
+ * with more alphas or draws computes only the new points. */
+static char *resume_key_text(const config *c)
+{
+    uint64_t dsig;
+    nd_fingerprint fa, fw;
+    if (broden_dataset_signature(c->dataset, c->categories, &dsig) || nd_fingerprint_file(c->npy, &fa) ||
+        (c->weights && nd_fingerprint_file(c->weights, &fw)))
+        return NULL;
+    char *text = NULL, b[128];
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        nd_fail("out of memory");
+        return NULL;
+    }
+    fprintf(f, "; What every point in this folder depends on (dissect sweep compares it on resume).\n"
+               "; Inputs by content, not by path; alphas and draws may grow.\n");
+    fprintf(f, "dataset = csv files %016llx, categories %s\n", (unsigned long long)dsig,
+            c->categories ? c->categories : "all");
+    nd_fingerprint_str(&fa, b, sizeof b);
+    fprintf(f, "activations = %s\n", b);
+    if (c->compute) {
+        fprintf(f, "model = %s\nlayer = %s\n", c->model, c->layer);
+        if (c->checkpoint) /* its weights reach the points through the activations' hash */
+            fprintf(f, "checkpoint = yes\n");
+        else if (c->weights) {
+            nd_fingerprint_str(&fw, b, sizeof b);
+            fprintf(f, "weights = %s\n", b);
+        } else
+            fprintf(f, "random_seed = %ld\n", c->random_seed);
+    }
+    config_write_dissect(f, c);
+    fprintf(f, "base_seed = %lu\n", c->base_seed);
+    if (fclose(f)) {
+        free(text);
+        nd_fail("out of memory");
+        return NULL;
+    }
+    return text;
+}
+
+/* The first line (1-based) where two texts differ, comment lines skipped;
+ * 0 when equal.  *la, *lb: that line on each side (not terminated). */
+static int first_difference(const char *a, const char *b, const char **la, int *na, const char **lb, int *nb)
+{
+    for (int line = 1; *a || *b; line++) {
+        size_t ka = strcspn(a, "\n"), kb = strcspn(b, "\n");
+        if (*a != ';' || *b != ';') {
+            if (ka != kb || memcmp(a, b, ka)) {
+                *la = a, *na = (int)ka, *lb = b, *nb = (int)kb;
+                return line;
+            }
+        }
+        a += ka + (a[ka] == '\n');
+        b += kb + (b[kb] == '\n');
+    }
+    return 0;
+}
+
+/* Write resume.key, or check that the folder's one matches this run. */
+static int resume_key(const config *c)
+{
+    char *now = resume_key_text(c);
+    char *path = now ? nd_path_join(c->out_dir, "resume.key") : NULL;
+    if (!path) {
+        free(now);
+        return -1;
+    }
+    int rc = 0;
+    if (file_exists(path)) {
+        char *old = nd_read_text(path);
+        const char *la, *lb;
+        int na, nb, line = old ? first_difference(old, now, &la, &na, &lb, &nb) : -1;
+        if (line < 0)
+            rc = -1;
+        else if (line > 0 && !strncmp(lb, "activations", 11))
+            rc = nd_fail("%s: the activations changed since this folder's points were computed ('%.*s', now "
+                         "'%.*s'); use another output folder (--out) or remove %s", c->npy, na, la, nb, lb,
+                         c->out_dir);
+        else if (line > 0)
+            rc = nd_fail("%s:%d: this folder's points were computed with '%.*s', this run has '%.*s'; use "
+                         "another output folder (--out) or remove %s", path, line, na, la, nb, lb, c->out_dir);
+        free(old);
+    } else {
+        rc = afile_write_all(path, now, strlen(now));
+    }
+    free(path);
+    free(now);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- tables */
@@ -336,15 +428,6 @@ static int write_tables(const char *out, const point *pts, int np, const double 
 
 /* ---------------------------------------------------------------- the run */
 
-static void fmt_secs(char *b, size_t cap, double s)
-{
-    if (s < 60)
-        snprintf(b, cap, "%.1f s", s);
-    else if (s < 3600)
-        snprintf(b, cap, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else
-        snprintf(b, cap, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
-}
 
 /* Everything one run holds; sweep_run's steps fill it in order and
  * sweep_free releases whatever was reached. */
@@ -367,7 +450,8 @@ typedef struct {
     int q_draw;
     char *points_dir;
     int n_computed, remaining;
-    double t_compute;
+    int n_rotated;       /* rotated points computed by this run */
+    double t_rotated;    /* their time: the estimate of what is left */
 } sweep;
 
 static void sweep_free(sweep *s)
@@ -386,6 +470,17 @@ static void sweep_free(sweep *s)
         npy_close(&s->act);
     if (s->lockfd >= 0)
         close(s->lockfd);
+}
+
+/* Rank 0 of a distributed run, or the one process: the one that locks the
+ * folder and writes the run-level files. */
+static int is_root(const sweep *s) { return !s->o->dist || s->o->dist->rank == 0; }
+
+/* A step boundary: with a dist, every rank learns whether every rank's step
+ * succeeded (so none waits in a later collective for a rank that stopped). */
+static int step(sweep *s, int rc)
+{
+    return s->o->dist ? s->o->dist->all_ok(s->o->dist, rc == 0) : rc;
 }
 
 /* Step 1: the output folder, locked against a second sweep, without the
@@ -409,6 +504,16 @@ static int lock_folder(sweep *s)
     return 0;
 }
 
+static void fmt_secs(char *b, size_t cap, double s)
+{
+    if (s < 60)
+        snprintf(b, cap, "%.1f s", s);
+    else if (s < 3600)
+        snprintf(b, cap, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else
+        snprintf(b, cap, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+}
+
 static void sweep_progress(void *ctx, const char *stage, size_t done, size_t total)
 {
     (void)ctx;
@@ -428,29 +533,97 @@ static int extract_checkpoint(const config *c, nd_progress pr)
     return rc;
 }
 
-/* Step 2: activations (computed once into the cache file when the config
- * says how), the receptive field, the effective config, the dataset. */
+/* The extraction's progress (always shown: it can take longer than the
+ * points), at most one line a second, with its own time estimate. */
+typedef struct {
+    double t0, last;
+} extract_clock;
+
+static void extract_progress(void *ctx, const char *stage, size_t done, size_t total)
+{
+    extract_clock *k = ctx;
+    double t = nd_now();
+    if (done < total && k->last >= 0 && t - k->last < 1.0)
+        return;
+    k->last = t;
+    char left[32] = "?";
+    if (done > 0)
+        fmt_secs(left, sizeof left, (t - k->t0) / (double)done * (double)(total - done));
+    cli_progress("sweep: computing activations (%s): %zu/%zu images, about %s left", stage, done, total, left);
+}
+
+/* Step 2: the activations, computed once into the cache file when the
+ * config says how (rank 0 of a distributed run). */
+static int extract_inputs(sweep *s)
+{
+    config *c = s->c;
+    if (c->compute && !file_exists(c->npy)) {
+        extract_clock k = {nd_now(), -1};
+        char note[512];
+        snprintf(note, sizeof note, "dissect sweep: interrupted while computing the activations into %s; "
+                 "run the same command again to start over (no point was computed yet)", c->npy);
+        afile_set_interrupt_note(note);
+        cli_progress("sweep: computing %s %s activations into %s", c->model, c->layer, c->npy);
+        nd_progress xp = {extract_progress, &k};
+        if (c->checkpoint ? extract_checkpoint(c, xp)
+                          : mdl_extract(c->model, c->weights, c->weights ? -1 : c->random_seed,
+                                        c->dataset, c->layer, c->npy, MDL_BATCH, xp))
+            return -1;
+    }
+    return 0;
+}
+
+/* Step 2b (every rank, after extract_inputs): the activations, the
+ * receptive field, the dataset. */
 static int load_inputs(sweep *s)
 {
     config *c = s->c;
-    nd_progress pr = {s->o->verbose ? sweep_progress : NULL, NULL};
-    if (c->compute && !file_exists(c->npy)) {
-        cli_progress("sweep: computing %s %s activations into %s", c->model, c->layer, c->npy);
-        if (c->checkpoint ? extract_checkpoint(c, pr)
-                          : mdl_extract(c->model, c->weights, c->weights ? -1 : c->random_seed,
-                                        c->dataset, c->layer, c->npy, MDL_BATCH, pr))
-            return -1;
-    }
     if (npy_open(&s->act, c->npy))
         return -1;
     s->act_open = 1;
-    if (nd_features_from_npy(&s->feats, &s->act) || resolve_field(c) || config_claim_dir(c) ||
+    if (nd_features_from_npy(&s->feats, &s->act) || resolve_field(c) ||
         broden_open(&s->ds, c->dataset, c->categories))
         return -1;
     if (broden_num_images(s->ds) != s->feats.N)
         return nd_fail("%s: %zu images, but %s/index.csv has %zu rows", c->npy, s->feats.N,
                        c->dataset, broden_num_images(s->ds));
     return table_init(&s->t, s->ds);
+}
+
+int sweep_check_inputs(config *c)
+{
+    broden *ds = NULL;
+    if (broden_open(&ds, c->dataset, c->categories))
+        return -1;
+    size_t N = broden_num_images(ds);
+    broden_free(ds);
+    /* computed by the run, checked then; a checkpoint's receptive field comes
+     * from the geometry .json its extraction writes */
+    if (c->compute && !file_exists(c->npy))
+        return c->checkpoint ? 0 : resolve_field(c);
+    npy_t a;
+    nd_features f;
+    if (npy_open(&a, c->npy))
+        return -1;
+    int rc = nd_features_from_npy(&f, &a);
+    if (!rc && f.N != N)
+        rc = nd_fail("%s: %zu images, but %s/index.csv has %zu rows", c->npy, f.N, c->dataset, N);
+    npy_close(&a);
+    return rc ? -1 : resolve_field(c);
+}
+
+/* Inputs no output of the run may replace (core/afile.h). */
+static int protect_inputs(const config *c)
+{
+    static const char *files[] = {"index.csv", "category.csv", "label.csv"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char *p = nd_path_join(c->dataset, files[i]);
+        int r = p ? afile_protect_input(p) : -1;
+        free(p);
+        if (r)
+            return -1;
+    }
+    return afile_protect_input(c->weights) || (!c->compute && afile_protect_input(c->npy)) ? -1 : 0;
 }
 
 /* Step 3: the points in run order (alpha 0 once, then per draw every
@@ -524,7 +697,8 @@ static int scan_finished(sweep *s)
         s->remaining += !s->pts[i].done;
         free(pc);
     }
-    log_line(s->c->out_dir, "start: %d points, %d to compute", s->np, s->remaining);
+    if (is_root(s))
+        log_line(s->c->out_dir, "start: %d points, %d to compute", s->np, s->remaining);
     return 0;
 }
 
@@ -544,6 +718,11 @@ static int point_rotation(sweep *s, const point *p)
     return rot_schur_power(s->schur, s->R, p->alpha);
 }
 
+/* A rotated point is held in memory when it takes at most this much (MSRC-v2
+ * at fire9: 204 MB), so it is rotated once; larger layers (Broden at conv5:
+ * 11 GB) stream through two rotation passes and stay under 1 GB. */
+#define SWEEP_MEMORY_BUDGET ((size_t)512 << 20)
+
 /* One point: dissect (rotated unless seed < 0), write its result files and
  * then point.csv, the mark of a finished point. */
 static int compute_point(sweep *s, point *p)
@@ -557,7 +736,14 @@ static int compute_point(sweep *s, point *p)
         nd_features rf;
         err = point_rotation(s, p);
         if (!err && !(err = rot_features(&rf, &s->feats, s->R))) {
-            err = nd_dissect(s->ds, &rf, &s->opt, &r);
+            /* rotated once into memory when that fits (thresholds and tally
+             * then read the copy: one sgemm pass per point, the same
+             * values), else streamed twice */
+            nd_features mf;
+            int held = nd_features_memory(&mf, &rf, SWEEP_MEMORY_BUDGET, s->opt.threads);
+            err = held < 0 || nd_dissect(s->ds, held ? &mf : &rf, &s->opt, &r);
+            if (held > 0)
+                nd_features_memory_free(&mf);
             rot_features_free(&rf);
         }
     }
@@ -590,42 +776,187 @@ static int compute_point(sweep *s, point *p)
     return err ? nd_fail_prefix("point %s", p->name) : 0;
 }
 
+/* The [probes] step of a point (sweep_probes.h), after its dissection. */
+static int probe_point(sweep *s, const point *p)
+{
+    if (!sweep_probe_wanted(s->c, p->alpha, p->draw))
+        return 0;
+    if (p->seed >= 0 && point_rotation(s, p))
+        return -1;
+    char *dir = point_file(s, p, ""), *ref = point_file(s, &s->pts[0], "");
+    double secs;
+    int rc = !dir || !ref ||
+             sweep_probe_point(s->c, s->ds, &s->feats, p->seed >= 0 ? s->R : NULL, p->alpha, p->seed, dir,
+                               ref, s->o->threads, &secs);
+    if (!rc && secs > 0) {
+        log_line(s->c->out_dir, "probes %s in %.2f s", p->name, secs);
+        cli_progress("sweep %s: probes in %.1f s", p->name, secs);
+    }
+    free(dir), free(ref);
+    return rc ? nd_fail_prefix("point %s", p->name) : 0;
+}
+
+static int probe_tables(sweep *s)
+{
+    sweep_probe_pt *pp = nd_calloc((size_t)s->np, sizeof *pp);
+    char **dirs = nd_calloc((size_t)s->np, sizeof *dirs);
+    int n = 0, rc = !pp || !dirs;
+    for (int i = 0; !rc && i < s->np; i++)
+        if (sweep_probe_wanted(s->c, s->pts[i].alpha, s->pts[i].draw)) {
+            if (!(dirs[n] = point_file(s, &s->pts[i], "")))
+                rc = 1;
+            else
+                pp[n] = (sweep_probe_pt){s->pts[i].alpha, s->pts[i].draw, s->pts[i].seed, dirs[n]}, n++;
+        }
+    rc = rc || sweep_probe_tables(s->c, s->ds, pp, n, !s->o->no_plot);
+    for (int i = 0; dirs && i < n; i++)
+        free(dirs[i]);
+    free(pp), free(dirs);
+    return rc ? -1 : 0;
+}
+
+/* Point i, finished earlier: its counts read back from its point.csv.  A
+ * damaged point.csv (truncated, edited) marks an unfinished point: it is
+ * recomputed rather than stop the whole resume (p->done = 0; logged unless
+ * quiet, so that only one rank of a distributed run writes the lines). */
+static int read_point(sweep *s, int i, int quiet)
+{
+    point *p = &s->pts[i];
+    char *pc = point_file(s, p, "point.csv");
+    if (!pc)
+        return -1;
+    int r = point_read(p, pc, &s->t);
+    free(pc);
+    if (r) {
+        if (!quiet) {
+            log_line(s->c->out_dir, "recomputing %s: %s", p->name, nd_errmsg());
+            cli_progress("sweep: %s; recomputing the point", nd_errmsg());
+        }
+        nd_clear_error();
+        p->done = 0;
+        s->remaining++;
+    }
+    return 0;
+}
+
+/* Point i, done earlier: its lines and its [probes] step. */
+static int skip_point(sweep *s, int i)
+{
+    point *p = &s->pts[i];
+    char el[32];
+    log_line(s->c->out_dir, "skipped %s (complete)", p->name);
+    fmt_secs(el, sizeof el, nd_now() - s->t_start);
+    cli_progress("sweep [%d/%d] %s: done earlier, skipped (%d detectors, %d unique); "
+                 "elapsed %s", i + 1, s->np, p->name, p->val[0], p->val[1], el);
+    return probe_point(s, p);
+}
+
+/* Point i computed here (and probed), with its log and progress lines. */
+static int run_point(sweep *s, int i)
+{
+    point *p = &s->pts[i];
+    char el[32], left[64];
+    char note[512];
+    snprintf(note, sizeof note, "dissect sweep: interrupted during point %s (%d of %d points finished, "
+             "kept in %s/points); run the same command again to resume from there", p->name,
+             s->np - s->remaining, s->np, s->c->out_dir);
+    afile_set_interrupt_note(note);
+    double t0 = nd_now();
+    if (compute_point(s, p) || probe_point(s, p))
+        return -1;
+    double dt = nd_now() - t0;
+    s->n_computed++;
+    s->remaining--;
+    if (p->seed >= 0) {
+        s->n_rotated++;
+        s->t_rotated += dt;
+    }
+    log_line(s->c->out_dir, "computed %s (seed %ld) in %.2f s%s", p->name, p->seed, dt,
+             s->o->dist ? " (distributed run)" : "");
+    fmt_secs(el, sizeof el, nd_now() - s->t_start);
+    /* every point left is rotated: the unrotated one (no rotation, no
+     * Schur form) would make the first estimate far too short */
+    char eta[32];
+    fmt_secs(eta, sizeof eta, s->n_rotated ? s->t_rotated / s->n_rotated * (s->remaining > 0 ? s->remaining : 0) : 0);
+    if (s->remaining > 0 && !s->n_rotated)
+        snprintf(left, sizeof left, "time left known after the first rotated point");
+    else
+        snprintf(left, sizeof left, "about %s left", eta);
+    char seed[32] = "";
+    if (p->seed >= 0)
+        snprintf(seed, sizeof seed, " seed %ld", p->seed);
+    cli_progress("sweep [%d/%d] %s%s: %d detectors, %d unique (per-category), %d "
+                 "(top-label) in %.1f s; elapsed %s, %s",
+                 i + 1, s->np, p->name, seed, p->val[0], p->val[1], p->val[2], dt, el, left);
+    return 0;
+}
+
+/* Point i as a task: skipped if done earlier, else computed. */
+static int point_task(sweep *s, int i)
+{
+    if (s->pts[i].done)
+        return skip_point(s, i);
+    if (s->n_computed == 0 && is_root(s))
+        units_warn_unlabelled(s->ds); /* once, before the first point computed */
+    return run_point(s, i);
+}
+
+/* Step 5 over ranks: points 0, 1, ... are tasks; each rank takes the next
+ * untaken one whenever it finishes one (so a slow point does not hold up
+ * the others).  With [probes], point 0 (the unrotated one, the others'
+ * equivariance reference) is done by rank 0 before the others start.  Then
+ * rank 0 reads back the points computed in this run. */
+static int run_points_dist(sweep *s)
+{
+    nd_dist *d = s->o->dist;
+    int rc = 0, first = 0;
+    if (s->c->probes) {
+        if (step(s, is_root(s) && s->np > 0 ? point_task(s, 0) : 0))
+            return -1;
+        first = s->np > 0;
+    }
+    for (long task; !rc;) {
+        if (d->next_task(d, &task))
+            rc = -1;
+        else if (task >= s->np - first)
+            break;
+        else
+            rc = point_task(s, first + (int)task);
+    }
+    afile_set_interrupt_note(NULL);
+    int64_t computed = s->n_computed;
+    if (step(s, rc) || d->sum_i64(d, &computed, 1))
+        return -1;
+    if (!is_root(s))
+        return 0;
+    s->n_computed = (int)computed;
+    for (int i = 0; i < s->np; i++)
+        if (!s->pts[i].done) {
+            char *pc = point_file(s, &s->pts[i], "point.csv");
+            int r = pc ? point_read(&s->pts[i], pc, &s->t) : -1;
+            free(pc);
+            if (r)
+                return -1;
+        }
+    cli_progress_done();
+    return 0;
+}
+
 /* Step 5: every point, finished ones read back, with a progress line each. */
 static int run_points(sweep *s)
 {
     s->q_draw = -1;
-    for (int i = 0; i < s->np; i++) {
-        point *p = &s->pts[i];
-        char el[32], left[32];
-        if (p->done) {
-            char *pc = point_file(s, p, "point.csv");
-            int r = pc ? point_read(p, pc, &s->t) : -1;
-            free(pc);
-            if (r)
-                return -1;
-            log_line(s->c->out_dir, "skipped %s (complete)", p->name);
-            fmt_secs(el, sizeof el, nd_now() - s->t_start);
-            cli_progress("sweep [%d/%d] %s: done earlier, skipped (%d detectors, %d unique); "
-                         "elapsed %s", i + 1, s->np, p->name, p->val[0], p->val[1], el);
-            continue;
-        }
-        double t0 = nd_now();
-        if (compute_point(s, p))
+    /* the finished points' counts, on every rank (the same files: the
+     * same points left to compute) */
+    for (int i = 0; i < s->np; i++)
+        if (s->pts[i].done && read_point(s, i, !is_root(s)))
             return -1;
-        double dt = nd_now() - t0;
-        s->t_compute += dt;
-        s->n_computed++;
-        s->remaining--;
-        log_line(s->c->out_dir, "computed %s (seed %ld) in %.2f s", p->name, p->seed, dt);
-        fmt_secs(el, sizeof el, nd_now() - s->t_start);
-        fmt_secs(left, sizeof left, s->t_compute / s->n_computed * s->remaining);
-        char seed[32] = "";
-        if (p->seed >= 0)
-            snprintf(seed, sizeof seed, " seed %ld", p->seed);
-        cli_progress("sweep [%d/%d] %s%s: %d detectors, %d unique (per-category), %d "
-                     "(top-label) in %.1f s; elapsed %s, about %s left",
-                     i + 1, s->np, p->name, seed, p->val[0], p->val[1], p->val[2], dt, el, left);
-    }
+    if (s->o->dist)
+        return run_points_dist(s);
+    for (int i = 0; i < s->np; i++)
+        if (point_task(s, i))
+            return -1;
+    afile_set_interrupt_note(NULL);
     cli_progress_done();
     return 0;
 }
@@ -675,15 +1006,27 @@ int sweep_run(config *c, const sweep_opts *o)
     s.t_start = nd_now();
     s.lockfd = -1;
     int rc = -1;
-    if (lock_folder(&s) || load_inputs(&s) || prepare_points(&s) || scan_finished(&s) ||
-        run_points(&s))
+    int root = is_root(&s);
+    /* every input checked before anything is written: a failed start leaves
+     * the folder as it was.  With a dist every step is collective: rank 0's
+     * folder lock and cleanup precede any rank's first write; every rank has
+     * scanned the finished points before any computes one */
+    if (step(&s, sweep_check_inputs(c) || protect_inputs(c)) || step(&s, root ? lock_folder(&s) : 0) ||
+        step(&s, root ? extract_inputs(&s) : 0) || step(&s, load_inputs(&s)) ||
+        step(&s, root ? resume_key(c) || effective_config(c) : 0) || step(&s, prepare_points(&s)) ||
+        step(&s, scan_finished(&s)) || run_points(&s))
         goto done;
-    if (write_tables(c->out_dir, s.pts, s.np, c->alphas, c->n_alphas, &s.t))
+    int wrote = 0;
+    if (root && !(wrote = write_tables(c->out_dir, s.pts, s.np, c->alphas, c->n_alphas, &s.t) ||
+                          (c->probes && probe_tables(&s)))) {
+        log_line(c->out_dir, "tables written: %d points (%d computed now)", s.np, s.n_computed);
+        if (!o->no_plot)
+            wrote = fig_draw(c->out_dir);
+    }
+    if (step(&s, wrote))
         goto done;
-    log_line(c->out_dir, "tables written: %d points (%d computed now)", s.np, s.n_computed);
-    if (!o->no_plot && fig_draw(c->out_dir))
-        goto done;
-    closing_note(&s);
+    if (root)
+        closing_note(&s);
     rc = 0;
 done:
     sweep_free(&s);

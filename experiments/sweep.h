@@ -1,7 +1,11 @@
 /* sweep.h - the rotation experiment (paper section 3.2) driven by a config.
  *
  * Run folder layout (<out> = [output] dir):
- *   config.effective.ini       the configuration in use (see config.h)
+ *   config.effective.ini       the configuration of the latest run (see config.h)
+ *   resume.key                 what every point depends on: the inputs' content
+ *                              fingerprints (core/fingerprint.h) and the settings
+ *                              that change results; a run whose key differs is
+ *                              refused, one with more alphas or draws resumes
  *   points/a<alpha>_d<draw>/   one dissection: result.csv, summary.json,
  *                              thresholds.npy (nd_write_result) and point.csv,
  *                              written last: the point's row of sweep.csv.
@@ -24,13 +28,39 @@
 
 #include "experiments/config.h"
 
+struct nd_dist;
 typedef struct {
     int threads; /* dissector threads, 0 = all cores (results do not depend on it) */
     int verbose; /* also the dissector's and feature extraction's progress lines */
     int no_plot; /* skip the figures */
+    /* NULL: one process.  Else the ranks of a distributed run
+     * (experiments/dist.h, dissect-mpi): rank 0 locks and cleans the folder,
+     * computes missing activations and writes config.effective.ini; every
+     * rank takes the next unfinished point as it finishes one (a shared
+     * counter) and writes that point's folder; rank 0 then reads every
+     * point.csv back and writes the tables and figures - the same files as
+     * one process (sweep.log aside: it is a log). */
+    struct nd_dist *dist;
 } sweep_opts;
 
-/* Run (or resume) the sweep; c may be updated (field resolved). 0 or -1. */
+/* The config and options of one `dissect sweep` (cmd_sweep_parse in
+ * cmd_sweep.c: -1 to go on, with a->c loaded (config_free it); else the exit
+ * status to return - --help, --check or a usage/config error, printed).
+ * Shared with the MPI driver, which takes the same options. */
+typedef struct {
+    config c;
+    sweep_opts o;
+} sweep_args;
+int cmd_sweep_parse(int argc, char **argv, sweep_args *a);
+
+/* Check every input without writing anything: the dataset (categories,
+ * index.csv), the activations' header against index.csv (unless the run
+ * computes them), the receptive field.  c may be updated (field resolved).
+ * 0 or -1 with one nd_fail line.  sweep_run and `sweep --check` call it. */
+int sweep_check_inputs(config *c);
+
+/* Run (or resume) the sweep; c may be updated (field resolved). 0 or -1
+ * (with a dist: on every rank, collectively). */
 int sweep_run(config *c, const sweep_opts *o);
 
 #endif

@@ -19,7 +19,27 @@ int units_run(const char *dataset, const char *label_store, const char *features
               const char *categories, const char *thresholds_file, const nd_options *o,
               const char *out, const char *extra_json, nd_result *res);
 
+/* The inputs and options of one `dissect units` (cmd_units_parse). */
+typedef struct units_args {
+    const char *dataset, *features, *out, *thresholds, *categories, *label_store;
+    nd_options o;
+} units_args;
+
+/* `dissect units` over the ranks of d (experiments/dist.h): each rank reads
+ * only its shard of the images (nd_image_shard) - its range of the mapped
+ * activations and its images' label maps; the threshold histograms and the
+ * tally are summed over the ranks; rank 0 scores and writes out/, the same
+ * bytes as units_run.  With a label store, rank 0 first builds it if it is
+ * missing or stale (decoding every PNG once); the shards then map it. */
+struct nd_dist;
+int units_run_dist(const units_args *a, struct nd_dist *d);
+
 /* Progress callback printing a line on stderr (ctx unused). */
 void units_progress(void *ctx, const char *stage, size_t done, size_t total);
+
+/* One warning line on stderr per selected category that no image labels
+ * (its scores are all 0, which reads like a finding); the dataset's ground
+ * truth is computed if it was not yet.  Called once per run. */
+void units_warn_unlabelled(const broden *ds);
 
 #endif

@@ -64,7 +64,7 @@ void rot_schur_free(rot_schur *s)
     free(s);
 }
 
-static int schur_init_(rot_schur **out, const double *Q, size_t n)
+static int schur_init_(rot_schur **out, const double *Q, size_t n, double eig_tol, const char *what)
 {
     *out = NULL;
     if (check_n(n, "rot_power"))
@@ -113,9 +113,9 @@ static int schur_init_(rot_schur **out, const double *Q, size_t n)
             double t10 = T[(k + 1) + k * n], t11 = T[(k + 1) + (k + 1) * n];
             double c = 0.5 * (t00 + t11), sn = 0.5 * (t10 - t01);
             double mod = hypot(wr[k], wi[k]);
-            if (fabs(mod - 1.0) > ROT_POWER_TOL) {
-                nd_fail("rot_power: Q is not orthogonal (eigenvalue %g%+gi has modulus %g)",
-                        wr[k], wi[k], mod);
+            if (fabs(mod - 1.0) > eig_tol) {
+                nd_fail("%s: not orthogonal (eigenvalue %g%+gi has modulus %g, beyond 1 +- %g)", what,
+                        wr[k], wi[k], mod, eig_tol);
                 goto fail;
             }
             s->p[s->m] = k;
@@ -125,8 +125,8 @@ static int schur_init_(rot_schur **out, const double *Q, size_t n)
             k += 2;
         } else {
             double t = T[k + k * n];
-            if (fabs(fabs(t) - 1.0) > ROT_POWER_TOL) {
-                nd_fail("rot_power: Q is not orthogonal (real eigenvalue %g)", t);
+            if (fabs(fabs(t) - 1.0) > eig_tol) {
+                nd_fail("%s: not orthogonal (real eigenvalue %g, beyond +-1 +- %g)", what, t, eig_tol);
                 goto fail;
             }
             if (t < 0)
@@ -135,7 +135,7 @@ static int schur_init_(rot_schur **out, const double *Q, size_t n)
         }
     }
     if (nneg % 2) {
-        nd_fail("rot_power: det Q = -1 (odd number of eigenvalues -1), expected a rotation");
+        nd_fail("%s: det = -1 (odd number of eigenvalues -1), expected a rotation", what);
         goto fail;
     }
     for (size_t i = 0; i < nneg; i += 2) {
@@ -159,12 +159,17 @@ fail:
     return -1;
 }
 
-int rot_schur_init(rot_schur **out, const double *Q, size_t n)
+static int schur_init_serial(rot_schur **out, const double *Q, size_t n, double eig_tol, const char *what)
 {
     int saved = nd_blas_serial_begin();
-    int rc = schur_init_(out, Q, n);
+    int rc = schur_init_(out, Q, n, eig_tol, what);
     nd_blas_serial_end(saved);
     return rc;
+}
+
+int rot_schur_init(rot_schur **out, const double *Q, size_t n)
+{
+    return schur_init_serial(out, Q, n, ROT_POWER_TOL, "rot_power: Q");
 }
 
 int rot_schur_power(const rot_schur *s, double *out, double alpha)
@@ -219,6 +224,22 @@ int rot_power(double *out, const double *Q, size_t n, double alpha)
         return nd_fail("rot_power: alpha = %g is not finite", alpha);
     rot_schur *s;
     if (rot_schur_init(&s, Q, n))
+        return -1;
+    int rc = rot_schur_power(s, out, alpha);
+    rot_schur_free(s);
+    return rc;
+}
+
+int rot_power_tol(double *out, const double *Q, size_t n, double alpha, double tol, const char *what)
+{
+    if (!isfinite(alpha))
+        return nd_fail("rot_power: alpha = %g is not finite", alpha);
+    /* max |E| <= tol for Q^T Q = I + E bounds ||E||_2 by n tol, and every
+     * eigenvalue modulus then lies within n tol of 1: the power step's check
+     * follows from the validation and never refuses what it accepted */
+    double eig_tol = (double)n * tol > ROT_POWER_TOL ? (double)n * tol : ROT_POWER_TOL;
+    rot_schur *s;
+    if (schur_init_serial(&s, Q, n, eig_tol, what))
         return -1;
     int rc = rot_schur_power(s, out, alpha);
     rot_schur_free(s);

@@ -30,8 +30,17 @@ double rot_orth_error(const double *Q, size_t n);
 double rot_det(const double *Q, size_t n);
 
 /* Validate a user-supplied matrix: square n x n, orthogonal within tol
- * (max |Q^T Q - I|), det +1 within tol; the error names `what` (a file). */
+ * (max |Q^T Q - I|, tol in (0, ROT_TOL_MAX]), det +1 within n tol; the error
+ * names `what` (a file). */
 int rot_validate(const double *Q, size_t n, double tol, const char *what);
+/* rot_power of a Q that passed rot_validate(Q, n, tol, what): the one
+ * tolerance for both steps (the power step's eigenvalue check is the bound
+ * that tol implies, n tol), and errors name `what`. */
+int rot_power_tol(double *out, const double *Q, size_t n, double alpha, double tol, const char *what);
+/* Largest orthogonality tolerance accepted (`dissect rotate --tol`): beyond
+ * it a matrix is too far from a rotation for Q^alpha to mean the rotation
+ * it was meant to be. */
+#define ROT_TOL_MAX 1e-2
 
 /* ---- limits and details ------------------------------------------------- */
 
@@ -56,8 +65,8 @@ int rot_validate(const double *Q, size_t n, double tol, const char *what);
  * - rot_orth_error and rot_det return NaN when out of memory. */
 
 /* rot_power checks that every eigenvalue of Q has modulus within this of 1
- * (a gross check against a non-orthogonal Q; validate user input with
- * rot_validate first). */
+ * (a gross check against a non-orthogonal Q; for user input, rot_validate
+ * with a tolerance, then rot_power_tol with the same one). */
 #define ROT_POWER_TOL 1e-4
 
 /* The real Schur form of Q computed once, for several powers of the same Q

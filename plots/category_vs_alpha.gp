@@ -39,6 +39,6 @@ do for [fmt in "png svg"] {
     }
     set output outbase.".".fmt
     plot for [i=1:n] summary using "alpha":(cum(i - 1)):(cum(i)) with filledcurves \
-         lc rgb catcolour(i) title word(cats, i)
+         lc rgb catcolour(i) title word(cats, i) noenhanced
     unset output
 }

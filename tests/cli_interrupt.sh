@@ -102,7 +102,18 @@ expect_ok "import, next run (6 images)" "$ND_BIN" import --images "$T/im" --labe
     --out "$T/imp/ds" --min-images 1
 
 echo "[units: SIGINT, then the next run]"
-"$ND_BIN" units --dataset "$FIX/dataset" --features "$FIX/features.npy" --field -64,163,16 --threads 1 \
+# The fixture's 120 images take well under 0.2 s, so the interrupted run reads
+# the fixture tiled 8 times (960 images: the same label files, the activations
+# repeated), long enough to be caught mid-way.
+mkdir -p "$T/tiled"
+for e in "$FIX"/dataset/*; do [ "$(basename "$e")" = index.csv ] || ln -s "$e" "$T/tiled/"; done
+head -n 1 "$FIX/dataset/index.csv" >"$T/tiled/index.csv"
+for r in 1 2 3 4 5 6 7 8; do # image names must differ; the label files are shared
+    tail -n +2 "$FIX/dataset/index.csv" | sed "s|^\([^,]*\)\.jpg,|\1_$r.jpg,|" >>"$T/tiled/index.csv"
+done
+hdr=$(( $(od -An -tu2 -j8 -N2 "$FIX/features.npy") + 10 ))
+{ npy_header "(960, 256, 13, 13)"; for r in 1 2 3 4 5 6 7 8; do tail -c +$((hdr + 1)) "$FIX/features.npy"; done; } >"$T/tiled.npy"
+"$ND_BIN" units --dataset "$T/tiled" --features "$T/tiled.npy" --field -64,163,16 --threads 1 \
     --out "$T/u" >/dev/null 2>&1 &
 pid=$!
 sleep 0.2

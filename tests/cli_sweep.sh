@@ -32,7 +32,7 @@ expect_fail "config: dataset folder absent" 2 "^dissect: $T/nodir.ini:2: \[datas
 { base; printf '[rotation]\nalphas = 0,0.5,1.2\n[output]\ndir = out\n'; } >"$T/extrap.ini"
 expect_fail "config: alpha outside [0,1] without opt-in" 2 "^dissect: $T/extrap.ini:6: \[rotation\] alphas: alpha 1.2 is outside \[0, 1\]" \
     "$ND_BIN" sweep "$T/extrap.ini"
-{ base; printf '[rotation]\nalphas = 0,0.5,1.2\nallow_extrapolation = true\n[output]\ndir = out\n'; } >"$T/extrap_ok.ini"
+{ base; printf '[rotation]\nalphas = 0,0.5,1.2\nallow_extrapolation = true\n[dissect]\nfield = -64,163,16\n[output]\ndir = out\n'; } >"$T/extrap_ok.ini"
 expect_ok "config: alpha outside [0,1] with opt-in accepted (--check)" "$ND_BIN" sweep --check "$T/extrap_ok.ini"
 expect_fail "usage: unknown option" 2 "^dissect sweep: unknown option or missing value: '--bogus'" "$ND_BIN" sweep --bogus x.ini
 expect_fail "plot usage: unknown option" 2 "^dissect plot: unknown option" "$ND_BIN" plot -z x
@@ -122,9 +122,10 @@ nc=$(grep -c ' computed a' "$T/res/sweep.log")
 expect_ok "re-run of a finished sweep" "$ND_BIN" sweep "$CFG" --out "$T/res" --no-plot
 if [ "$(grep -c ' computed a' "$T/res/sweep.log")" = "$nc" ] && [ "$(grep -c ' skipped a' "$T/res/sweep.log")" -ge 5 ]
 then ok "re-run computed nothing"; else bad "re-run recomputed points"; fi
-sed 's/^draws = 2/draws = 3/' "$CFG" >"$T/other.ini"
+# (more draws or alphas would resume: tests/cli_robust.sh; another quantile changes every point)
+sed 's/^quantile = 0.005/quantile = 0.01/' "$CFG" >"$T/other.ini"
 sed -i "s|^path = \${DATA}|path = $ND_SHARED|; s|^npy = \${DATA}|npy = $ND_SHARED|" "$T/other.ini"
-expect_fail "other config into the same folder refused" 1 "config.effective.ini:[0-9]+: this run folder holds another configuration" \
+expect_fail "other config into the same folder refused" 1 "resume.key:[0-9]+: this folder's points were computed with 'quantile = 0.005', this run has 'quantile = 0.01'" \
     "$ND_BIN" sweep "$T/other.ini" --out "$T/res" --no-plot
 
 # ---- activations computed by the sweep (model + random weights), cached for the next run

@@ -137,6 +137,59 @@ static void test_vs_naive(size_t N, size_t K, size_t h, size_t w)
     free(a), free(r), free(want), free(R), free(Rf);
 }
 
+/* rot_features: every image's rotated values bit-identical whatever the
+ * blocks a caller asks for (the thresholds and the tally use different
+ * ones, and thread counts change which thread asks). */
+static void test_block_independence(void)
+{
+    const size_t N = 29, K = 40, h = 3, w = 5, per = K * h * w, count = N * per;
+    test_group("rot_features: bit-identical for every block size and offset");
+    float *a = random_acts(count), *ref = malloc(count * sizeof *ref), *buf = malloc(count * sizeof *buf);
+    double *R = haar_f64(K, 12);
+    mem_src m = {a, per, -1};
+    nd_features in = {N, K, h, w, mem_get, &m}, f;
+    CHECK(rot_features(&f, &in, R) == 0, "rot_features: %s", nd_errmsg());
+    const float *x;
+    int ok = f.get(f.ctx, 0, N, buf, &x) == 0;
+    memcpy(ref, x, count * sizeof *ref);
+    size_t mismatched = 0;
+    for (size_t bs = 1; bs <= 17; bs++)
+        for (size_t start = 0; start < 3; start++)
+            for (size_t i0 = start; i0 < N; i0 += bs) {
+                size_t nb = i0 + bs <= N ? bs : N - i0;
+                ok &= f.get(f.ctx, i0, nb, buf, &x) == 0;
+                mismatched += memcmp(x, ref + i0 * per, nb * per * sizeof *x) != 0;
+            }
+    CHECK(ok && mismatched == 0, "blocks of 1..17 at offsets 0..2: %zu differ", mismatched);
+    rot_features_free(&f);
+    free(a), free(ref), free(buf), free(R);
+}
+
+/* nd_features_memory: a rotated source read once into memory gives the
+ * same bits as streaming it; a budget too small leaves it alone. */
+static void test_memory_copy(void)
+{
+    const size_t N = 21, K = 24, h = 3, w = 4, per = K * h * w, count = N * per;
+    test_group("nd_features_memory: a rotated source held in memory, bit-identical");
+    float *a = random_acts(count), *buf = malloc(count * sizeof *buf);
+    double *R = haar_f64(K, 4);
+    mem_src m = {a, per, -1};
+    nd_features in = {N, K, h, w, mem_get, &m}, f, mf;
+    CHECK(rot_features(&f, &in, R) == 0, "rot_features: %s", nd_errmsg());
+    CHECK(nd_features_memory(&mf, &f, count * sizeof(float) - 1, 2) == 0, "one byte short of the budget: not held");
+    CHECK(nd_features_memory(&mf, &f, count * sizeof(float), 2) == 1, "held: %s", nd_errmsg());
+    const float *x, *y;
+    int same = f.get(f.ctx, 0, N, buf, &x) == 0 && mf.get(mf.ctx, 3, N - 3, NULL, &y) == 0 &&
+               memcmp(x + 3 * per, y, (N - 3) * per * sizeof *x) == 0;
+    CHECK(same && mf.N == N && mf.K == K && mf.h == h && mf.w == w, "same shape and values as streaming");
+    nd_features_memory_free(&mf);
+    m.fail_at = 9;
+    CHECK(nd_features_memory(&mf, &f, count * sizeof(float), 2) == -1 && strstr(nd_errmsg(), "image 9"),
+          "a failing inner source is reported: %s", nd_errmsg());
+    rot_features_free(&f);
+    free(a), free(buf), free(R);
+}
+
 static void test_source(void)
 {
     const size_t N = 11, K = 37, h = 5, w = 7, hw = h * w, per = K * hw, count = N * per;
@@ -263,6 +316,8 @@ int main(void)
     test_vs_naive(3, 256, 13, 13); /* AlexNet conv5 maps */
     test_vs_naive(5, 2, 1, 1);     /* 1x1 maps, tiny K */
     test_vs_naive(2, 97, 7, 11);   /* odd sizes throughout */
+    test_block_independence();
+    test_memory_copy();
     test_source();
     test_roundtrip();
     test_threads();

@@ -83,6 +83,36 @@ static void test_repeated_and_shards(void)
         nd_tally t3;
         CHECK(nd_tally_alloc(&t3, 1, L, 2) == 0 && nd_tally_add(&t3, &all) != 0, "tallies of different shapes do not add");
         nd_tally_free(&t3);
+
+        /* as the ranks of dissect-mpi: each shard opens only its images' labels */
+        broden *s0 = NULL, *s1 = NULL;
+        const char *dir = test_hand_dataset(1);
+        nd_tally u0, u1;
+        int sok = broden_open_shard(&s0, dir, NULL, NULL, 0, 1) == 0 && broden_open_shard(&s1, dir, NULL, NULL, 1, 2) == 0 &&
+                  nd_tally_alloc(&u0, 2, L, 2) == 0 && nd_tally_alloc(&u1, 2, L, 2) == 0;
+        CHECK(sok, "open the shards [0,1) and [1,2) of the dataset: %s", nd_errmsg());
+        if (sok) {
+            const broden_layer *ly;
+            size_t nl;
+            broden_image_layers(s0, 1, &ly, &nl);
+            CHECK(nl > 0 && ly[0].map == NULL, "shard [0,1) has no label map of image 1");
+            CHECK(nd_tally_run(s0, &f, &o, o.thresholds, 0, 1, &u0) == 0 && nd_tally_run(s1, &f, &o, o.thresholds, 1, 2, &u1) == 0 &&
+                      nd_tally_add(&u0, &u1) == 0,
+                  "tally each shard on its own dataset: %s", nd_errmsg());
+            CHECK(!memcmp(u0.I, all.I, 2 * L * 8) && !memcmp(u0.A, all.A, 4 * 8) && !memcmp(u0.G, all.G, L * 8) &&
+                      !memcmp(u0.M, all.M, 2 * 8),
+                  "shard datasets' tallies add up to the whole");
+            nd_tally_free(&u0), nd_tally_free(&u1);
+        }
+        broden_free(s0), broden_free(s1);
+        size_t i0, i1, prev = 0, tot = 0;
+        int contiguous = 1;
+        for (int r = 0; r < 5; r++) {
+            nd_image_shard(120, r, 5, 16, &i0, &i1);
+            contiguous &= i0 == prev && (i0 % 16 == 0) && (i1 % 16 == 0 || i1 == 120);
+            prev = i1, tot += i1 - i0;
+        }
+        CHECK(contiguous && tot == 120, "nd_image_shard: 5 contiguous shards of 120 images at multiples of 16");
     }
     nd_tally_free(&t1), nd_tally_free(&t2), nd_tally_free(&all);
     npy_close(&a);

@@ -1,11 +1,14 @@
 /* test_thresholds.c - the threshold methods, chosen through nd_options and
- * read back from the result: the one-pass sampled window, the two histogram
- * passes and the select reference give the same thresholds bit for bit as a
- * full sort (exact ==: all pick the same two order statistics and
- * interpolate them by the same formula), AUTO takes the window when its
- * sample brackets the quantile and falls back to the histograms when it
- * does not, and a forced window that misses is an error.  4,096 images, so
- * that a sample exists (the window samples every N/1024-th image). */
+ * read back from the result: the one-pass candidate stream, the two
+ * histogram passes and the select reference give the same thresholds bit
+ * for bit as a full sort (exact ==: all pick the same two order statistics
+ * and interpolate them by the same formula), AUTO takes the stream, and a
+ * sample that misleads the stream's starting floors still gives the exact
+ * thresholds (a second pass; test_topk checks the miss is detected).
+ * Shards of the images that sum their histogram counts (dissect-mpi) get
+ * the stream's thresholds too.
+ * 4,096 images, so that the stream samples (32 images, in blocks of 8 at
+ * multiples of N/4). */
 #include "core/dissect.h"
 #include "core/err.h"
 #include "core/npy.h"
@@ -43,8 +46,9 @@ static const char *make_dataset(void)
     return rc ? NULL : dir;
 }
 
-/* Activations [N][K][2][2]; with `mislead`, unit 2's sampled images
- * (multiples of 4) see only small values, so the window misses. */
+/* Activations [N][K][2][2]; with `mislead`, unit 2's sampled images hold
+ * values above all others but fewer than the tail needs, so the floors
+ * guessed from them are too high. */
 static float *make_activations(int mislead)
 {
     float *x = malloc((size_t)N * K * HW * sizeof *x);
@@ -57,7 +61,7 @@ static float *make_activations(int mislead)
                 s = s * 1103515245u + 12345u;
                 float v = (float)((s >> 8) % 100000) / 1000.0f - 20.0f;
                 if (u == 2 && mislead)
-                    v = i % 4 == 0 ? 1.0f : (float)(i % 1000);
+                    v = i % (N / 4) < 8 ? 1000.0f + (float)((s >> 8) % 100) / 100.0f : (float)(i % 1000);
                 x[(i * K + u) * HW + k] = v > 0 ? v : 0;
             }
     return x;
@@ -81,6 +85,42 @@ static int run(const broden *ds, const nd_features *f, nd_thr_method m, double *
     return given ? -1 : 0;
 }
 
+/* Thresholds as the ranks of a distributed run get them (dissect-mpi):
+ * each shard of images runs both histogram passes on its own stream, the
+ * shards' qt_stream_counts are summed before each pass ends.  Shard ends at
+ * 0, 1000 (not a multiple of the 16-image block), 2048 and N. */
+static int sharded(const nd_features *f, double *out)
+{
+    enum { S = 3 };
+    const size_t cut[S + 1] = {0, 1000, 2048, N};
+    qt_stream *q[S];
+    int rc = 0;
+    for (int k = 0; k < S; k++)
+        if (!(q[k] = qt_stream_new(K, (uint64_t)N * HW, 0.995)))
+            rc = -1;
+    for (int pass = 1; pass <= 2 && !rc; pass++) {
+        for (int k = 0; k < S && !rc; k++)
+            rc = nd_thresholds_pass(f, q[k], pass, cut[k], cut[k + 1], 2);
+        size_t n = 0;
+        uint32_t *sum = rc ? NULL : qt_stream_counts(q[0], pass, &n);
+        for (int k = 1; k < S && !rc; k++) {
+            size_t m;
+            const uint32_t *c = qt_stream_counts(q[k], pass, &m);
+            for (size_t i = 0; i < n; i++)
+                sum[i] += c[i];
+        }
+        for (int k = 1; k < S && !rc; k++)
+            memcpy(qt_stream_counts(q[k], pass, &n), sum, n * sizeof *sum);
+        for (int k = 0; k < S && !rc; k++)
+            rc = qt_stream_end_pass(q[k], pass);
+    }
+    if (!rc)
+        qt_stream_result(q[S - 1], out);
+    for (int k = 0; k < S; k++)
+        qt_stream_free(q[k]);
+    return rc;
+}
+
 static void threshold_paths(const broden *ds, int mislead)
 {
     float *x = make_activations(mislead), *col = malloc((size_t)N * HW * sizeof *col);
@@ -100,35 +140,36 @@ static void threshold_paths(const broden *ds, int mislead)
         return;
     }
     CHECK(nd_features_from_npy(&f, &a) == 0, "features: %s", nd_errmsg());
-    double want[K], t_auto[K], t_hist[K], t_sel[K], t_win[K], t_top[K];
+    double want[K], t_auto[K], t_hist[K], t_sel[K], t_win[K];
     for (size_t u = 0; u < K; u++) {
         for (size_t i = 0; i < N; i++)
             memcpy(col + i * HW, x + (i * K + u) * HW, HW * sizeof *col);
         want[u] = qt_sorted(col, (size_t)N * HW, 0.995);
     }
     nd_thr_method used = ND_THR_AUTO;
-    CHECK(run(ds, &f, ND_THR_AUTO, t_auto, &used) == 0 && used == (mislead ? ND_THR_HISTOGRAM : ND_THR_WINDOW),
-          "%s (used %s)", mislead ? "AUTO: a misleading sample falls back to histograms" : "AUTO: one pass with the sampled window",
-          nd_thr_method_name(used));
+    CHECK(run(ds, &f, ND_THR_AUTO, t_auto, &used) == 0 && used == ND_THR_STREAM, "%s (used %s)",
+          mislead ? "AUTO: the stream, after a misleading sample" : "AUTO: the stream", nd_thr_method_name(used));
     CHECK(run(ds, &f, ND_THR_HISTOGRAM, t_hist, &used) == 0 && used == ND_THR_HISTOGRAM, "HISTOGRAM: two passes");
     CHECK(run(ds, &f, ND_THR_SELECT, t_sel, &used) == 0 && used == ND_THR_SELECT, "SELECT: the reference");
-    CHECK(run(ds, &f, ND_THR_TOP, t_top, &used) == 0 && used == ND_THR_TOP, "TOP: one pass, top values");
     int bad = 0;
     for (size_t u = 0; u < K; u++)
-        bad += t_auto[u] != want[u] || t_hist[u] != want[u] || t_sel[u] != want[u] || t_top[u] != want[u];
-    CHECK(bad == 0, "auto, histograms, select, top values and sorting agree bit for bit on %d units (%d differ)", K, bad);
-    int wrc = run(ds, &f, ND_THR_WINDOW, t_win, &used);
-    if (mislead)
-        CHECK(wrc != 0 && strstr(nd_errmsg(), "window"), "WINDOW forced on a misleading sample fails: %s", nd_errmsg());
-    else
-        CHECK(wrc == 0 && used == ND_THR_WINDOW && !memcmp(t_win, want, sizeof want), "WINDOW forced: exact");
+        bad += t_auto[u] != want[u] || t_hist[u] != want[u] || t_sel[u] != want[u];
+    CHECK(bad == 0, "auto, histograms, select and sorting agree bit for bit on %d units (%d differ)", K, bad);
+    int wrc = run(ds, &f, ND_THR_STREAM, t_win, &used);
+    CHECK(wrc == 0 && used == ND_THR_STREAM && !memcmp(t_win, want, sizeof want), "STREAM forced: exact");
+    /* the distributed path is two histogram passes, the single process's
+     * the stream: both are exact order statistics, so equal bit for bit */
+    double t_shard[K];
+    CHECK(sharded(&f, t_shard) == 0 && !memcmp(t_shard, t_win, sizeof t_win) && !memcmp(t_shard, want, sizeof want),
+          "3 shards' histogram counts summed (the MPI path) == the STREAM thresholds%s, bit for bit",
+          mislead ? " after a misleading sample" : "");
     npy_close(&a);
     free(x), free(col);
 }
 
 int main(void)
 {
-    test_group("thresholds: window, histograms and select agree (methods chosen in nd_options)");
+    test_group("thresholds: stream, histograms and select agree (methods chosen in nd_options)");
     const char *dir = make_dataset();
     broden *ds = NULL;
     if (!dir || broden_open(&ds, dir, NULL)) {

@@ -1,0 +1,227 @@
+/* probe_fit.c - L-BFGS for all concepts at once: every evaluation scores
+ * all concepts with one gemm (pr_eval), while each concept keeps its own
+ * history, direction, step and line search.  Only inner products and linear
+ * combinations of gradients enter, and the first step is -g scaled by
+ * 1/||g||: for activations Q a every iterate is Q w (rotation-equivariant). */
+#include "core/err.h"
+#include "core/probe.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    double *s, *y, *rho; /* [m][n], [m][n], [m] */
+    int count, head;     /* pairs held; next slot */
+} lbfgs_hist;
+
+static double dot(const double *a, const double *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* d = -H g by the two-loop recursion (H0 = gamma I, gamma = s.y / y.y of the
+ * newest pair); al is scratch [m] */
+static void direction(const lbfgs_hist *h, int m, const double *g, size_t n, double *d, double *al)
+{
+    for (size_t i = 0; i < n; i++)
+        d[i] = g[i];
+    for (int k = 0; k < h->count; k++) {
+        int j = (h->head - 1 - k + m) % m;
+        al[j] = h->rho[j] * dot(h->s + (size_t)j * n, d, n);
+        const double *y = h->y + (size_t)j * n;
+        for (size_t i = 0; i < n; i++)
+            d[i] -= al[j] * y[i];
+    }
+    if (h->count) {
+        int j = (h->head - 1 + m) % m;
+        const double *y = h->y + (size_t)j * n;
+        double gamma = 1.0 / (h->rho[j] * dot(y, y, n));
+        for (size_t i = 0; i < n; i++)
+            d[i] *= gamma;
+    }
+    for (int k = h->count - 1; k >= 0; k--) {
+        int j = (h->head - 1 - k + m) % m;
+        double beta = h->rho[j] * dot(h->y + (size_t)j * n, d, n);
+        const double *s = h->s + (size_t)j * n;
+        for (size_t i = 0; i < n; i++)
+            d[i] += (al[j] - beta) * s[i];
+    }
+    for (size_t i = 0; i < n; i++)
+        d[i] = -d[i];
+}
+
+static void push(lbfgs_hist *h, int m, size_t n, const double *w0, const double *w1,
+                 const double *g0, const double *g1)
+{
+    double *s = h->s + (size_t)h->head * n, *y = h->y + (size_t)h->head * n;
+    for (size_t i = 0; i < n; i++)
+        s[i] = w1[i] - w0[i], y[i] = g1[i] - g0[i];
+    double sy = dot(s, y, n);
+    if (!(sy > 1e-300)) /* no curvature (cannot happen with l2 > 0 except by rounding) */
+        return;
+    h->rho[h->head] = 1.0 / sy;
+    h->head = (h->head + 1) % m;
+    if (h->count < m)
+        h->count++;
+}
+
+static void apply_mask(const pr_problem *p, const unsigned char *mask, double *G)
+{
+    if (!mask)
+        return;
+    size_t K = p->K;
+    for (size_t c = 0; c < p->C; c++)
+        for (size_t k = 0; k < K; k++)
+            if (!mask[c * K + k])
+                G[c * (K + 1) + k] = 0;
+}
+
+typedef struct {
+    size_t C, n;
+    double *G, *Wt, *Gt, *f, *ft, *d, *t, *gd, *al, *g0;
+    unsigned char *active, *pending;
+    lbfgs_hist *h;
+} fit_state;
+
+static void state_free(fit_state *s, int C)
+{
+    if (s->h)
+        for (int c = 0; c < C; c++)
+            free(s->h[c].s), free(s->h[c].y), free(s->h[c].rho);
+    free(s->h), free(s->G), free(s->Wt), free(s->Gt), free(s->f), free(s->ft), free(s->d);
+    free(s->t), free(s->gd), free(s->al), free(s->g0), free(s->active), free(s->pending);
+}
+
+static int state_alloc(fit_state *s, size_t C, size_t n, int m)
+{
+    memset(s, 0, sizeof *s);
+    s->C = C, s->n = n;
+    s->G = nd_malloc(C * n * sizeof(double)), s->Wt = nd_malloc(C * n * sizeof(double));
+    s->Gt = nd_malloc(C * n * sizeof(double)), s->d = nd_malloc(C * n * sizeof(double));
+    s->f = nd_malloc(C * sizeof(double)), s->ft = nd_malloc(C * sizeof(double));
+    s->t = nd_malloc(C * sizeof(double)), s->gd = nd_malloc(C * sizeof(double));
+    s->g0 = nd_malloc(C * sizeof(double)), s->al = nd_malloc((size_t)m * sizeof(double));
+    s->active = nd_calloc(C, 1), s->pending = nd_calloc(C, 1);
+    s->h = nd_calloc(C, sizeof *s->h);
+    if (!s->G || !s->Wt || !s->Gt || !s->d || !s->f || !s->ft || !s->t || !s->gd || !s->g0 ||
+        !s->al || !s->active || !s->pending || !s->h)
+        return -1;
+    for (size_t c = 0; c < C; c++) {
+        s->h[c].s = nd_malloc((size_t)m * n * sizeof(double));
+        s->h[c].y = nd_malloc((size_t)m * n * sizeof(double));
+        s->h[c].rho = nd_malloc((size_t)m * sizeof(double));
+        if (!s->h[c].s || !s->h[c].y || !s->h[c].rho)
+            return -1;
+    }
+    return 0;
+}
+
+/* Backtracking (Armijo, c1 = 1e-4) for every active concept at once: each
+ * round evaluates all trial points with one pr_eval.  Accepted concepts keep
+ * their trial point; a concept with no acceptable step stops. */
+static int line_search(const pr_problem *p, double l2, const unsigned char *mask, fit_state *s,
+                       const double *W)
+{
+    size_t C = s->C, n = s->n;
+    memcpy(s->Wt, W, C * n * sizeof *W);
+    int any = 0;
+    for (size_t c = 0; c < C; c++) {
+        s->pending[c] = s->active[c];
+        if (s->active[c])
+            for (size_t i = 0; i < n; i++)
+                s->Wt[c * n + i] = W[c * n + i] + s->t[c] * s->d[c * n + i];
+        any |= s->active[c];
+    }
+    for (int round = 0; round < 6 && any; round++) {
+        if (pr_eval(p, l2, s->Wt, s->ft, s->Gt))
+            return -1;
+        apply_mask(p, mask, s->Gt);
+        any = 0;
+        for (size_t c = 0; c < C; c++) {
+            if (!s->pending[c])
+                continue;
+            double armijo = s->f[c] + 1e-4 * s->t[c] * s->gd[c];
+            if (s->ft[c] <= armijo) {
+                s->pending[c] = 0;
+                continue;
+            }
+            /* minimiser of the quadratic through f, g.d and ft, kept in [0.1 t, 0.5 t] */
+            double t = s->t[c], q = s->ft[c] - s->f[c] - s->gd[c] * t;
+            double tn = q > 0 ? -s->gd[c] * t * t / (2 * q) : 0.5 * t;
+            tn = tn < 0.1 * t ? 0.1 * t : tn > 0.5 * t ? 0.5 * t : tn;
+            s->t[c] = tn;
+            for (size_t i = 0; i < n; i++)
+                s->Wt[c * n + i] = W[c * n + i] + tn * s->d[c * n + i];
+            any = 1;
+        }
+    }
+    return 0;
+}
+
+int pr_fit(const pr_problem *p, double l2, int max_iter, double gtol, double ftol, int history,
+           const unsigned char *mask, double *W, int *iters, double *grad_rel)
+{
+    size_t C = p->C, n = p->K + 1;
+    int m = history < 1 ? 1 : history, rc = -1;
+    fit_state s;
+    if (state_alloc(&s, C, n, m) || pr_eval(p, l2, W, s.f, s.G))
+        goto done;
+    apply_mask(p, mask, s.G);
+    for (size_t c = 0; c < C; c++) {
+        s.g0[c] = sqrt(dot(s.G + c * n, s.G + c * n, n));
+        s.active[c] = s.g0[c] > 0;
+        if (iters)
+            iters[c] = 0;
+    }
+    for (int it = 0; it < max_iter; it++) {
+        int any = 0;
+        for (size_t c = 0; c < C; c++) {
+            if (!s.active[c])
+                continue;
+            double *d = s.d + c * n, *g = s.G + c * n;
+            direction(&s.h[c], m, g, n, d, s.al);
+            s.gd[c] = dot(g, d, n);
+            if (!(s.gd[c] < 0)) { /* not a descent direction (rounding): restart */
+                s.h[c].count = 0;
+                direction(&s.h[c], m, g, n, d, s.al);
+                s.gd[c] = dot(g, d, n);
+            }
+            s.t[c] = s.h[c].count ? 1.0 : 1.0 / sqrt(dot(g, g, n));
+            any = 1;
+        }
+        if (!any)
+            break;
+        if (line_search(p, l2, mask, &s, W))
+            goto done;
+        for (size_t c = 0; c < C; c++) {
+            if (!s.active[c])
+                continue;
+            if (s.pending[c]) { /* no step decreased the loss: at the rounding floor */
+                s.active[c] = 0;
+                continue;
+            }
+            push(&s.h[c], m, n, W + c * n, s.Wt + c * n, s.G + c * n, s.Gt + c * n);
+            memcpy(W + c * n, s.Wt + c * n, n * sizeof *W);
+            memcpy(s.G + c * n, s.Gt + c * n, n * sizeof *W);
+            double decrease = s.f[c] - s.ft[c];
+            s.f[c] = s.ft[c];
+            if (iters)
+                iters[c]++;
+            /* converged, or at the floor where float rounding hides progress */
+            if (sqrt(dot(s.G + c * n, s.G + c * n, n)) <= gtol * s.g0[c] ||
+                decrease <= ftol * fabs(s.f[c]))
+                s.active[c] = 0;
+        }
+    }
+    if (grad_rel)
+        for (size_t c = 0; c < C; c++)
+            grad_rel[c] = s.g0[c] > 0 ? sqrt(dot(s.G + c * n, s.G + c * n, n)) / s.g0[c] : 0;
+    rc = 0;
+done:
+    state_free(&s, (int)C);
+    return rc;
+}

@@ -1,0 +1,59 @@
+/* probe_internal.h - shared pieces of core/probe*.c (not a public API). */
+#ifndef ND_PROBE_INTERNAL_H
+#define ND_PROBE_INTERNAL_H
+
+#include "core/probe.h"
+#include "core/upsample.h"
+
+/* The images of a split, train first, and the layout of their rows: image
+ * img[j] owns rows [j*hw, (j+1)*hw) of every [rows][K] matrix here. */
+typedef struct {
+    const broden *ds;
+    const pr_options *o;
+    size_t K, C, h, w, hw, N;
+    const int *label, *category; /* [C] */
+    int *concept;                /* [L] concept index of a label, or -1 */
+    size_t L;
+    size_t ntr, nte, *img;       /* [ntr + nte] dataset image indices */
+    long *block;                 /* [N] position in img[], or -1 */
+} pr_ctx;
+
+/* Raw activations (rotated by R when given) as [rows][K] float. */
+int pr_raw(const pr_ctx *x, const nd_features *f, const double *R, float **raw);
+/* A design from raw rows: (a - mu) / sigma, or with thr given the binary
+ * masks [a_k > thr_k] centred and scaled the same way; mu and sigma from the
+ * train rows.  sd[K] (may be NULL): each column's train sd after scaling. */
+typedef struct {
+    float *Xf;
+    double *Xd;
+    double *mu, sigma, *sd;
+    double *white; /* [K][K] (pr_whiten): rows x -> x M, M = (Cov + eps I)^(-1/2) */
+} pr_design;
+int pr_design_build(const pr_ctx *x, const float *raw, const double *thr, int dbl, pr_design *d);
+/* The design whitened with the full train covariance (eps = PR_WHITEN_EPS
+ * times its mean eigenvalue): M commutes with rotations as Cov does, and
+ * the logistic loss is well conditioned, so L-BFGS converges in tens of
+ * iterations instead of hundreds.  out holds the train rows only, in double
+ * (the fit's gemms accumulate in double); it shares nothing with in. */
+#define PR_WHITEN_EPS 1e-3
+int pr_whiten(const pr_ctx *x, const pr_design *in, pr_design *out);
+void pr_design_free(pr_design *d);
+/* Area-averaged targets [ntr*hw][C] and each train row's present mask. */
+int pr_targets(const pr_ctx *x, float **T, uint64_t **present);
+/* A feature source [N][K][h][w] over raw rows: images outside the chosen
+ * set (0 = train, 1 = test) read as -FLT_MAX (no dissection mask); with
+ * compact = 1 it holds only the train images, in split order (for
+ * thresholds).  Free with free(f->ctx). */
+int pr_raw_features(const pr_ctx *x, const float *raw, int set, int compact, nd_features *f);
+
+/* Label-resolution scoring of score maps S [rows][C] (float, rows of the
+ * images of set 0 = train or 1 = test): with choose = 1 the threshold that
+ * maximises IoU (thr, iou out), else IoU at the given thr. */
+int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, double *thr, double *iou);
+/* S [rows of set][C] = X W^T + b (W [C][K+1] in design coordinates). */
+int pr_scores(const pr_ctx *x, const pr_design *d, const double *W, int set, float **S);
+
+/* The profile's up_plan for image i (cached by size; caller-owned cache). */
+int pr_plan_for(const pr_ctx *x, size_t i, up_cache *pc);
+
+#endif

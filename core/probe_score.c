@@ -1,0 +1,259 @@
+/* probe_score.c - probe score maps at label resolution: the threshold that
+ * maximises train IoU, and IoU at a threshold, under the profile's rules.
+ *
+ * A pixel counts toward A (the probe's mask in the IoU's union) as the
+ * dissector counts a unit's mask pixel: ND in every image with ground truth
+ * in the concept's category; NDL only in images where the mask overlaps a
+ * label of the category (or the image has an image-level label of it).
+ * For NDL that is: pixel value v counts at threshold t iff min(v, m) > t,
+ * m the image's largest value on pixels of the category - so one histogram
+ * of min(v, m) serves every threshold. */
+#include "core/err.h"
+#include "core/jobs.h"
+#include "core/probe_internal.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int pr_scores(const pr_ctx *x, const pr_design *d, const double *W, int set, float **Sout)
+{
+    size_t K = x->K, C = x->C, K1 = K + 1, hw = x->hw;
+    size_t r0 = set ? x->ntr * hw : 0, rows = (set ? x->nte : x->ntr) * hw;
+    float *S = nd_malloc((rows * C + 1) * sizeof *S);
+    if (!S)
+        return -1;
+    if (d->Xd) {
+        double *Wd = nd_malloc(C * K * sizeof *Wd), *Sd = nd_malloc((rows * C + 1) * sizeof *Sd);
+        if (!Wd || !Sd) {
+            free(Wd), free(Sd), free(S);
+            return -1;
+        }
+        for (size_t c = 0; c < C; c++)
+            memcpy(Wd + c * K, W + c * K1, K * sizeof *Wd);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)C, (int)K, 1,
+                    d->Xd + r0 * K, (int)K, Wd, (int)K, 0, Sd, (int)C);
+        for (size_t i = 0; i < rows; i++)
+            for (size_t c = 0; c < C; c++)
+                S[i * C + c] = (float)(Sd[i * C + c] + W[c * K1 + K]);
+        free(Wd), free(Sd);
+    } else {
+        float *Wf = nd_malloc(C * K * sizeof *Wf);
+        if (!Wf) {
+            free(S);
+            return -1;
+        }
+        for (size_t c = 0; c < C; c++)
+            for (size_t k = 0; k < K; k++)
+                Wf[c * K + k] = (float)W[c * K1 + k];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)C, (int)K, 1,
+                    d->Xf + r0 * K, (int)K, Wf, (int)K, 0, S, (int)C);
+        for (size_t i = 0; i < rows; i++)
+            for (size_t c = 0; c < C; c++)
+                S[i * C + c] = (float)((double)S[i * C + c] + W[c * K1 + K]);
+        free(Wf);
+    }
+    *Sout = S;
+    return 0;
+}
+
+typedef struct {
+    const pr_ctx *x;
+    const float *S;
+    int set, choose;
+    const double *lo, *hi; /* [C] histogram ranges (choose) */
+    const float *thr;      /* [C] (score) */
+    size_t j0, j1;         /* image blocks (within the set) */
+    int64_t *hp, *ha;      /* choose: [C][PR_BINS] positives, A pixels; score: [C][3] I, A, G */
+    int rc;
+    char err[256];
+} score_job;
+
+static int bin_of(double v, double lo, double hi)
+{
+    double b = hi > lo ? (v - lo) / (hi - lo) * PR_BINS : 0;
+    return b < 0 ? 0 : b >= PR_BINS ? PR_BINS - 1 : (int)b;
+}
+
+/* positives of concept c at label resolution (pos[npix]), whether the
+ * image carries an image-level label of the category, and (NDL) which
+ * pixels have any label of the category (cat[npix]) */
+static int image_truth(const pr_ctx *x, size_t i, size_t c, size_t npix, unsigned char *pos,
+                       unsigned char *cat)
+{
+    const broden_layer *ly;
+    const broden_imglabel *il;
+    size_t nl, ni;
+    int whole = 0, catwhole = 0;
+    broden_image_layers(x->ds, i, &ly, &nl);
+    broden_image_labels(x->ds, i, &il, &ni);
+    for (size_t k = 0; k < ni; k++)
+        if (il[k].category == x->category[c]) {
+            catwhole = 1;
+            whole |= il[k].label == x->label[c];
+        }
+    memset(pos, whole, npix);
+    memset(cat, catwhole, npix);
+    for (size_t k = 0; k < nl; k++)
+        if (ly[k].category == x->category[c])
+            for (size_t q = 0; q < npix; q++) {
+                uint16_t l = ly[k].map[q];
+                pos[q] |= l == x->label[c];
+                cat[q] |= l != 0;
+            }
+    return 0;
+}
+
+static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, float *out,
+                        float *tmp, unsigned char *pos, unsigned char *cat)
+{
+    const pr_ctx *x = jb->x;
+    size_t C = x->C, hw = x->hw, i = x->img[(jb->set ? x->ntr : 0) + j];
+    size_t npix = (size_t)pl->sh * (size_t)pl->sw;
+    uint64_t present = broden_present(x->ds, i);
+    int lite = nd_profile_get(x->o->profile)->a_where_hit;
+    const float *S = jb->S + j * hw * C;
+    for (size_t c = 0; c < C; c++) {
+        if (!((present >> x->category[c]) & 1u))
+            continue;
+        for (size_t p = 0; p < hw; p++)
+            map[p] = S[p * C + c];
+        up_apply(pl, map, out, tmp);
+        image_truth(x, i, c, npix, pos, cat);
+        float m = FLT_MAX; /* ND: every pixel of the image counts */
+        if (lite) {
+            m = -FLT_MAX;
+            for (size_t q = 0; q < npix; q++)
+                if (cat[q] && out[q] > m)
+                    m = out[q];
+        }
+        int any = !lite || m > -FLT_MAX;
+        if (jb->choose) {
+            int64_t *hp = jb->hp + c * PR_BINS, *ha = jb->ha + c * PR_BINS;
+            for (size_t q = 0; q < npix; q++) {
+                if (pos[q])
+                    hp[bin_of(out[q], jb->lo[c], jb->hi[c])]++;
+                if (any)
+                    ha[bin_of(out[q] < m ? out[q] : m, jb->lo[c], jb->hi[c])]++;
+            }
+        } else {
+            int64_t *t = jb->hp + c * 3;
+            float th = jb->thr[c];
+            for (size_t q = 0; q < npix; q++) {
+                float v = out[q] < m ? out[q] : m;
+                t[0] += pos[q] && out[q] > th;
+                t[1] += any && v > th;
+                t[2] += pos[q];
+            }
+        }
+    }
+}
+
+static void *score_worker(void *arg)
+{
+    score_job *jb = arg;
+    const pr_ctx *x = jb->x;
+    up_cache pc = {0};
+    float *map = NULL, *out = NULL, *tmp = NULL;
+    unsigned char *pos = NULL, *cat = NULL;
+    size_t cap = 0;
+    for (size_t j = jb->j0; j < jb->j1; j++) {
+        if (pr_plan_for(x, x->img[(jb->set ? x->ntr : 0) + j], &pc))
+            goto fail;
+        size_t np = (size_t)pc.sh * (size_t)pc.sw;
+        if (np > cap) {
+            free(map), free(out), free(tmp), free(pos), free(cat);
+            map = malloc(x->hw * sizeof *map), out = malloc(np * sizeof *out);
+            tmp = malloc(x->h * (size_t)pc.sw * sizeof *tmp), pos = malloc(np), cat = malloc(np);
+            if (!map || !out || !tmp || !pos || !cat)
+                goto fail;
+            cap = np;
+        }
+        score_image(jb, j, &pc.plan, map, out, tmp, pos, cat);
+    }
+    goto done;
+fail:
+    jb->rc = -1;
+    snprintf(jb->err, sizeof jb->err, "%s", nd_errmsg()[0] ? nd_errmsg() : "out of memory");
+done:
+    up_cache_free(&pc);
+    free(map), free(out), free(tmp), free(pos), free(cat);
+    return NULL;
+}
+
+/* The threshold from the histograms: IoU at level e_j counts bins >= j.  Of
+ * the levels whose train IoU is within PR_TIE (relative) of the best, the
+ * highest: one pixel moves IoU by ~1e-5, so near-ties at that scale are
+ * rounding, and a rotated basis must resolve them the same way (a plain
+ * argmax once jumped between two levels 0.11 apart at equal IoU). */
+#define PR_TIE 1e-4
+static void choose_thresholds(const pr_ctx *x, const int64_t *hp, const int64_t *ha,
+                              const double *lo, const double *hi, double *thr, double *iou)
+{
+    double eps = nd_profile_eps(x->o->profile), v[PR_BINS];
+    for (size_t c = 0; c < x->C; c++) {
+        int64_t G = 0, In = 0, A = 0;
+        for (int b = 0; b < PR_BINS; b++)
+            G += hp[c * PR_BINS + b];
+        double best = 0;
+        for (int b = PR_BINS - 1; b >= 0; b--) {
+            In += hp[c * PR_BINS + b], A += ha[c * PR_BINS + b];
+            double u = (double)In / ((double)(A + G - In) + eps);
+            v[b] = u;
+            best = u > best ? u : best;
+        }
+        int bj = PR_BINS - 1;
+        while (bj > 0 && v[bj] < best * (1 - PR_TIE))
+            bj--;
+        thr[c] = lo[c] + (hi[c] - lo[c]) * bj / PR_BINS;
+        iou[c] = v[bj];
+    }
+}
+
+int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, double *thr, double *iou)
+{
+    size_t C = x->C, nimg = set ? x->nte : x->ntr, rows = nimg * x->hw;
+    int nt = nd_threads(x->o->threads), rc = 0;
+    if ((size_t)nt > nimg)
+        nt = nimg ? (int)nimg : 1;
+    size_t per = choose ? C * PR_BINS : C * 3;
+    score_job jobs[ND_MAX_THREADS];
+    double *lo = nd_malloc(C * sizeof *lo), *hi = nd_malloc(C * sizeof *hi);
+    float *thf = nd_malloc(C * sizeof *thf);
+    int64_t *hist = nd_calloc((size_t)nt * per * 2, sizeof *hist);
+    if (!lo || !hi || !thf || !hist) {
+        free(lo), free(hi), free(thf), free(hist);
+        return -1;
+    }
+    for (size_t c = 0; c < C; c++) { /* upsampled values lie within the map's extremes */
+        lo[c] = DBL_MAX, hi[c] = -DBL_MAX;
+        for (size_t r = 0; r < rows; r++) {
+            double v = S[r * C + c];
+            lo[c] = v < lo[c] ? v : lo[c], hi[c] = v > hi[c] ? v : hi[c];
+        }
+        thf[c] = (float)(choose ? 0 : thr[c]);
+    }
+    for (int k = 0; k < nt; k++)
+        jobs[k] = (score_job){x, S, set, choose, lo, hi, thf, nimg * (size_t)k / (size_t)nt,
+                              nimg * (size_t)(k + 1) / (size_t)nt, hist + (size_t)k * per * 2,
+                              hist + (size_t)k * per * 2 + per, 0, ""};
+    nd_run_jobs(score_worker, jobs, sizeof jobs[0], nt);
+    for (int k = 0; k < nt; k++)
+        if (jobs[k].rc && !rc)
+            rc = nd_fail("%s", jobs[k].err);
+    for (int k = 1; k < nt && !rc; k++) /* integer counts: the order does not matter */
+        for (size_t q = 0; q < per * 2; q++)
+            hist[q] += hist[(size_t)k * per * 2 + q];
+    if (!rc && choose)
+        choose_thresholds(x, hist, hist + per, lo, hi, thr, iou);
+    double eps = nd_profile_eps(x->o->profile);
+    if (!rc && !choose)
+        for (size_t c = 0; c < C; c++) {
+            double In = (double)hist[c * 3], A = (double)hist[c * 3 + 1], G = (double)hist[c * 3 + 2];
+            iou[c] = In / (A + G - In + eps);
+        }
+    free(lo), free(hi), free(thf), free(hist);
+    return rc;
+}

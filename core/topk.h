@@ -1,0 +1,49 @@
+/* topk.h - exact upper quantiles of many units in one streaming pass.
+ *
+ * A top quantile (level p close to 1) of a unit's n values interpolates
+ * between two order statistics that both lie among its `keep` = n - r0
+ * largest values (r0 = floor(p (n - 1)), quantile.h).  A qt_top keeps, per
+ * unit, a buffer of at most 2 keep candidates and a floor: a value at or
+ * below the floor cannot be among the keep largest seen so far, so it is
+ * skipped (most values are, after the first images); when the buffer fills
+ * it is cut back to its keep largest by quickselect and the floor rises to
+ * the smallest of them.  The multiset of the keep largest values is thus
+ * always held exactly, whatever order the values arrive in, so the
+ * quantile is exact - equal to sorting - in a single pass over the data,
+ * with memory 2 keep floats per unit (independent of the data's values).
+ *
+ * Each thread fills its own qt_top from disjoint images; the union of the
+ * threads' buffers holds the keep largest values of all of them, so the
+ * result does not depend on how images were split over threads.
+ *
+ *     size_t keep = qt_top_keep(n, level);
+ *     qt_top *t = qt_top_new(K, keep, NULL);      (one per thread)
+ *     qt_top_add(t, x, n_images, hw);             (x: n_images of [K][hw])
+ *     qt_top_result(parts, nparts, n, level, out);  (the selection on nparts threads)
+ */
+#ifndef ND_TOPK_H
+#define ND_TOPK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct qt_top qt_top;
+
+/* Largest values per unit that the level-p quantile of n values needs. */
+size_t qt_top_keep(uint64_t n, double level);
+/* NULL if out of memory.  floor0 (or NULL): per-unit guesses of a value
+ * below the keep-th largest (e.g. from a sample); values at or below them
+ * are skipped from the start, and qt_top_result reports a wrong guess. */
+qt_top *qt_top_new(size_t K, size_t keep, const float *floor0);
+/* x: n images of [K][hw] floats (finite) */
+int qt_top_add(qt_top *t, const float *x, size_t n, size_t hw);
+/* The level-p quantile of each unit's n values from the threads' parts
+ * (together they saw every value once); out[K].  0 done, 1 if a guessed
+ * floor was too high (start again without guesses), -1 out of memory. */
+int qt_top_result(qt_top *const *parts, int nparts, uint64_t n, double level, double *out);
+void qt_top_free(qt_top *t);
+
+/* 1 if any of v[0..n) is > thr (vectorised; the hot test of the passes). */
+int qt_any_above(const float *v, size_t n, float thr);
+
+#endif

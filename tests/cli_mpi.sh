@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# cli_mpi.sh - dissect-mpi (experiments/mpi_main.c) against the single process:
+# `units` over 2 and 3 ranks, both profiles, gives result files byte-identical
+# to `dissect units`; a quick sweep over 2 and 3 ranks gives the files of
+# `dissect sweep` (sweep.log aside: a log, with pids and times); a rank killed
+# mid-sweep makes the job fail with mpirun's message naming the rank, and a
+# rerun completes with identical files.
+#
+# Open MPI refuses to run as root unless told: OMPI_ALLOW_RUN_AS_ROOT=1 and
+# OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 (set here; harmless for other users).
+# --oversubscribe lets 3 ranks run on this 2-core machine; every rank uses
+# one dissector thread (--threads 1 / -t 1), and OpenBLAS one thread.
+# Under `make asan` the ranks run sanitized, with tests/lsan-openmpi.supp.
+# Skipped (0 tests) when mpirun or build/dissect-mpi is absent.
+source tests/lib_cli.sh
+MPI_BIN=${ND_MPI_BIN:-$(dirname "$ND_BIN")/dissect-mpi}
+if ! command -v mpirun >/dev/null 2>&1 || [ ! -x "$MPI_BIN" ]; then
+    echo "  skipped: no mpirun or no $MPI_BIN (make deps installs Open MPI; make mpi builds it)"
+    finish; exit $?
+fi
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 ND_QUIET=1 DATA=$ND_SHARED
+# under `make asan` the ranks are sanitized too; Open MPI's own allocations
+# that live until exit are not our leaks.  The suppressions need whole stacks
+# (Open MPI is built without frame pointers: fast_unwind_on_malloc=0) and its
+# plugins still loaded at exit (no dlclose), or the frames have no module name.
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan-openmpi.supp:print_suppressions=0:fast_unwind_on_malloc=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export OMPI_MCA_mca_base_component_disable_dlclose=1 PMIX_MCA_mca_base_component_disable_dlclose=1
+# A sanitized build (make asan) runs about 4x slower on 2 cores: there, only
+# the 2-rank units (one profile) and sweep runs, which still check the
+# transport code for leaks and memory errors; the plain build runs all.
+SAN=0; ldd "$MPI_BIN" 2>/dev/null | grep -q libasan && SAN=1
+[ $SAN = 1 ] && echo "  sanitized build: 2-rank units and sweep only (the plain make test runs every case)"
+FIX=$ND_SHARED/fixtures/netdissect-lite-mini
+CFG=experiments/configs/quick-lite-mini.ini
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+run_mpi() { local np=$1; shift; mpirun -np "$np" "$MPI_BIN" "$@"; }
+same_files() { # NAME DIR_A DIR_B FILES...: each file byte-identical
+    local name=$1 a=$2 b=$3 f bad_files=""; shift 3
+    for f in "$@"; do cmp -s "$a/$f" "$b/$f" || bad_files="$bad_files $f"; done
+    if [ -z "$bad_files" ]; then ok "$name"; else bad "$name: differ:$bad_files"; fi
+}
+# every file of two run folders but sweep.log and the lock; config.effective.ini
+# names the output folder, which differs by construction
+same_run() { # NAME DIR_A DIR_B
+    local name=$1 a=$2 b=$3 d
+    d=$(diff -r -x sweep.log -x .sweep.lock -x config.effective.ini "$a" "$b" 2>&1 | head -3)
+    if ! diff <(grep -v '^dir = ' "$a/config.effective.ini") <(grep -v '^dir = ' "$b/config.effective.ini") >/dev/null; then
+        d="$d config.effective.ini"; fi
+    local n; n=$(find "$a" -type f | wc -l)
+    if [ -z "$d" ] && [ "$n" -gt 10 ]; then ok "$name ($n files)"; else bad "$name: $d"; fi
+}
+
+echo "[units over ranks == dissect units]"
+PROFILES="netdissect netdissect-lite" RANKS="2 3"
+[ $SAN = 1 ] && PROFILES=netdissect RANKS=2
+for p in $PROFILES; do
+    "$ND_BIN" units --dataset $FIX/dataset --features $FIX/features.npy --profile $p --field -64,163,16 \
+        --threads 1 --out $T/single-$p 2>/dev/null
+    for np in $RANKS; do
+        expect_ok "units $p, $np ranks" run_mpi $np units --dataset $FIX/dataset --features $FIX/features.npy \
+            --profile $p --field -64,163,16 --threads 1 --out $T/mpi$np-$p
+        same_files "units $p, $np ranks: result.csv, summary.json, thresholds.npy, maxact.npy byte-identical" \
+            $T/single-$p $T/mpi$np-$p result.csv summary.json thresholds.npy maxact.npy
+    done
+done
+if [ $SAN = 0 ]; then
+    expect_ok "units with given thresholds and a label store, 3 ranks" run_mpi 3 units --dataset $FIX/dataset \
+        --features $FIX/features.npy --profile netdissect-lite --thresholds $FIX/thresholds.npy \
+        --label-store $T/mini.store --threads 1 --out $T/mpi-store
+    "$ND_BIN" units --dataset $FIX/dataset --features $FIX/features.npy --profile netdissect-lite \
+        --thresholds $FIX/thresholds.npy --out $T/single-given 2>/dev/null
+    same_files "given thresholds + label store built by rank 0: identical" $T/single-given $T/mpi-store result.csv summary.json maxact.npy
+fi
+err=$(run_mpi 2 units --dataset $FIX/dataset --features $T/none.npy --field -64,163,16 --threads 1 --out $T/bad 2>&1 >/dev/null); rc=$?
+if [ $rc -ne 0 ] && echo "$err" | grep -q "^dissect-mpi: rank [01]: .*none.npy" && ! echo "$err" | grep -q "another rank"; then
+    ok "missing activations: exit $rc, one line per failing rank naming the file"
+else bad "missing activations: exit $rc: $(echo "$err" | head -3)"; fi
+
+echo "[sweep over ranks == dissect sweep]"
+"$ND_BIN" sweep $CFG -t 1 --out $T/sweep-single >/dev/null 2>&1
+for np in $RANKS; do
+    expect_ok "quick sweep, $np ranks" run_mpi $np sweep $CFG -t 1 --out $T/sweep-mpi$np
+    same_run "quick sweep, $np ranks: every file identical but sweep.log" $T/sweep-single $T/sweep-mpi$np
+done
+
+[ $SAN = 1 ] && { finish; exit $?; }
+echo "[a rank killed mid-run]"
+# rank 1 kills itself (SIGKILL) when it asks for its second point: step 9
+# counts rank 1's step boundaries (check, lock, extract, load, resume key, prepare, scan) and
+# task requests
+err=$(ND_MPI_TEST_KILL=1:9 run_mpi 2 sweep $CFG -t 1 --out $T/sweep-killed 2>&1 >/dev/null); rc=$?
+if [ $rc -ne 0 ] && echo "$err" | grep -q "rank 1 .*exited on signal 9"; then
+    ok "killed rank: job fails (exit $rc): $(echo "$err" | grep -o 'mpirun noticed.*signal 9[^.]*')"
+else bad "killed rank: exit $rc: $(echo "$err" | head -5)"; fi
+[ ! -f $T/sweep-killed/sweep.csv ] && ok "killed run wrote no sweep.csv" || bad "killed run wrote sweep.csv"
+expect_ok "rerun after the kill" run_mpi 2 sweep $CFG -t 1 --out $T/sweep-killed
+same_run "rerun after the kill: identical to one process" $T/sweep-single $T/sweep-killed
+twice=$(grep -o 'computed a[^ ]*' $T/sweep-killed/sweep.log | sort | uniq -d)
+n=$(grep -c 'computed a' $T/sweep-killed/sweep.log)
+[ -z "$twice" ] && ok "no point computed twice over the killed run and the rerun ($n computations, 5 points)" \
+    || bad "computed twice: $twice"
+finish
