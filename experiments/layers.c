@@ -57,6 +57,7 @@ static int image_paths(const broden *ds, char ***out)
 typedef struct {
     const layers_spec *s;
     const char *net;
+    const char *stage; /* the rate counts from the start of this pass */
     double t0, last;
 } prog_ctx;
 
@@ -64,6 +65,9 @@ static void progress(void *ctx, const char *stage, size_t done, size_t total)
 {
     prog_ctx *p = ctx;
     double t = nd_now();
+    if (p->stage && strcmp(p->stage, stage))
+        p->t0 = p->last; /* the previous pass ended at its last (done == total) line */
+    p->stage = stage;
     if (p->s->quiet || (done < total && t - p->last < 1.0))
         return;
     p->last = t;
@@ -117,7 +121,7 @@ static int run_net(const layers_spec *s, const broden *ds, char **paths, const c
     fwd_ctx f = {r, paths};
     src.run = fwd_run;
     src.ctx = &f;
-    prog_ctx pc = {s, net, nd_now(), 0};
+    prog_ctx pc = {.s = s, .net = net, .t0 = nd_now()};
     nd_result *res = nd_calloc((size_t)nl, sizeof *res);
     if (!res || nd_dissect_layers(ds, &src, o, res, (nd_progress){progress, &pc}))
         rc = -1;
