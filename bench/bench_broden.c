@@ -756,6 +756,56 @@ typedef struct {
     double thr, tally, iou, rot_pass, point, sweep; /* seconds at this N */
 } scale_times;
 
+/* Label preparation (decode the PNGs, write the store), then an open with
+ * the prepared store: both timed. */
+static int open_timed(const char *sub, const char *store, size_t n, broden **ds)
+{
+    double t0 = now();
+    if (broden_open_store(ds, sub, NULL, store))
+        return -1;
+    double t_prep = now() - t0;
+    broden_free(*ds);
+    t0 = now();
+    if (broden_open_store(ds, sub, NULL, store))
+        return -1;
+    double t_open = now() - t0;
+    printf("label preparation (decode PNGs, write store): %8.2f s  (%.0f images/s)\n", t_prep, n / t_prep);
+    printf("open with prepared store:                     %8.2f s\n", t_open);
+    return 0;
+}
+
+/* Rotation alone (one pass, goal 5), one rotated alpha point, and the
+ * 6-point sweep when asked; Q and R are filled here. */
+static int rotated_stages(const broden *ds, const nd_features *f, const nd_options *o, size_t n, int with_sweep,
+                          double sgemm_peak, double *Q, double *R, double *t_rot, double *t_point, double *t_sweep)
+{
+    rot_haar(Q, K, 1);
+    rot_power(R, Q, K, 0.5);
+    nd_features rf;
+    rot_features(&rf, f, R);
+    double t0 = now();
+    rot_pass(&rf);
+    *t_rot = now() - t0;
+    double gf = 2.0 * K * K * (double)n * H * W / *t_rot / 1e9;
+    char lim[128];
+    snprintf(lim, sizeof lim, "sgemm peak %.1f GFLOP/s", sgemm_peak);
+    goal("5", "rotation, one pass over the rotated source (GFLOP/s)", gf, "GF/s", lim, 100 * gf / sgemm_peak, "%",
+         80, 1);
+    nd_result r;
+    t0 = now();
+    if (nd_dissect(ds, &rf, o, &r))
+        return -1;
+    *t_point = now() - t0;
+    printf("one rotated alpha point (rotate+thr+tally+IoU): %6.2f s  (%d rotation passes)\n", *t_point,
+           r.threshold_method == ND_THR_STREAM ? 2 : 3);
+    printf("  detectors %d, unique %d per-category / %d top-label\n", r.counts.detectors,
+           r.counts.unique_percat, r.counts.unique_toplabel);
+    nd_result_free(&r);
+    rot_features_free(&rf);
+    *t_sweep = with_sweep ? sweep6(ds, f, o, Q, R) : 0;
+    return *t_sweep < 0 ? -1 : 0;
+}
+
 static int run_scale(const char *dir, const nd_features *full, size_t n, int with_sweep, double sgemm_peak,
                      scale_times *st)
 {
@@ -769,18 +819,10 @@ static int run_scale(const char *dir, const nd_features *full, size_t n, int wit
     double bytes = (double)n * K * H * W * 4;
     printf("\n== N = %zu images (activations %.2f GB)\n", n, bytes / 1e9);
 
-    double t0 = now();
     broden *ds;
-    if (broden_open_store(&ds, sub, NULL, store))
+    if (open_timed(sub, store, n, &ds))
         return -1;
-    double t_prep = now() - t0;
-    broden_free(ds);
-    t0 = now();
-    if (broden_open_store(&ds, sub, NULL, store))
-        return -1;
-    double t_open = now() - t0;
-    printf("label preparation (decode PNGs, write store): %8.2f s  (%.0f images/s)\n", t_prep, n / t_prep);
-    printf("open with prepared store:                     %8.2f s\n", t_open);
+    double t0;
 
     warm_pages(&f, n);
     nd_options o;
@@ -823,32 +865,9 @@ static int run_scale(const char *dir, const nd_features *full, size_t n, int wit
     if (units_goals(sub, full, n))
         return -1;
 
-    /* rotation alone, one pass */
     double *Q = malloc(sizeof(double) * K * K), *R = malloc(sizeof(double) * K * K);
-    rot_haar(Q, K, 1);
-    rot_power(R, Q, K, 0.5);
-    nd_features rf;
-    rot_features(&rf, &f, R);
-    t0 = now();
-    rot_pass(&rf);
-    double t_rot = now() - t0, gf = 2.0 * K * K * (double)n * H * W / t_rot / 1e9;
-    char lim[128];
-    snprintf(lim, sizeof lim, "sgemm peak %.1f GFLOP/s", sgemm_peak);
-    goal("5", "rotation, one pass over the rotated source (GFLOP/s)", gf, "GF/s", lim, 100 * gf / sgemm_peak, "%",
-         80, 1);
-    /* one rotated alpha point */
-    t0 = now();
-    if (nd_dissect(ds, &rf, &o, &r))
-        return -1;
-    double t_point = now() - t0;
-    printf("one rotated alpha point (rotate+thr+tally+IoU): %6.2f s  (%d rotation passes)\n", t_point,
-           r.threshold_method == ND_THR_STREAM ? 2 : 3);
-    printf("  detectors %d, unique %d per-category / %d top-label\n", r.counts.detectors,
-           r.counts.unique_percat, r.counts.unique_toplabel);
-    nd_result_free(&r);
-    rot_features_free(&rf);
-    double t_sweep = with_sweep ? sweep6(ds, &f, &o, Q, R) : 0;
-    if (t_sweep < 0)
+    double t_rot, t_point, t_sweep;
+    if (rotated_stages(ds, &f, &o, n, with_sweep, sgemm_peak, Q, R, &t_rot, &t_point, &t_sweep))
         return -1;
     free(Q), free(R), free(thr);
     broden_free(ds);
