@@ -152,8 +152,8 @@ int nd_features_check_finite_range(const nd_features *f, const char *name, size_
 
 typedef struct {
     const nd_features *in;
-    float *data;
-    size_t per;
+    float *data;     /* images [i0, i1) */
+    size_t per, i0, i1;
     int tid, nt, rc;
     char err[1024];
 } copy_job;
@@ -163,41 +163,51 @@ static void *copy_worker(void *arg)
     copy_job *j = arg;
     const nd_features *f = j->in;
     size_t B = 8; /* the tally's chunk: aligned reads of a streaming source */
-    for (size_t i0 = (size_t)j->tid * B; i0 < f->N; i0 += (size_t)j->nt * B) {
-        size_t n = f->N - i0 < B ? f->N - i0 : B;
+    for (size_t c = j->i0 / B + (size_t)j->tid; c * B < j->i1; c += (size_t)j->nt) {
+        size_t a = c * B < j->i0 ? j->i0 : c * B, e = (c + 1) * B < j->i1 ? (c + 1) * B : j->i1;
         const float *x;
-        float *dst = j->data + i0 * j->per;
-        if (f->get(f->ctx, i0, n, dst, &x)) {
+        float *dst = j->data + (a - j->i0) * j->per;
+        if (f->get(f->ctx, a, e - a, dst, &x)) {
             j->rc = -1;
             snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
             return NULL;
         }
         if (x != dst)
-            memcpy(dst, x, n * j->per * sizeof *dst);
+            memcpy(dst, x, (e - a) * j->per * sizeof *dst);
     }
     return NULL;
 }
 
 typedef struct {
     float *data;
-    size_t per; /* floats per image */
+    size_t per;    /* floats per image */
+    size_t i0, i1; /* the images held */
 } memory_src;
 
 static int memory_get(void *ctx, size_t i0, size_t n, float *buf, const float **out)
 {
     const memory_src *m = ctx;
-    (void)buf, (void)n;
-    *out = m->data + i0 * m->per;
+    (void)buf;
+    if (i0 < m->i0 || n > m->i1 - i0)
+        return nd_fail("images [%zu, %zu) requested from a copy of images [%zu, %zu)", i0, i0 + n, m->i0, m->i1);
+    *out = m->data + (i0 - m->i0) * m->per;
     return 0;
 }
 
 int nd_features_memory(nd_features *out, const nd_features *in, size_t budget, int threads)
 {
-    size_t per = in->K * in->h * in->w;
-    if (per == 0 || in->N > budget / sizeof(float) / per)
+    return nd_features_memory_range(out, in, 0, in->N, budget, threads);
+}
+
+int nd_features_memory_range(nd_features *out, const nd_features *in, size_t i0, size_t i1, size_t budget,
+                             int threads)
+{
+    size_t per = in->K * in->h * in->w, n = i1 - i0;
+    ND_ASSERT(i0 <= i1 && i1 <= in->N);
+    if (per == 0 || n > budget / sizeof(float) / per)
         return 0;
     memory_src *m = nd_malloc(sizeof *m);
-    float *data = nd_malloc((in->N ? in->N : 1) * per * sizeof *data);
+    float *data = nd_malloc((n ? n : 1) * per * sizeof *data);
     if (!m || !data) {
         free(m), free(data);
         return -1;
@@ -205,14 +215,14 @@ int nd_features_memory(nd_features *out, const nd_features *in, size_t budget, i
     copy_job jobs[ND_MAX_THREADS];
     int nt = nd_threads(threads);
     for (int t = 0; t < nt; t++)
-        jobs[t] = (copy_job){.in = in, .data = data, .per = per, .tid = t, .nt = nt};
+        jobs[t] = (copy_job){.in = in, .data = data, .per = per, .i0 = i0, .i1 = i1, .tid = t, .nt = nt};
     nd_run_jobs(copy_worker, jobs, sizeof *jobs, nt);
     for (int t = 0; t < nt; t++)
         if (jobs[t].rc) {
             free(m), free(data);
             return nd_fail("%s", jobs[t].err);
         }
-    *m = (memory_src){data, per};
+    *m = (memory_src){data, per, i0, i1};
     *out = (nd_features){in->N, in->K, in->h, in->w, memory_get, m};
     return 1;
 }

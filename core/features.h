@@ -39,6 +39,12 @@ int nd_features_from_npy(nd_features *f, const npy_t *a);
  * done, 0 if the copy would exceed budget bytes (*out untouched), -1 on
  * error.  Free with nd_features_memory_free. */
 int nd_features_memory(nd_features *out, const nd_features *in, size_t budget, int threads);
+/* The same for images [i0, i1) only (a shard): the copy holds n = i1 - i0
+ * images (the budget applies to them) and the source over it keeps `in`'s
+ * N and global image indices; asking it for images outside [i0, i1) is an
+ * error.  The copy reads `in` in 8-image chunks aligned to global indices. */
+int nd_features_memory_range(nd_features *out, const nd_features *in, size_t i0, size_t i1, size_t budget,
+                             int threads);
 void nd_features_memory_free(nd_features *f);
 
 /* Check every value is finite; error names the file, image, unit and value. */

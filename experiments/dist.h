@@ -24,6 +24,8 @@ typedef struct nd_dist {
     int (*sum_u32)(struct nd_dist *d, uint32_t *v, size_t n);
     /* v[0..n) summed elementwise over the ranks into rank 0's v */
     int (*sum_i64)(struct nd_dist *d, int64_t *v, size_t n);
+    /* bytes[0..n) of rank 0 copied to every rank */
+    int (*bcast)(struct nd_dist *d, void *bytes, size_t n);
     /* A step boundary: every rank passes whether its step succeeded; returns
      * 0 if all did, else -1 (nd_fail(ND_DIST_OTHER_FAILED) on the ranks that
      * had succeeded, their own message kept on the others). */

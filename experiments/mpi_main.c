@@ -30,6 +30,7 @@
 #include "experiments/units_io.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <gsl/gsl_errno.h>
 #include <mpi.h>
 #include <signal.h>
@@ -82,6 +83,18 @@ static int sum_i64(nd_dist *d, int64_t *v, size_t n)
     return 0;
 }
 
+static int bcast(nd_dist *d, void *bytes, size_t n)
+{
+    tick(d);
+    ((mpi_ctx *)d->ctx)->bytes += (double)n;
+    for (size_t a = 0; a < n; a += PIECE) {
+        int c = (int)(n - a < PIECE ? n - a : PIECE);
+        if (MPI_Bcast((char *)bytes + a, c, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+            return nd_fail("MPI_Bcast of %zu bytes failed", n);
+    }
+    return 0;
+}
+
 static int all_ok(nd_dist *d, int ok)
 {
     tick(d);
@@ -116,7 +129,7 @@ static int dist_open(nd_dist *d, mpi_ctx *m)
         m->kill_rank = -1;
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->size);
-    d->sum_u32 = sum_u32, d->sum_i64 = sum_i64, d->all_ok = all_ok, d->next_task = next_task;
+    d->sum_u32 = sum_u32, d->sum_i64 = sum_i64, d->bcast = bcast, d->all_ok = all_ok, d->next_task = next_task;
     d->ctx = m;
     MPI_Aint sz = d->rank == 0 ? (MPI_Aint)sizeof(long) : 0;
     if (MPI_Win_allocate(sz, sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &m->counter, &m->win) != MPI_SUCCESS)
@@ -169,13 +182,84 @@ static int run_units(int argc, char **argv, nd_dist *d)
 
 static int parse_sweep(int argc, char **argv, void *a) { return cmd_sweep_parse(argc, argv, a); }
 
+/* "512M", "4G", "1.5G", "100000" (bytes; K, M, G, T are powers of 1024) */
+static int parse_size(const char *v, double *out)
+{
+    char *e;
+    double x = strtod(v, &e);
+    const char *units = "KMGT", *u = *e ? strchr(units, *e) : NULL;
+    if (u && *u)
+        x *= pow(1024.0, (double)(u - units + 1)), e++;
+    if (e == v || *e || !(x > 0) || !isfinite(x))
+        return -1;
+    *out = x;
+    return 0;
+}
+
+/* dissect-mpi's own sweep options (removed from argv before the options
+ * of `dissect sweep` are parsed): --shard-points MODE, --rank-memory SIZE.
+ * -1 to go on, else the exit status (usage error, printed by rank 0). */
+static int shard_options(int *argc, char **argv, sweep_opts *o, const nd_dist *d)
+{
+    static const char *modes[] = {"auto", "always", "never"};
+    int k = 0;
+    for (int i = 0; i < *argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        int mode = !strncmp(a, "--shard-points", 14), mem = !strncmp(a, "--rank-memory", 13);
+        if (!mode && !mem) {
+            argv[k++] = argv[i];
+            continue;
+        }
+        size_t n = mode ? 14 : 13;
+        v = a[n] == '=' ? a + n + 1 : a[n] == 0 && i + 1 < *argc ? argv[++i] : NULL;
+        int bad = !v || (a[n] != '=' && a[n] != 0);
+        if (!bad && mode) {
+            bad = 1;
+            for (int m = 0; m < 3; m++)
+                if (!strcmp(v, modes[m]))
+                    o->shard_points = m, bad = 0; /* the order of the enum */
+        } else if (!bad)
+            bad = parse_size(v, &o->rank_memory) != 0;
+        if (bad) {
+            if (d->rank == 0)
+                cli_usage_error("sweep", "%s '%s': expected %s", mode ? "--shard-points" : "--rank-memory",
+                                v ? v : "", mode ? "auto, always or never" : "a size such as 512M or 4G");
+            return ND_EXIT_USAGE;
+        }
+    }
+    *argc = k;
+    argv[k] = NULL;
+    return -1;
+}
+
+/* The default of --rank-memory: half of the node's physical memory shared
+ * by the ranks on it; the smallest over the ranks (so they all decide alike). */
+static double rank_memory(double given)
+{
+    MPI_Comm node;
+    int local = 1;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        MPI_Comm_size(node, &local);
+        MPI_Comm_free(&node);
+    }
+    double mine = given > 0 ? given : 0.5 * (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / local;
+    double all = mine;
+    MPI_Allreduce(&mine, &all, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
+    return all;
+}
+
 static int run_sweep(int argc, char **argv, nd_dist *d)
 {
     sweep_args a;
-    int st = parse_quietly(parse_sweep, argc, argv, &a, d);
+    sweep_opts so = {0};
+    int st = shard_options(&argc, argv, &so, d);
+    if (st < 0)
+        st = parse_quietly(parse_sweep, argc, argv, &a, d);
     if (st >= 0)
         return st;
     a.o.dist = d;
+    a.o.shard_points = so.shard_points;
+    a.o.rank_memory = rank_memory(so.rank_memory);
     int rc = sweep_run(&a.c, &a.o);
     config_free(&a.c);
     return rc ? ND_EXIT_FAIL : ND_EXIT_OK;
@@ -189,7 +273,13 @@ static void usage(FILE *f)
                "          histograms and tallies summed over the ranks; rank 0 writes the result\n"
                "          (options: 'dissect units --help')\n"
                "  sweep   the rotation experiment: points handed to ranks as they finish one;\n"
-               "          rank 0 writes the tables and figures (options: 'dissect sweep --help')\n\n"
+               "          rank 0 writes the tables and figures (options: 'dissect sweep --help', and:)\n"
+               "    --shard-points MODE  auto (default): a point that needs more than --rank-memory\n"
+               "                         whole (its activations, plus their rotated copy for a rotated\n"
+               "                         point) is computed by all ranks together, each over its image\n"
+               "                         shard, like 'units'; always: every point so; never: none\n"
+               "    --rank-memory SIZE   the per-rank budget of auto, e.g. 4G (default: half the\n"
+               "                         node's memory divided by the ranks on the node)\n\n"
                "As root, Open MPI needs OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1.\n"
                "See docs/cluster.md.  exit status: 0 ok, 1 failure, 2 usage error\n");
 }

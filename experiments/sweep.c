@@ -59,6 +59,7 @@ typedef struct {
     char name[96];
     int *val;  /* the counts of its row (n_val) */
     int done;
+    int mine;  /* computed (or, sharded, written) by this rank in this run */
 } point;
 
 
@@ -452,6 +453,10 @@ typedef struct {
     int n_computed, remaining;
     int n_rotated;       /* rotated points computed by this run */
     double t_rotated;    /* their time: the estimate of what is left */
+    size_t i0, i1;       /* with a dist: this rank's image shard (sharded points) */
+    int ds_shard;        /* s->ds holds only the shard's label maps (every point sharded) */
+    int warned;          /* the unlabelled-category warning was given */
+    unsigned char *flags; /* [np] the done flags rank 0 hands to every rank */
 } sweep;
 
 static void sweep_free(sweep *s)
@@ -462,6 +467,7 @@ static void sweep_free(sweep *s)
     free(s->R);
     free(s->pts);
     free(s->vals);
+    free(s->flags);
     free(s->points_dir);
     table_free(&s->t);
     if (s->ds)
@@ -573,16 +579,49 @@ static int extract_inputs(sweep *s)
     return 0;
 }
 
+/* The memory a point needs whole on one rank: the activations it reads
+ * (mapped; the page cache holds them) and, when rotated, their float32
+ * rotated copy (compute_point holds it when it fits SWEEP_MEMORY_BUDGET, or
+ * streams the activations twice). */
+static double point_bytes(const sweep *s, int rotated)
+{
+    const nd_features *f = &s->feats;
+    double values = (double)f->N * (double)(f->K * f->h * f->w);
+    return values * (double)s->act.elsize + (rotated ? values * sizeof(float) : 0);
+}
+
+/* Whether the unrotated point (rotated = 0) or the rotated ones are
+ * computed by all ranks together (sweep_opts.shard_points).  It depends only
+ * on what every rank has alike - the options, the activations' header, the
+ * agreed budget - so all ranks agree without a message. */
+static int kind_sharded(const sweep *s, int rotated)
+{
+    const sweep_opts *o = s->o;
+    if (!o->dist || o->shard_points == SWEEP_SHARD_NEVER)
+        return 0;
+    return o->shard_points == SWEEP_SHARD_ALWAYS || (o->rank_memory > 0 && point_bytes(s, rotated) > o->rank_memory);
+}
+
+static int point_sharded(const sweep *s, const point *p) { return kind_sharded(s, p->seed >= 0); }
+
 /* Step 2b (every rank, after extract_inputs): the activations, the
  * receptive field, the dataset. */
 static int load_inputs(sweep *s)
 {
     config *c = s->c;
+    const nd_dist *d = s->o->dist;
     if (npy_open(&s->act, c->npy))
         return -1;
     s->act_open = 1;
-    if (nd_features_from_npy(&s->feats, &s->act) || resolve_field(c) ||
-        broden_open(&s->ds, c->dataset, c->categories))
+    if (nd_features_from_npy(&s->feats, &s->act) || resolve_field(c))
+        return -1;
+    /* when every point is sharded (and no probe needs whole points) a rank
+     * decodes only its shard's label maps */
+    if (d)
+        nd_image_shard(s->feats.N, d->rank, d->size, ND_THR_BLOCK, &s->i0, &s->i1);
+    s->ds_shard = d && !c->probes && kind_sharded(s, 0);
+    if (s->ds_shard ? broden_open_shard(&s->ds, c->dataset, c->categories, NULL, s->i0, s->i1)
+                    : broden_open(&s->ds, c->dataset, c->categories))
         return -1;
     if (broden_num_images(s->ds) != s->feats.N)
         return nd_fail("%s: %zu images, but %s/index.csv has %zu rows", c->npy, s->feats.N,
@@ -637,7 +676,8 @@ static int prepare_points(sweep *s)
     int total = 1 + c->draws * nz;
     s->pts = nd_calloc((size_t)total, sizeof *s->pts);
     s->vals = nd_calloc((size_t)total * (size_t)s->t.n_val, sizeof *s->vals);
-    if (!s->pts || !s->vals)
+    s->flags = nd_calloc((size_t)total, 1);
+    if (!s->pts || !s->vals || !s->flags)
         return -1;
     point *pts = s->pts;
     s->np = 0;
@@ -723,8 +763,37 @@ static int point_rotation(sweep *s, const point *p)
  * 11 GB) stream through two rotation passes and stay under 1 GB. */
 #define SWEEP_MEMORY_BUDGET ((size_t)512 << 20)
 
-/* One point: dissect (rotated unless seed < 0), write its result files and
- * then point.csv, the mark of a finished point. */
+/* Point p's dissection r into its folder: the result files, then
+ * point.csv (the mark of a finished point); p->val filled. */
+static int write_point(sweep *s, point *p, nd_result *r)
+{
+    char a[64], extra[256];
+    cli_fmt_double(a, sizeof a, p->alpha);
+    snprintf(extra, sizeof extra, "\"alpha\": %s, \"draw\": %d, \"seed\": %ld, \"rotation\": \"%s\"",
+             a, p->draw, p->seed, p->seed < 0 ? "none" : "Q^alpha, Q = rot_haar(K, seed)");
+    char *dirslash = point_file(s, p, "");
+    char *pc = point_file(s, p, "point.csv");
+    r->features = s->c->npy;
+    int err = !dirslash || !pc || nd_write_result(r, s->ds, dirslash, extra);
+    if (!err) {
+        p->val[0] = r->counts.detectors;
+        p->val[1] = r->counts.unique_percat;
+        p->val[2] = r->counts.unique_toplabel;
+        size_t C = (size_t)(s->t.n_val - 3) / 3;
+        for (size_t cc = 0; cc < C; cc++) {
+            p->val[3 + 3 * cc] = r->counts.cat_detectors[cc];
+            p->val[4 + 3 * cc] = r->counts.cat_unique_percat[cc];
+            p->val[5 + 3 * cc] = r->counts.cat_unique_toplabel[cc];
+        }
+        err = point_write(p, pc, &s->t);
+    }
+    free(dirslash);
+    free(pc);
+    return err ? -1 : 0;
+}
+
+/* One point on this rank alone: dissect (rotated unless seed < 0), then
+ * write_point. */
 static int compute_point(sweep *s, point *p)
 {
     nd_result r;
@@ -747,33 +816,67 @@ static int compute_point(sweep *s, point *p)
             rot_features_free(&rf);
         }
     }
-    char a[64], extra[256];
-    cli_fmt_double(a, sizeof a, p->alpha);
-    snprintf(extra, sizeof extra, "\"alpha\": %s, \"draw\": %d, \"seed\": %ld, \"rotation\": \"%s\"",
-             a, p->draw, p->seed, p->seed < 0 ? "none" : "Q^alpha, Q = rot_haar(K, seed)");
-    char *dirslash = point_file(s, p, "");
-    char *pc = point_file(s, p, "point.csv");
-    if (!err && (!dirslash || !pc))
-        err = -1;
-    r.features = s->c->npy;
     if (!err)
-        err = nd_write_result(&r, s->ds, dirslash, extra);
-    if (!err) {
-        p->val[0] = r.counts.detectors;
-        p->val[1] = r.counts.unique_percat;
-        p->val[2] = r.counts.unique_toplabel;
-        size_t C = (size_t)(s->t.n_val - 3) / 3;
-        for (size_t cc = 0; cc < C; cc++) {
-            p->val[3 + 3 * cc] = r.counts.cat_detectors[cc];
-            p->val[4 + 3 * cc] = r.counts.cat_unique_percat[cc];
-            p->val[5 + 3 * cc] = r.counts.cat_unique_toplabel[cc];
-        }
-        err = point_write(p, pc, &s->t);
-    }
+        err = write_point(s, p, &r);
     nd_result_free(&r); /* safe on a zeroed or partly filled result */
-    free(dirslash);
-    free(pc);
     return err ? nd_fail_prefix("point %s", p->name) : 0;
+}
+
+/* ---- a point computed by all ranks together (point_sharded) ---- */
+
+/* R = Q_d^alpha of point p on every rank: rank 0's, copied, so that every
+ * shard is rotated by the same bits (nodes of another CPU type could round
+ * the Schur step differently). */
+static int shared_rotation(sweep *s, const point *p)
+{
+    nd_dist *d = s->o->dist;
+    if (step(s, is_root(s) ? point_rotation(s, p) : 0))
+        return -1;
+    return d->bcast(d, s->R, s->feats.K * s->feats.K * sizeof *s->R);
+}
+
+/* This rank's part of point p: its image shard of the (rotated) source -
+ * rotated per image, so a value does not depend on the shard - held in
+ * memory when the shard's copy fits, through the collective passes of
+ * units_dissect_shard.  Collective. */
+static int dissect_shard(sweep *s, const point *p, nd_result *r)
+{
+    nd_features rf, mf;
+    const nd_features *src = &s->feats;
+    int held = 0, rc = 0;
+    memset(r, 0, sizeof *r);
+    memset(&rf, 0, sizeof rf);
+    if (p->seed >= 0) {
+        rc = shared_rotation(s, p);
+        if (!rc)
+            rc = step(s, rot_features(&rf, &s->feats, s->R));
+        if (!rc) {
+            held = nd_features_memory_range(&mf, &rf, s->i0, s->i1, SWEEP_MEMORY_BUDGET, s->opt.threads);
+            rc = step(s, held < 0 ? -1 : 0);
+            src = held > 0 ? &mf : &rf;
+        }
+    }
+    if (!rc)
+        rc = units_dissect_shard(s->ds, src, &s->opt, NULL, s->i0, s->i1, s->o->dist, r);
+    if (held > 0)
+        nd_features_memory_free(&mf);
+    if (rf.ctx)
+        rot_features_free(&rf);
+    return rc;
+}
+
+/* Point p on every rank: dissected together, then rank 0 scores the summed
+ * tally and writes the folder, as compute_point does.  Collective. */
+static int compute_point_sharded(sweep *s, point *p)
+{
+    nd_result r;
+    int rc = dissect_shard(s, p, &r);
+    if (!rc)
+        rc = step(s, is_root(s) ? (nd_score(s->ds, &r) || write_point(s, p, &r)) : 0);
+    nd_result_free(&r);
+    if (rc && strcmp(nd_errmsg(), ND_DIST_OTHER_FAILED))
+        nd_fail_prefix("point %s", p->name);
+    return rc;
 }
 
 /* The [probes] step of a point (sweep_probes.h), after its dissection. */
@@ -862,17 +965,29 @@ static int run_point(sweep *s, int i)
              s->np - s->remaining, s->np, s->c->out_dir);
     afile_set_interrupt_note(note);
     double t0 = nd_now();
-    if (compute_point(s, p) || probe_point(s, p))
+    /* a sharded point: every rank here together; rank 0 writes and probes */
+    int sh = point_sharded(s, p);
+    int rc = sh ? compute_point_sharded(s, p) : compute_point(s, p);
+    if (!rc)
+        rc = sh ? step(s, is_root(s) ? probe_point(s, p) : 0) : probe_point(s, p);
+    if (rc)
         return -1;
     double dt = nd_now() - t0;
-    s->n_computed++;
     s->remaining--;
+    if (sh && !is_root(s))
+        return 0;
+    p->mine = 1;
+    s->n_computed++;
     if (p->seed >= 0) {
         s->n_rotated++;
         s->t_rotated += dt;
     }
-    log_line(s->c->out_dir, "computed %s (seed %ld) in %.2f s%s", p->name, p->seed, dt,
-             s->o->dist ? " (distributed run)" : "");
+    char how[64] = "";
+    if (sh)
+        snprintf(how, sizeof how, " (sharded over %d ranks)", s->o->dist->size);
+    else if (s->o->dist)
+        snprintf(how, sizeof how, " (distributed run)");
+    log_line(s->c->out_dir, "computed %s (seed %ld) in %.2f s%s", p->name, p->seed, dt, how);
     fmt_secs(el, sizeof el, nd_now() - s->t_start);
     /* every point left is rotated: the unrotated one (no rotation, no
      * Schur form) would make the first estimate far too short */
@@ -896,48 +1011,117 @@ static int point_task(sweep *s, int i)
 {
     if (s->pts[i].done)
         return skip_point(s, i);
-    if (s->n_computed == 0 && is_root(s))
+    if (!s->warned && is_root(s))
         units_warn_unlabelled(s->ds); /* once, before the first point computed */
+    s->warned = 1;
     return run_point(s, i);
 }
 
-/* Step 5 over ranks: points 0, 1, ... are tasks; each rank takes the next
- * untaken one whenever it finishes one (so a slow point does not hold up
- * the others).  With [probes], point 0 (the unrotated one, the others'
- * equivariance reference) is done by rank 0 before the others start.  Then
- * rank 0 reads back the points computed in this run. */
+/* Over ranks, before any point: rank 0's view of which points are done
+ * (its scan and read-back) handed to every rank, so that all agree on the
+ * points left - and on the sharded ones, which they compute together -
+ * whatever each node's filesystem cache shows. */
+static int agree_done(sweep *s)
+{
+    nd_dist *d = s->o->dist;
+    for (int i = 0; i < s->np; i++)
+        s->flags[i] = (unsigned char)s->pts[i].done;
+    if (d->bcast(d, s->flags, (size_t)s->np))
+        return -1;
+    s->remaining = 0;
+    for (int i = 0; i < s->np; i++) {
+        s->pts[i].done = s->flags[i];
+        s->remaining += !s->pts[i].done;
+    }
+    return 0;
+}
+
+/* The sharded points, in point order, on every rank together: a finished
+ * one is skipped by rank 0 (its probes), the others computed (the
+ * unlabelled-category warning first, once).  Every point ends with a step,
+ * so a failure stops all ranks at the same point. */
+static int run_sharded(sweep *s)
+{
+    int rc = 0;
+    for (int i = 0; i < s->np && !rc; i++) {
+        if (!point_sharded(s, &s->pts[i]))
+            continue;
+        if (s->pts[i].done) {
+            rc = step(s, is_root(s) ? skip_point(s, i) : 0);
+            continue;
+        }
+        if (!s->warned)
+            rc = s->ds_shard ? units_warn_unlabelled_dist(s->ds, s->o->dist)
+                             : step(s, is_root(s) ? (units_warn_unlabelled(s->ds), 0) : 0);
+        s->warned = 1;
+        if (!rc)
+            rc = run_point(s, i);
+    }
+    return rc;
+}
+
+/* The counts of the points computed in this run into rank 0's (each point
+ * was computed - or, sharded, written - by one rank: the others add 0), so
+ * rank 0 needs no other node's files.  Collective. */
+static int gather_counts(sweep *s)
+{
+    nd_dist *d = s->o->dist;
+    size_t nv = (size_t)s->t.n_val, n = (size_t)s->np * nv;
+    int64_t *v = nd_calloc(n + 2, sizeof *v);
+    if (step(s, v ? 0 : -1))
+        return free(v), -1;
+    for (int i = 0; i < s->np; i++)
+        for (size_t k = 0; k < nv && s->pts[i].mine; k++)
+            v[(size_t)i * nv + k] = s->pts[i].val[k];
+    v[n] = s->n_computed;
+    int rc = d->sum_i64(d, v, n + 1);
+    for (int i = 0; !rc && is_root(s) && i < s->np; i++)
+        for (size_t k = 0; k < nv && !s->pts[i].done; k++)
+            s->pts[i].val[k] = (int)v[(size_t)i * nv + k];
+    if (!rc && is_root(s))
+        s->n_computed = (int)v[n];
+    free(v);
+    return rc;
+}
+
+/* Step 5 over ranks: the sharded points first (all ranks together), then
+ * the others as tasks: each rank takes the next untaken one whenever it
+ * finishes one (so a slow point does not hold up the others).  With
+ * [probes], point 0 (the unrotated one, the others' equivariance
+ * reference) comes first: sharded, or by rank 0 before the others start.
+ * Sharded points before tasks: a rank that fails a task stops at the last
+ * step, which no collective point follows.  Then rank 0 gathers the counts. */
 static int run_points_dist(sweep *s)
 {
     nd_dist *d = s->o->dist;
-    int rc = 0, first = 0;
-    if (s->c->probes) {
-        if (step(s, is_root(s) && s->np > 0 ? point_task(s, 0) : 0))
+    int rc = 0, first = 0, ntask = 0;
+    if (agree_done(s))
+        return -1;
+    if (s->c->probes && s->np > 0 && !point_sharded(s, &s->pts[0])) {
+        if (step(s, is_root(s) ? point_task(s, 0) : 0))
             return -1;
-        first = s->np > 0;
+        first = 1;
     }
+    if (run_sharded(s))
+        return -1;
+    int *task_point = nd_calloc((size_t)s->np + 1, sizeof *task_point);
+    if (step(s, task_point ? 0 : -1))
+        return free(task_point), -1;
+    for (int i = first; i < s->np; i++)
+        if (!point_sharded(s, &s->pts[i]))
+            task_point[ntask++] = i;
     for (long task; !rc;) {
         if (d->next_task(d, &task))
             rc = -1;
-        else if (task >= s->np - first)
+        else if (task >= ntask)
             break;
         else
-            rc = point_task(s, first + (int)task);
+            rc = point_task(s, task_point[task]);
     }
+    free(task_point);
     afile_set_interrupt_note(NULL);
-    int64_t computed = s->n_computed;
-    if (step(s, rc) || d->sum_i64(d, &computed, 1))
+    if (step(s, rc) || gather_counts(s))
         return -1;
-    if (!is_root(s))
-        return 0;
-    s->n_computed = (int)computed;
-    for (int i = 0; i < s->np; i++)
-        if (!s->pts[i].done) {
-            char *pc = point_file(s, &s->pts[i], "point.csv");
-            int r = pc ? point_read(&s->pts[i], pc, &s->t) : -1;
-            free(pc);
-            if (r)
-                return -1;
-        }
     cli_progress_done();
     return 0;
 }
@@ -946,8 +1130,8 @@ static int run_points_dist(sweep *s)
 static int run_points(sweep *s)
 {
     s->q_draw = -1;
-    /* the finished points' counts, on every rank (the same files: the
-     * same points left to compute) */
+    /* the finished points' counts (with a dist every rank reads them, for
+     * its progress lines; rank 0's reading decides, agree_done) */
     for (int i = 0; i < s->np; i++)
         if (s->pts[i].done && read_point(s, i, !is_root(s)))
             return -1;

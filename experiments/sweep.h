@@ -41,6 +41,15 @@ typedef struct {
      * point.csv back and writes the tables and figures - the same files as
      * one process (sweep.log aside: it is a log). */
     struct nd_dist *dist;
+    /* With a dist: which points all ranks compute together, each rank
+     * rotating and reading only its image shard (the path of
+     * `dissect-mpi units`).  AUTO shards a point whose memory whole on one
+     * rank - the activations it reads, plus their float32 rotated copy for
+     * a rotated point - exceeds rank_memory bytes; ALWAYS shards every point,
+     * NEVER none.  Sharded points run first, in point order, on every rank;
+     * the others are then handed out as above.  Results do not depend on it. */
+    enum { SWEEP_SHARD_AUTO, SWEEP_SHARD_ALWAYS, SWEEP_SHARD_NEVER } shard_points;
+    double rank_memory; /* bytes; AUTO shards nothing when 0 */
 } sweep_opts;
 
 /* The config and options of one `dissect sweep` (cmd_sweep_parse in

@@ -316,9 +316,7 @@ static int dist_tally(const broden *ds, const nd_features *f, const nd_options *
     return rc;
 }
 
-/* units_warn_unlabelled over the shards: a category is seen if some
- * rank's images show it; rank 0 warns. */
-static int dist_warn_unlabelled(const broden *ds, nd_dist *d)
+int units_warn_unlabelled_dist(const broden *ds, nd_dist *d)
 {
     uint64_t seen = categories_seen(ds);
     uint32_t n[BRODEN_MAX_CATEGORIES] = {0};
@@ -342,6 +340,29 @@ static int dist_finish(const units_args *u, const broden *ds, const nd_options *
         return -1;
     report_done(r, o);
     return 0;
+}
+
+int units_dissect_shard(const broden *ds, const nd_features *f, const nd_options *o, const double *given_thresholds,
+                        size_t i0, size_t i1, nd_dist *d, nd_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->opt = *o;
+    r->opt.thresholds = NULL;
+    r->K = f->K;
+    int rc = d->all_ok(d, (r->thresholds = nd_malloc(f->K * sizeof *r->thresholds)) != NULL);
+    double t0 = nd_now();
+    if (!rc && given_thresholds) {
+        memcpy(r->thresholds, given_thresholds, f->K * sizeof *given_thresholds);
+        r->thresholds_given = 1;
+    } else if (!rc) {
+        rc = dist_thresholds(f, o, i0, i1, d, r->thresholds);
+        r->threshold_method = ND_THR_HISTOGRAM;
+    }
+    double t1 = nd_now();
+    if (!rc)
+        rc = dist_tally(ds, f, o, i0, i1, d, r);
+    r->seconds_threshold = t1 - t0, r->seconds_tally = nd_now() - t1;
+    return rc;
 }
 
 int units_run_dist(const units_args *u, nd_dist *d)
@@ -374,26 +395,11 @@ int units_run_dist(const units_args *u, nd_dist *d)
         rc = d->all_ok(d, broden_open_shard(&ds, u->dataset, u->categories, u->label_store, i0, i1) == 0 &&
                               check_shape(&f, u->features, ds, u->dataset) == 0 &&
                               nd_features_check_finite_range(&f, u->features, i0, i1) == 0);
-    r.opt = o;
-    r.opt.thresholds = NULL;
-    r.K = f.K;
     if (!rc)
-        rc = d->all_ok(d, (r.thresholds = nd_malloc(f.K * sizeof *r.thresholds)) != NULL);
-    double t0 = nd_now();
-    if (!rc && thr) {
-        memcpy(r.thresholds, thr, f.K * sizeof *thr);
-        r.thresholds_given = 1;
-    } else if (!rc) {
-        rc = dist_thresholds(&f, &o, i0, i1, d, r.thresholds);
-        r.threshold_method = ND_THR_HISTOGRAM;
-    }
-    double t1 = nd_now();
-    if (!rc)
-        rc = dist_tally(ds, &f, &o, i0, i1, d, &r);
-    r.seconds_threshold = t1 - t0, r.seconds_tally = nd_now() - t1;
+        rc = units_dissect_shard(ds, &f, &o, thr, i0, i1, d, &r);
     r.features = u->features;
     if (!rc)
-        rc = dist_warn_unlabelled(ds, d);
+        rc = units_warn_unlabelled_dist(ds, d);
     if (!rc)
         rc = d->all_ok(d, d->rank != 0 || dist_finish(u, ds, &o, &r) == 0);
     nd_result_free(&r);

@@ -5,6 +5,8 @@
 
 #include "core/dissect.h"
 
+struct nd_dist;
+
 /* "OFFSET,SIZE,STRIDE" into o->field_*; 0 ok, -1 malformed. */
 int units_parse_field(const char *s, nd_options *o);
 /* Look for the "field": [o, s, t] member of the .json beside features
@@ -31,8 +33,21 @@ typedef struct units_args {
  * tally are summed over the ranks; rank 0 scores and writes out/, the same
  * bytes as units_run.  With a label store, rank 0 first builds it if it is
  * missing or stale (decoding every PNG once); the shards then map it. */
-struct nd_dist;
 int units_run_dist(const units_args *a, struct nd_dist *d);
+
+/* The collective core of units_run_dist, shared with the sweep's sharded
+ * points: this rank's images [i0, i1) of f (a shard from nd_image_shard
+ * with ND_THR_BLOCK alignment) through both histogram passes, counts summed
+ * over the ranks (exact thresholds into r->thresholds, unless
+ * given_thresholds), then the tally, summed as int64 into rank 0's r, and
+ * the per-image maxima gathered (r->maxact [N][K]).  ds may be the whole
+ * dataset or a shard holding at least [i0, i1).  Rank 0 then calls nd_score.
+ * r is zeroed first; free it with nd_result_free on every rank. */
+int units_dissect_shard(const broden *ds, const nd_features *f, const nd_options *o, const double *given_thresholds,
+                        size_t i0, size_t i1, struct nd_dist *d, nd_result *r);
+/* units_warn_unlabelled for a dataset opened as shards (collective): a
+ * category is seen if some rank's images show it; rank 0 warns. */
+int units_warn_unlabelled_dist(const broden *ds, struct nd_dist *d);
 
 /* Progress callback printing a line on stderr (ctx unused). */
 void units_progress(void *ctx, const char *stage, size_t done, size_t total);

@@ -310,6 +310,36 @@ static void test_threads(void)
     free(a), free(want), free(R), free(Rf), free(got);
 }
 
+/* nd_features_memory_range: a shard of a rotated source held in memory
+ * (a sharded sweep point) gives the bits of streaming those images, keeps
+ * global indices and refuses images outside it; the budget is the shard's. */
+static void test_memory_shard(void)
+{
+    const size_t N = 37, K = 24, h = 3, w = 4, per = K * h * w, count = N * per, i0 = 16, i1 = 32;
+    test_group("nd_features_memory_range: a shard of a rotated source, bit-identical");
+    float *a = random_acts(count), *buf = malloc(count * sizeof *buf);
+    double *R = haar_f64(K, 5);
+    mem_src m = {a, per, -1};
+    nd_features in = {N, K, h, w, mem_get, &m}, f, mf;
+    CHECK(rot_features(&f, &in, R) == 0, "rot_features: %s", nd_errmsg());
+    size_t shard_bytes = (i1 - i0) * per * sizeof(float);
+    CHECK(nd_features_memory_range(&mf, &f, i0, i1, shard_bytes - 1, 2) == 0, "one byte short: not held");
+    CHECK(nd_features_memory_range(&mf, &f, i0, i1, shard_bytes, 2) == 1, "held: %s", nd_errmsg());
+    const float *x, *y;
+    size_t differ = 0;
+    int ok = f.get(f.ctx, 0, N, buf, &x) == 0;
+    for (size_t i = i0; i < i1 && ok; i++) /* one image at a time, as a tally chunk would not */
+        ok = mf.get(mf.ctx, i, 1, NULL, &y) == 0, differ += memcmp(x + i * per, y, per * sizeof *y) != 0;
+    CHECK(ok && differ == 0 && mf.N == N, "images %zu..%zu as streamed, N kept (%zu differ)", i0, i1 - 1, differ);
+    CHECK(mf.get(mf.ctx, i1 - 1, 2, NULL, &y) == -1 && strstr(nd_errmsg(), "[16, 32)"),
+          "an image outside the shard is refused: %s", nd_errmsg());
+    nd_features_memory_free(&mf);
+    CHECK(nd_features_memory_range(&mf, &f, 8, 8, 0, 2) == 1, "an empty shard is held (nothing to copy)");
+    nd_features_memory_free(&mf);
+    rot_features_free(&f);
+    free(a), free(buf), free(R);
+}
+
 int main(void)
 {
     test_vs_naive(7, 13, 5, 3);    /* N*h*w = 105 */
@@ -318,6 +348,7 @@ int main(void)
     test_vs_naive(2, 97, 7, 11);   /* odd sizes throughout */
     test_block_independence();
     test_memory_copy();
+    test_memory_shard();
     test_source();
     test_roundtrip();
     test_threads();
