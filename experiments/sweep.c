@@ -504,8 +504,14 @@ static int lock_folder(sweep *s)
         return -1;
     }
     free(lockpath);
+    /* one process takes it (rank 0 of a distributed run; the others learn
+     * the outcome through the step that follows).  Across nodes it needs a
+     * filesystem whose flock is cluster-wide (docs/cluster.md) */
     if (flock(s->lockfd, LOCK_EX | LOCK_NB))
-        return nd_fail("%s: another sweep is running on this folder", out);
+        return errno == EWOULDBLOCK
+                   ? nd_fail("%s: another sweep is running on this folder", out)
+                   : nd_fail("%s/.sweep.lock: cannot lock: %s (the filesystem must support flock; "
+                             "docs/cluster.md)", out, strerror(errno));
     remove_stale_temps_all(out);
     return 0;
 }

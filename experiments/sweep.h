@@ -35,11 +35,12 @@ typedef struct {
     int no_plot; /* skip the figures */
     /* NULL: one process.  Else the ranks of a distributed run
      * (experiments/dist.h, dissect-mpi): rank 0 locks and cleans the folder,
-     * computes missing activations and writes config.effective.ini; every
+     * computes missing activations, writes config.effective.ini and decides
+     * which points are finished (its decision is sent to every rank); every
      * rank takes the next unfinished point as it finishes one (a shared
-     * counter) and writes that point's folder; rank 0 then reads every
-     * point.csv back and writes the tables and figures - the same files as
-     * one process (sweep.log aside: it is a log). */
+     * counter) and writes that point's folder; the points' counts reach
+     * rank 0 through the transport, and it writes the tables and figures -
+     * the same files as one process (sweep.log aside: it is a log). */
     struct nd_dist *dist;
     /* With a dist: which points all ranks compute together, each rank
      * rotating and reading only its image shard (the path of

@@ -85,12 +85,46 @@ for np in $RANKS; do
     same_run "quick sweep, $np ranks: every file identical but sweep.log" $T/sweep-single $T/sweep-mpi$np
 done
 
+echo "[sharded sweep points (every rank over its image shard) == dissect sweep]"
+# 2 points (kept small: a sharded point pays two histogram passes of 65,536
+# bins per unit, heavy for 120 images): alpha 0, and alpha 0.5 of one draw
+# (R = Q^0.5 through the Schur form; each rank rotates its own shard)
+sed -e 's/^alphas = .*/alphas = 0, 0.5/' -e 's/^draws = .*/draws = 1/' $CFG >$T/shard.ini
+"$ND_BIN" sweep $T/shard.ini -t 1 --out $T/shard-single >/dev/null 2>&1
+sharded_lines() { # DIR WHAT: how many sweep.log lines say WHAT
+    grep -c "computed .*$2" "$1/sweep.log"
+}
+for np in $RANKS; do
+    expect_ok "--shard-points always, $np ranks" run_mpi $np sweep --shard-points always $T/shard.ini -t 1 --out $T/shard$np
+    same_run "--shard-points always, $np ranks: every file identical but sweep.log" $T/shard-single $T/shard$np
+    n=$(sharded_lines $T/shard$np "sharded over $np ranks")
+    [ "$n" = 2 ] && ok "both points were sharded over $np ranks (sweep.log)" || bad "$n of 2 points sharded"
+done
+if [ $SAN = 0 ]; then
+    # auto with a budget between the unrotated point's 20 MB (its activations)
+    # and a rotated point's 40 MB (plus the rotated copy): mixed mode
+    expect_ok "--rank-memory 30M (auto), 2 ranks" run_mpi 2 sweep --rank-memory 30M $T/shard.ini -t 1 --out $T/mixed
+    same_run "mixed (alpha 0 whole, alpha 0.5 sharded): every file identical" $T/shard-single $T/mixed
+    n=$(sharded_lines $T/mixed "sharded over 2 ranks"); w=$(sharded_lines $T/mixed "distributed run")
+    [ "$n" = 1 ] && [ "$w" = 1 ] && ok "auto sharded the rotated point, ran alpha 0 whole" || bad "sharded $n, whole $w"
+    # resume: one finished point made unfinished is the only one computed again
+    rm $T/mixed/points/a0.5_d0/point.csv
+    expect_ok "resume of a sharded point, 2 ranks" run_mpi 2 sweep --shard-points always $T/shard.ini -t 1 --out $T/mixed
+    same_run "resumed: every file identical" $T/shard-single $T/mixed
+    n=$(grep -c "computed a" $T/mixed/sweep.log); s=$(grep -c "skipped" $T/mixed/sweep.log)
+    [ "$n" = 3 ] && [ "$s" = 1 ] && ok "resume computed only the unfinished point (3 computations in all, 1 skip)" \
+        || bad "resume: $n computations, $s skips"
+    err=$(run_mpi 2 sweep --shard-points sometimes $T/shard.ini 2>&1 >/dev/null); rc=$?
+    [ $rc = 2 ] && [ "$(echo "$err" | grep -c "shard-points 'sometimes'")" = 1 ] && ok "bad --shard-points: exit 2, one line" \
+        || bad "bad --shard-points: exit $rc: $err"
+fi
+
 [ $SAN = 1 ] && { finish; exit $?; }
 echo "[a rank killed mid-run]"
-# rank 1 kills itself (SIGKILL) when it asks for its second point: step 9
-# counts rank 1's step boundaries (check, lock, extract, load, resume key, prepare, scan) and
-# task requests
-err=$(ND_MPI_TEST_KILL=1:9 run_mpi 2 sweep $CFG -t 1 --out $T/sweep-killed 2>&1 >/dev/null); rc=$?
+# rank 1 kills itself (SIGKILL) when it asks for its second point: step 11
+# counts rank 1's transport calls (the steps check, lock, extract, load, resume key,
+# prepare, scan; rank 0's done flags; the task list) and task requests
+err=$(ND_MPI_TEST_KILL=1:11 run_mpi 2 sweep $CFG -t 1 --out $T/sweep-killed 2>&1 >/dev/null); rc=$?
 if [ $rc -ne 0 ] && echo "$err" | grep -q "rank 1 .*exited on signal 9"; then
     ok "killed rank: job fails (exit $rc): $(echo "$err" | grep -o 'mpirun noticed.*signal 9[^.]*')"
 else bad "killed rank: exit $rc: $(echo "$err" | head -5)"; fi
