@@ -261,8 +261,12 @@ static int run_sweep(int argc, char **argv, nd_dist *d)
     a.o.dist = d;
     a.o.shard_points = so.shard_points;
     a.o.rank_memory = rank_memory(so.rank_memory);
+    double t0 = nd_now();
     int rc = sweep_run(&a.c, &a.o);
     config_free(&a.c);
+    if (!rc && d->rank == 0)
+        fprintf(stderr, "dissect-mpi sweep: done in %.1f s on %d ranks (%.2f MB from rank 0 into reductions)\n",
+                nd_now() - t0, d->size, ((mpi_ctx *)d->ctx)->bytes / 1e6);
     return rc ? ND_EXIT_FAIL : ND_EXIT_OK;
 }
 
