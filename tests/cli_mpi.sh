@@ -2,9 +2,12 @@
 # cli_mpi.sh - dissect-mpi (experiments/mpi_main.c) against the single process:
 # `units` over 2 and 3 ranks, both profiles, gives result files byte-identical
 # to `dissect units`; a quick sweep over 2 and 3 ranks gives the files of
-# `dissect sweep` (sweep.log aside: a log, with pids and times); a rank killed
-# mid-sweep makes the job fail with mpirun's message naming the rank, and a
-# rerun completes with identical files.
+# `dissect sweep` (sweep.log aside: a log, with pids and times); so does a
+# sweep of sharded points (--shard-points always: every point, rotated ones
+# included, computed by all ranks over image shards) on 2 and 3 ranks, a mixed
+# one (auto with a budget that shards only the rotated point) and the resume
+# of a sharded point; a rank killed mid-sweep makes the job fail with mpirun's
+# message naming the rank, and a rerun completes with identical files.
 #
 # Open MPI refuses to run as root unless told: OMPI_ALLOW_RUN_AS_ROOT=1 and
 # OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 (set here; harmless for other users).
