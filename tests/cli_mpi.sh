@@ -30,10 +30,10 @@ export OMPI_MCA_rmaps_base_oversubscribe=1 ND_QUIET=1 DATA=$ND_SHARED
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan-openmpi.supp:print_suppressions=0:fast_unwind_on_malloc=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 export OMPI_MCA_mca_base_component_disable_dlclose=1 PMIX_MCA_mca_base_component_disable_dlclose=1
 # A sanitized build (make asan) runs about 4x slower on 2 cores: there, only
-# the 2-rank units (one profile) and sweep runs, which still check the
+# the 2-rank units (one profile), sweep and sharded sweep run, which still check the
 # transport code for leaks and memory errors; the plain build runs all.
 SAN=0; ldd "$MPI_BIN" 2>/dev/null | grep -q libasan && SAN=1
-[ $SAN = 1 ] && echo "  sanitized build: 2-rank units and sweep only (the plain make test runs every case)"
+[ $SAN = 1 ] && echo "  sanitized build: 2-rank units, sweep and sharded sweep only (the plain make test runs every case)"
 FIX=$ND_SHARED/fixtures/netdissect-lite-mini
 CFG=experiments/configs/quick-lite-mini.ini
 T=$(mktemp -d)
