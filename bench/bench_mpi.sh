@@ -51,17 +51,20 @@ cmp -s "$T/sw1/sweep.csv" "$T/sw2/sweep.csv" && echo "  sweep.csv identical on 1
 sed -e 's/^alphas = .*/alphas = 0, 0.5/' -e 's/^draws = .*/draws = 1/' "$T/bench.ini" >"$T/shard.ini"
 declare -A SH SHP SHM
 for np in 1 2; do
-    t0=$(now); mpirun --oversubscribe -np $np "$BIN" sweep --shard-points always "$T/shard.ini" -t 1 --no-plot \
+    t0=$(now); mpirun --oversubscribe -np $np /usr/bin/time -f "rank CPU %U %S" "$BIN" sweep --shard-points always "$T/shard.ini" -t 1 --no-plot \
         --out "$T/sh$np" >/dev/null 2>"$T/sh$np.err" || { echo "sharded sweep on $np ranks failed"; exit 1; }
     SH[$np]=$(echo "$(now) - $t0" | bc -l)
     SHP[$np]=$(grep -o 'a0.5_d0 (seed 1) in [0-9.]* s' "$T/sh$np/sweep.log" | grep -o '[0-9.]* s$' | cut -d' ' -f1)
     SHM[$np]=$(grep -o '[0-9.]* MB from rank 0' "$T/sh$np.err" | cut -d' ' -f1)
-    printf "  %d rank(s): sharded points: rotated point a0.5_d0 %5.2f s; whole run %5.2f s; %s MB from rank 0 into reductions (%.2f MB per point)\n" \
-        $np "${SHP[$np]}" "${SH[$np]}" "${SHM[$np]}" "$(echo "${SHM[$np]} / 2" | bc -l)"
+    # CPU seconds (user + sys) of each rank over the whole run (MPI's waiting
+    # polls count too: on an oversubscribed machine a waiting rank still spins)
+    CPU=$(grep '^rank CPU' "$T/sh$np.err" | awk '{printf "%s%.2f", (NR > 1 ? " + " : ""), $3 + $4}')
+    printf "  %d rank(s): sharded points: rotated point a0.5_d0 %5.2f s; whole run %5.2f s (CPU s per rank: %s); %s MB from rank 0 into reductions (%.2f MB per point)\n" \
+        $np "${SHP[$np]}" "${SH[$np]}" "$CPU" "${SHM[$np]}" "$(echo "${SHM[$np]} / 2" | bc -l)"
 done
 diff -rq -x sweep.log -x .sweep.lock -x config.effective.ini "$T/sh1" "$T/sh2" >/dev/null \
     && echo "  sharded points: every file identical on 1 and 2 ranks" || echo "  sharded points: files DIFFER"
-printf "  sharded rotated point, 2 ranks / 1 rank: %.2fx faster\n" "$(echo "${SHP[1]} / ${SHP[2]}" | bc -l)"
+printf "  sharded rotated point: speed-up of 2 ranks over 1: %.2fx\n" "$(echo "${SHP[1]} / ${SHP[2]}" | bc -l)"
 printf "  speed-up 2 ranks / 1 rank: sweep %.2fx, units %.2fx (2 cores shared with other work: noisy)\n" \
     "$(echo "${SW[1]} / ${SW[2]}" | bc -l)" "$(echo "${UN[1]} / ${UN[2]}" | bc -l)"
 
