@@ -111,7 +111,7 @@ K, L, C = 256, 1198, 6                     # AlexNet conv5 on Broden, 63,305 ima
 N = 63305
 vol = 3 * K * 65536 * 4 + 8 * (L + K * L + K * C + K) + 4 * N * K + 8 * K * K  # dense histograms, tally, maxima, R
 # sharded compute at Broden scale: t_point, assuming each rank holds its shard's
-# rotated copy (11 GB / R <= --rank-memory / 2, or <= 512 MB: R >= 22 by default) -
+# rotated copy (11 GB / R <= --rank-memory / 2) -
 # one rotation pass; a streamed shard reads three (two histogram passes + tally)
 table("Broden scale (t_point from make bench-full, bench/README.md; histogram volume at its dense bound)",
       float(sys.argv[1]), vol, float(sys.argv[1]))

@@ -857,9 +857,10 @@ static int dissect_shard(sweep *s, const point *p, nd_result *r)
         if (!rc)
             rc = step(s, rot_features(&rf, &s->feats, s->R));
         if (!rc) {
-            /* held, the shard's copy saves a rotation pass per histogram pass */
+            /* held (up to half the rank's budget), the shard's copy saves a
+             * rotation pass per histogram pass */
             double half = s->o->rank_memory / 2;
-            size_t hold = half > (double)SWEEP_MEMORY_BUDGET ? (size_t)half : SWEEP_MEMORY_BUDGET;
+            size_t hold = half > 0 ? (size_t)half : SWEEP_MEMORY_BUDGET;
             held = nd_features_memory_range(&mf, &rf, s->i0, s->i1, hold, s->opt.threads);
             rc = step(s, held < 0 ? -1 : 0);
             src = held > 0 ? &mf : &rf;

@@ -110,9 +110,11 @@ if [ $SAN = 0 ]; then
     same_run "mixed (alpha 0 whole, alpha 0.5 sharded): every file identical" $T/shard-single $T/mixed
     n=$(sharded_lines $T/mixed "sharded over 2 ranks"); w=$(sharded_lines $T/mixed "distributed run")
     [ "$n" = 1 ] && [ "$w" = 1 ] && ok "auto sharded the rotated point, ran alpha 0 whole" || bad "sharded $n, whole $w"
-    # resume: one finished point made unfinished is the only one computed again
+    # resume: one finished point made unfinished is the only one computed again;
+    # a 16M budget shards every point and holds no 10 MB shard copy (half the
+    # budget is the limit): the rotated shard is streamed through every pass
     rm $T/mixed/points/a0.5_d0/point.csv
-    expect_ok "resume of a sharded point, 2 ranks" run_mpi 2 sweep --shard-points always $T/shard.ini -t 1 --out $T/mixed
+    expect_ok "resume of a sharded point (streamed shard), 2 ranks" run_mpi 2 sweep --rank-memory 16M $T/shard.ini -t 1 --out $T/mixed
     same_run "resumed: every file identical" $T/shard-single $T/mixed
     n=$(grep -c "computed a" $T/mixed/sweep.log); s=$(grep -c "skipped" $T/mixed/sweep.log)
     [ "$n" = 3 ] && [ "$s" = 1 ] && ok "resume computed only the unfinished point (3 computations in all, 1 skip)" \
