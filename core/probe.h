@@ -50,6 +50,9 @@
 #include "core/progress.h"
 
 #define PR_BINS 4096 /* threshold levels searched per concept */
+/* probe_summary.json's format_version: 2 = float fit in fixed row blocks,
+ * units needed bisected to units_rtol (1 had a double fit, exact bisection) */
+#define PR_FORMAT_VERSION 2
 
 typedef struct {
     nd_profile profile;
@@ -63,7 +66,8 @@ typedef struct {
     double ftol;            /* or when an iteration lowers the loss by <= ftol |f|; 1e-13 */
     int history;            /* L-BFGS pairs; 10 */
     double units_fraction;  /* units needed: reach this share of the full probe's train IoU; 0.9 */
-    int units_iter;         /* L-BFGS iterations of each refit (warm start); 5 */
+    int units_iter;         /* L-BFGS iterations of each refit (warm start); 3 */
+    double units_rtol;      /* bisection stops at a bracket <= max(1, units_rtol * n); 0.05 */
     int binary, single, units; /* which of the extra scores to compute (all 1) */
     int threads;            /* 0 = cores */
     int double_precision;   /* design matrix in double (tests); default float */
@@ -136,6 +140,11 @@ int pr_problem_weights(pr_problem *p);
 
 /* Loss per concept f[C] and gradient G[C][K+1] (bias last) at W[C][K+1]. */
 int pr_eval(const pr_problem *p, double l2, const double *W, double *f, double *G);
+
+/* The same for the concepts with active[c] set (NULL: all); the others'
+ * f and G entries are 0 and cost nothing. */
+int pr_eval_active(const pr_problem *p, double l2, const double *W, const unsigned char *active,
+                   double *f, double *G);
 
 /* pr_eval calls so far in this process (for the benchmark; not thread-safe). */
 size_t pr_eval_calls(void);

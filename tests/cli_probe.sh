@@ -33,6 +33,20 @@ else
     bad "short runs failed"
 fi
 
+# 1 vs 2 threads: byte-identical outputs (the fit's fixed row blocks, one
+# BLAS thread per job; only the timings in the summary may differ)
+det() { ND_QUIET=1 "$ND_BIN" probe --dataset "$M/dataset" --features "$M/features.npy" --field -64,163,16 \
+        --max-iter 8 --alpha 1 "$@"; }
+if det --threads 1 --out "$T/t1" 2>/dev/null && det --threads 2 --out "$T/t2" 2>/dev/null; then
+    same=1
+    for f in probes.csv probe_weights.npy; do cmp -s "$T/t1/$f" "$T/t2/$f" || { same=0; bad "$f differs for 1 vs 2 threads"; }; done
+    cmp -s <(grep -v seconds "$T/t1/probe_summary.json") <(grep -v seconds "$T/t2/probe_summary.json") \
+        || { same=0; bad "probe_summary.json differs for 1 vs 2 threads"; }
+    [ $same = 1 ] && ok "1 vs 2 threads: probes.csv, probe_weights.npy, probe_summary.json byte-identical"
+else
+    bad "thread runs failed"
+fi
+
 # the [probes] section of sweep configs (validated by --check; a probed sweep
 # of the mini fixture takes minutes, so it is not run here)
 cfg() { sed "s|\${DATA}|$ND_SHARED|; s|\${RESULTS}|$T|" experiments/configs/quick-lite-mini.ini > "$T/p.ini"
