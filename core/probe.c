@@ -21,7 +21,7 @@ void pr_options_default(pr_options *o)
     o->split_seed = 1;
     o->l2 = 1e-2;
     o->max_iter = 300;
-    o->gtol = 1e-7;
+    o->gtol = 1e-5; /* about the float32 fit's floor (1e-7 in double) */
     o->ftol = 1e-13;
     o->history = 10;
     o->units_fraction = 0.9;

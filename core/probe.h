@@ -12,15 +12,16 @@
  * a rotation of the basis, per-unit standardisation would not.  It is fitted
  * on the train rows whitened with their full covariance (M = (Cov + eps I)
  * ^(-1/2), which turns with the basis as Cov does; it makes the problem well
- * conditioned, so L-BFGS needs tens of iterations, not hundreds), in double.
+ * conditioned, so L-BFGS needs tens of iterations, not hundreds), with
+ * float32 products over fixed blocks of rows summed in double (probe.c).
  * It minimises a class-balanced logistic loss at feature resolution against
  * area-averaged labels (U^T y / U^T 1, U the profile's upsampling), over the
  * pixels of train images with ground truth in c's category, plus
  * l2/2 ||w_c||^2 on the whitened weights (not on b_c).  Each class carries
  * half the weight (Net2Vec's 1 - f / f weighting up to a per-concept factor).
- * All concepts are fitted together: one gemm for the scores and one for the
- * gradients per evaluation, a separate L-BFGS (history, step and line
- * search) per concept, from w = 0.  L-BFGS only forms inner products and
+ * All concepts are fitted together: one gemm pair per block of rows and
+ * evaluation, a separate L-BFGS (history, step and line search) per concept,
+ * from w = 0, the concepts out of step (probe_fit.c).  L-BFGS only forms inner products and
  * linear combinations of gradients, so for activations Q a the iterates are
  * exactly Q w: the probe is rotation-equivariant up to rounding.  The
  * threshold maximises the train IoU at label resolution (the score map
@@ -62,7 +63,7 @@ typedef struct {
     unsigned long split_seed; /* 1 */
     double l2;              /* L2 penalty on the whitened w; 1e-2 */
     int max_iter;           /* L-BFGS iterations; 300 */
-    double gtol;            /* stop when ||grad|| <= gtol * ||grad at w = 0||; 1e-7 */
+    double gtol;            /* stop when ||grad|| <= gtol * ||grad at w = 0||; 1e-5 */
     double ftol;            /* or when an iteration lowers the loss by <= ftol |f|; 1e-13 */
     int history;            /* L-BFGS pairs; 10 */
     double units_fraction;  /* units needed: reach this share of the full probe's train IoU; 0.9 */
