@@ -8,6 +8,7 @@
  *                             [--gtol G] [--threads N]
  */
 #include "core/blas.h"
+#include "bench/bench_clock.h"
 #include "core/broden.h"
 #include "core/err.h"
 #include "core/jobs.h"
@@ -19,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 static double sgemm_peak(void)
 {
@@ -37,26 +37,6 @@ static double sgemm_peak(void)
     }
     free(a), free(b), free(c);
     return 2.0 * S * S * S / best * 1e-9;
-}
-
-static double cpu_seconds(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return (double)u.ru_utime.tv_sec + 1e-6 * (double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_sec +
-           1e-6 * (double)u.ru_stime.tv_usec;
-}
-
-static double load_average(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1;
-        fclose(f);
-    }
-    return l;
 }
 
 static double t_stage;
@@ -130,7 +110,7 @@ int main(int argc, char **argv)
     printf("  single units   %6.2f s (train thresholds + 2 tallies)\n", r.seconds_single);
     printf("  binary probe   %6.2f s\n", r.seconds_binary);
     printf("  total          %6.2f s wall, %.2f s CPU (user + sys), load average %.1f at the end "
-           "(goal < 15 s on 2 cores)\n", r.seconds_total, cpu, load_average());
+           "(goal < 15 s on 2 cores)\n", r.seconds_total, cpu, load1());
     printf("  loss evaluations: %zu (gtol %g), %.0f GFLOP if every block scored every concept = %.1f "
            "GFLOP/s over the whole point, %.0f%% of the sgemm peak\n",
            evals, o.gtol, gflop, gflop / r.seconds_total, 100 * gflop / r.seconds_total / peak);
