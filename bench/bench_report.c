@@ -13,6 +13,7 @@
  */
 #include "core/blas.h"
 #include "core/afile.h"
+#include "bench/bench_clock.h"
 #include "core/broden.h"
 #include "core/dissect.h"
 #include "core/err.h"
@@ -60,28 +61,6 @@ static int make_mini512(const char *fix, const char *out)
     free(buf);
     npy_close(&a);
     return rc ? -1 : 0;
-}
-
-/* CPU seconds of this process so far (user + system, all threads). */
-static double cpu_seconds(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return (double)u.ru_utime.tv_sec + 1e-6 * (double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_sec +
-           1e-6 * (double)u.ru_stime.tv_usec;
-}
-
-/* The 1-minute load average: how many others shared the cores. */
-static double load1(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1;
-        fclose(f);
-    }
-    return l;
 }
 
 static int cmp_d(const void *a, const void *b)

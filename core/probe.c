@@ -1,6 +1,7 @@
 /* probe.c - the split, the class-balanced logistic loss and its L-BFGS fit
  * (see probe.h for the method and why every step is rotation-equivariant). */
 #include "core/probe.h"
+#include "core/blas.h"
 #include "core/csv.h"
 #include "core/err.h"
 #include "core/jobs.h"
@@ -20,11 +21,12 @@ void pr_options_default(pr_options *o)
     o->split_seed = 1;
     o->l2 = 1e-2;
     o->max_iter = 300;
-    o->gtol = 1e-7;
+    o->gtol = 1e-5; /* about the float32 fit's floor (1e-7 in double) */
     o->ftol = 1e-13;
     o->history = 10;
     o->units_fraction = 0.9;
-    o->units_iter = 5;
+    o->units_iter = 3;
+    o->units_rtol = 0.05;
     o->binary = o->single = o->units = 1;
 }
 
@@ -123,133 +125,150 @@ int pr_problem_weights(pr_problem *p)
     return 0;
 }
 
-/* S[P][C] = X w^T + b: one gemm over all concepts */
-static int scores(const pr_problem *p, const double *W, double *S)
-{
-    size_t P = p->P, K = p->K, C = p->C, K1 = K + 1;
-    if (p->Xd) {
-        double *Wd = nd_malloc(C * K * sizeof *Wd);
-        if (!Wd)
-            return -1;
-        for (size_t c = 0; c < C; c++)
-            memcpy(Wd + c * K, W + c * K1, K * sizeof *Wd);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)P, (int)C, (int)K, 1, p->Xd,
-                    (int)K, Wd, (int)K, 0, S, (int)C);
-        free(Wd);
-    } else {
-        float *Wf = nd_malloc(C * K * sizeof *Wf), *Sf = nd_malloc(P * C * sizeof *Sf);
-        if (!Wf || !Sf) {
-            free(Wf), free(Sf);
-            return -1;
-        }
-        for (size_t c = 0; c < C; c++)
-            for (size_t k = 0; k < K; k++)
-                Wf[c * K + k] = (float)W[c * K1 + k];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)P, (int)C, (int)K, 1, p->Xf,
-                    (int)K, Wf, (int)K, 0, Sf, (int)C);
-        for (size_t i = 0; i < P * C; i++)
-            S[i] = Sf[i];
-        free(Wf), free(Sf);
-    }
-    for (size_t i = 0; i < P; i++)
-        for (size_t c = 0; c < C; c++)
-            S[i * C + c] += W[c * K1 + K];
-    return 0;
-}
-
-/* G[c][0..K) = R^T X (R = dloss/dscore, [P][C]): the other gemm */
-static int backprop(const pr_problem *p, const double *R, double *G)
-{
-    size_t P = p->P, K = p->K, C = p->C, K1 = K + 1;
-    double *Gd = nd_malloc(C * K * sizeof *Gd);
-    if (!Gd)
-        return -1;
-    if (p->Xd) {
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)C, (int)K, (int)P, 1, R, (int)C,
-                    p->Xd, (int)K, 0, Gd, (int)K);
-    } else {
-        float *Rf = nd_malloc(P * C * sizeof *Rf), *Gf = nd_malloc(C * K * sizeof *Gf);
-        if (!Rf || !Gf) {
-            free(Rf), free(Gf), free(Gd);
-            return -1;
-        }
-        for (size_t i = 0; i < P * C; i++)
-            Rf[i] = (float)R[i];
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)C, (int)K, (int)P, 1, Rf, (int)C,
-                    p->Xf, (int)K, 0, Gf, (int)K);
-        for (size_t i = 0; i < C * K; i++)
-            Gd[i] = Gf[i];
-        free(Rf), free(Gf);
-    }
-    for (size_t c = 0; c < C; c++) {
-        memcpy(G + c * K1, Gd + c * K, K * sizeof *G);
-    }
-    free(Gd);
-    return 0;
-}
-
-/* The per-pixel loss runs over fixed blocks of rows, summed in block
- * order, so sums do not depend on the number of threads. */
-#define PR_BLOCK 2048
+/* The evaluation runs over fixed blocks of PR_BLOCK rows (a block's
+ * products in float when the design is float, each block's loss and
+ * gradient kept apart and summed in double in block order), so sums do not
+ * depend on the number of threads and float rounding stays at the size of a
+ * block.  A block scores only the concepts whose category has ground truth
+ * in one of its rows: the train images are sorted by their categories
+ * (probe_run.c), so most blocks hold one dataset's images. */
+#define PR_BLOCK 4096
 
 typedef struct {
     const pr_problem *p;
-    double *S;          /* scores in, dloss/dscore out */
-    double *fb, *gb;    /* [nblocks][C] partial loss and bias gradient */
+    const double *W;    /* [C][K+1] */
+    const unsigned char *active; /* [C] or NULL */
+    double *fb, *gb;    /* [nblocks][C] loss, [nblocks][C][K+1] gradient (0 for skipped concepts) */
     size_t b0, b1;
-} loss_job;
+    int rc;
+} eval_job;
 
-static void *loss_worker(void *arg)
+/* per-pixel loss of the block's rows for its concepts cs[0..nc); S holds
+ * the scores [rows][nc] in, dloss/dscore out; fb, gb[K] per concept */
+static void block_loss(const pr_problem *p, size_t i0, size_t rows, const size_t *cs, size_t nc,
+                       double *S, double *fb, double *gbias)
 {
-    loss_job *j = arg;
-    const pr_problem *p = j->p;
     size_t C = p->C;
-    for (size_t blk = j->b0; blk < j->b1; blk++) {
-        double *fb = j->fb + blk * C, *gb = j->gb + blk * C;
-        size_t i1 = (blk + 1) * PR_BLOCK < p->P ? (blk + 1) * PR_BLOCK : p->P;
-        for (size_t c = 0; c < C; c++)
-            fb[c] = gb[c] = 0;
-        for (size_t i = blk * PR_BLOCK; i < i1; i++)
-            for (size_t c = 0; c < C; c++) {
-                double *sp = j->S + i * C + c, s = *sp;
-                if (!INCLUDED(p, i, c)) {
-                    *sp = 0;
-                    continue;
-                }
-                /* wpos t softplus(-s) + wneg (1 - t) softplus(s), from one exp and
-                 * one log1p: softplus(+-s) = max(+-s, 0) + log1p(e), e = exp(-|s|) */
-                double t = p->T[i * C + c], a = p->wpos[c] * t, b = p->wneg[c] * (1 - t);
-                double e = exp(-fabs(s)), l = log1p(e), sig = s >= 0 ? 1 / (1 + e) : e / (1 + e);
-                fb[c] += a * ((s < 0 ? -s : 0) + l) + b * ((s > 0 ? s : 0) + l);
-                *sp = -a * (1 - sig) + b * sig;
-                gb[c] += *sp;
+    for (size_t i = i0; i < i0 + rows; i++)
+        for (size_t j = 0; j < nc; j++) {
+            size_t c = cs[j];
+            double *sp = S + (i - i0) * nc + j, s = *sp;
+            if (!INCLUDED(p, i, c)) {
+                *sp = 0;
+                continue;
             }
+            /* wpos t softplus(-s) + wneg (1 - t) softplus(s), from one exp and
+             * one log1p: softplus(+-s) = max(+-s, 0) + log1p(e), e = exp(-|s|) */
+            double t = p->T[i * C + c], a = p->wpos[c] * t, b = p->wneg[c] * (1 - t);
+            double e = exp(-fabs(s)), l = log1p(e), sig = s >= 0 ? 1 / (1 + e) : e / (1 + e);
+            fb[c] += a * ((s < 0 ? -s : 0) + l) + b * ((s > 0 ? s : 0) + l);
+            *sp = -a * (1 - sig) + b * sig;
+            gbias[c] += *sp;
+        }
+}
+
+/* the (active) concepts scored in rows [i0, i1): categories present in any row */
+static size_t block_concepts(const pr_problem *p, const unsigned char *active, size_t i0, size_t i1,
+                             size_t *cs)
+{
+    uint64_t any = 0;
+    for (size_t i = i0; i < i1; i++)
+        any |= p->present[i];
+    size_t nc = 0;
+    for (size_t c = 0; c < p->C; c++)
+        if (((any >> p->category[c]) & 1u) && (!active || active[c]))
+            cs[nc++] = c;
+    return nc;
+}
+
+/* one block: S = X_b W_b^T + b, the loss, then G_b = R^T X_b (float or double) */
+static int eval_block(const pr_problem *p, const double *W, const unsigned char *active, size_t blk,
+                      double *fb, double *gb)
+{
+    size_t K = p->K, C = p->C, K1 = K + 1, i0 = blk * PR_BLOCK;
+    size_t rows = i0 + PR_BLOCK < p->P ? PR_BLOCK : p->P - i0;
+    size_t *cs = malloc((C + 1) * sizeof *cs), nc = block_concepts(p, active, i0, i0 + rows, cs);
+    double *S = malloc((rows * nc + 1) * sizeof *S), *Wd = malloc((nc * K + 1) * sizeof *Wd);
+    double *gbias = calloc(C + 1, sizeof *gbias);
+    float *Sf = malloc((rows * nc + 1) * sizeof *Sf), *Wf = malloc((nc * K + 1) * sizeof *Wf);
+    int rc = !cs || !S || !Wd || !gbias || !Sf || !Wf ? -1 : 0;
+    for (size_t j = 0; j < nc && !rc; j++)
+        for (size_t k = 0; k < K; k++)
+            Wd[j * K + k] = W[cs[j] * K1 + k], Wf[j * K + k] = (float)W[cs[j] * K1 + k];
+    if (!rc && nc) {
+        if (p->Xd) {
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nc, (int)K, 1,
+                        p->Xd + i0 * K, (int)K, Wd, (int)K, 0, S, (int)nc);
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nc, (int)K, 1,
+                        p->Xf + i0 * K, (int)K, Wf, (int)K, 0, Sf, (int)nc);
+            for (size_t i = 0; i < rows * nc; i++)
+                S[i] = Sf[i];
+        }
+        for (size_t i = 0; i < rows; i++)
+            for (size_t j = 0; j < nc; j++)
+                S[i * nc + j] += W[cs[j] * K1 + K];
+        block_loss(p, i0, rows, cs, nc, S, fb, gbias);
+        if (p->Xd) {
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nc, (int)K, (int)rows, 1, S,
+                        (int)nc, p->Xd + i0 * K, (int)K, 0, Wd, (int)K);
+        } else {
+            for (size_t i = 0; i < rows * nc; i++)
+                Sf[i] = (float)S[i];
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nc, (int)K, (int)rows, 1, Sf,
+                        (int)nc, p->Xf + i0 * K, (int)K, 0, Wf, (int)K);
+            for (size_t i = 0; i < nc * K; i++)
+                Wd[i] = Wf[i];
+        }
+        for (size_t j = 0; j < nc; j++) {
+            memcpy(gb + cs[j] * K1, Wd + j * K, K * sizeof *gb);
+            gb[cs[j] * K1 + K] = gbias[cs[j]];
+        }
     }
+    free(cs), free(S), free(Wd), free(gbias), free(Sf), free(Wf);
+    return rc;
+}
+
+static void *eval_worker(void *arg)
+{
+    eval_job *j = arg;
+    size_t C = j->p->C, K1 = j->p->K + 1;
+    for (size_t blk = j->b0; blk < j->b1 && !j->rc; blk++)
+        j->rc = eval_block(j->p, j->W, j->active, blk, j->fb + blk * C, j->gb + blk * C * K1);
     return NULL;
 }
 
-static int pixel_loss(const pr_problem *p, double *S, double *f, double *gbias)
+/* f[C], G[C][K+1] summed over the blocks in block order */
+static int blocked_eval(const pr_problem *p, const double *W, const unsigned char *active, double *f,
+                        double *G)
 {
-    size_t C = p->C, nb = (p->P + PR_BLOCK - 1) / PR_BLOCK;
-    double *fb = nd_malloc((nb + 1) * C * sizeof *fb), *gb = nd_malloc((nb + 1) * C * sizeof *gb);
+    size_t C = p->C, K1 = p->K + 1, nb = (p->P + PR_BLOCK - 1) / PR_BLOCK;
+    double *fb = nd_calloc((nb + 1) * C, sizeof *fb), *gb = nd_calloc((nb + 1) * C * K1, sizeof *gb);
     if (!fb || !gb) {
         free(fb), free(gb);
         return -1;
     }
-    int nt = nd_threads(p->threads);
+    int nt = nd_threads(p->threads), rc = 0;
     if ((size_t)nt > nb)
         nt = nb ? (int)nb : 1;
-    loss_job jobs[ND_MAX_THREADS];
+    eval_job jobs[ND_MAX_THREADS];
     for (int k = 0; k < nt; k++)
-        jobs[k] = (loss_job){p, S, fb, gb, nb * (size_t)k / (size_t)nt, nb * (size_t)(k + 1) / (size_t)nt};
-    nd_run_jobs(loss_worker, jobs, sizeof jobs[0], nt);
-    for (size_t c = 0; c < C; c++) {
-        f[c] = gbias[c] = 0;
-        for (size_t blk = 0; blk < nb; blk++)
-            f[c] += fb[blk * C + c], gbias[c] += gb[blk * C + c];
-    }
+        jobs[k] = (eval_job){p, W, active, fb, gb, nb * (size_t)k / (size_t)nt, nb * (size_t)(k + 1) / (size_t)nt, 0};
+    int saved = nd_blas_serial_begin(); /* the jobs thread the work: one BLAS thread each */
+    nd_run_jobs(eval_worker, jobs, sizeof jobs[0], nt);
+    nd_blas_serial_end(saved);
+    for (int k = 0; k < nt; k++)
+        rc |= jobs[k].rc;
+    memset(f, 0, C * sizeof *f);
+    memset(G, 0, C * K1 * sizeof *G);
+    for (size_t blk = 0; blk < nb && !rc; blk++)
+        for (size_t c = 0; c < C; c++) {
+            f[c] += fb[blk * C + c];
+            for (size_t k = 0; k < K1; k++)
+                G[c * K1 + k] += gb[(blk * C + c) * K1 + k];
+        }
     free(fb), free(gb);
-    return 0;
+    return rc ? nd_fail("out of memory") : 0;
 }
 
 static size_t eval_calls;
@@ -257,23 +276,21 @@ size_t pr_eval_calls(void) { return eval_calls; }
 
 int pr_eval(const pr_problem *p, double l2, const double *W, double *f, double *G)
 {
+    return pr_eval_active(p, l2, W, NULL, f, G);
+}
+
+int pr_eval_active(const pr_problem *p, double l2, const double *W, const unsigned char *active,
+                   double *f, double *G)
+{
     eval_calls++;
-    size_t P = p->P, K = p->K, C = p->C, K1 = K + 1;
-    double *S = nd_malloc((P * C + 1) * sizeof *S), *gbias = nd_malloc(C * sizeof *gbias);
-    int rc = !S || !gbias || scores(p, W, S) || pixel_loss(p, S, f, gbias) || backprop(p, S, G);
-    free(S);
-    if (rc) {
-        free(gbias);
+    size_t K = p->K, C = p->C, K1 = K + 1;
+    if (blocked_eval(p, W, active, f, G))
         return -1;
-    }
-    for (size_t c = 0; c < C; c++) {
-        G[c * K1 + K] = gbias[c];
+    for (size_t c = 0; c < C; c++)
         for (size_t k = 0; k < K; k++) {
             double w = W[c * K1 + k];
             f[c] += 0.5 * l2 * w * w;
             G[c * K1 + k] += l2 * w;
         }
-    }
-    free(gbias);
     return 0;
 }

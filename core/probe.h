@@ -12,15 +12,16 @@
  * a rotation of the basis, per-unit standardisation would not.  It is fitted
  * on the train rows whitened with their full covariance (M = (Cov + eps I)
  * ^(-1/2), which turns with the basis as Cov does; it makes the problem well
- * conditioned, so L-BFGS needs tens of iterations, not hundreds), in double.
+ * conditioned, so L-BFGS needs tens of iterations, not hundreds), with
+ * float32 products over fixed blocks of rows summed in double (probe.c).
  * It minimises a class-balanced logistic loss at feature resolution against
  * area-averaged labels (U^T y / U^T 1, U the profile's upsampling), over the
  * pixels of train images with ground truth in c's category, plus
  * l2/2 ||w_c||^2 on the whitened weights (not on b_c).  Each class carries
  * half the weight (Net2Vec's 1 - f / f weighting up to a per-concept factor).
- * All concepts are fitted together: one gemm for the scores and one for the
- * gradients per evaluation, a separate L-BFGS (history, step and line
- * search) per concept, from w = 0.  L-BFGS only forms inner products and
+ * All concepts are fitted together: one gemm pair per block of rows and
+ * evaluation, a separate L-BFGS (history, step and line search) per concept,
+ * from w = 0, the concepts out of step (probe_fit.c).  L-BFGS only forms inner products and
  * linear combinations of gradients, so for activations Q a the iterates are
  * exactly Q w: the probe is rotation-equivariant up to rounding.  The
  * threshold maximises the train IoU at label resolution (the score map
@@ -50,6 +51,9 @@
 #include "core/progress.h"
 
 #define PR_BINS 4096 /* threshold levels searched per concept */
+/* probe_summary.json's format_version: 2 = float fit in fixed row blocks,
+ * units needed bisected to units_rtol (1 had a double fit, exact bisection) */
+#define PR_FORMAT_VERSION 2
 
 typedef struct {
     nd_profile profile;
@@ -59,11 +63,12 @@ typedef struct {
     unsigned long split_seed; /* 1 */
     double l2;              /* L2 penalty on the whitened w; 1e-2 */
     int max_iter;           /* L-BFGS iterations; 300 */
-    double gtol;            /* stop when ||grad|| <= gtol * ||grad at w = 0||; 1e-7 */
+    double gtol;            /* stop when ||grad|| <= gtol * ||grad at w = 0||; 1e-5 */
     double ftol;            /* or when an iteration lowers the loss by <= ftol |f|; 1e-13 */
     int history;            /* L-BFGS pairs; 10 */
     double units_fraction;  /* units needed: reach this share of the full probe's train IoU; 0.9 */
-    int units_iter;         /* L-BFGS iterations of each refit (warm start); 5 */
+    int units_iter;         /* L-BFGS iterations of each refit (warm start); 3 */
+    double units_rtol;      /* bisection stops at a bracket <= max(1, units_rtol * n); 0.05 */
     int binary, single, units; /* which of the extra scores to compute (all 1) */
     int threads;            /* 0 = cores */
     int double_precision;   /* design matrix in double (tests); default float */
@@ -136,6 +141,11 @@ int pr_problem_weights(pr_problem *p);
 
 /* Loss per concept f[C] and gradient G[C][K+1] (bias last) at W[C][K+1]. */
 int pr_eval(const pr_problem *p, double l2, const double *W, double *f, double *G);
+
+/* The same for the concepts with active[c] set (NULL: all); the others'
+ * f and G entries are 0 and cost nothing. */
+int pr_eval_active(const pr_problem *p, double l2, const double *W, const unsigned char *active,
+                   double *f, double *G);
 
 /* pr_eval calls so far in this process (for the benchmark; not thread-safe). */
 size_t pr_eval_calls(void);

@@ -1,6 +1,8 @@
 /* probe_data.c - the probes' matrices: raw rows, designs, area-averaged
  * targets, and a feature source over the raw rows for the dissector. */
+#include "core/blas.h"
 #include "core/err.h"
+#include "core/probe_gemm.h"
 #include "core/probe_internal.h"
 #include "core/upsample_adjoint.h"
 
@@ -48,8 +50,7 @@ int pr_raw(const pr_ctx *x, const nd_features *f, const double *R, float **raw)
         }
         for (size_t i = 0; i < K * K; i++)
             Rf[i] = (float)R[i];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(nimg * hw), (int)K, (int)K, 1,
-                    out, (int)K, Rf, (int)K, 0, rot, (int)K);
+        pr_rows_sgemm(out, nimg * hw, K, Rf, K, 1, rot, x->o->threads);
         free(Rf), free(out);
         out = rot;
     }
@@ -230,65 +231,78 @@ int pr_raw_features(const pr_ctx *x, const float *raw, int set, int compact, nd_
     return 0;
 }
 
-/* M = V diag((lambda + eps)^(-1/2)) V^T from the train rows' covariance
- * (Xd: the train rows in double; float sums over ~1e5 rows would move M by
- * ~1e-5 between a basis and its rotation) */
-static int whitening(const pr_ctx *x, const double *Xd, double *M)
+/* M = V diag((lambda + eps)^(-1/2)) V^T from the train rows' covariance Cv
+ * (destroyed).  The covariance sums in double (pr_rows_cov: float products
+ * per block of rows, double between blocks; one float sum over ~1e5 rows
+ * would move M by ~1e-5 between a basis and its rotation). */
+static int whitening(size_t K, double *Cv, double *M)
 {
-    size_t K = x->K, n = x->ntr * x->hw;
-    double *Cv = nd_calloc(K * K, sizeof *Cv), *ev = nd_malloc(K * sizeof *ev);
-    int rc = -1;
-    if (!Cv || !ev)
-        goto done;
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, (int)n, 1.0 / (double)n, Xd, (int)K, 0,
-                Cv, (int)K);
-    if (LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)K, Cv, (lapack_int)K, ev)) {
-        nd_fail("probe: eigendecomposition of the activations' covariance failed");
-        goto done;
+    double *ev = nd_malloc(K * sizeof *ev);
+    if (!ev)
+        return -1;
+    int saved = nd_blas_serial_begin(); /* the same eigenvectors for any thread count */
+    int info = LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)K, Cv, (lapack_int)K, ev);
+    nd_blas_serial_end(saved);
+    if (info) {
+        free(ev);
+        return nd_fail("probe: eigendecomposition of the activations' covariance failed");
     }
     double mean = 0;
     for (size_t k = 0; k < K; k++)
         mean += ev[k] / (double)K;
     double eps = PR_WHITEN_EPS * (mean > 0 ? mean : 1);
+    for (size_t k = 0; k < K; k++)
+        ev[k] = 1 / sqrt((ev[k] > 0 ? ev[k] : 0) + eps);
     for (size_t i = 0; i < K; i++)
         for (size_t j = 0; j < K; j++) {
             double s = 0;
             for (size_t k = 0; k < K; k++) /* columns of Cv are the eigenvectors */
-                s += Cv[i * K + k] * Cv[j * K + k] / sqrt((ev[k] > 0 ? ev[k] : 0) + eps);
+                s += Cv[i * K + k] * Cv[j * K + k] * ev[k];
             M[i * K + j] = s;
         }
-    rc = 0;
-done:
-    free(Cv), free(ev);
-    return rc;
+    free(ev);
+    return 0;
 }
 
-/* the fit accumulates everything in double: float sums over ~1e5 rows
- * would leave a gradient floor near 1e-5 of its start, too coarse for
- * w' = Q w to 1e-4 */
+/* The whitened train rows in the design's precision: double (tests) by
+ * dsyrk / dgemm, float by fixed blocks (pr_rows_cov, pr_rows_sgemm) so the
+ * result does not depend on the thread count. */
 int pr_whiten(const pr_ctx *x, const pr_design *in, pr_design *out)
 {
     size_t K = x->K, rows = x->ntr * x->hw; /* the fit reads only train rows */
     memset(out, 0, sizeof *out);
-    double *Xd = in->Xd;
-    if (!Xd && (Xd = nd_malloc(rows * K * sizeof *Xd)))
-        for (size_t i = 0; i < rows * K; i++)
-            Xd[i] = in->Xf[i];
+    double *Cv = nd_calloc(K * K, sizeof *Cv);
+    float *Mf = nd_malloc(K * K * sizeof *Mf);
     out->white = nd_malloc(K * K * sizeof *out->white);
     out->mu = nd_malloc(K * sizeof *out->mu), out->sd = nd_malloc(K * sizeof *out->sd);
-    out->Xd = nd_malloc(rows * K * sizeof *out->Xd);
-    if (!Xd || !out->white || !out->mu || !out->sd || !out->Xd || whitening(x, Xd, out->white)) {
-        if (Xd != in->Xd)
-            free(Xd);
+    if (in->Xd)
+        out->Xd = nd_malloc(rows * K * sizeof *out->Xd);
+    else
+        out->Xf = nd_malloc(rows * K * sizeof *out->Xf);
+    int rc = !Cv || !Mf || !out->white || !out->mu || !out->sd || (!out->Xd && !out->Xf);
+    if (!rc && in->Xd)
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, (int)rows, 1.0 / (double)rows, in->Xd,
+                    (int)K, 0, Cv, (int)K);
+    else if (!rc)
+        rc = pr_rows_cov(in->Xf, rows, K, Cv, x->o->threads);
+    rc = rc || whitening(K, Cv, out->white);
+    free(Cv);
+    if (rc) {
+        free(Mf);
         pr_design_free(out);
         return -1;
     }
     memcpy(out->mu, in->mu, K * sizeof *out->mu);
     memcpy(out->sd, in->sd, K * sizeof *out->sd);
     out->sigma = in->sigma;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)K, (int)K, 1, Xd, (int)K,
-                out->white, (int)K, 0, out->Xd, (int)K);
-    if (Xd != in->Xd)
-        free(Xd);
+    if (in->Xd) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)K, (int)K, 1, in->Xd,
+                    (int)K, out->white, (int)K, 0, out->Xd, (int)K);
+    } else {
+        for (size_t i = 0; i < K * K; i++)
+            Mf[i] = (float)out->white[i];
+        pr_rows_sgemm(in->Xf, rows, K, Mf, K, 0, out->Xf, x->o->threads);
+    }
+    free(Mf);
     return 0;
 }

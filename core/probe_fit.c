@@ -120,101 +120,99 @@ static int state_alloc(fit_state *s, size_t C, size_t n, int m)
     return 0;
 }
 
-/* Backtracking (Armijo, c1 = 1e-4) for every active concept at once: each
- * round evaluates all trial points with one pr_eval.  Accepted concepts keep
- * their trial point; a concept with no acceptable step stops. */
-static int line_search(const pr_problem *p, double l2, const unsigned char *mask, fit_state *s,
-                       const double *W)
+/* A concept's next iteration from W[c]: the L-BFGS direction, the first
+ * trial step (1, or 1/||g|| before any pair) and the trial point Wt[c]. */
+static void start_iteration(fit_state *s, int m, size_t c, const double *W)
 {
-    size_t C = s->C, n = s->n;
-    memcpy(s->Wt, W, C * n * sizeof *W);
-    int any = 0;
-    for (size_t c = 0; c < C; c++) {
-        s->pending[c] = s->active[c];
-        if (s->active[c])
-            for (size_t i = 0; i < n; i++)
-                s->Wt[c * n + i] = W[c * n + i] + s->t[c] * s->d[c * n + i];
-        any |= s->active[c];
+    size_t n = s->n;
+    double *d = s->d + c * n, *g = s->G + c * n;
+    direction(&s->h[c], m, g, n, d, s->al);
+    s->gd[c] = dot(g, d, n);
+    if (!(s->gd[c] < 0)) { /* not a descent direction (rounding): restart */
+        s->h[c].count = 0;
+        direction(&s->h[c], m, g, n, d, s->al);
+        s->gd[c] = dot(g, d, n);
     }
-    for (int round = 0; round < 6 && any; round++) {
-        if (pr_eval(p, l2, s->Wt, s->ft, s->Gt))
-            return -1;
-        apply_mask(p, mask, s->Gt);
-        any = 0;
-        for (size_t c = 0; c < C; c++) {
-            if (!s->pending[c])
-                continue;
-            double armijo = s->f[c] + 1e-4 * s->t[c] * s->gd[c];
-            if (s->ft[c] <= armijo) {
-                s->pending[c] = 0;
-                continue;
-            }
-            /* minimiser of the quadratic through f, g.d and ft, kept in [0.1 t, 0.5 t] */
-            double t = s->t[c], q = s->ft[c] - s->f[c] - s->gd[c] * t;
-            double tn = q > 0 ? -s->gd[c] * t * t / (2 * q) : 0.5 * t;
-            tn = tn < 0.1 * t ? 0.1 * t : tn > 0.5 * t ? 0.5 * t : tn;
-            s->t[c] = tn;
-            for (size_t i = 0; i < n; i++)
-                s->Wt[c * n + i] = W[c * n + i] + tn * s->d[c * n + i];
-            any = 1;
-        }
-    }
-    return 0;
+    s->t[c] = s->h[c].count ? 1.0 : 1.0 / sqrt(dot(g, g, n));
+    s->pending[c] = 0; /* backtracking rounds of this iteration */
+    for (size_t i = 0; i < n; i++)
+        s->Wt[c * n + i] = W[c * n + i] + s->t[c] * d[i];
 }
 
+/* After an evaluation at the trial points: a concept whose trial meets
+ * Armijo (c1 = 1e-4) takes it and starts its next iteration (or stops:
+ * converged, at max_iter, or at the floor where float rounding hides
+ * progress); one that does not backtracks to the minimiser of the quadratic
+ * through f, g.d and ft, kept in [0.1 t, 0.5 t], and stops after 6 rounds. */
+static void advance(fit_state *s, int m, size_t c, double *W, int max_iter, double gtol, double ftol,
+                    int *iters, int *it_c)
+{
+    size_t n = s->n;
+    double t = s->t[c];
+    if (s->ft[c] <= s->f[c] + 1e-4 * t * s->gd[c]) {
+        push(&s->h[c], m, n, W + c * n, s->Wt + c * n, s->G + c * n, s->Gt + c * n);
+        memcpy(W + c * n, s->Wt + c * n, n * sizeof *W);
+        memcpy(s->G + c * n, s->Gt + c * n, n * sizeof *W);
+        double decrease = s->f[c] - s->ft[c];
+        s->f[c] = s->ft[c];
+        it_c[c]++;
+        if (iters)
+            iters[c] = it_c[c];
+        if (it_c[c] >= max_iter || sqrt(dot(s->G + c * n, s->G + c * n, n)) <= gtol * s->g0[c] ||
+            decrease <= ftol * fabs(s->f[c]))
+            s->active[c] = 0;
+        else
+            start_iteration(s, m, c, W);
+        return;
+    }
+    if (++s->pending[c] >= 6) { /* no step decreased the loss: at the rounding floor */
+        s->active[c] = 0;
+        memcpy(s->Wt + c * n, W + c * n, n * sizeof *W);
+        return;
+    }
+    double q = s->ft[c] - s->f[c] - s->gd[c] * t;
+    double tn = q > 0 ? -s->gd[c] * t * t / (2 * q) : 0.5 * t;
+    tn = tn < 0.1 * t ? 0.1 * t : tn > 0.5 * t ? 0.5 * t : tn;
+    s->t[c] = tn;
+    for (size_t i = 0; i < n; i++)
+        s->Wt[c * n + i] = W[c * n + i] + tn * s->d[c * n + i];
+}
+
+/* The concepts run out of step: one evaluation serves every active
+ * concept at its own trial point, whether that is a new iteration's first
+ * step or a backtrack, so the evaluations number about the slowest
+ * concept's iterations plus backtracks, not the sum over iterations of the
+ * worst line search.  Each concept's own sequence of iterates is that of
+ * plain L-BFGS (hence still rotation-equivariant). */
 int pr_fit(const pr_problem *p, double l2, int max_iter, double gtol, double ftol, int history,
            const unsigned char *mask, double *W, int *iters, double *grad_rel)
 {
     size_t C = p->C, n = p->K + 1;
-    int m = history < 1 ? 1 : history, rc = -1;
+    int m = history < 1 ? 1 : history, rc = -1, *it_c = nd_calloc(C + 1, sizeof *it_c);
     fit_state s;
-    if (state_alloc(&s, C, n, m) || pr_eval(p, l2, W, s.f, s.G))
+    if (state_alloc(&s, C, n, m) || !it_c || pr_eval_active(p, l2, W, NULL, s.f, s.G))
         goto done;
     apply_mask(p, mask, s.G);
+    memcpy(s.Wt, W, C * n * sizeof *W);
+    int any = 0;
     for (size_t c = 0; c < C; c++) {
         s.g0[c] = sqrt(dot(s.G + c * n, s.G + c * n, n));
-        s.active[c] = s.g0[c] > 0;
+        s.active[c] = s.g0[c] > 0 && max_iter > 0;
         if (iters)
             iters[c] = 0;
+        if (s.active[c])
+            start_iteration(&s, m, c, W);
+        any |= s.active[c];
     }
-    for (int it = 0; it < max_iter; it++) {
-        int any = 0;
-        for (size_t c = 0; c < C; c++) {
-            if (!s.active[c])
-                continue;
-            double *d = s.d + c * n, *g = s.G + c * n;
-            direction(&s.h[c], m, g, n, d, s.al);
-            s.gd[c] = dot(g, d, n);
-            if (!(s.gd[c] < 0)) { /* not a descent direction (rounding): restart */
-                s.h[c].count = 0;
-                direction(&s.h[c], m, g, n, d, s.al);
-                s.gd[c] = dot(g, d, n);
-            }
-            s.t[c] = s.h[c].count ? 1.0 : 1.0 / sqrt(dot(g, g, n));
-            any = 1;
-        }
-        if (!any)
-            break;
-        if (line_search(p, l2, mask, &s, W))
+    while (any) {
+        if (pr_eval_active(p, l2, s.Wt, s.active, s.ft, s.Gt))
             goto done;
+        apply_mask(p, mask, s.Gt);
+        any = 0;
         for (size_t c = 0; c < C; c++) {
-            if (!s.active[c])
-                continue;
-            if (s.pending[c]) { /* no step decreased the loss: at the rounding floor */
-                s.active[c] = 0;
-                continue;
-            }
-            push(&s.h[c], m, n, W + c * n, s.Wt + c * n, s.G + c * n, s.Gt + c * n);
-            memcpy(W + c * n, s.Wt + c * n, n * sizeof *W);
-            memcpy(s.G + c * n, s.Gt + c * n, n * sizeof *W);
-            double decrease = s.f[c] - s.ft[c];
-            s.f[c] = s.ft[c];
-            if (iters)
-                iters[c]++;
-            /* converged, or at the floor where float rounding hides progress */
-            if (sqrt(dot(s.G + c * n, s.G + c * n, n)) <= gtol * s.g0[c] ||
-                decrease <= ftol * fabs(s.f[c]))
-                s.active[c] = 0;
+            if (s.active[c])
+                advance(&s, m, c, W, max_iter, gtol, ftol, iters, it_c);
+            any |= s.active[c];
         }
     }
     if (grad_rel)
@@ -223,5 +221,6 @@ int pr_fit(const pr_problem *p, double l2, int max_iter, double gtol, double fto
     rc = 0;
 done:
     state_free(&s, (int)C);
+    free(it_c);
     return rc;
 }

@@ -54,7 +54,7 @@ static int write_summary(const pr_result *r, const broden *ds, FILE *f, const ch
     if (!m)
         return -1;
     pr_category_means(r, ds, m);
-    fprintf(f, "{\n  \"format\": \"netdissect-c probes 1\",\n  \"profile\": \"%s\",\n",
+    fprintf(f, "{\n  \"format\": \"netdissect-c probes 2\",\n  \"format_version\": %d,\n  \"profile\": \"%s\",\n", PR_FORMAT_VERSION,
             nd_profile_name(o->profile));
     fprintf(f, "  \"split\": {\"source\": \"%s\", \"train_fraction\": %.9g, \"seed\": %lu, "
                "\"train_images\": %zu, \"test_images\": %zu},\n",
@@ -68,8 +68,9 @@ static int write_summary(const pr_result *r, const broden *ds, FILE *f, const ch
             o->l2, o->history, o->max_iter, o->gtol, PR_BINS, o->double_precision ? "double" : "float32");
     fprintf(f, "  \"dissection\": {\"quantile\": %.9g, \"thresholds\": \"train images only\"},\n", o->quantile);
     fprintf(f, "  \"units_needed\": {\"fraction\": %.9g, \"of\": \"full probe train IoU\", \"rank\": "
-               "\"|w_k| * sd_k\", \"search\": \"grid 1,2,4,..,K then bisection\", \"refit_iter\": %d},\n",
-            o->units_fraction, o->units_iter);
+               "\"|w_k| * sd_k\", \"search\": \"grid 1,2,4,..,K then bisection to max(1, rtol n)\", \"rtol\": %.9g, "
+               "\"refit_iter\": %d, \"refit_start\": \"grid: the full probe; bisection: the upper end's refit\"},\n",
+            o->units_fraction, o->units_rtol, o->units_iter);
     fprintf(f, "  \"concepts\": %zu, \"units\": %zu,\n  \"categories\": [", r->C, r->K);
     for (size_t k = 0; k < nc; k++) {
         fprintf(f, "%s\n    {\"name\": ", k ? "," : "");

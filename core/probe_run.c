@@ -40,6 +40,32 @@ static void count_truth(const broden *ds, const unsigned char *train, size_t L, 
     }
 }
 
+typedef struct {
+    uint64_t present;
+    size_t i;
+} keyed;
+
+static int by_present(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    return x->present != y->present ? (x->present < y->present ? -1 : 1) : (x->i > y->i) - (x->i < y->i);
+}
+
+/* img[0..n) sorted by (categories with ground truth, index) */
+static int sort_by_present(const broden *ds, size_t *img, size_t n)
+{
+    keyed *k = nd_malloc((n + 1) * sizeof *k);
+    if (!k)
+        return -1;
+    for (size_t j = 0; j < n; j++)
+        k[j] = (keyed){broden_present(ds, img[j]), img[j]};
+    qsort(k, n, sizeof *k, by_present);
+    for (size_t j = 0; j < n; j++)
+        img[j] = k[j].i;
+    free(k);
+    return 0;
+}
+
 /* the split and the concepts: labels with pixels in both train and test */
 static int setup(const broden *ds, const nd_features *f, const pr_options *o, pr_ctx *x,
                  pr_result *r, int64_t **cnt_out)
@@ -74,10 +100,15 @@ static int setup(const broden *ds, const nd_features *f, const pr_options *o, pr
     for (int set = 1; set >= 0; set--) /* train images first, then test */
         for (size_t i = 0; i < f->N; i++)
             if (r->train[i] == set) {
-                x->block[i] = (long)(x->ntr + x->nte);
                 x->img[x->ntr + x->nte] = i;
                 *(set ? &x->ntr : &x->nte) += 1;
             }
+    /* each set by its categories with ground truth (stable): the fit's row
+     * blocks then mostly hold images of one kind and score only their concepts */
+    if (sort_by_present(ds, x->img, x->ntr) || sort_by_present(ds, x->img + x->ntr, x->nte))
+        return -1;
+    for (size_t j = 0; j < x->ntr + x->nte; j++)
+        x->block[x->img[j]] = (long)j;
     for (size_t i = 0; i < f->N; i++)
         if (r->train[i] > 1)
             x->block[i] = -1;
@@ -106,17 +137,17 @@ done:
     return rc;
 }
 
-/* train IoU of a masked refit (units needed), per concept */
+/* train IoU of a masked refit (units needed), per concept, started from
+ * W0 restricted to the mask; the refit is left in W */
 static int refit_train_iou(const pr_ctx *x, const pr_design *d, const pr_problem *pb,
-                           const unsigned char *mask, const double *W0, double *iou)
+                           const unsigned char *mask, const double *W0, double *W, double *iou)
 {
     size_t C = x->C, K1 = x->K + 1;
-    double *W = nd_malloc(C * K1 * sizeof *W), *thr = nd_malloc(C * sizeof *thr);
+    double *thr = nd_malloc(C * sizeof *thr);
     float *S = NULL;
     int rc = -1;
-    if (!W || !thr)
+    if (!thr)
         goto done;
-    /* warm start: the full probe restricted to the chosen units */
     for (size_t c = 0; c < C; c++)
         for (size_t k = 0; k < K1; k++)
             W[c * K1 + k] = (k == x->K || mask[c * x->K + k]) ? W0[c * K1 + k] : 0;
@@ -125,7 +156,7 @@ static int refit_train_iou(const pr_ctx *x, const pr_design *d, const pr_problem
         goto done;
     rc = 0;
 done:
-    free(W), free(thr), free(S);
+    free(thr), free(S);
     return rc;
 }
 
@@ -140,10 +171,39 @@ static int by_v_desc(const void *a, const void *b)
     return x->v < y->v ? 1 : x->v > y->v ? -1 : (x->k > y->k) - (x->k < y->k);
 }
 
-/* Units needed: units ranked by |w_k| times the unit's train sd; the
- * smallest n whose refit reaches units_fraction of the full probe's train
- * IoU, on the grid 1, 2, 4, ..., K and then by bisection (all concepts in
- * step: one masked fit per round). */
+/* the units of each concept ranked by |w_k| times the unit's train sd */
+static int rank_units(const pr_ctx *x, const pr_design *d, const double *W, size_t *order)
+{
+    size_t K = x->K, K1 = K + 1;
+    ranked *rk = nd_malloc(K * sizeof *rk);
+    if (!rk)
+        return -1;
+    for (size_t c = 0; c < x->C; c++) {
+        for (size_t k = 0; k < K; k++)
+            rk[k] = (ranked){fabs(W[c * K1 + k]) * d->sd[k], k};
+        qsort(rk, K, sizeof *rk, by_v_desc);
+        for (size_t k = 0; k < K; k++)
+            order[c * K + k] = rk[k].k;
+    }
+    free(rk);
+    return 0;
+}
+
+/* still searching: the grid has not passed, or the bisection bracket is
+ * wider than max(1, units_rtol * hi) */
+static int open_bracket(const pr_options *o, int stage, size_t lo, size_t hi)
+{
+    if (stage == 0)
+        return !hi;
+    double tol = o->units_rtol * (double)hi;
+    return (double)(hi - lo) > (tol > 1 ? tol : 1);
+}
+
+/* Units needed: the smallest tested n whose refit reaches units_fraction of
+ * the full probe's train IoU, on the grid 1, 2, 4, ..., K and then by
+ * bisection to max(1, units_rtol * n) (all concepts in step: one masked fit
+ * per round).  Grid refits start from the full probe restricted to their
+ * units, bisection refits from the refit of the bracket's upper end. */
 static int units_needed(const pr_ctx *x, const pr_design *d, const pr_problem *pb, const double *W,
                         const pr_score *full, int *need)
 {
@@ -151,41 +211,38 @@ static int units_needed(const pr_ctx *x, const pr_design *d, const pr_problem *p
     size_t *order = nd_malloc(C * K * sizeof *order), *lo = nd_calloc(C, sizeof *lo);
     size_t *hi = nd_calloc(C, sizeof *hi), *n = nd_calloc(C, sizeof *n);
     unsigned char *mask = nd_malloc(C * K);
-    ranked *rk = nd_malloc(K * sizeof *rk);
-    double *iou = nd_malloc(C * sizeof *iou);
+    double *iou = nd_malloc(C * sizeof *iou), *Wr = nd_malloc(C * K1 * sizeof *Wr);
+    double *Whi = nd_malloc(C * K1 * sizeof *Whi);
     int rc = -1;
-    if (!order || !lo || !hi || !n || !mask || !rk || !iou)
+    if (!order || !lo || !hi || !n || !mask || !iou || !Wr || !Whi || rank_units(x, d, W, order))
         goto done;
-    for (size_t c = 0; c < C; c++) {
-        for (size_t k = 0; k < K; k++)
-            rk[k] = (ranked){fabs(W[c * K1 + k]) * d->sd[k], k};
-        qsort(rk, K, sizeof *rk, by_v_desc);
-        for (size_t k = 0; k < K; k++)
-            order[c * K + k] = rk[k].k;
-    }
+    memcpy(Whi, W, C * K1 * sizeof *W);
     for (int stage = 0; stage < 2; stage++) /* 0: grid, 1: bisection */
         for (size_t g = 1;; g *= 2) {
             int open = 0;
             for (size_t c = 0; c < C; c++) {
+                int oc = open_bracket(x->o, stage, lo[c], hi[c]);
                 if (stage == 0)
                     n[c] = hi[c] ? hi[c] : (g < K ? g : K);
                 else
-                    n[c] = hi[c] - lo[c] > 1 ? (lo[c] + hi[c]) / 2 : hi[c];
-                open |= stage == 0 ? !hi[c] : hi[c] - lo[c] > 1;
+                    n[c] = oc ? (lo[c] + hi[c]) / 2 : hi[c];
+                open |= oc;
                 memset(mask + c * K, 0, K);
                 for (size_t k = 0; k < n[c]; k++)
                     mask[c * K + order[c * K + k]] = 1;
             }
             if (!open)
                 break;
-            if (refit_train_iou(x, d, pb, mask, W, iou))
+            if (refit_train_iou(x, d, pb, mask, stage ? Whi : W, Wr, iou))
                 goto done;
             for (size_t c = 0; c < C; c++) {
-                int ok = iou[c] >= x->o->units_fraction * full[c].train_iou;
-                if (stage == 0 && !hi[c] && (ok || n[c] == K))
+                int ok = iou[c] >= x->o->units_fraction * full[c].train_iou, oc = open_bracket(x->o, stage, lo[c], hi[c]);
+                if (stage == 0 && oc && (ok || n[c] == K))
                     hi[c] = n[c], lo[c] = n[c] / 2;
-                else if (stage == 1 && hi[c] - lo[c] > 1)
+                else if (stage == 1 && oc)
                     *(ok ? &hi[c] : &lo[c]) = n[c];
+                if (oc && (stage == 0 ? hi[c] == n[c] : ok))
+                    memcpy(Whi + c * K1, Wr + c * K1, K1 * sizeof *Wr);
             }
             nd_report(x->o->progress, "units needed", stage * 10 + (size_t)log2((double)g) + 1, 20);
         }
@@ -193,7 +250,7 @@ static int units_needed(const pr_ctx *x, const pr_design *d, const pr_problem *p
         need[c] = (int)hi[c];
     rc = 0;
 done:
-    free(order), free(lo), free(hi), free(n), free(mask), free(rk), free(iou);
+    free(order), free(lo), free(hi), free(n), free(mask), free(iou), free(Wr), free(Whi);
     return rc;
 }
 

@@ -10,6 +10,7 @@
  * of min(v, m) serves every threshold. */
 #include "core/err.h"
 #include "core/jobs.h"
+#include "core/probe_gemm.h"
 #include "core/probe_internal.h"
 
 #include <cblas.h>
@@ -48,8 +49,7 @@ int pr_scores(const pr_ctx *x, const pr_design *d, const double *W, int set, flo
         for (size_t c = 0; c < C; c++)
             for (size_t k = 0; k < K; k++)
                 Wf[c * K + k] = (float)W[c * K1 + k];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)C, (int)K, 1,
-                    d->Xf + r0 * K, (int)K, Wf, (int)K, 0, S, (int)C);
+        pr_rows_sgemm(d->Xf + r0 * K, rows, K, Wf, C, 1, S, x->o->threads);
         for (size_t i = 0; i < rows; i++)
             for (size_t c = 0; c < C; c++)
                 S[i * C + c] = (float)((double)S[i * C + c] + W[c * K1 + K]);

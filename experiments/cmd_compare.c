@@ -172,12 +172,49 @@ static int csv_read(csv_t *c, const char *path)
  * position, because result.csv is sorted by score and near-ties swap order.
  * Sweep tables: alpha, draw; result tables: unit; summary.csv: alpha.
  * Returns how many (0: match by position). */
+/* The probes' tables (issue 13), up to PR_KEYS key columns by name:
+ * per point probes.csv by label; the sweep's probes.csv by alpha, draw and
+ * label; probe_summary.csv by alpha and category; ibd.csv by class, basis
+ * and rank.  0 when the header is none of them. */
+#define PR_KEYS 3
+static int probe_key_cols(const csv_t *c, int *k)
+{
+    static const char *tables[][PR_KEYS + 1] = {
+        {"alpha,draw,seed,label", "alpha", "draw", "label"},
+        {"alpha,category,n", "alpha", "category", NULL},
+        {"class,name,basis,rank", "class", "basis", "rank"},
+        {"label,name,category,unit", "label", NULL, NULL},
+    };
+    char **h = c->cells[0];
+    int n = c->ncol[0];
+    for (size_t t = 0; t < sizeof tables / sizeof *tables; t++) {
+        char lead[128] = "";
+        size_t len = 0;
+        for (int j = 0; j < n && len < sizeof lead - 1; j++) { /* the header's first columns */
+            len += (size_t)snprintf(lead + len, sizeof lead - len, "%s%s", j ? "," : "", h[j]);
+            if (!strcmp(lead, tables[t][0]))
+                break;
+        }
+        if (strcmp(lead, tables[t][0]))
+            continue;
+        int nk = 0;
+        for (int i = 1; i <= PR_KEYS && tables[t][i]; i++)
+            for (int j = 0; j < n; j++)
+                if (!strcmp(h[j], tables[t][i]))
+                    k[nk++] = j;
+        return nk;
+    }
+    return 0;
+}
+
 static int key_cols(const csv_t *c, int *k)
 {
     if (c->nrow == 0)
         return 0;
     char **h = c->cells[0];
-    int n = c->ncol[0];
+    int n = c->ncol[0], np = probe_key_cols(c, k);
+    if (np)
+        return np;
     if (n >= 2 && !strcmp(h[0], "alpha") && !strcmp(h[1], "draw")) {
         k[0] = 0, k[1] = 1;
         return 2;
@@ -222,14 +259,15 @@ static int same_key(const csv_t *a, int ra, const csv_t *b, int rb, const int *k
 static void row_label(char *buf, size_t cap, const csv_t *c, int r, const int *k, int nk)
 {
     size_t n = (size_t)snprintf(buf, cap, "row %d (", r + 1);
-    int shown[3] = {0, nk > 1 ? k[1] : 0, 2};
+    int shown[3] = {0, nk > 1 ? k[1] : 0, 2}, own = nk == 3; /* three keys of its own (probe tables) */
     if (nk > 0)
         shown[0] = k[0];
     if (nk == 0) /* no key: name it by its first column */
         nk = 1;
     else if (nk == 2 && c->ncol[0] > 2 && !strcmp(c->cells[0][2], "seed")) /* sweep rows: the seed too */
         nk = 3;
-    k = shown;
+    if (!own)
+        k = shown;
     for (int i = 0; i < nk && k[i] < c->ncol[r] && k[i] < c->ncol[0] && n < cap; i++)
         n += (size_t)snprintf(buf + n, cap - n, "%s%s=%s", i ? ", " : "", c->cells[0][k[i]], c->cells[r][k[i]]);
     if (n < cap)
@@ -275,8 +313,10 @@ static int cmp_csv(cmp_state *s, const char *name, const char *pa, const char *p
         return -1;
     }
     s->n_files++;
-    int ka[2], kb[2], nk = key_cols(&b, kb);
-    if (nk != key_cols(&a, ka) || (nk == 2 ? ka[0] != kb[0] || ka[1] != kb[1] : nk && ka[0] != kb[0]))
+    int ka[PR_KEYS], kb[PR_KEYS], nk = key_cols(&b, kb), same = nk == key_cols(&a, ka);
+    for (int i = 0; i < nk && same; i++)
+        same = ka[i] == kb[i];
+    if (!same)
         nk = 0; /* different layouts: the header difference says it, rows go by position */
     char lab[256];
     if (nk == 0) {
@@ -334,7 +374,8 @@ static int volatile_member(const char *path)
     for (size_t i = 0; i < sizeof words / sizeof *words; i++)
         if (strstr(last, words[i]))
             return 1;
-    return 0;
+    /* members of an object of timings ("seconds.linear" in probe_summary.json) */
+    return !strncmp(path, "seconds.", 8) || strstr(path, ".seconds.") != NULL;
 }
 
 static int cmp_json(cmp_state *s, const char *name, const char *pa, const char *pb)
@@ -474,11 +515,30 @@ static int is_point(const char *d)
     return ok;
 }
 
+/* A point's probe outputs (the sweep's [probes], `dissect probe`), when both have them. */
+static int cmp_probe_files(cmp_state *s, const char *prefix, const char *da, const char *db)
+{
+    static const char *files[] = {"probes.csv", "probe_summary.json", "probe_weights.npy", "ibd.csv"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+        if (cmp_member(s, prefix, da, db, files[i], 1))
+            return -1;
+    return 0;
+}
+
+/* a `dissect probe` folder */
+static int is_probe_dir(const char *d)
+{
+    char *j = nd_path_join(d, "probe_summary.json");
+    int ok = j && is_file(j);
+    free(j);
+    return ok;
+}
+
 static int cmp_point(cmp_state *s, const char *prefix, const char *da, const char *db)
 {
     if (cmp_member(s, prefix, da, db, "summary.json", 0) || cmp_member(s, prefix, da, db, "result.csv", 0) ||
         cmp_member(s, prefix, da, db, "point.csv", 1) || cmp_member(s, prefix, da, db, "thresholds.npy", 1) ||
-        cmp_member(s, prefix, da, db, "maxact.npy", 1))
+        cmp_member(s, prefix, da, db, "maxact.npy", 1) || cmp_probe_files(s, prefix, da, db))
         return -1;
     return 0;
 }
@@ -520,7 +580,8 @@ static char **subdirs(const char *dir, int *n)
 
 static int cmp_run(cmp_state *s, const char *a, const char *b)
 {
-    if (cmp_member(s, "", a, b, "sweep.csv", 0) || cmp_member(s, "", a, b, "summary.csv", 0))
+    if (cmp_member(s, "", a, b, "sweep.csv", 0) || cmp_member(s, "", a, b, "summary.csv", 0) ||
+        cmp_member(s, "", a, b, "probes.csv", 1) || cmp_member(s, "", a, b, "probe_summary.csv", 1))
         return -1;
     char *pa = nd_path_join(a, "points"), *pb = nd_path_join(b, "points");
     int na, nb, rc = 0;
@@ -554,6 +615,8 @@ static void usage(FILE *f)
                "  two sweep run folders   sweep.csv, summary.csv, and per point summary.json, result.csv\n"
                "                          (point.csv and thresholds.npy when both have them)\n"
                "  two point/units folders summary.json, result.csv (thresholds.npy, point.csv if both)\n"
+               "  two probe folders       probe_summary.json, probes.csv (probe_weights.npy, ibd.csv if both;\n"
+               "                          also in points and, probes.csv and probe_summary.csv, in sweeps)\n"
                "  two files               .csv cell by cell, .json member by member, .npy value by value\n"
                "CSV rows are matched on their key (unit; alpha and draw; alpha), not by position;\n"
                "identifiers and labels (unit, alpha, draw, seed, n, category, *label) compare exactly.\n"
@@ -616,8 +679,11 @@ int cmd_compare(int argc, char **argv)
             rc = cmp_run(&s, a, b);
         else if (is_point(a) || is_point(b))
             rc = cmp_point(&s, "", a, b);
+        else if (is_probe_dir(a) || is_probe_dir(b))
+            rc = cmp_member(&s, "", a, b, "probe_summary.json", 0) || cmp_member(&s, "", a, b, "probes.csv", 0) ||
+                 cmp_probe_files(&s, "", a, b);
         else {
-            nd_fail("%s, %s: neither holds sweep.csv, result.csv or summary.json", a, b);
+            nd_fail("%s, %s: neither holds sweep.csv, result.csv, summary.json or probe_summary.json", a, b);
             rc = -1;
         }
     } else if (is_file(a) && is_file(b)) {
