@@ -14,6 +14,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 int nd_tally_alloc(nd_tally *t, size_t K, size_t L, size_t C)
 {
@@ -109,6 +112,22 @@ static float map_max(const float *a, size_t hw)
     return mx;
 }
 
+/* Mask pixels q..q+7 are 8 consecutive label pixels (idx increases) that
+ * all hold label cur: mask rows are runs of pixels over label regions, so
+ * most groups of 8 are counted with one compare. */
+static inline int same8(const uint16_t *map, const int *idx, int q, int m, uint16_t cur)
+{
+#if defined(__SSE2__)
+    if (q + 8 > m || idx[q + 7] - idx[q] != 7)
+        return 0;
+    __m128i v = _mm_loadu_si128((const __m128i *)(map + idx[q]));
+    return _mm_movemask_epi8(_mm_cmpeq_epi16(v, _mm_set1_epi16((short)cur))) == 0xFFFF;
+#else
+    (void)map, (void)idx, (void)q, (void)m, (void)cur;
+    return 0;
+#endif
+}
+
 /* Tally one image whose activations are x[K*h*w]. */
 static int tally_image(tally_job *j, up_cache *pc, size_t i, const float *x, int *idx,
                        unsigned char *present, unsigned char *hit)
@@ -165,7 +184,11 @@ static int tally_image(tally_job *j, up_cache *pc, size_t i, const float *x, int
             const uint16_t *map = layers[k].map;
             uint16_t cur = map[idx[0]];
             int64_t run = 0;
-            for (int q = 0; q < m; q++) {
+            for (int q = 0; q < m;) {
+                if (same8(map, idx, q, m, cur)) {
+                    run += 8, q += 8;
+                    continue;
+                }
                 uint16_t l = map[idx[q]];
                 if (l != cur) {
                     Iu[cur] += run;
@@ -173,7 +196,7 @@ static int tally_image(tally_job *j, up_cache *pc, size_t i, const float *x, int
                         hit[j->prim[cur]] = 1;
                     cur = l, run = 0;
                 }
-                run++;
+                run++, q++;
             }
             Iu[cur] += run;
             if (hit_rule)
