@@ -18,10 +18,10 @@
 #include "core/err.h"
 #include "core/jobs.h"
 #include "core/labelpng.h"
+#include "core/labelruns.h"
 #include "core/labelstore.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,7 +55,6 @@ struct broden {
     size_t cap_off;
     uint16_t *maps;    /* allocated, or inside store.map */
     size_t maps_len;
-    int truth_ready;
     int64_t *truth[2]; /* [L]: 0 = repeated image-level labels count each time, 1 = once */
     int truth_nt;      /* threads that count the label pixels */
     int64_t *truth_part; /* [truth_nt][L] their pixel counts */
@@ -82,6 +81,8 @@ static char *dup_str(const char *s)
 }
 
 static int alloc_truth(broden *ds);
+static int count_store_truth(broden *ds);
+static int finish_truth(broden *ds);
 
 static int grow(void **p, size_t *cap, size_t need, size_t elsize)
 {
@@ -372,7 +373,7 @@ static int check_duplicates(const broden *ds, const char *p)
 typedef struct {
     char *path;
     int line, cat, sh, sw;
-    size_t off;
+    size_t off, img;
 } png_job;
 
 /* One thread's share of the decoding: jobs tid, tid + nt, ... in order,
@@ -386,19 +387,27 @@ typedef struct {
     char err[1024];
 } decode_job;
 
+/* Each decoded layer's label pixels are counted into the thread's truth
+ * while they are still in cache (the decoder has already refused unknown
+ * label numbers). */
 static void *decode_worker(void *arg)
 {
     decode_job *d = arg;
+    broden *ds = d->ds;
+    int64_t *cnt = ds->truth_part + (size_t)d->tid * (size_t)ds->L;
     for (size_t k = (size_t)d->tid; k < d->n; k += (size_t)d->nt) {
         const png_job *jb = &d->jobs[k];
         char where[700];
-        snprintf(where, sizeof where, "index.csv row %d, column '%s'", jb->line, d->ds->cat[d->ds->sel[jb->cat]]);
-        if (nd_label_png_read(jb->path, where, jb->sh, jb->sw, d->ds->known, NUM_LABEL_VALUES,
-                              d->ds->maps + (jb->off - d->ds->maps_base))) {
+        uint16_t *map = ds->maps + (jb->off - ds->maps_base);
+        snprintf(where, sizeof where, "index.csv row %d, column '%s'", jb->line, ds->cat[ds->sel[jb->cat]]);
+        if (nd_label_png_read(jb->path, where, jb->sh, jb->sw, ds->known, NUM_LABEL_VALUES, map)) {
             d->first_bad = k;
             snprintf(d->err, sizeof d->err, "%s", nd_errmsg());
             break;
         }
+        uint64_t pres = 0;
+        nd_label_runs(map, (size_t)jb->sh * (size_t)jb->sw, cnt, ds->catbit, NULL, &pres);
+        __atomic_fetch_or(&ds->present[jb->img], pres, __ATOMIC_RELAXED);
     }
     return NULL;
 }
@@ -432,7 +441,7 @@ static int decode_all(broden *ds, const png_job *jobs, size_t n)
     if (maps_alloc(ds))
         return -1;
     decode_job d[ND_MAX_THREADS];
-    int nt = nd_threads(0);
+    int nt = ds->truth_nt;
     for (int t = 0; t < nt; t++)
         d[t] = (decode_job){.ds = ds, .jobs = jobs, .n = n, .tid = t, .nt = nt, .first_bad = n};
     nd_run_jobs(decode_worker, d, sizeof d[0], nt);
@@ -489,7 +498,7 @@ static int add_entry(index_reader *ix, int s, const char *t, size_t npix)
         ix->njobs++;
         jb->line = ix->c.line, jb->cat = s;
         jb->sh = ds->img[ds->N - 1].sh, jb->sw = ds->img[ds->N - 1].sw;
-        jb->off = ds->maps_len;
+        jb->off = ds->maps_len, jb->img = ds->N - 1;
     }
     ds->layer_off[ds->nlayers] = ds->maps_len;
     ds->layers[ds->nlayers].category = s;
@@ -589,17 +598,19 @@ static int finish_index(index_reader *ix)
     if (!any)
         return nd_fail("%s: no image has labels in the selected categories", ix->path);
     shard_layers(ds);
+    if (alloc_truth(ds))
+        return -1;
     if (ds->mapped) {
         ds->maps = ds->store.maps; /* the whole store: a shard's pages are the only ones touched */
         ds->maps_base = 0;
-        if (nd_lstore_check(&ds->store, ds->dir, ds->N, ds->nlayers, ds->maps_len, ds->known, ds->L,
-                            layer_start(ds, ds->k0), ds->maps_end))
+        if (nd_lstore_check(&ds->store, ds->dir, ds->N, ds->nlayers, ds->maps_len))
             return -1;
     } else if (decode_all(ds, ix->jobs + ds->k0, ds->k1 - ds->k0))
         return -1;
     for (size_t k = ds->k0; k < ds->k1; k++)
         ds->layers[k].map = ds->maps + (ds->layer_off[k] - ds->maps_base);
-    return 0;
+    /* a mapped store's pixels are validated in the same pass that counts them */
+    return ds->mapped ? count_store_truth(ds) || finish_truth(ds) : finish_truth(ds);
 }
 
 static int read_index(broden *ds)
@@ -665,7 +676,7 @@ int broden_open_shard(broden **out, const char *dir, const char *categories, con
     ds->mapped = store && nd_lstore_map(&ds->store, store, ds->sig);
     if (store && !ds->mapped)
         ds->store_build = store;
-    if (read_index(ds) || alloc_truth(ds)) {
+    if (read_index(ds)) {
         broden_free(ds);
         return -1;
     }
@@ -756,11 +767,10 @@ int broden_dataset_signature(const char *dir, const char *categories, uint64_t *
 
 /* ---------------------------------------------------------------- truth */
 
-static pthread_mutex_t truth_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* The truth arrays (and the counting threads' scratch) are allocated when
- * the dataset is opened (where running out of memory can be reported) and
- * filled on first use. */
+/* The truth arrays and the counting threads' scratch, allocated once the
+ * index is read; the label pixels are counted while the dataset is opened
+ * (decoded PNGs as they are decoded, a mapped store in the pass that
+ * validates it), so every later use only reads them. */
 static int alloc_truth(broden *ds)
 {
     for (int v = 0; v < 2; v++)
@@ -769,15 +779,23 @@ static int alloc_truth(broden *ds)
     ds->truth_nt = nd_threads(0);
     ds->truth_part = nd_calloc((size_t)ds->truth_nt * (size_t)ds->L, sizeof(int64_t));
     ds->catbit = nd_calloc((size_t)ds->L, sizeof(uint64_t));
-    return ds->truth[0] && ds->truth[1] && ds->present && ds->truth_part && ds->catbit ? 0 : -1;
+    if (!(ds->truth[0] && ds->truth[1] && ds->present && ds->truth_part && ds->catbit))
+        return -1;
+    for (int l = 1; l < ds->L; l++)
+        ds->catbit[l] = ds->primary[l] >= 0 ? (uint64_t)1 << ds->primary[l] : 0;
+    return 0;
 }
 
-/* One thread's share of the label pixels: images tid, tid + nt, ...
- * counted into its own array (slot 0 gets the unlabelled pixels, dropped
- * later: branch-free), and the categories each image's pixels show. */
+/* One thread's share of a mapped store's label pixels: images tid, tid +
+ * nt, ... counted into its own array (slot 0 gets the unlabelled pixels,
+ * dropped later), every label number checked against label.csv (a damaged
+ * store must not index past the label tables, nor bring numbers the PNG
+ * decoder would have refused). */
 typedef struct {
     broden *ds;
     int tid, nt;
+    long bad;       /* the first unknown label number met, -1 if none */
+    size_t bad_img; /* in this image */
 } truth_job;
 
 static void *truth_worker(void *arg)
@@ -785,45 +803,38 @@ static void *truth_worker(void *arg)
     truth_job *j = arg;
     broden *ds = j->ds;
     int64_t *cnt = ds->truth_part + (size_t)j->tid * (size_t)ds->L;
-    for (size_t i = ds->r0 + (size_t)j->tid; i < ds->r1; i += (size_t)j->nt) {
+    for (size_t i = ds->r0 + (size_t)j->tid; i < ds->r1 && j->bad < 0; i += (size_t)j->nt) {
         const image_rec *im = &ds->img[i];
         size_t npix = (size_t)im->sh * (size_t)im->sw;
         uint64_t pres = 0;
-        for (size_t k = im->layer0; k < im->layer0 + im->nlayer; k++) {
-            /* runs of one label (regions along rows) are counted in a
-             * register: a store per pixel to the same slot would serialise */
-            const uint16_t *m = ds->layers[k].map; /* loaded: k is a layer of the shard */
-            uint16_t cur = m[0];
-            int64_t run = 0;
-            for (size_t p = 0; p < npix; p++) {
-                if (m[p] != cur) {
-                    cnt[cur] += run;
-                    pres |= ds->catbit[cur];
-                    cur = m[p], run = 0;
-                }
-                run++;
-            }
-            cnt[cur] += run;
-            pres |= ds->catbit[cur];
-        }
+        for (size_t k = im->layer0; k < im->layer0 + im->nlayer && j->bad < 0; k++)
+            j->bad = nd_label_runs(ds->layers[k].map, npix, cnt, ds->catbit, ds->known, &pres);
         ds->present[i] = pres;
+        j->bad_img = i;
     }
     return NULL;
 }
 
-static void compute_truth(broden *ds)
+static int count_store_truth(broden *ds)
 {
-    for (int l = 1; l < ds->L; l++)
-        ds->catbit[l] = ds->primary[l] >= 0 ? (uint64_t)1 << ds->primary[l] : 0;
     truth_job jobs[ND_MAX_THREADS];
     for (int t = 0; t < ds->truth_nt; t++)
-        jobs[t] = (truth_job){ds, t, ds->truth_nt};
+        jobs[t] = (truth_job){ds, t, ds->truth_nt, -1, 0};
     nd_run_jobs(truth_worker, jobs, sizeof *jobs, ds->truth_nt);
+    int first = -1; /* the damaged image first in index order, whatever the threads */
+    for (int t = 0; t < ds->truth_nt; t++)
+        if (jobs[t].bad >= 0 && (first < 0 || jobs[t].bad_img < jobs[first].bad_img))
+            first = t;
+    return first < 0 ? 0 : nd_lstore_bad_label(ds->dir, (unsigned)jobs[first].bad, ds->L);
+}
+
+/* The threads' pixel counts summed, then the image-level labels (a few per image). */
+static int finish_truth(broden *ds)
+{
     for (int t = 0; t < ds->truth_nt; t++)
         for (int l = 1; l < ds->L; l++)
             ds->truth[0][l] += ds->truth_part[(size_t)t * (size_t)ds->L + (size_t)l];
     memcpy(ds->truth[1], ds->truth[0], (size_t)ds->L * sizeof(int64_t));
-    /* image-level labels: a few per image */
     for (size_t i = ds->r0; i < ds->r1; i++) {
         const image_rec *im = &ds->img[i];
         size_t npix = (size_t)im->sh * (size_t)im->sw;
@@ -837,29 +848,9 @@ static void compute_truth(broden *ds)
             ds->present[i] |= ds->catbit[l];
         }
     }
+    return 0;
 }
 
-static void ensure_truth(const broden *cds)
-{
-    broden *ds = (broden *)cds;
-    if (__atomic_load_n(&ds->truth_ready, __ATOMIC_ACQUIRE))
-        return;
-    pthread_mutex_lock(&truth_mu);
-    if (!ds->truth_ready) {
-        compute_truth(ds);
-        __atomic_store_n(&ds->truth_ready, 1, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&truth_mu);
-}
+const int64_t *broden_truth(const broden *ds, int once) { return ds->truth[once ? 1 : 0]; }
 
-const int64_t *broden_truth(const broden *ds, int once)
-{
-    ensure_truth(ds);
-    return ds->truth[once ? 1 : 0];
-}
-
-uint64_t broden_present(const broden *ds, size_t i)
-{
-    ensure_truth(ds);
-    return ds->present[i];
-}
+uint64_t broden_present(const broden *ds, size_t i) { return ds->present[i]; }

@@ -46,6 +46,9 @@ int nd_features_memory(nd_features *out, const nd_features *in, size_t budget, i
 int nd_features_memory_range(nd_features *out, const nd_features *in, size_t i0, size_t i1, size_t budget,
                              int threads);
 void nd_features_memory_free(nd_features *f);
+/* nd_features_memory_free keeps the last buffer for the next call of about
+ * the same size (one rotated point after another); this frees it. */
+void nd_features_memory_release(void);
 
 /* Check every value is finite; error names the file, image, unit and value. */
 int nd_features_check_finite(const nd_features *f, const char *name);

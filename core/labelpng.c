@@ -48,12 +48,19 @@ static int convert_rows(png_state *s, const char *path, const char *where, png_u
             r = s->rows[y];
         else
             png_read_row(s->png, r, NULL);
+        /* labels come in regions: a number is looked up only where it
+         * changes along the row (0, unlabelled, is always allowed) */
+        unsigned prev = 0;
+        uint16_t *o = out + (size_t)y * w;
         for (png_uint_32 x = 0; x < w; x++) {
             unsigned v = ch >= 3 ? r[x * (size_t)ch] + 256u * r[x * (size_t)ch + 1] : r[x * (size_t)ch];
-            if (v && (v >= nknown || !known[v]))
-                return nd_fail("%s: pixel (x=%u, y=%u) has label number %u, which is not in label.csv (%s)",
-                               path, (unsigned)x, (unsigned)y, v, where);
-            out[(size_t)y * w + x] = (uint16_t)v;
+            if (v != prev) {
+                if (v && (v >= nknown || !known[v]))
+                    return nd_fail("%s: pixel (x=%u, y=%u) has label number %u, which is not in label.csv (%s)",
+                                   path, (unsigned)x, (unsigned)y, v, where);
+                prev = v;
+            }
+            o[x] = (uint16_t)v;
         }
     }
     return 0;

@@ -1,7 +1,6 @@
 /* labelstore.c - the prepared label store (format: core/labelstore.h). */
 #include "core/labelstore.h"
 #include "core/err.h"
-#include "core/jobs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -89,55 +88,20 @@ int nd_lstore_map(nd_lstore *s, const char *path, uint64_t sig)
     return 1;
 }
 
-/* one thread's share of the validation pass (on all cores: the store of
- * a large dataset holds billions of pixels) */
-typedef struct {
-    const uint16_t *m;
-    size_t n;
-    const unsigned char *known;
-    unsigned char bad;
-} check_job;
-
-static void *check_worker(void *arg)
-{
-    check_job *j = arg;
-    unsigned char bad = 0;
-    for (size_t i = 0; i < j->n; i++)
-        bad |= j->known[j->m[i]] ^ 1;
-    j->bad = bad;
-    return NULL;
-}
-
-int nd_lstore_check(const nd_lstore *s, const char *dir, size_t nimages, size_t nlayers, size_t maps_len,
-                    const unsigned char *known, int L, size_t from, size_t to)
+int nd_lstore_check(const nd_lstore *s, const char *dir, size_t nimages, size_t nlayers, size_t maps_len)
 {
     const store_header *h = s->map;
     if (h->nlayers != nlayers || h->maps_len != maps_len || h->nimages != nimages)
         return nd_fail("label store does not match %s/index.csv (%llu layers, index has %zu); delete it to rebuild",
                        dir, (unsigned long long)h->nlayers, nlayers);
-    /* a damaged store must not index past the tally's label table, nor bring
-     * labels the PNG decoder would have refused (numbers absent from
-     * label.csv): one branch-free pass over the 64 K table of known values */
-    const uint16_t *m = s->maps;
-    check_job jobs[ND_MAX_THREADS];
-    int nt = nd_threads(0);
-    size_t len = to - from;
-    for (int t = 0; t < nt; t++)
-        jobs[t] = (check_job){m + from + len * (size_t)t / (size_t)nt,
-                              len * (size_t)(t + 1) / (size_t)nt - len * (size_t)t / (size_t)nt, known, 0};
-    nd_run_jobs(check_worker, jobs, sizeof *jobs, nt);
-    unsigned char bad = 0;
-    for (int t = 0; t < nt; t++)
-        bad |= jobs[t].bad;
-    if (!bad)
-        return 0;
-    for (size_t i = from; i < to; i++)
-        if (!known[m[i]])
-            return (int)m[i] >= L ? nd_fail("label store holds label number %u, beyond label.csv; delete it to rebuild",
-                                            m[i])
-                                  : nd_fail("label store holds label number %u, which is not in %s/label.csv; delete it "
-                                            "to rebuild", m[i], dir);
     return 0;
+}
+
+int nd_lstore_bad_label(const char *dir, unsigned v, int L)
+{
+    return (int)v >= L ? nd_fail("label store holds label number %u, beyond label.csv; delete it to rebuild", v)
+                       : nd_fail("label store holds label number %u, which is not in %s/label.csv; delete it "
+                                 "to rebuild", v, dir);
 }
 
 int nd_lstore_create(nd_lstore *s, const char *path, size_t maps_len)

@@ -35,12 +35,12 @@ int nd_lstore_signature(const char *dir, char *const *cats, int ncat, const int 
  * and a consistent size: 1 = mapped, 0 = absent or stale (not an error). */
 int nd_lstore_map(nd_lstore *s, const char *path, uint64_t sig);
 
-/* Check a mapped store against the dataset's index (counts) and label
- * table: known[0..65536) says which label numbers exist, L is the number of
- * label slots (for the message).  dir names the dataset in messages.  Only
- * label pixels [from, to) are scanned (a shard reads only its own). */
-int nd_lstore_check(const nd_lstore *s, const char *dir, size_t nimages, size_t nlayers, size_t maps_len,
-                    const unsigned char *known, int L, size_t from, size_t to);
+/* Check a mapped store's header against the dataset's index (counts); dir
+ * names the dataset in messages.  Its label numbers are checked by the
+ * pass that counts them (core/broden.c, nd_label_runs), which reports an
+ * unknown one through nd_lstore_bad_label (L: the number of label slots). */
+int nd_lstore_check(const nd_lstore *s, const char *dir, size_t nimages, size_t nlayers, size_t maps_len);
+int nd_lstore_bad_label(const char *dir, unsigned v, int L);
 
 /* Start building a store of maps_len label pixels at path (s->maps is then
  * writable); finish with nd_lstore_commit or nd_lstore_abort. */

@@ -14,6 +14,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#include <xmmintrin.h>
+#endif
 
 int nd_tally_alloc(nd_tally *t, size_t K, size_t L, size_t C)
 {
@@ -100,13 +104,53 @@ static void shard_truth(const broden *ds, int once, size_t i0, size_t i1, int64_
     G[0] = 0;
 }
 
+/* The largest value (the first of equal ones, as the scalar loop keeps it):
+ * four independent vector maxima instead of one chain of dependent
+ * compares.  Equal nonzero floats are the same bits; only a maximum of
+ * zero could be -0 or +0 depending on which comes first, so that case is
+ * left to the scalar loop. */
 static float map_max(const float *a, size_t hw)
 {
+#if defined(__SSE2__)
+    if (hw >= 16) {
+        __m128 m0 = _mm_loadu_ps(a), m1 = _mm_loadu_ps(a + 4), m2 = _mm_loadu_ps(a + 8), m3 = _mm_loadu_ps(a + 12);
+        size_t p = 16;
+        for (; p + 16 <= hw; p += 16) {
+            m0 = _mm_max_ps(_mm_loadu_ps(a + p), m0), m1 = _mm_max_ps(_mm_loadu_ps(a + p + 4), m1);
+            m2 = _mm_max_ps(_mm_loadu_ps(a + p + 8), m2), m3 = _mm_max_ps(_mm_loadu_ps(a + p + 12), m3);
+        }
+        float v[4];
+        _mm_storeu_ps(v, _mm_max_ps(_mm_max_ps(m0, m1), _mm_max_ps(m2, m3)));
+        float mx = v[0];
+        for (int k = 1; k < 4; k++)
+            mx = v[k] > mx ? v[k] : mx;
+        for (; p < hw; p++)
+            mx = a[p] > mx ? a[p] : mx;
+        if (mx != 0)
+            return mx;
+    }
+#endif
     float mx = a[0];
     for (size_t p = 1; p < hw; p++)
         if (a[p] > mx)
             mx = a[p];
     return mx;
+}
+
+/* Mask pixels q..q+7 are 8 consecutive label pixels (idx increases) that
+ * all hold label cur: mask rows are runs of pixels over label regions, so
+ * most groups of 8 are counted with one compare. */
+static inline int same8(const uint16_t *map, const int *idx, int q, int m, uint16_t cur)
+{
+#if defined(__SSE2__)
+    if (q + 8 > m || idx[q + 7] - idx[q] != 7)
+        return 0;
+    __m128i v = _mm_loadu_si128((const __m128i *)(map + idx[q]));
+    return _mm_movemask_epi8(_mm_cmpeq_epi16(v, _mm_set1_epi16((short)cur))) == 0xFFFF;
+#else
+    (void)map, (void)idx, (void)q, (void)m, (void)cur;
+    return 0;
+#endif
 }
 
 /* Tally one image whose activations are x[K*h*w]. */
@@ -165,7 +209,11 @@ static int tally_image(tally_job *j, up_cache *pc, size_t i, const float *x, int
             const uint16_t *map = layers[k].map;
             uint16_t cur = map[idx[0]];
             int64_t run = 0;
-            for (int q = 0; q < m; q++) {
+            for (int q = 0; q < m;) {
+                if (same8(map, idx, q, m, cur)) {
+                    run += 8, q += 8;
+                    continue;
+                }
                 uint16_t l = map[idx[q]];
                 if (l != cur) {
                     Iu[cur] += run;
@@ -173,7 +221,7 @@ static int tally_image(tally_job *j, up_cache *pc, size_t i, const float *x, int
                         hit[j->prim[cur]] = 1;
                     cur = l, run = 0;
                 }
-                run++;
+                run++, q++;
             }
             Iu[cur] += run;
             if (hit_rule)

@@ -248,8 +248,10 @@ static int row_interval(const up_plan *p, const float *in, float thr, int y, int
         double mx = -INFINITY, mag = 0;
         for (int i = ia; i <= ib; i++) {
             a0[i] = (double)r0[i] * hy0, a1[i] = (double)r1[i] * hy1;
-            mx = fmax(mx, a0[i] + a1[i]);
-            mag = fmax(mag, fabs(a0[i]) + fabs(a1[i]));
+            /* compares, not fmax (a libm call at -O2); the maps are finite */
+            double sum = a0[i] + a1[i], abs = fabs(a0[i]) + fabs(a1[i]);
+            mx = sum > mx ? sum : mx;
+            mag = abs > mag ? abs : mag;
         }
         /* every pixel of the row is a convex combination (hx0 + hx1 = 1) of
          * the node columns' a0 + a1, so a row whose largest is below thr -

@@ -2,12 +2,16 @@
  * tie rule, label PNG decoding (R + 256*G; core/labelpng.h) and its errors,
  * and the prepared label store (core/labelstore.h): built, mapped again
  * with the same layers, rebuilt when the dataset changes, and refused when
- * damaged. */
+ * damaged; the run counter of label pixels (core/labelruns.h) against a
+ * count per pixel. */
 #include "core/broden.h"
 #include "core/err.h"
+#include "core/labelruns.h"
 #include "tests/testutil.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -109,9 +113,68 @@ static void test_store(void)
     CHECK(rename(moved, png) == 0, "restore the PNG");
 }
 
+/* Maps of every length 0..70 (runs across the 8-pixel groups and the
+ * scalar tail) with runs of 1..40 pixels of 5 labels, one unknown label
+ * (4) planted at a random place in some: counts, category bits and the
+ * unknown number against a plain per-pixel loop. */
+static void test_runs(void)
+{
+    test_group("label runs");
+    unsigned char known[65536] = {0};
+    known[0] = known[1] = known[2] = known[3] = known[65535] = 1;
+    uint64_t catbit[65536] = {0};
+    catbit[1] = 1, catbit[2] = 2, catbit[3] = 2, catbit[65535] = 4;
+    const uint16_t vals[5] = {0, 1, 2, 3, 65535};
+    uint16_t map[80];
+    int worst = 0, wrong_bad = 0, maps = 0;
+    unsigned s = 12345;
+    for (int rep = 0; rep < 40; rep++)
+        for (size_t n = 0; n <= 70; n++, maps++) {
+            for (size_t p = 0; p < n;) {
+                s = s * 1103515245u + 12345u;
+                size_t len = 1 + (s >> 16) % (rep % 2 ? 40 : 3);
+                uint16_t v = vals[(s >> 8) % 5];
+                for (; len-- && p < n; p++)
+                    map[p] = v;
+            }
+            size_t badat = n && rep % 3 == 0 ? (size_t)(s >> 4) % n : n;
+            if (badat < n)
+                map[badat] = 4;
+            int64_t got[65536 / 1024 + 8] = {0}, want[65536 / 1024 + 8] = {0}, g0 = 0, w0 = 0;
+            uint64_t gp = 0, wp = 0;
+            static int64_t cnt[65536];
+            memset(cnt, 0, sizeof cnt);
+            long bad = nd_label_runs(map, n, cnt, catbit, known, &gp), wbad = -1;
+            for (size_t p = 0; p < n && wbad < 0; p++) {
+                if (!known[map[p]])
+                    wbad = map[p];
+                else
+                    want[map[p] % 64]++, w0 += map[p] == 65535, wp |= catbit[map[p]];
+            }
+            for (int l = 0; l < 4; l++)
+                got[l] = cnt[l];
+            g0 = cnt[65535];
+            wrong_bad += bad != wbad;
+            if (wbad < 0) /* counts only when all are known (an unknown stops the count) */
+                for (int l = 0; l < 4; l++)
+                    worst += got[l] != want[l];
+            if (wbad < 0)
+                worst += (g0 != w0) + (gp != wp);
+            /* without the table nothing is checked and everything counted */
+            if (badat >= n) {
+                memset(cnt, 0, sizeof cnt);
+                gp = 0;
+                worst += nd_label_runs(map, n, cnt, catbit, NULL, &gp) != -1 || cnt[1] != want[1] || gp != wp;
+            }
+        }
+    CHECK(worst == 0, "%d maps: counts and category bits equal the per-pixel count (%d wrong)", maps, worst);
+    CHECK(wrong_bad == 0, "%d maps: the first unknown label number found (%d wrong)", maps, wrong_bad);
+}
+
 int main(void)
 {
     test_primary_and_png();
     test_store();
+    test_runs();
     return test_summary();
 }
