@@ -3,12 +3,17 @@
 # random, on 8 DTD photographs with colours.  The counts equal `dissect units`
 # on the same layer written by `dissect features` (the forward-pass
 # thresholds and tally are the file-based ones); a second run skips both
-# networks and leaves layers.csv byte-identical; bad configs exit 2.
+# networks and leaves layers.csv byte-identical, and so does a copied run
+# folder reached through a symlinked dataset (resume.key holds contents, not
+# paths); a changed weights byte or setting is refused naming the key line;
+# bad configs exit 2.
 . "$(dirname "$0")/lib_cli.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 D=$(cd "$ND_SHARED/data" && pwd)
-W=$(cd "$ND_SHARED/models/squeezenet-v1.0-deep-compression" && pwd)/compressed_SqueezeNet.net
+# a copy of the weights: the resume section changes one of its bytes
+cp "$ND_SHARED/models/squeezenet-v1.0-deep-compression/compressed_SqueezeNet.net" "$T/w.net"
+W=$T/w.net
 for c in banded cracked; do
     mkdir -p "$T/tex/$c"
     for f in $(ls "$D/dtd-10/images/$c" | head -4); do ln -s "$D/dtd-10/images/$c/$f" "$T/tex/$c/$f"; done
@@ -51,10 +56,27 @@ err=$("$ND_BIN" layers --no-plot "$T/layers.ini" 2>&1 >/dev/null)
 if [ "$(grep -c skipped <<<"$err")" = 2 ] && cmp -s "$T/first.csv" "$T/run/layers.csv"; then
     ok "second run skips both networks, same layers.csv"
 else bad "resume: $err"; fi
+cp -r "$T/run" "$T/copied"
+ln -s "$T/ds" "$T/ds-link"
+sed "s|^path = .*|path = $T/ds-link/|; s|^dir = .*|dir = $T/copied|" "$T/layers.ini" > "$T/copied.ini"
+err=$("$ND_BIN" layers --no-plot "$T/copied.ini" 2>&1 >/dev/null)
+if [ $? = 0 ] && [ "$(grep -c skipped <<<"$err")" = 2 ] && cmp -s "$T/first.csv" "$T/copied/layers.csv"; then
+    ok "a copied run folder, the dataset through a symlink: both networks skipped"
+else bad "copied folder resume: $err"; fi
+cp "$T/w.net" "$T/w.saved"
+printf '\x5a' | dd of="$T/w.net" bs=1 seek=4000 conv=notrunc 2>/dev/null
+expect_fail "a changed weights byte refused, naming the key line" 1 \
+    "w\.net: the weights changed since this folder's results were computed \('weights = size [0-9]+ hash [0-9a-f]+', now 'weights = size" \
+    "$ND_BIN" layers --no-plot "$T/copied.ini"
+cp "$T/w.saved" "$T/w.net"
+sed 's/^profile = netdissect/profile = lite/' "$T/copied.ini" > "$T/lite.ini"
+expect_fail "another profile refused, naming the key line" 1 \
+    "resume\.key:[0-9]+: this folder's results were computed with 'profile = netdissect', this run has 'profile = netdissect-lite'" \
+    "$ND_BIN" layers --no-plot "$T/lite.ini"
 grep -v '^\[layers\]\|^layers =\|^random_seed\|^batch' "$T/layers.ini" > "$T/nolayers.ini"
 expect_fail "no [layers] section" 2 "alphas" "$ND_BIN" layers "$T/nolayers.ini"
 sed 's/^layers = conv1,fire9/layers = conv1,fire99/' "$T/layers.ini" > "$T/bad.ini"
-expect_fail "another configuration in the run folder" 1 "another configuration" "$ND_BIN" layers "$T/bad.ini"
+expect_fail "another layer list in the run folder" 1 "resume\.key:[0-9]+: .*'layers = conv1,fire9', this run has 'layers = conv1,fire99'" "$ND_BIN" layers "$T/bad.ini"
 expect_fail_clean "unknown layer" 1 "fire99" "$T/run2/trained" "$ND_BIN" layers --out "$T/run2" "$T/bad.ini"
 cp "$T/layers.ini" "$T/rot.ini"
 printf '[rotation]\nalphas = 0,1\n' >> "$T/rot.ini"
