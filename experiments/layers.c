@@ -362,7 +362,7 @@ int layers_draw(const char *out_dir, const char *title)
     fig_gp_quote(m, "data", data);
     fig_gp_quote(m, "cats", cats);
     fig_gp_quote(m, "nets", netsl);
-    fig_gp_quote(m, "plottitle", title ? title : "");
+    fig_gp_quote_label(m, "plottitle", title ? title : "");
     fclose(m);
     int rc = fig_run("layers_unique", out_dir, vars, 1);
     if (!rc)

@@ -23,13 +23,14 @@ expect_ok "import" "$ND_BIN" import --textures "$T/tex" --colors "$D/colornames/
 cat > "$T/layers.ini" <<INI
 [dataset]
 path = $T/ds
+name = t_x^{2}@a&b
 [activations]
 model = squeezenet
 weights = $W
 [dissect]
 profile = netdissect
 [layers]
-layers = conv1,fire9
+layers = conv1,fire9,conv_final
 random_seed = 3
 batch = 3
 [output]
@@ -40,8 +41,19 @@ for f in layers_unique.png layers_unique.svg layers_fraction.png layers_fraction
     if [ -s "$T/run/figures/$f" ]; then ok "figure $f"; else bad "figure $f missing"; fi
 done
 rows=$(grep -c . "$T/run/layers.csv")
-# header + 2 networks x 2 layers x (color, texture, all)
-if [ "$rows" = 13 ]; then ok "layers.csv: 12 rows"; else bad "layers.csv has $rows lines: $(cat "$T/run/layers.csv")"; fi
+# header + 2 networks x 3 layers x (color, texture, all)
+if [ "$rows" = 19 ]; then ok "layers.csv: 18 rows"; else bad "layers.csv has $rows lines: $(cat "$T/run/layers.csv")"; fi
+# the title (dataset name) and the tics (conv_final) shown as written, in a
+# well-formed SVG (gnuplot writes an escaped & bare; figures.c sends \046)
+for f in layers_unique layers_fraction; do
+    svg=$T/run/figures/$f.svg
+    if ! grep -Pq '&(?!amp;|lt;|gt;|quot;|apos;|#[0-9]+;)' "$svg"; then ok "$f.svg has no bare & (XML)"
+    else bad "$f.svg has a bare &: $(grep -Po '.{20}&(?!amp;|lt;|gt;|quot;|apos;|#[0-9]+;).{10}' "$svg" | head -1)"; fi
+    if grep -q '>squeezenet layers conv1,fire9,conv_final on t_x^{2}@a&amp;b<' "$svg"; then ok "$f: title shown as written"
+    else bad "$f: title became $(grep -o 'squeezenet layers[^/]*' "$svg" | head -1)"; fi
+    if grep -q '>conv_final<' "$svg"; then ok "$f: tic conv_final shown as written"
+    else bad "$f: no tic text 'conv_final' in $svg"; fi
+done
 expect_ok "features fire9" "$ND_BIN" features --model squeezenet --weights "$W" --dataset "$T/ds" \
     --layer conv1,fire9 --out "$T/feat"
 expect_ok "units fire9" "$ND_BIN" units --dataset "$T/ds" --features "$T/feat/fire9.npy" --out "$T/u9"
@@ -75,8 +87,8 @@ expect_fail "another profile refused, naming the key line" 1 \
     "$ND_BIN" layers --no-plot "$T/lite.ini"
 grep -v '^\[layers\]\|^layers =\|^random_seed\|^batch' "$T/layers.ini" > "$T/nolayers.ini"
 expect_fail "no [layers] section" 2 "alphas" "$ND_BIN" layers "$T/nolayers.ini"
-sed 's/^layers = conv1,fire9/layers = conv1,fire99/' "$T/layers.ini" > "$T/bad.ini"
-expect_fail "another layer list in the run folder" 1 "resume\.key:[0-9]+: .*'layers = conv1,fire9', this run has 'layers = conv1,fire99'" "$ND_BIN" layers "$T/bad.ini"
+sed 's/^layers = conv1,fire9,conv_final/layers = conv1,fire99/' "$T/layers.ini" > "$T/bad.ini"
+expect_fail "another layer list in the run folder" 1 "resume\.key:[0-9]+: .*'layers = conv1,fire9,conv_final', this run has 'layers = conv1,fire99'" "$ND_BIN" layers "$T/bad.ini"
 expect_fail_clean "unknown layer" 1 "fire99" "$T/run2/trained" "$ND_BIN" layers --out "$T/run2" "$T/bad.ini"
 cp "$T/layers.ini" "$T/rot.ini"
 printf '[rotation]\nalphas = 0,1\n' >> "$T/rot.ini"
