@@ -3,7 +3,8 @@
 # the quick sweep re-run now must equal tests/golden/quick within rtol 1e-9,
 # atol 1e-12; and the comparison must fail when a golden value is perturbed
 # beyond tolerance (per-unit IoU, a count in sweep.csv, a summary member, a
-# missing point), and pass when the perturbation is within a looser tolerance.
+# missing point), and pass when the perturbation is within a looser tolerance;
+# the same for the layers golden run (tests/golden/layers).
 source tests/lib_cli.sh
 export DATA=$ND_SHARED ND_QUIET=1
 GOLD=tests/golden/quick
@@ -62,6 +63,44 @@ expect_diff "perturbed summary.json detected" "^DIFF points/a0_d0/summary.json: 
 cp -r "$GOLD" "$T/g4"
 rm -r "$T/g4/points/a1_d1"
 expect_diff "missing point detected" "^DIFF points/a1_d1: point only in A" "$ND_BIN" compare "$GOLD" "$T/g4"
+
+# The layers golden run (tests/golden/layers; re-run by cli_layers.sh): rows
+# of layers.csv and counts.csv are matched on (net, layer, category) and
+# (layer, category); net, layer, index, units and category compare exactly.
+LG=tests/golden/layers
+expect_ok "layers golden equals itself" "$ND_BIN" compare "$LG" "$LG"
+cp -r "$LG" "$T/l0"
+{ head -1 "$LG/layers.csv"; tail -n +2 "$LG/layers.csv" | sort -r; } >"$T/l0/layers.csv"
+expect_ok "layers.csv rows in another order still match (by key)" "$ND_BIN" compare "$T/l0" "$LG"
+cp -r "$LG" "$T/l1"
+awk -F, -v OFS=, '$1 == "trained" && $2 == "fire9" && $5 == "color" { $6 = $6 + 1 } { print }' \
+    "$LG/layers.csv" >"$T/l1/layers.csv"
+expect_diff "perturbed layers.csv count detected, even at rtol 1e-3" \
+    "^DIFF layers.csv: row 5 \(net=trained, layer=fire9, category=color\), column detectors: 7 vs 6" \
+    "$ND_BIN" compare --rtol 1e-3 "$T/l1" "$LG"
+cp -r "$LG" "$T/l2"
+awk -F, -v OFS=, '$1 == "conv1" && $4 == "color" { $6 = $6 - 1 } { print }' \
+    "$LG/random/counts.csv" >"$T/l2/random/counts.csv"
+expect_diff "perturbed counts.csv detected" \
+    "^DIFF random/counts.csv: row 2 \(layer=conv1, category=color\), column unique_percat: 1 vs 2" \
+    "$ND_BIN" compare "$T/l2" "$LG"
+cp -r "$LG" "$T/l3"
+awk -F, -v OFS=, 'NR == 2 { $4 = sprintf("%.17g", $4 * (1 + 1e-4)) } { print }' \
+    "$LG/trained/fire9/result.csv" >"$T/l3/trained/fire9/result.csv"
+expect_diff "perturbed layer IoU detected beyond rtol 1e-5" \
+    "^DIFF trained/fire9/result.csv: row 2 \(unit=[0-9]+\), column score: .*rel 0.0001" \
+    "$ND_BIN" compare --rtol 1e-5 --atol 1e-8 "$T/l3" "$LG"
+cp -r "$LG" "$T/l4"
+rm -r "$T/l4/random/conv1"
+expect_diff "missing layer detected" "^DIFF random/conv1: layer only in B" "$ND_BIN" compare "$T/l4" "$LG"
+cp -r "$LG" "$T/l5"
+sed -i 's/"fire9": {"units": 512, "detectors": 6,/"fire9": {"units": 512, "detectors": 5,/' "$T/l5/layers.json"
+expect_diff "perturbed layers.json detected" "^DIFF layers.json: networks.trained.fire9.detectors: 5 vs 6" \
+    "$ND_BIN" compare "$T/l5" "$LG"
+cp -r "$LG" "$T/l6"
+sed -i 's/^trained,fire9,1,512,/trained,fire9,1,512.0001,/' "$T/l6/layers.csv"
+expect_diff "a layer's unit count within rtol is still another count" "column units: 512.0001 vs 512" \
+    "$ND_BIN" compare --rtol 1e-3 "$T/l6" "$LG"
 
 # Other forms: two points, two files; errors
 expect_ok "compare two point folders" "$ND_BIN" compare "${tol[@]+"${tol[@]}"}" "$T/run/points/a0.5_d1" "$GOLD/points/a0.5_d1"
