@@ -17,12 +17,16 @@
  * "seconds", "time", "elapsed", "date", "pid", "host", "version") and
  * string members that are absolute paths on both sides (where the inputs
  * were on that machine).
+ * Outputs of different format versions (core/format.h: "format_version" in
+ * each JSON summary, sweep.json / layers.json for a run folder; none before
+ * versions) are not compared: one error line naming both, exit 1.
  * Every difference is printed on stdout, one per line; the exit status is 1
  * when any difference is beyond tolerance, 0 when none.
  */
 #include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
+#include "core/format.h"
 #include "core/json.h"
 #include "core/npy.h"
 #include "experiments/cli.h"
@@ -374,6 +378,47 @@ static int volatile_member(const char *path)
     return 0;
 }
 
+/* The format version of a JSON file (core/format.h): "format_version",
+ * else a numeric "format" (world.json's), else "none" (written before
+ * format versions). */
+static const char *json_version(const nd_json *j)
+{
+    const char *v = nd_json_get(j, ND_FORMAT_KEY);
+    double x;
+    if (!v && (v = nd_json_get(j, "format")) && !as_number(v, &x))
+        v = NULL;
+    return v ? v : "none";
+}
+
+/* Outputs of two formats are not compared: -1 and one line naming both. */
+static int same_version(const char *pa, const char *va, const char *pb, const char *vb)
+{
+    if (!strcmp(va, vb))
+        return 0;
+    return nd_fail("%s has format version %s, %s has %s: outputs of different formats are not compared "
+                   "(make both with one version of dissect)", pa, va, pb, vb);
+}
+
+/* The same for two run folders, by the JSON summary at their top (a folder
+ * without it predates format versions). */
+static int same_folder_version(const char *da, const char *db, const char *file)
+{
+    char va[64], vb[64], *p[2] = {nd_path_join(da, file), nd_path_join(db, file)}, *v[2] = {va, vb};
+    int rc = p[0] && p[1] ? 0 : nd_fail("out of memory");
+    for (int i = 0; i < 2 && !rc; i++) {
+        nd_json j;
+        snprintf(v[i], 64, "none");
+        if (is_file(p[i]) && !(rc = nd_json_read(&j, p[i]))) {
+            snprintf(v[i], 64, "%s", json_version(&j));
+            nd_json_free(&j);
+        }
+    }
+    if (!rc)
+        rc = same_version(p[0], va, p[1], vb);
+    free(p[0]), free(p[1]);
+    return rc;
+}
+
 static int cmp_json(cmp_state *s, const char *name, const char *pa, const char *pb)
 {
     nd_json a, b;
@@ -381,6 +426,10 @@ static int cmp_json(cmp_state *s, const char *name, const char *pa, const char *
         return -1;
     if (nd_json_read(&b, pb)) {
         nd_json_free(&a);
+        return -1;
+    }
+    if (same_version(pa, json_version(&a), pb, json_version(&b))) {
+        nd_json_free(&a), nd_json_free(&b);
         return -1;
     }
     s->n_files++;
@@ -603,7 +652,8 @@ static int cmp_subdirs(cmp_state *s, const char *prefix, const char *da, const c
 
 static int cmp_run(cmp_state *s, const char *a, const char *b)
 {
-    if (cmp_member(s, "", a, b, "sweep.csv", 0) || cmp_member(s, "", a, b, "summary.csv", 0))
+    if (same_folder_version(a, b, "sweep.json") || cmp_member(s, "", a, b, "sweep.json", 1) ||
+        cmp_member(s, "", a, b, "sweep.csv", 0) || cmp_member(s, "", a, b, "summary.csv", 0))
         return -1;
     char *pa = nd_path_join(a, "points"), *pb = nd_path_join(b, "points");
     int rc = pa && pb ? cmp_subdirs(s, "points", pa, pb, "point", NULL, cmp_point) : nd_fail("out of memory");
@@ -625,7 +675,8 @@ static int cmp_layers_net(cmp_state *s, const char *prefix, const char *da, cons
  * and per network (trained, random) counts.csv and its layers. */
 static int cmp_layers_run(cmp_state *s, const char *a, const char *b)
 {
-    if (cmp_member(s, "", a, b, "layers.json", 0) || cmp_member(s, "", a, b, "layers.csv", 0) ||
+    if (same_folder_version(a, b, "layers.json") || cmp_member(s, "", a, b, "layers.json", 0) ||
+        cmp_member(s, "", a, b, "layers.csv", 0) ||
         cmp_member(s, "", a, b, "layers_plot.csv", 1))
         return -1;
     return cmp_subdirs(s, "", a, b, "network", "figures", cmp_layers_net);
@@ -635,8 +686,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: dissect compare [options] A B\n\n"
                "Compare two results, B being the reference:\n"
-               "  two sweep run folders   sweep.csv, summary.csv, and per point summary.json, result.csv\n"
-               "                          (point.csv and thresholds.npy when both have them)\n"
+               "  two sweep run folders   sweep.json (if both), sweep.csv, summary.csv, and per point\n"
+               "                          summary.json, result.csv (point.csv, thresholds.npy if both)\n"
                "  two layers run folders  layers.json, layers.csv (layers_plot.csv if both), per network\n"
                "                          counts.csv and every layer as a point/units folder\n"
                "  two point/units folders summary.json, result.csv (thresholds.npy, point.csv if both)\n"
@@ -646,7 +697,9 @@ static void usage(FILE *f)
                "n, category, net, layer, index, units, *label) compare exactly.\n"
                "Numbers match when |a - b| <= atol + rtol*|b|; other text must be equal. JSON members\n"
                "naming timings or hosts (seconds, time, elapsed, date, pid, host, version) and\n"
-               "absolute paths (string values starting with / on both sides) are skipped.\n\n"
+               "absolute paths (string values starting with / on both sides) are skipped.\n"
+               "Outputs of different format versions (\"format_version\" in summary.json, sweep.json,\n"
+               "layers.json; none in files written before versions) are refused with one line.\n\n"
                "options:\n"
                "  --rtol R         relative tolerance (default 1e-9)\n"
                "  --atol A         absolute tolerance (default 1e-12)\n"

@@ -25,6 +25,7 @@
 #include "core/err.h"
 #include "core/jobs.h"
 #include "core/features.h"
+#include "core/format.h"
 #include "core/npy.h"
 #include "core/result.h"
 #include "experiments/cli.h"
@@ -890,6 +891,39 @@ static void closing_note(const sweep *s)
                "%s/figures/category_vs_alpha.{png,svg}\n", c->out_dir, c->out_dir);
 }
 
+/* sweep.json: what the run folder is (format version, inputs, settings,
+ * points), beside sweep.csv and summary.csv. */
+static int write_run_json(const config *c, int np)
+{
+    char *path = nd_path_join(c->out_dir, "sweep.json"), b[64];
+    afile a;
+    if (!path || afile_open(&a, path)) {
+        free(path);
+        return -1;
+    }
+    free(path);
+    FILE *f = a.f;
+    fprintf(f, "{\n  \"program\": \"dissect\",\n  \"program_version\": \"%s\",\n", ND_VERSION);
+    fprintf(f, "  \"format\": \"sweep\",\n  \"%s\": %d,\n  \"dataset\": ", ND_FORMAT_KEY, ND_FORMAT_SWEEP);
+    nd_json_str(f, c->dataset);
+    fprintf(f, ",\n  \"categories\": ");
+    nd_json_str(f, c->categories ? c->categories : "all");
+    fprintf(f, ",\n  \"activations\": ");
+    nd_json_str(f, c->npy);
+    fprintf(f, ",\n  \"profile\": \"%s\",\n", nd_profile_name(c->profile));
+    cli_fmt_double(b, sizeof b, c->quantile);
+    fprintf(f, "  \"quantile\": %s,\n", b);
+    cli_fmt_double(b, sizeof b, c->iou_threshold);
+    fprintf(f, "  \"iou_threshold\": %s,\n  \"alphas\": [", b);
+    for (int i = 0; i < c->n_alphas; i++) {
+        cli_fmt_double(b, sizeof b, c->alphas[i]);
+        fprintf(f, "%s%s", i ? ", " : "", b);
+    }
+    fprintf(f, "],\n  \"draws\": %d,\n  \"base_seed\": %lu,\n  \"points\": %d\n}\n", c->draws,
+            c->base_seed, np);
+    return afile_commit(&a);
+}
+
 int sweep_run(config *c, const sweep_opts *o)
 {
     sweep s;
@@ -911,7 +945,7 @@ int sweep_run(config *c, const sweep_opts *o)
         goto done;
     int wrote = 0;
     if (root && !(wrote = write_tables(c->out_dir, s.pts, s.np, c->alphas, c->n_alphas, &s.t) ||
-                          (c->probes && probe_tables(&s)))) {
+                          write_run_json(c, s.np) || (c->probes && probe_tables(&s)))) {
         log_line(c->out_dir, "tables written: %d points (%d computed now)", s.np, s.n_computed);
         if (!o->no_plot)
             wrote = fig_draw(c->out_dir);

@@ -102,6 +102,33 @@ sed -i 's/^trained,fire9,1,512,/trained,fire9,1,512.0001,/' "$T/l6/layers.csv"
 expect_diff "a layer's unit count within rtol is still another count" "column units: 512.0001 vs 512" \
     "$ND_BIN" compare --rtol 1e-3 "$T/l6" "$LG"
 
+# Format versions (core/format.h): outputs of two formats are refused with
+# one line naming both, before any difference is printed.
+cp -r "$GOLD/points/a0_d0" "$T/v2"
+sed -i 's/"format_version": 1,/"format_version": 2,/' "$T/v2/summary.json"
+expect_fail "another format version refused" 1 \
+    "summary\.json has format version 2, .*golden/quick/points/a0_d0/summary\.json has 1: outputs of different formats are not compared" \
+    "$ND_BIN" compare "$T/v2" "$GOLD/points/a0_d0"
+cp -r "$GOLD/points/a0_d0" "$T/v0"
+sed -i '/"format_version": 1,/d' "$T/v0/summary.json"
+expect_fail "a summary from before format versions refused" 1 "v0/summary\.json has format version none, .* has 1" \
+    "$ND_BIN" compare "$T/v0" "$GOLD/points/a0_d0"
+cp -r "$GOLD" "$T/v3"
+rm "$T/v3/sweep.json"
+awk -F, -v OFS=, 'NR == 2 { $5 = $5 + 1 } { print }' "$GOLD/sweep.csv" >"$T/v3/sweep.csv"
+out=$("$ND_BIN" compare "$T/v3" "$GOLD" 2>"$T/v3.err"); rc=$?
+if [ $rc = 1 ] && [ -z "$out" ] && grep -q "v3/sweep.json has format version none, .*sweep.json has 1" "$T/v3.err"; then
+    ok "a sweep folder from before versions refused before any difference: $(cat "$T/v3.err")"
+else bad "unversioned sweep folder: exit $rc, stdout '$out', stderr $(cat "$T/v3.err")"; fi
+cp -r "$LG" "$T/v4"
+sed -i 's/"format_version": 1,/"format_version": 2,/' "$T/v4/layers.json"
+expect_fail "a layers folder of another format refused" 1 "v4/layers\.json has format version 2, .*layers\.json has 1" \
+    "$ND_BIN" compare "$T/v4" "$LG"
+printf '{"format": 1, "seed": 3}\n' >"$T/w1.json"
+printf '{"format": 2, "seed": 3}\n' >"$T/w2.json"
+expect_fail "world.json's numeric format is its version" 1 "w1\.json has format version 1, .*w2\.json has 2" \
+    "$ND_BIN" compare "$T/w1.json" "$T/w2.json"
+
 # Other forms: two points, two files; errors
 expect_ok "compare two point folders" "$ND_BIN" compare "${tol[@]+"${tol[@]}"}" "$T/run/points/a0.5_d1" "$GOLD/points/a0.5_d1"
 expect_ok "compare two csv files" "$ND_BIN" compare "$T/run/summary.csv" "$GOLD/summary.csv"

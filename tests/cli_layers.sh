@@ -43,10 +43,16 @@ done
 rows=$(grep -c . "$T/run/layers.csv")
 # header + 2 networks x 2 layers x (color, texture, all)
 if [ "$rows" = 13 ]; then ok "layers.csv: 12 rows"; else bad "layers.csv has $rows lines: $(cat "$T/run/layers.csv")"; fi
-# the golden run (tests/golden/layers/README.md): the forward pass goes
-# through float32 sgemm, so rtol 1e-5, atol 1e-8 as for the sweep's rotated
-# points; counts and identifiers still match exactly
-out=$("$ND_BIN" compare --rtol 1e-5 --atol 1e-8 "$T/run" tests/golden/layers 2>&1)
+# the golden run (tests/golden/layers/README.md), made with OpenBLAS's
+# Haswell kernel: under it the whole folder at rtol 1e-5, atol 1e-8 (float32
+# sgemm in the forward pass, as for the sweep's rotated points); under
+# another kernel pixels move across thresholds, so only the counts, exactly
+if [ "${OPENBLAS_CORETYPE:-}" = Haswell ]; then
+    out=$("$ND_BIN" compare --rtol 1e-5 --atol 1e-8 "$T/run" tests/golden/layers 2>&1)
+else
+    echo "  note: OPENBLAS_CORETYPE is not Haswell: the golden comparison covers layers.csv only"
+    out=$("$ND_BIN" compare --rtol 0 --atol 0 "$T/run/layers.csv" tests/golden/layers/layers.csv 2>&1)
+fi
 if [ $? = 0 ]; then ok "layers run equals tests/golden/layers: $(tail -1 <<<"$out")"
 else bad "layers run differs from tests/golden/layers: $(head -5 <<<"$out")"; fi
 # the title (dataset name) shown as written, in a well-formed SVG (gnuplot
@@ -67,6 +73,9 @@ svg_literal "conv_final tic" "$T/tic/figures/layers_unique.svg" conv_final
 expect_ok "features fire9" "$ND_BIN" features --model squeezenet --weights "$W" --dataset "$T/ds" \
     --layer conv1,fire9 --out "$T/feat"
 expect_ok "units fire9" "$ND_BIN" units --dataset "$T/ds" --features "$T/feat/fire9.npy" --out "$T/u9"
+if grep -q '^{"format": "geometry", "format_version": 1, "model": "squeezenet", "layer": "fire9"' "$T/feat/fire9.json" &&
+    grep -q '"format_version": 1,' "$T/u9/summary.json"; then ok "geometry .json and summary.json carry format versions"
+else bad "format versions missing: $(head -c 80 "$T/feat/fire9.json") / $(head -4 "$T/u9/summary.json" | tr '\n' ' ')"; fi
 want=$(grep -o '"detectors": [0-9]*' "$T/u9/summary.json" | head -1 | grep -o '[0-9]*$')
 got=$(awk -F, '$1 == "trained" && $2 == "fire9" && $5 == "all" { print $6 }' "$T/run/layers.csv")
 if [ -n "$want" ] && [ "$want" = "$got" ]; then ok "fire9 detectors from the forward pass = from the file ($got)"
