@@ -32,4 +32,10 @@
  * version) and training checkpoints their magic lines ("... network 1"). */
 #define ND_FORMAT_PROBES 1
 
+#include <stdio.h>
+
+/* The opening of a JSON summary: "{", then the members "program": "dissect",
+ * "format": kind and "format_version": version, each line ending with ",". */
+void nd_format_begin(FILE *f, const char *kind, int version);
+
 #endif

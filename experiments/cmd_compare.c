@@ -176,10 +176,6 @@ static int csv_read(csv_t *c, const char *path)
     return 0;
 }
 
-/* Key columns of a table (header row 0): rows are matched on them, not by
- * position, because result.csv is sorted by score and near-ties swap order.
- * Sweep tables: alpha, draw; result tables: unit; summary.csv: alpha.
- * Returns how many (0: match by position). */
 #define CMP_MAX_KEYS 4
 
 /* Tables whose rows are keyed by named columns, recognised by the start of
@@ -211,6 +207,11 @@ static int named_key_cols(const csv_t *c, int *k)
     return 0;
 }
 
+/* Key columns of a table (header row 0): rows are matched on them, not by
+ * position, because result.csv is sorted by score and near-ties swap order.
+ * Sweep tables: alpha, draw; result tables: unit; summary.csv: alpha;
+ * the named tables above.
+ * Returns how many (0: match by position). */
 static int key_cols(const csv_t *c, int *k)
 {
     if (c->nrow == 0)

@@ -271,8 +271,8 @@ static int write_summary(const layers_spec *s, const row *rw, size_t n)
     }
     free(p);
     FILE *f = a.f;
-    fprintf(f, "{\n  \"program\": \"dissect\",\n  \"program_version\": \"%s\",\n", ND_VERSION);
-    fprintf(f, "  \"format\": \"layers\",\n  \"%s\": %d,\n  \"dataset\": ", ND_FORMAT_KEY, ND_FORMAT_LAYERS);
+    nd_format_begin(f, "layers", ND_FORMAT_LAYERS);
+    fprintf(f, "  \"program_version\": \"%s\",\n  \"dataset\": ", ND_VERSION);
     nd_json_str(f, s->dataset);
     fprintf(f, ",\n  \"categories\": [");
     for (size_t i = 0, k = 0; i < n; i++)

@@ -903,8 +903,8 @@ static int write_run_json(const config *c, int np)
     }
     free(path);
     FILE *f = a.f;
-    fprintf(f, "{\n  \"program\": \"dissect\",\n  \"program_version\": \"%s\",\n", ND_VERSION);
-    fprintf(f, "  \"format\": \"sweep\",\n  \"%s\": %d,\n  \"dataset\": ", ND_FORMAT_KEY, ND_FORMAT_SWEEP);
+    nd_format_begin(f, "sweep", ND_FORMAT_SWEEP);
+    fprintf(f, "  \"program_version\": \"%s\",\n  \"dataset\": ", ND_VERSION);
     nd_json_str(f, c->dataset);
     fprintf(f, ",\n  \"categories\": ");
     nd_json_str(f, c->categories ? c->categories : "all");
