@@ -4,6 +4,7 @@
 #include "core/result.h"
 #include "core/afile.h"
 #include "core/err.h"
+#include "core/format.h"
 #include "core/npy.h"
 
 #include <errno.h>
@@ -82,7 +83,7 @@ static int write_summary(const nd_result *r, const broden *ds, FILE *f, const ch
     size_t withdata = 0;
     for (size_t i = 0; i < broden_num_images(ds); i++)
         withdata += (size_t)broden_image_has_data(ds, i);
-    fprintf(f, "{\n  \"program\": \"dissect\",\n");
+    nd_format_begin(f, "result", ND_FORMAT_RESULT);
     if (extra && *extra)
         fprintf(f, "  %s,\n", extra);
     fprintf(f, "  \"dataset\": ");

@@ -1,24 +1,32 @@
 /* cmd_compare.c - `dissect compare A B`: are two results the same within tolerances?
  *
  * A and B are two sweep run folders (sweep.csv, summary.csv and every
- * points/<point>/ folder), two point or `dissect units` folders (result.csv,
+ * points/<point>/ folder), two `dissect layers` run folders (layers.json,
+ * layers.csv, layers_plot.csv, and per network counts.csv and every layer's
+ * result folder), two point or `dissect units` folders (result.csv,
  * summary.json, thresholds.npy), or two files (.csv, .json, .npy).  B is the
  * reference: a number matches when |a - b| <= atol + rtol * |b| (NaN matches
  * only NaN); any other text must be equal.  CSV files are compared cell by
  * cell, rows matched on their key (unit in result tables, alpha and draw in
- * sweep tables, alpha in summary.csv; else by position), and identifiers and
- * labels (unit, alpha, draw, seed, n, category, *label) exactly; JSON files member by member
+ * sweep tables, alpha in summary.csv, net, layer and category in layers.csv,
+ * layer and category in counts.csv; else by position), and identifiers and
+ * labels (unit, alpha, draw, seed, n, category, net, layer, index, units,
+ * *label) exactly; JSON files member by member
  * through their flattened paths ("counts.detectors", "list[2]"), skipping
  * members that record when or how fast a run went (names containing
  * "seconds", "time", "elapsed", "date", "pid", "host", "version") and
  * string members that are absolute paths on both sides (where the inputs
  * were on that machine).
+ * Outputs of different format versions (core/format.h: "format_version" in
+ * each JSON summary, sweep.json / layers.json for a run folder; none before
+ * versions) are not compared: one error line naming both, exit 1.
  * Every difference is printed on stdout, one per line; the exit status is 1
  * when any difference is beyond tolerance, 0 when none.
  */
 #include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
+#include "core/format.h"
 #include "core/json.h"
 #include "core/npy.h"
 #include "experiments/cli.h"
@@ -168,9 +176,41 @@ static int csv_read(csv_t *c, const char *path)
     return 0;
 }
 
+#define CMP_MAX_KEYS 4
+
+/* Tables whose rows are keyed by named columns, recognised by the start of
+ * their header: the layers experiment's layers.csv (net, layer, category)
+ * and <net>/counts.csv (layer, category). */
+static const struct {
+    const char *header;
+    const char *keys[CMP_MAX_KEYS];
+} named_tables[] = {
+    {"net,layer,index,units,category,", {"net", "layer", "category"}},
+    {"layer,index,units,category,", {"layer", "category"}},
+};
+
+static int named_key_cols(const csv_t *c, int *k)
+{
+    char head[256];
+    size_t len = 0;
+    for (int j = 0; j < c->ncol[0] && len < sizeof head; j++)
+        len += (size_t)snprintf(head + len, sizeof head - len, "%s,", c->cells[0][j]);
+    for (size_t t = 0; t < sizeof named_tables / sizeof *named_tables; t++) {
+        if (strncmp(head, named_tables[t].header, strlen(named_tables[t].header)))
+            continue;
+        int nk = 0;
+        for (; nk < CMP_MAX_KEYS && named_tables[t].keys[nk]; nk++)
+            for (k[nk] = 0; strcmp(c->cells[0][k[nk]], named_tables[t].keys[nk]);)
+                k[nk]++; /* present: the header matched */
+        return nk;
+    }
+    return 0;
+}
+
 /* Key columns of a table (header row 0): rows are matched on them, not by
  * position, because result.csv is sorted by score and near-ties swap order.
- * Sweep tables: alpha, draw; result tables: unit; summary.csv: alpha.
+ * Sweep tables: alpha, draw; result tables: unit; summary.csv: alpha;
+ * the named tables above.
  * Returns how many (0: match by position). */
 /* The probes' tables (issue 13), up to PR_KEYS key columns by name:
  * per point probes.csv by label; the sweep's probes.csv by alpha, draw and
@@ -212,9 +252,11 @@ static int key_cols(const csv_t *c, int *k)
     if (c->nrow == 0)
         return 0;
     char **h = c->cells[0];
-    int n = c->ncol[0], np = probe_key_cols(c, k);
-    if (np)
-        return np;
+    int n = c->ncol[0], nk = probe_key_cols(c, k);
+    if (!nk)
+        nk = named_key_cols(c, k);
+    if (nk)
+        return nk;
     if (n >= 2 && !strcmp(h[0], "alpha") && !strcmp(h[1], "draw")) {
         k[0] = 0, k[1] = 1;
         return 2;
@@ -234,7 +276,7 @@ static int key_cols(const csv_t *c, int *k)
 /* Identifiers and labels compare exactly, whatever the tolerance. */
 static int exact_col(const char *name)
 {
-    static const char *ids[] = {"unit", "alpha", "draw", "seed", "n", "category"};
+    static const char *ids[] = {"unit", "alpha", "draw", "seed", "n", "category", "net", "layer", "index", "units"};
     for (size_t i = 0; i < sizeof ids / sizeof *ids; i++)
         if (!strcmp(name, ids[i]))
             return 1;
@@ -259,15 +301,14 @@ static int same_key(const csv_t *a, int ra, const csv_t *b, int rb, const int *k
 static void row_label(char *buf, size_t cap, const csv_t *c, int r, const int *k, int nk)
 {
     size_t n = (size_t)snprintf(buf, cap, "row %d (", r + 1);
-    int shown[3] = {0, nk > 1 ? k[1] : 0, 2}, own = nk == 3; /* three keys of its own (probe tables) */
-    if (nk > 0)
-        shown[0] = k[0];
+    int shown[CMP_MAX_KEYS + 1] = {0};
+    for (int i = 0; i < nk; i++)
+        shown[i] = k[i];
     if (nk == 0) /* no key: name it by its first column */
         nk = 1;
-    else if (nk == 2 && c->ncol[0] > 2 && !strcmp(c->cells[0][2], "seed")) /* sweep rows: the seed too */
-        nk = 3;
-    if (!own)
-        k = shown;
+    else if (nk == 2 && k[0] == 0 && k[1] == 1 && c->ncol[0] > 2 && !strcmp(c->cells[0][2], "seed"))
+        shown[2] = 2, nk = 3; /* sweep rows: the seed too */
+    k = shown;
     for (int i = 0; i < nk && k[i] < c->ncol[r] && k[i] < c->ncol[0] && n < cap; i++)
         n += (size_t)snprintf(buf + n, cap - n, "%s%s=%s", i ? ", " : "", c->cells[0][k[i]], c->cells[r][k[i]]);
     if (n < cap)
@@ -313,10 +354,8 @@ static int cmp_csv(cmp_state *s, const char *name, const char *pa, const char *p
         return -1;
     }
     s->n_files++;
-    int ka[PR_KEYS], kb[PR_KEYS], nk = key_cols(&b, kb), same = nk == key_cols(&a, ka);
-    for (int i = 0; i < nk && same; i++)
-        same = ka[i] == kb[i];
-    if (!same)
+    int ka[CMP_MAX_KEYS], kb[CMP_MAX_KEYS], nk = key_cols(&b, kb);
+    if (nk != key_cols(&a, ka) || memcmp(ka, kb, sizeof *ka * (size_t)nk))
         nk = 0; /* different layouts: the header difference says it, rows go by position */
     char lab[256];
     if (nk == 0) {
@@ -378,6 +417,47 @@ static int volatile_member(const char *path)
     return !strncmp(path, "seconds.", 8) || strstr(path, ".seconds.") != NULL;
 }
 
+/* The format version of a JSON file (core/format.h): "format_version",
+ * else a numeric "format" (world.json's), else "none" (written before
+ * format versions). */
+static const char *json_version(const nd_json *j)
+{
+    const char *v = nd_json_get(j, ND_FORMAT_KEY);
+    double x;
+    if (!v && (v = nd_json_get(j, "format")) && !as_number(v, &x))
+        v = NULL;
+    return v ? v : "none";
+}
+
+/* Outputs of two formats are not compared: -1 and one line naming both. */
+static int same_version(const char *pa, const char *va, const char *pb, const char *vb)
+{
+    if (!strcmp(va, vb))
+        return 0;
+    return nd_fail("%s has format version %s, %s has %s: outputs of different formats are not compared "
+                   "(make both with one version of dissect)", pa, va, pb, vb);
+}
+
+/* The same for two run folders, by the JSON summary at their top (a folder
+ * without it predates format versions). */
+static int same_folder_version(const char *da, const char *db, const char *file)
+{
+    char va[64], vb[64], *p[2] = {nd_path_join(da, file), nd_path_join(db, file)}, *v[2] = {va, vb};
+    int rc = p[0] && p[1] ? 0 : nd_fail("out of memory");
+    for (int i = 0; i < 2 && !rc; i++) {
+        nd_json j;
+        snprintf(v[i], 64, "none");
+        if (is_file(p[i]) && !(rc = nd_json_read(&j, p[i]))) {
+            snprintf(v[i], 64, "%s", json_version(&j));
+            nd_json_free(&j);
+        }
+    }
+    if (!rc)
+        rc = same_version(p[0], va, p[1], vb);
+    free(p[0]), free(p[1]);
+    return rc;
+}
+
 static int cmp_json(cmp_state *s, const char *name, const char *pa, const char *pb)
 {
     nd_json a, b;
@@ -385,6 +465,10 @@ static int cmp_json(cmp_state *s, const char *name, const char *pa, const char *
         return -1;
     if (nd_json_read(&b, pb)) {
         nd_json_free(&a);
+        return -1;
+    }
+    if (same_version(pa, json_version(&a), pb, json_version(&b))) {
+        nd_json_free(&a), nd_json_free(&b);
         return -1;
     }
     s->n_files++;
@@ -534,6 +618,14 @@ static int is_probe_dir(const char *d)
     return ok;
 }
 
+static int is_layers_run(const char *d)
+{
+    char *p = nd_path_join(d, "layers.csv");
+    int ok = p && is_file(p);
+    free(p);
+    return ok;
+}
+
 static int cmp_point(cmp_state *s, const char *prefix, const char *da, const char *db)
 {
     if (cmp_member(s, prefix, da, db, "summary.json", 0) || cmp_member(s, prefix, da, db, "result.csv", 0) ||
@@ -578,51 +670,97 @@ static char **subdirs(const char *dir, int *n)
     return v;
 }
 
-static int cmp_run(cmp_state *s, const char *a, const char *b)
+typedef int (*cmp_folder_fn)(cmp_state *s, const char *prefix, const char *da, const char *db);
+
+/* Every subfolder of da and db by name (skip: a name not compared, or
+ * NULL): one on one side only is a difference ("<prefix>/<name>: <what>
+ * only in A"), a pair goes to each(prefix/name). */
+static int cmp_subdirs(cmp_state *s, const char *prefix, const char *da, const char *db, const char *what,
+                       const char *skip, cmp_folder_fn each)
 {
-    if (cmp_member(s, "", a, b, "sweep.csv", 0) || cmp_member(s, "", a, b, "summary.csv", 0) ||
-        cmp_member(s, "", a, b, "probes.csv", 1) || cmp_member(s, "", a, b, "probe_summary.csv", 1))
-        return -1;
-    char *pa = nd_path_join(a, "points"), *pb = nd_path_join(b, "points");
     int na, nb, rc = 0;
-    char **la = subdirs(pa, &na), **lb = subdirs(pb, &nb);
+    char **la = subdirs(da, &na), **lb = subdirs(db, &nb);
     int i = 0, k = 0;
     while (rc == 0 && (i < na || k < nb)) {
         int c = i == na ? 1 : k == nb ? -1 : strcmp(la[i], lb[k]);
-        if (c < 0) {
-            diff(s, "points/%s: point only in A", la[i++]);
-        } else if (c > 0) {
-            diff(s, "points/%s: point only in B", lb[k++]);
-        } else {
-            char *da = nd_path_join(pa, la[i]), *db = nd_path_join(pb, lb[k]), *pre = nd_path_join("points", la[i]);
-            rc = cmp_point(s, pre, da, db);
-            free(da), free(db), free(pre);
-            i++, k++;
+        const char *name = c <= 0 ? la[i] : lb[k];
+        char *pre = nd_path_join(prefix, name);
+        const char *shown = pre && pre[0] == '/' ? pre + 1 : pre;
+        if (!pre)
+            rc = nd_fail("out of memory");
+        else if (skip && !strcmp(name, skip))
+            ;
+        else if (c)
+            diff(s, "%s: %s only in %s", shown, what, c < 0 ? "A" : "B");
+        else {
+            char *fa = nd_path_join(da, name), *fb = nd_path_join(db, name);
+            rc = fa && fb ? each(s, shown, fa, fb) : nd_fail("out of memory");
+            free(fa), free(fb);
         }
+        free(pre);
+        i += c <= 0, k += c >= 0;
     }
     for (int j = 0; j < na; j++)
         free(la[j]);
     for (int j = 0; j < nb; j++)
         free(lb[j]);
-    free(la), free(lb), free(pa), free(pb);
+    free(la), free(lb);
     return rc;
+}
+
+static int cmp_run(cmp_state *s, const char *a, const char *b)
+{
+    if (same_folder_version(a, b, "sweep.json") || cmp_member(s, "", a, b, "sweep.json", 1) ||
+        cmp_member(s, "", a, b, "sweep.csv", 0) || cmp_member(s, "", a, b, "summary.csv", 0) ||
+        cmp_member(s, "", a, b, "probes.csv", 1) || cmp_member(s, "", a, b, "probe_summary.csv", 1))
+        return -1;
+    char *pa = nd_path_join(a, "points"), *pb = nd_path_join(b, "points");
+    int rc = pa && pb ? cmp_subdirs(s, "points", pa, pb, "point", NULL, cmp_point) : nd_fail("out of memory");
+    free(pa), free(pb);
+    return rc;
+}
+
+/* ------------------------------------------------------- layers run folders */
+
+/* One network of a layers run: counts.csv, then every layer as a result folder. */
+static int cmp_layers_net(cmp_state *s, const char *prefix, const char *da, const char *db)
+{
+    if (cmp_member(s, prefix, da, db, "counts.csv", 0))
+        return -1;
+    return cmp_subdirs(s, prefix, da, db, "layer", NULL, cmp_point);
+}
+
+/* A `dissect layers` run folder: layers.json, layers.csv, layers_plot.csv,
+ * and per network (trained, random) counts.csv and its layers. */
+static int cmp_layers_run(cmp_state *s, const char *a, const char *b)
+{
+    if (same_folder_version(a, b, "layers.json") || cmp_member(s, "", a, b, "layers.json", 0) ||
+        cmp_member(s, "", a, b, "layers.csv", 0) ||
+        cmp_member(s, "", a, b, "layers_plot.csv", 1))
+        return -1;
+    return cmp_subdirs(s, "", a, b, "network", "figures", cmp_layers_net);
 }
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: dissect compare [options] A B\n\n"
                "Compare two results, B being the reference:\n"
-               "  two sweep run folders   sweep.csv, summary.csv, and per point summary.json, result.csv\n"
-               "                          (point.csv and thresholds.npy when both have them)\n"
+               "  two sweep run folders   sweep.json (if both), sweep.csv, summary.csv, and per point\n"
+               "                          summary.json, result.csv (point.csv, thresholds.npy if both)\n"
+               "  two layers run folders  layers.json, layers.csv (layers_plot.csv if both), per network\n"
+               "                          counts.csv and every layer as a point/units folder\n"
                "  two point/units folders summary.json, result.csv (thresholds.npy, point.csv if both)\n"
                "  two probe folders       probe_summary.json, probes.csv (probe_weights.npy, ibd.csv if both;\n"
                "                          also in points and, probes.csv and probe_summary.csv, in sweeps)\n"
                "  two files               .csv cell by cell, .json member by member, .npy value by value\n"
-               "CSV rows are matched on their key (unit; alpha and draw; alpha), not by position;\n"
-               "identifiers and labels (unit, alpha, draw, seed, n, category, *label) compare exactly.\n"
+               "CSV rows are matched on their key (unit; alpha and draw; alpha; net, layer and category;\n"
+               "layer and category), not by position; identifiers and labels (unit, alpha, draw, seed,\n"
+               "n, category, net, layer, index, units, *label) compare exactly.\n"
                "Numbers match when |a - b| <= atol + rtol*|b|; other text must be equal. JSON members\n"
                "naming timings or hosts (seconds, time, elapsed, date, pid, host, version) and\n"
-               "absolute paths (string values starting with / on both sides) are skipped.\n\n"
+               "absolute paths (string values starting with / on both sides) are skipped.\n"
+               "Outputs of different format versions (\"format_version\" in summary.json, sweep.json,\n"
+               "layers.json; none in files written before versions) are refused with one line.\n\n"
                "options:\n"
                "  --rtol R         relative tolerance (default 1e-9)\n"
                "  --atol A         absolute tolerance (default 1e-12)\n"
@@ -675,7 +813,9 @@ int cmd_compare(int argc, char **argv)
         char *sa = nd_path_join(a, "sweep.csv"), *sb = nd_path_join(b, "sweep.csv");
         int run = sa && sb && (is_file(sa) || is_file(sb));
         free(sa), free(sb);
-        if (run)
+        if (is_layers_run(a) || is_layers_run(b))
+            rc = cmp_layers_run(&s, a, b);
+        else if (run)
             rc = cmp_run(&s, a, b);
         else if (is_point(a) || is_point(b))
             rc = cmp_point(&s, "", a, b);
@@ -683,7 +823,7 @@ int cmd_compare(int argc, char **argv)
             rc = cmp_member(&s, "", a, b, "probe_summary.json", 0) || cmp_member(&s, "", a, b, "probes.csv", 0) ||
                  cmp_probe_files(&s, "", a, b);
         else {
-            nd_fail("%s, %s: neither holds sweep.csv, result.csv, summary.json or probe_summary.json", a, b);
+            nd_fail("%s, %s: neither holds sweep.csv, layers.csv, result.csv, summary.json or probe_summary.json", a, b);
             rc = -1;
         }
     } else if (is_file(a) && is_file(b)) {

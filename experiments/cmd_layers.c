@@ -8,6 +8,7 @@
 #include "experiments/commands.h"
 #include "experiments/config.h"
 #include "experiments/layers.h"
+#include "experiments/resume_key.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -23,9 +24,12 @@ static void usage(FILE *f)
                "then tally) and no activation file is written.  Writes <dir>/<net>/<layer>/\n"
                "(result.csv, summary.json, thresholds.npy), <dir>/<net>/counts.csv,\n"
                "<dir>/layers.csv (net x layer x category: detectors, unique detectors under\n"
-               "both conventions), layers_plot.csv and the figures layers_unique and\n"
+               "both conventions), layers.json (format version, settings, totals),\n"
+               "layers_plot.csv and the figures layers_unique and\n"
                "layers_fraction (.png, .svg).  A stopped run, started again, skips every\n"
-               "network whose counts.csv exists.\n\n"
+               "network whose counts.csv exists, when the folder's resume.key (the dataset,\n"
+               "the weights by content, the settings that change results) matches this run;\n"
+               "a copied folder or a dataset named through a symlink still matches.\n\n"
                "options:\n"
                "  -o, --out DIR      run folder (overrides [output] dir)\n"
                "  -t, --threads N    dissector threads (default 0 = all cores; results do not depend on it)\n"
@@ -75,7 +79,7 @@ int cmd_layers(int argc, char **argv)
                      .title = config_title(&c, tbuf, sizeof tbuf), .threads = threads,
                      .batch = c.layers_batch, .quiet = cli_quiet(), .no_plot = no_plot};
     double t0 = nd_now();
-    int rc = config_claim_dir(&c) ? -1 : layers_run(&s);
+    int rc = resume_key_claim(&c) || config_write_effective(&c) ? -1 : layers_run(&s);
     if (!rc && !s.quiet)
         fprintf(stderr, "layers: done in %.1f s: %s/layers.csv, %s/figures/\n", nd_now() - t0,
                 c.out_dir, c.out_dir);

@@ -873,45 +873,12 @@ static void probes_effective(FILE *f, const config *c)
             c->probe_units ? "true" : "false");
 }
 
-/* Write config.effective.ini, or check that the folder's one matches. */
-int config_claim_dir(const config *c)
+/* Rewritten by every run: what must match between runs is resume.key. */
+int config_write_effective(const config *c)
 {
     char *now = config_effective(c);
-    if (!now)
-        return -1;
-    char *path = nd_path_join(c->out_dir, "config.effective.ini");
-    int rc = 0;
-    struct stat st;
-    if (!path)
-        rc = -1;
-    else if (stat(path, &st) == 0) {
-        char *old = nd_read_text(path);
-        if (!old) {
-            rc = -1;
-        } else {
-            /* compare line by line, skipping "; from:" (how the config was named) */
-            char *a = old, *b = now;
-            int line = 0;
-            while (*a || *b) {
-                line++;
-                char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
-                size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
-                int skip = !strncmp(a, "; from:", 7) && !strncmp(b, "; from:", 7);
-                if (!skip && (la != lb || memcmp(a, b, la))) {
-                    nd_fail("%s:%d: this run folder holds another configuration ('%.*s', now '%.*s'); "
-                            "use another output folder (--out) or remove %s",
-                            path, line, (int)(la > 120 ? 120 : la), a, (int)(lb > 120 ? 120 : lb), b, c->out_dir);
-                    rc = -1;
-                    break;
-                }
-                a += la + (ea != NULL);
-                b += lb + (eb != NULL);
-            }
-            free(old);
-        }
-    } else if (!(rc = nd_mkdirs(c->out_dir))) {
-        rc = afile_write_all(path, now, strlen(now));
-    }
+    char *path = now ? nd_path_join(c->out_dir, "config.effective.ini") : NULL;
+    int rc = path && !nd_mkdirs(c->out_dir) ? afile_write_all(path, now, strlen(now)) : -1;
     free(path);
     free(now);
     return rc;

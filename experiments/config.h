@@ -122,12 +122,10 @@ char *config_effective(const config *c);
  * effective config and the sweep's resume.key. */
 void config_write_dissect(FILE *f, const config *c);
 
-/* The run folder's config.effective.ini: written when absent (the folder
- * made if needed), else compared line by line with this configuration
- * (the "; from:" line aside); a difference is an error naming the line, so
- * a resumed run never mixes two configurations.  Used by `dissect layers`;
- * sweeps key their resume on resume.key (sweep.c) instead. */
-int config_claim_dir(const config *c);
+/* <out_dir>/config.effective.ini: the configuration of the latest run,
+ * rewritten each time (the folder made if needed).  Whether a folder's
+ * results may be kept is resume.key's question (experiments/resume_key.h). */
+int config_write_effective(const config *c);
 
 /* 0 when the config is of the command's kind (layers = 1: `dissect layers`,
  * a [layers] section; 0: `dissect sweep`, none), else the error is printed

@@ -65,22 +65,26 @@ const char *fig_plots_dir(void)
     return NULL;
 }
 
-/* Text for an enhanced-text label, shown as written: the scripts use
- * enhanced text for the Greek alpha, where _ ^ @ & ~ { } would otherwise turn
- * a layer name like fire_9 into a subscript.  A backslash before them makes
- * them literal (one backslash: the value is a single-quoted string). */
-static char *gp_enhanced_literal(const char *s)
+/* The scripts use enhanced text (the Greek alpha, a smaller subtitle), where
+ * _ ^ @ ~ { } would otherwise turn a name like fire_9 into a subscript: a
+ * backslash before them makes them literal (one backslash: the value is a
+ * single-quoted string).  '&' becomes the octal escape \046: gnuplot 5.4's
+ * SVG terminal writes an escaped "\&" as a bare & (an SVG no XML parser
+ * reads), the octal one as &amp;. */
+void fig_gp_quote_label(FILE *f, const char *name, const char *v)
 {
-    char *out = nd_malloc(2 * strlen(s) + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (; *s; s++) {
-        if (strchr("_^@&~{}\\", *s))
-            *o++ = '\\';
-        *o++ = *s;
+    fprintf(f, "%s='", name);
+    for (; *v; v++) {
+        if (*v == '&')
+            fputs("\\046", f);
+        else if (strchr("_^@~{}\\", *v))
+            fprintf(f, "\\%c", *v);
+        else if (*v == '\'')
+            fputs("''", f);
+        else
+            fputc(*v, f);
     }
-    *o = 0;
-    return out;
+    fputs("';", f);
 }
 
 /* gnuplot string literal in single quotes ('' is a quote inside). */
@@ -245,9 +249,7 @@ int fig_draw(const char *run_dir)
     }
     fig_gp_quote(m, "summary", sum);
     fig_gp_quote(m, "sweep", sw);
-    char *shown = gp_enhanced_literal(title);
-    fig_gp_quote(m, "plottitle", shown ? shown : title);
-    free(shown);
+    fig_gp_quote_label(m, "plottitle", title);
     fig_gp_quote(m, "cats", cats);
     fclose(m);
     char s1[PATH_MAX + 32], s2[PATH_MAX + 32];

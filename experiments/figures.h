@@ -29,7 +29,14 @@ const char *fig_plots_dir(void);
  * gnuplot.log afresh).  Variables as fig_gp_quote writes them. */
 #include <stdio.h>
 int fig_gnuplot(const char *script, const char *run_dir, const char *base, const char *vars, int first);
-/* name='value'; as a gnuplot statement ('' inside). */
+/* name='value'; as a gnuplot statement ('' inside): file names, word
+ * lists and other values the script uses as data. */
 void fig_gp_quote(FILE *f, const char *name, const char *v);
+/* The same for text a figure prints inside enhanced text (titles built
+ * with sprintf around markup): every character shows as written - the one
+ * escaping rule for figure text.  Labels taken from the data (keys from
+ * category names, tics from layer names) are printed `noenhanced` by the
+ * scripts instead. */
+void fig_gp_quote_label(FILE *f, const char *name, const char *v);
 
 #endif

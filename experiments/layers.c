@@ -5,6 +5,7 @@
 #include "core/broden.h"
 #include "core/csv.h"
 #include "core/err.h"
+#include "core/format.h"
 #include "core/jobs.h"
 #include "core/layers.h"
 #include "core/result.h"
@@ -258,6 +259,58 @@ static int write_tables(const char *out, const row *rw, size_t n)
     return afile_commit(&a);
 }
 
+/* layers.json: what the run is (format version, inputs, settings) and each
+ * network's per-layer totals (the "all" rows). */
+static int write_summary(const layers_spec *s, const row *rw, size_t n)
+{
+    char *p = nd_path_join(s->out_dir, "layers.json"), b[64];
+    afile a;
+    if (!p || afile_open(&a, p)) {
+        free(p);
+        return -1;
+    }
+    free(p);
+    FILE *f = a.f;
+    nd_format_begin(f, "layers", ND_FORMAT_LAYERS);
+    fprintf(f, "  \"program_version\": \"%s\",\n  \"dataset\": ", ND_VERSION);
+    nd_json_str(f, s->dataset);
+    fprintf(f, ",\n  \"categories\": [");
+    for (size_t i = 0, k = 0; i < n; i++)
+        if (rw[i].index == 0 && !strcmp(rw[i].net, rw[0].net) && strcmp(rw[i].cat, "all")) {
+            fputs(k++ ? ", " : "", f);
+            nd_json_str(f, rw[i].cat);
+        }
+    fprintf(f, "],\n  \"model\": ");
+    nd_json_str(f, s->model);
+    fprintf(f, ",\n  \"weights\": ");
+    if (s->weights)
+        nd_json_str(f, s->weights);
+    else
+        fputs("null", f);
+    fprintf(f, ",\n  \"random_seed\": %ld,\n  \"profile\": \"%s\",\n", s->random_seed,
+            nd_profile_name(s->profile));
+    cli_fmt_double(b, sizeof b, s->quantile);
+    fprintf(f, "  \"quantile\": %s,\n", b);
+    cli_fmt_double(b, sizeof b, s->iou_threshold);
+    fprintf(f, "  \"iou_threshold\": %s,\n  \"networks\": {", b);
+    const char *open_net = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(rw[i].cat, "all"))
+            continue;
+        if (!open_net || strcmp(open_net, rw[i].net))
+            fprintf(f, "%s\n    \"%s\": {", open_net ? "\n    }," : "", rw[i].net);
+        else
+            fputc(',', f);
+        fputs("\n      ", f);
+        nd_json_str(f, rw[i].layer);
+        fprintf(f, ": {\"units\": %ld, \"detectors\": %ld, \"unique_per_category\": %ld, "
+                   "\"unique_top_label\": %ld}", rw[i].units, rw[i].v[0], rw[i].v[1], rw[i].v[2]);
+        open_net = rw[i].net;
+    }
+    fprintf(f, "%s\n  }\n}\n", open_net ? "\n    }" : "");
+    return afile_commit(&a);
+}
+
 int layers_run(const layers_spec *s)
 {
     if (!s->weights && s->random_seed < 0)
@@ -299,7 +352,7 @@ int layers_run(const layers_spec *s)
     for (int k = 0; k < 2 && !rc; k++)
         rc = read_counts(s->out_dir, nets[k], &rw, &n, &cap);
     if (!rc)
-        rc = write_tables(s->out_dir, rw, n);
+        rc = write_tables(s->out_dir, rw, n) || write_summary(s, rw, n) ? -1 : 0;
     free(rw);
     if (!rc && !s->no_plot)
         rc = layers_draw(s->out_dir, s->title);
@@ -362,7 +415,7 @@ int layers_draw(const char *out_dir, const char *title)
     fig_gp_quote(m, "data", data);
     fig_gp_quote(m, "cats", cats);
     fig_gp_quote(m, "nets", netsl);
-    fig_gp_quote(m, "plottitle", title ? title : "");
+    fig_gp_quote_label(m, "plottitle", title ? title : "");
     fclose(m);
     int rc = fig_run("layers_unique", out_dir, vars, 1);
     if (!rc)

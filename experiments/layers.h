@@ -12,6 +12,8 @@
  *                              exists, so a stopped run resumes by skipping
  *                              complete networks
  *   <out>/layers.csv           net + the rows above, both networks
+ *   <out>/layers.json          format version (core/format.h), inputs,
+ *                              settings, each network's per-layer totals
  *   <out>/figures/layers_unique.{png,svg}    unique detectors per category
  *                              for each layer (per-category convention)
  *   <out>/figures/layers_fraction.{png,svg}  fraction of units that are

@@ -25,12 +25,13 @@
 #include "core/err.h"
 #include "core/jobs.h"
 #include "core/features.h"
-#include "core/fingerprint.h"
+#include "core/format.h"
 #include "core/npy.h"
 #include "core/result.h"
 #include "experiments/cli.h"
 #include "experiments/dist.h"
 #include "experiments/figures.h"
+#include "experiments/resume_key.h"
 #include "experiments/units_io.h"
 #include "linalg/apply.h"
 #include "linalg/rotation.h"
@@ -150,113 +151,6 @@ static int resolve_field(config *c)
     }
     free(json);
     return r < 0 ? -1 : 0;
-}
-
-/* config.effective.ini: the configuration of the latest run (rewritten each
- * time: what must match between runs is resume.key, not this text). */
-static int effective_config(const config *c)
-{
-    char *now = config_effective(c);
-    char *path = now ? nd_path_join(c->out_dir, "config.effective.ini") : NULL;
-    int rc = path ? afile_write_all(path, now, strlen(now)) : -1;
-    free(path);
-    free(now);
-    return rc;
-}
-
-/* resume.key: what every point depends on - the inputs by content (not by
- * path: a copied run folder or a dataset named through a symlink resumes) and
- * the settings that change a point's numbers.  alphas, draws, titles and
- * paths are not in it: a point is identified by its alpha and draw, so a run
- * with more alphas or draws computes only the new points. */
-static char *resume_key_text(const config *c)
-{
-    uint64_t dsig;
-    nd_fingerprint fa, fw;
-    if (broden_dataset_signature(c->dataset, c->categories, &dsig) || nd_fingerprint_file(c->npy, &fa) ||
-        (c->weights && nd_fingerprint_file(c->weights, &fw)))
-        return NULL;
-    char *text = NULL, b[128];
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) {
-        nd_fail("out of memory");
-        return NULL;
-    }
-    fprintf(f, "; What every point in this folder depends on (dissect sweep compares it on resume).\n"
-               "; Inputs by content, not by path; alphas and draws may grow.\n");
-    fprintf(f, "dataset = csv files %016llx, categories %s\n", (unsigned long long)dsig,
-            c->categories ? c->categories : "all");
-    nd_fingerprint_str(&fa, b, sizeof b);
-    fprintf(f, "activations = %s\n", b);
-    if (c->compute) {
-        fprintf(f, "model = %s\nlayer = %s\n", c->model, c->layer);
-        if (c->checkpoint) /* its weights reach the points through the activations' hash */
-            fprintf(f, "checkpoint = yes\n");
-        else if (c->weights) {
-            nd_fingerprint_str(&fw, b, sizeof b);
-            fprintf(f, "weights = %s\n", b);
-        } else
-            fprintf(f, "random_seed = %ld\n", c->random_seed);
-    }
-    config_write_dissect(f, c);
-    fprintf(f, "base_seed = %lu\n", c->base_seed);
-    if (fclose(f)) {
-        free(text);
-        nd_fail("out of memory");
-        return NULL;
-    }
-    return text;
-}
-
-/* The first line (1-based) where two texts differ, comment lines skipped;
- * 0 when equal.  *la, *lb: that line on each side (not terminated). */
-static int first_difference(const char *a, const char *b, const char **la, int *na, const char **lb, int *nb)
-{
-    for (int line = 1; *a || *b; line++) {
-        size_t ka = strcspn(a, "\n"), kb = strcspn(b, "\n");
-        if (*a != ';' || *b != ';') {
-            if (ka != kb || memcmp(a, b, ka)) {
-                *la = a, *na = (int)ka, *lb = b, *nb = (int)kb;
-                return line;
-            }
-        }
-        a += ka + (a[ka] == '\n');
-        b += kb + (b[kb] == '\n');
-    }
-    return 0;
-}
-
-/* Write resume.key, or check that the folder's one matches this run. */
-static int resume_key(const config *c)
-{
-    char *now = resume_key_text(c);
-    char *path = now ? nd_path_join(c->out_dir, "resume.key") : NULL;
-    if (!path) {
-        free(now);
-        return -1;
-    }
-    int rc = 0;
-    if (file_exists(path)) {
-        char *old = nd_read_text(path);
-        const char *la, *lb;
-        int na, nb, line = old ? first_difference(old, now, &la, &na, &lb, &nb) : -1;
-        if (line < 0)
-            rc = -1;
-        else if (line > 0 && !strncmp(lb, "activations", 11))
-            rc = nd_fail("%s: the activations changed since this folder's points were computed ('%.*s', now "
-                         "'%.*s'); use another output folder (--out) or remove %s", c->npy, na, la, nb, lb,
-                         c->out_dir);
-        else if (line > 0)
-            rc = nd_fail("%s:%d: this folder's points were computed with '%.*s', this run has '%.*s'; use "
-                         "another output folder (--out) or remove %s", path, line, na, la, nb, lb, c->out_dir);
-        free(old);
-    } else {
-        rc = afile_write_all(path, now, strlen(now));
-    }
-    free(path);
-    free(now);
-    return rc;
 }
 
 /* ---------------------------------------------------------------- tables */
@@ -1191,6 +1085,39 @@ static void closing_note(const sweep *s)
                "%s/figures/category_vs_alpha.{png,svg}\n", c->out_dir, c->out_dir);
 }
 
+/* sweep.json: what the run folder is (format version, inputs, settings,
+ * points), beside sweep.csv and summary.csv. */
+static int write_run_json(const config *c, int np)
+{
+    char *path = nd_path_join(c->out_dir, "sweep.json"), b[64];
+    afile a;
+    if (!path || afile_open(&a, path)) {
+        free(path);
+        return -1;
+    }
+    free(path);
+    FILE *f = a.f;
+    nd_format_begin(f, "sweep", ND_FORMAT_SWEEP);
+    fprintf(f, "  \"program_version\": \"%s\",\n  \"dataset\": ", ND_VERSION);
+    nd_json_str(f, c->dataset);
+    fprintf(f, ",\n  \"categories\": ");
+    nd_json_str(f, c->categories ? c->categories : "all");
+    fprintf(f, ",\n  \"activations\": ");
+    nd_json_str(f, c->npy);
+    fprintf(f, ",\n  \"profile\": \"%s\",\n", nd_profile_name(c->profile));
+    cli_fmt_double(b, sizeof b, c->quantile);
+    fprintf(f, "  \"quantile\": %s,\n", b);
+    cli_fmt_double(b, sizeof b, c->iou_threshold);
+    fprintf(f, "  \"iou_threshold\": %s,\n  \"alphas\": [", b);
+    for (int i = 0; i < c->n_alphas; i++) {
+        cli_fmt_double(b, sizeof b, c->alphas[i]);
+        fprintf(f, "%s%s", i ? ", " : "", b);
+    }
+    fprintf(f, "],\n  \"draws\": %d,\n  \"base_seed\": %lu,\n  \"points\": %d\n}\n", c->draws,
+            c->base_seed, np);
+    return afile_commit(&a);
+}
+
 int sweep_run(config *c, const sweep_opts *o)
 {
     sweep s;
@@ -1207,12 +1134,12 @@ int sweep_run(config *c, const sweep_opts *o)
      * scanned the finished points before any computes one */
     if (step(&s, sweep_check_inputs(c) || protect_inputs(c)) || step(&s, root ? lock_folder(&s) : 0) ||
         step(&s, root ? extract_inputs(&s) : 0) || step(&s, load_inputs(&s)) ||
-        step(&s, root ? resume_key(c) || effective_config(c) : 0) || step(&s, prepare_points(&s)) ||
+        step(&s, root ? resume_key_claim(c) || config_write_effective(c) : 0) || step(&s, prepare_points(&s)) ||
         step(&s, scan_finished(&s)) || run_points(&s))
         goto done;
     int wrote = 0;
     if (root && !(wrote = write_tables(c->out_dir, s.pts, s.np, c->alphas, c->n_alphas, &s.t) ||
-                          (c->probes && probe_tables(&s)))) {
+                          write_run_json(c, s.np) || (c->probes && probe_tables(&s)))) {
         log_line(c->out_dir, "tables written: %d points (%d computed now)", s.np, s.n_computed);
         if (!o->no_plot)
             wrote = fig_draw(c->out_dir);

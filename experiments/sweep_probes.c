@@ -182,7 +182,8 @@ static int draw(const config *c, const broden *ds)
         }
         fig_gp_quote(m, "summary", sum);
         fig_gp_quote(m, "cat", broden_category_name(ds, k));
-        fig_gp_quote(m, "plottitle", config_title(c, title, sizeof title));
+        fig_gp_quote_label(m, "catlabel", broden_category_name(ds, k));
+        fig_gp_quote_label(m, "plottitle", config_title(c, title, sizeof title));
         fclose(m);
         snprintf(base, sizeof base, "probes_%s", broden_category_name(ds, k));
         rc = fig_gnuplot(script, c->out_dir, base, vars, 0);

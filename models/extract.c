@@ -20,6 +20,7 @@
 #include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
+#include "core/format.h"
 #include "core/jobs.h"
 #include "core/npy.h"
 #include "models/image.h"
@@ -432,7 +433,7 @@ static int write_geometry(const char *out_npy, const char *model, const char *la
         return -1;
     }
     const net_layer *L = &net->layers[li];
-    fputs("{\"model\": ", a.f);
+    fprintf(a.f, "{\"format\": \"geometry\", \"%s\": %d, \"model\": ", ND_FORMAT_KEY, ND_FORMAT_GEOMETRY);
     nd_json_str(a.f, model);
     fputs(", \"layer\": ", a.f);
     nd_json_str(a.f, layer);

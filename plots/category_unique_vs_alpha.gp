@@ -43,7 +43,7 @@ do for [fmt in "png svg"] {
     set ylabel "unique detectors of the category"
     set key top right box opaque
     plot for [i=1:n] summary using "alpha":(column(col(i, "min"))):(column(col(i, "max"))) with filledcurves lc rgb catcolour(i) notitle, \
-         for [i=1:n] summary using "alpha":(column(col(i, "mean"))) with linespoints lw 2 pt 7 lc rgb catcolour(i) title word(cats, i)
+         for [i=1:n] summary using "alpha":(column(col(i, "mean"))) with linespoints lw 2 pt 7 lc rgb catcolour(i) title word(cats, i) noenhanced
     unset multiplot
     unset output
 }

@@ -5,7 +5,8 @@
 # Reads a layers run's layers_plot.csv (columns "<net>_<category>_fraction").
 # Variables (gnuplot -e):
 #   data      path of layers_plot.csv       cats     category names, space separated
-#   nets      "trained random" (present ones)  plottitle  title line
+#   nets      "trained random" (present ones)  plottitle  title line (escaped
+#             for enhanced text: figures.c fig_gp_quote_label)
 #   outbase   output path without extension
 # Writes outbase.png (pngcairo if available, else png) and outbase.svg.
 
@@ -17,6 +18,7 @@ if (!exists("plottitle")) plottitle = ""
 set datafile separator ","
 set title sprintf("Fraction of units that are detectors, per category, by layer\n{/*0.8 %s}", plottitle)
 set xlabel "layer"
+set xtics noenhanced  # layer names from the data, shown as written
 set ylabel "fraction of units (detectors of the category)"
 set yrange [0:*]
 set key outside right top box
@@ -36,6 +38,6 @@ do for [fmt in "png svg"] {
     }
     set output outbase.".".fmt
     plot for [k=1:nn] for [i=1:nc] data using "index":(column(word(nets, k)."_".word(cats, i)."_fraction")):xtic(2) \
-         with linespoints lw 2 pt 7 dt k lc rgb catcolour(i) title word(cats, i)." (".word(nets, k).")"
+         with linespoints lw 2 pt 7 dt k lc rgb catcolour(i) title word(cats, i)." (".word(nets, k).")" noenhanced
     unset output
 }

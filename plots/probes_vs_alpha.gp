@@ -4,11 +4,13 @@
 # Reads probe_summary.csv.  Variables:
 #   summary   path of probe_summary.csv    cat       the category
 #   plottitle "network layer on dataset"   outbase   output path without extension
+#   catlabel  the category as a title shows it (escaped for enhanced text)
 if (!exists("summary") || !exists("outbase") || !exists("cat")) {
     print "usage: gnuplot -e \"summary='RUN/probe_summary.csv'; cat='object'; outbase='out/probes_object'\" probes_vs_alpha.gp"
     exit status 2
 }
 if (!exists("plottitle")) plottitle = ""
+if (!exists("catlabel")) catlabel = cat
 set datafile separator ","
 sel(c) = (strcol("category") eq cat) ? column(c) : NaN
 set offsets 0.03, 0.03, 0, 0
@@ -23,7 +25,7 @@ do for [fmt in "png svg"] {
         set terminal svg size 960,900 enhanced font "Sans,11" background rgb "white"
     }
     set output outbase.".".fmt
-    set multiplot layout 2,1 title sprintf("Category %s under rotation Q^{/Symbol a} (test images, mean over draws)\n{/*0.8 %s}", cat, plottitle)
+    set multiplot layout 2,1 title sprintf("Category %s under rotation Q^{/Symbol a} (test images, mean over draws)\n{/*0.8 %s}", catlabel, plottitle)
     set xlabel "rotation power {/Symbol a}"
     set ylabel "test IoU (mean over concepts)"
     set yrange [0:*]

@@ -8,6 +8,7 @@
 #include "report/html.h"
 #include "core/afile.h"
 #include "core/err.h"
+#include "core/format.h"
 #include "core/json.h"
 #include "models/extract.h"
 
@@ -306,7 +307,8 @@ static int write_data(const rpt_page *pg, const char *path)
     if (afile_open(&a, path))
         return -1;
     FILE *f = a.f;
-    fprintf(f, "var ND = {\"gap\": %d, \"scale\": %d, \"units\": [\n", RPT_GAP, pg->scale);
+    fprintf(f, "var ND = {\"format\": \"report\", \"%s\": %d, \"gap\": %d, \"scale\": %d, \"units\": [\n",
+            ND_FORMAT_KEY, ND_FORMAT_REPORT, RPT_GAP, pg->scale);
     for (size_t u = 0; u < r->K; u++) {
         int cw = 1, ch = 1;
         for (size_t s = 0; s < pg->k; s++) {

@@ -3,7 +3,8 @@
 # the quick sweep re-run now must equal tests/golden/quick within rtol 1e-9,
 # atol 1e-12; and the comparison must fail when a golden value is perturbed
 # beyond tolerance (per-unit IoU, a count in sweep.csv, a summary member, a
-# missing point), and pass when the perturbation is within a looser tolerance.
+# missing point), and pass when the perturbation is within a looser tolerance;
+# the same for the layers golden run (tests/golden/layers).
 source tests/lib_cli.sh
 export DATA=$ND_SHARED ND_QUIET=1
 GOLD=tests/golden/quick
@@ -62,6 +63,71 @@ expect_diff "perturbed summary.json detected" "^DIFF points/a0_d0/summary.json: 
 cp -r "$GOLD" "$T/g4"
 rm -r "$T/g4/points/a1_d1"
 expect_diff "missing point detected" "^DIFF points/a1_d1: point only in A" "$ND_BIN" compare "$GOLD" "$T/g4"
+
+# The layers golden run (tests/golden/layers; re-run by cli_layers.sh): rows
+# of layers.csv and counts.csv are matched on (net, layer, category) and
+# (layer, category); net, layer, index, units and category compare exactly.
+LG=tests/golden/layers
+expect_ok "layers golden equals itself" "$ND_BIN" compare "$LG" "$LG"
+cp -r "$LG" "$T/l0"
+{ head -1 "$LG/layers.csv"; tail -n +2 "$LG/layers.csv" | sort -r; } >"$T/l0/layers.csv"
+expect_ok "layers.csv rows in another order still match (by key)" "$ND_BIN" compare "$T/l0" "$LG"
+cp -r "$LG" "$T/l1"
+awk -F, -v OFS=, '$1 == "trained" && $2 == "fire9" && $5 == "color" { $6 = $6 + 1 } { print }' \
+    "$LG/layers.csv" >"$T/l1/layers.csv"
+expect_diff "perturbed layers.csv count detected, even at rtol 1e-3" \
+    "^DIFF layers.csv: row 5 \(net=trained, layer=fire9, category=color\), column detectors: 7 vs 6" \
+    "$ND_BIN" compare --rtol 1e-3 "$T/l1" "$LG"
+cp -r "$LG" "$T/l2"
+awk -F, -v OFS=, '$1 == "conv1" && $4 == "color" { $6 = $6 - 1 } { print }' \
+    "$LG/random/counts.csv" >"$T/l2/random/counts.csv"
+expect_diff "perturbed counts.csv detected" \
+    "^DIFF random/counts.csv: row 2 \(layer=conv1, category=color\), column unique_percat: 1 vs 2" \
+    "$ND_BIN" compare "$T/l2" "$LG"
+cp -r "$LG" "$T/l3"
+awk -F, -v OFS=, 'NR == 2 { $4 = sprintf("%.17g", $4 * (1 + 1e-4)) } { print }' \
+    "$LG/trained/fire9/result.csv" >"$T/l3/trained/fire9/result.csv"
+expect_diff "perturbed layer IoU detected beyond rtol 1e-5" \
+    "^DIFF trained/fire9/result.csv: row 2 \(unit=[0-9]+\), column score: .*rel 0.0001" \
+    "$ND_BIN" compare --rtol 1e-5 --atol 1e-8 "$T/l3" "$LG"
+cp -r "$LG" "$T/l4"
+rm -r "$T/l4/random/conv1"
+expect_diff "missing layer detected" "^DIFF random/conv1: layer only in B" "$ND_BIN" compare "$T/l4" "$LG"
+cp -r "$LG" "$T/l5"
+sed -i 's/"fire9": {"units": 512, "detectors": 6,/"fire9": {"units": 512, "detectors": 5,/' "$T/l5/layers.json"
+expect_diff "perturbed layers.json detected" "^DIFF layers.json: networks.trained.fire9.detectors: 5 vs 6" \
+    "$ND_BIN" compare "$T/l5" "$LG"
+cp -r "$LG" "$T/l6"
+sed -i 's/^trained,fire9,1,512,/trained,fire9,1,512.0001,/' "$T/l6/layers.csv"
+expect_diff "a layer's unit count within rtol is still another count" "column units: 512.0001 vs 512" \
+    "$ND_BIN" compare --rtol 1e-3 "$T/l6" "$LG"
+
+# Format versions (core/format.h): outputs of two formats are refused with
+# one line naming both, before any difference is printed.
+cp -r "$GOLD/points/a0_d0" "$T/v2"
+sed -i 's/"format_version": 1,/"format_version": 2,/' "$T/v2/summary.json"
+expect_fail "another format version refused" 1 \
+    "summary\.json has format version 2, .*golden/quick/points/a0_d0/summary\.json has 1: outputs of different formats are not compared" \
+    "$ND_BIN" compare "$T/v2" "$GOLD/points/a0_d0"
+cp -r "$GOLD/points/a0_d0" "$T/v0"
+sed -i '/"format_version": 1,/d' "$T/v0/summary.json"
+expect_fail "a summary from before format versions refused" 1 "v0/summary\.json has format version none, .* has 1" \
+    "$ND_BIN" compare "$T/v0" "$GOLD/points/a0_d0"
+cp -r "$GOLD" "$T/v3"
+rm "$T/v3/sweep.json"
+awk -F, -v OFS=, 'NR == 2 { $5 = $5 + 1 } { print }' "$GOLD/sweep.csv" >"$T/v3/sweep.csv"
+out=$("$ND_BIN" compare "$T/v3" "$GOLD" 2>"$T/v3.err"); rc=$?
+if [ $rc = 1 ] && [ -z "$out" ] && grep -q "v3/sweep.json has format version none, .*sweep.json has 1" "$T/v3.err"; then
+    ok "a sweep folder from before versions refused before any difference: $(cat "$T/v3.err")"
+else bad "unversioned sweep folder: exit $rc, stdout '$out', stderr $(cat "$T/v3.err")"; fi
+cp -r "$LG" "$T/v4"
+sed -i 's/"format_version": 1,/"format_version": 2,/' "$T/v4/layers.json"
+expect_fail "a layers folder of another format refused" 1 "v4/layers\.json has format version 2, .*layers\.json has 1" \
+    "$ND_BIN" compare "$T/v4" "$LG"
+printf '{"format": 1, "seed": 3}\n' >"$T/w1.json"
+printf '{"format": 2, "seed": 3}\n' >"$T/w2.json"
+expect_fail "world.json's numeric format is its version" 1 "w1\.json has format version 1, .*w2\.json has 2" \
+    "$ND_BIN" compare "$T/w1.json" "$T/w2.json"
 
 # Other forms: two points, two files; errors
 expect_ok "compare two point folders" "$ND_BIN" compare "${tol[@]+"${tol[@]}"}" "$T/run/points/a0.5_d1" "$GOLD/points/a0.5_d1"

@@ -2,6 +2,7 @@
 # run on the NetDissect-Lite mini fixture (few iterations: the numbers are
 # tested in test_probe.c; here the files, columns and summary members).
 source tests/lib_cli.sh
+ND_SHARED=$(cd "$ND_SHARED" && pwd) # absolute: the configs written below live in a temporary folder
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 M=$ND_SHARED/fixtures/netdissect-lite-mini

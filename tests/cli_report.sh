@@ -18,6 +18,8 @@ n=$(ls $T/rep/sprites 2>/dev/null | wc -l)
 [ "$n" = 256 ] && ok "one sprite per unit (256)" || bad "$n sprites, expected 256"
 [ -f $T/rep/index.html ] && [ -f $T/rep/unit.html ] && [ -f $T/rep/data.js ] && ok "index.html, unit.html, data.js" \
     || bad "pages missing: $(ls $T/rep)"
+grep -q '^var ND = {"format": "report", "format_version": 1,' $T/rep/data.js && ok "data.js carries its format version" \
+    || bad "data.js without a format version: $(head -c 80 $T/rep/data.js)"
 rows=$(grep -c '<tr data-cat=' $T/rep/index.html)
 [ "$rows" = 256 ] && ok "unit table has 256 rows" || bad "unit table has $rows rows"
 grep -q 'src="http\|href="http\|src="//' $T/rep/*.html && bad "a page fetches from the network" || ok "nothing fetched from the network"

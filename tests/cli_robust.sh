@@ -146,12 +146,15 @@ else bad "truncated point.csv: $(tail -1 <<<"$out")"; fi
 same "then sweep.csv as before" "$T/base/sweep.csv" "$T/base.sweep.saved"
 echo "[15: the temporary of a features run killed with -9 is removed by the next run]"
 mkdir -p "$T/feat"
+# feat [OLD]: start a features run and wait for its own temporary (not OLD,
+# the killed run's: under load the next run may not have opened yet)
 feat() { "$ND_BIN" features --model squeezenet --random-weights 3 --dataset "$FIX/dataset" --layer fire9 \
     --out "$T/feat/f.npy" >/dev/null 2>&1 & pid=$!
-    for _ in $(seq 300); do ls "$T/feat"/f.npy.tmp.* >/dev/null 2>&1 && break; sleep 0.1; done; sleep 0.2; }
+    for _ in $(seq 300); do ls "$T/feat" | grep -vxF "${1:-}" | grep -q '^f\.npy\.tmp\.' && break; sleep 0.1; done
+    sleep 0.2; }
 feat; kill -KILL $pid; wait $pid 2>/dev/null
 first=$(ls "$T/feat")
-feat; kill -TERM $pid; wait $pid 2>/dev/null   # the second run's own temporary goes with SIGTERM
+feat "$first"; kill -TERM $pid; wait $pid 2>/dev/null   # the second run's own temporary goes with SIGTERM
 if [ -n "$first" ] && [ -z "$(ls "$T/feat")" ]; then ok "kill -9 left $first, the next run removed it"
 else bad "after kill -9 ($first) and another run: $(ls "$T/feat" | tr '\n' ' ')"; fi
 
