@@ -32,6 +32,7 @@
  *   make bench       -> 6,000 images generated, measured at 400, 2,000 and 6,000
  *   make bench-full  -> 63,305 images (and scales 4,000 and 16,000), with the sweep
  */
+#include "core/blas.h"
 #include "core/afile.h"
 #include "core/broden.h"
 #include "core/dissect.h"
@@ -903,6 +904,7 @@ static void full_scale_goals(size_t n, const scale_times *st, double peak_gb)
 
 int main(int argc, char **argv)
 {
+    nd_blas_fix_kernel(argv);
     size_t n = 6000;
     int sweep = 0, gen_only = 0;
     const char *cache = "results/bench-cache";

@@ -7,6 +7,7 @@
  *
  *     build/bench/bench_probe [--dataset DIR] [--features F.npy] [--alpha A]
  */
+#include "core/blas.h"
 #include "core/broden.h"
 #include "core/err.h"
 #include "core/jobs.h"
@@ -46,6 +47,7 @@ static void stage(void *ctx, const char *name, size_t done, size_t total)
 
 int main(int argc, char **argv)
 {
+    nd_blas_fix_kernel(argv);
     const char *dataset = "results/cache/msrc-v2", *features = "results/cache/msrc-v2-fire9.npy";
     double alpha = 0;
     for (int i = 1; i + 1 < argc; i += 2) {

@@ -11,6 +11,7 @@
  *
  * usage: bench_report [--threads N] [--reps R]
  */
+#include "core/blas.h"
 #include "core/afile.h"
 #include "core/broden.h"
 #include "core/dissect.h"
@@ -121,6 +122,7 @@ static double tally_overhead(const broden *ds, const nd_features *f, const nd_op
 
 int main(int argc, char **argv)
 {
+    nd_blas_fix_kernel(argv);
     int threads = 2, reps = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--threads"))

@@ -21,6 +21,7 @@
  * two cores.)  Each figure is the best of 3 repetitions; the spread
  * (worst / best) says how noisy the machine was.
  */
+#include "core/blas.h"
 #include "core/err.h"
 #include "core/jobs.h"
 #include "linalg/apply.h"
@@ -146,8 +147,10 @@ static void time_read(const nd_features *f, const float *Rf, const float *pool, 
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    nd_blas_fix_kernel(argv);
     const size_t N = 5000, K = 256, h = 13, w = 13, hw = h * w, per = K * hw;
     const size_t POOL = 512, BLOCK = 64; /* 512 is a multiple of 64 */
     printf("OpenBLAS threads: %d\n", openblas_get_num_threads());

@@ -13,6 +13,7 @@
  * (0.5 s on 2 quiet cores); the rotation's share of a point is reported
  * against the sgemm peak by bench_rotate.
  */
+#include "core/blas.h"
 #include "core/afile.h"
 
 #include <limits.h>
@@ -79,8 +80,10 @@ static double sweep_seconds(const char *bin, const char *cache, int points, doub
     return now() - t0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    nd_blas_fix_kernel(argv);
     const char *sh = getenv("ND_SHARED") ? getenv("ND_SHARED") : "../shared";
     const char *bin = getenv("ND_BIN") ? getenv("ND_BIN") : "build/dissect";
     const char *cache = "results/bench-cache";

@@ -8,6 +8,7 @@
  * and fully connected layers; backward = the weight gradients (same count)
  * plus the input gradients of every layer but the first.
  */
+#include "core/blas.h"
 #include "core/jobs.h"
 #include "models/net.h"
 #include "train/table.h"
@@ -52,8 +53,10 @@ static double sgemm_peak(void)
     return 2.0 * S * S * S / best * 1e-9;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    nd_blas_fix_kernel(argv);
     tr_table tab = {0};
     int nl = (int)(sizeof alexnet_like / sizeof *alexnet_like);
     for (int i = 0; i < nl; i++)

@@ -10,6 +10,7 @@
  *
  * usage: bench_world [--images N] [--write N] [--dir DIR]
  */
+#include "core/blas.h"
 #include "core/afile.h"
 #include "core/err.h"
 #include "core/jobs.h"
@@ -70,6 +71,7 @@ static void write_rate(const char *base, const char *colors, size_t n)
 
 int main(int argc, char **argv)
 {
+    nd_blas_fix_kernel(argv);
     size_t n = 8000, nw = 1000;
     const char *dir = "results";
     for (int i = 1; i + 1 < argc; i += 2) {

@@ -25,4 +25,15 @@ static inline int nd_blas_serial_begin(void)
 
 static inline void nd_blas_serial_end(int saved) { openblas_set_num_threads(saved); }
 
+/* The kernel OpenBLAS should have picked when it fell back to a generic one
+ * on a CPU with AVX2 (see blas.c), or NULL when its choice is fine or
+ * OPENBLAS_CORETYPE is set. */
+const char *nd_blas_better_kernel(void);
+
+/* Call first thing in main(): if nd_blas_better_kernel() names a kernel, set
+ * OPENBLAS_CORETYPE to it and re-execute the program with the same argv
+ * (the kernel is chosen when the library loads).  Returns if nothing is to
+ * be done or the re-exec failed. */
+void nd_blas_fix_kernel(char **argv);
+
 #endif

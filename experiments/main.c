@@ -1,4 +1,5 @@
 /* main.c - the dissect binary: one program, one subcommand per task. */
+#include "core/blas.h"
 #include "core/afile.h"
 #include "core/err.h"
 #include "experiments/cli.h"
@@ -44,6 +45,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    nd_blas_fix_kernel(argv);
     gsl_set_error_handler_off();
     afile_install_signal_handlers();
     signal(SIGXFSZ, SIG_IGN); /* over a file size limit: write() fails with EFBIG, reported */

@@ -20,6 +20,7 @@
  * Testing hook: ND_MPI_TEST_KILL=RANK:STEP makes rank RANK kill itself with
  * SIGKILL at its STEP-th step boundary (tests/cli_mpi.sh).
  */
+#include "core/blas.h"
 #include "core/afile.h"
 #include "core/err.h"
 #include "core/jobs.h"
@@ -217,6 +218,7 @@ static int dispatch(int argc, char **argv, nd_dist *d)
 
 int main(int argc, char **argv)
 {
+    nd_blas_fix_kernel(argv);
     if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
         fprintf(stderr, "dissect-mpi: MPI_Init failed\n");
         return ND_EXIT_FAIL;

@@ -50,5 +50,15 @@ expect_fail "classify truncated weights" 1 "short.net: truncated in layer" "$ND_
 out=$("$ND_BIN" classify --weights "$W" "$MSRC/images/11_8_s.jpg" "$MSRC/images/16_10_s.jpg" 2>&1)
 if echo "$out" | sed -n 2p | grep -q "919 street sign" && echo "$out" | sed -n 8p | grep -q "255 Leonberg"; then
     ok "classify top-1"; else bad "classify: $out"; fi
+# OpenBLAS falls back to its SSE3 "Prescott" kernel on CPUs newer than its
+# model table (5x slower sgemm); dissect then restarts itself with a kernel
+# the CPU runs (core/blas.c).  A value the user set is kept.
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+    core=$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 "$ND_BIN" --help 2>&1 | grep '^Core:' | tail -1)
+    case "$core" in *Prescott*|*Core2*|*Nehalem*|*Sandybridge*|"") bad "BLAS kernel without OPENBLAS_CORETYPE: '$core'";;
+        *) ok "BLAS kernel without OPENBLAS_CORETYPE: $core";; esac
+    core=$(OPENBLAS_CORETYPE=Nehalem OPENBLAS_VERBOSE=2 "$ND_BIN" --help 2>&1 | grep '^Core:' | tail -1)
+    if [ "$core" = "Core: Nehalem" ]; then ok "OPENBLAS_CORETYPE set by the user is kept"; else bad "user's OPENBLAS_CORETYPE: '$core'"; fi
+fi
 rm -rf "$T"
 finish
