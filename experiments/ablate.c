@@ -161,6 +161,8 @@ static int intact(abl_ctx *c)
 int abl_measure(abl_ctx *c, const abl_set *s)
 {
     abl_runner r = {c->net, c->layer, c->last, c->N, c->act, c->a->o.threads};
+    if (c->done == 0)
+        c->tc = nd_now();
     if (abl_run(&r, s, c->scratch))
         return -1;
     for (size_t i = 0; i < c->N; i++) {
@@ -176,17 +178,49 @@ int abl_measure(abl_ctx *c, const abl_set *s)
         c->drop[i] = c->ptop[i] - exp((double)v[c->top[i]] - v[b]) / z;
     }
     c->done++;
-    double dt = nd_now() - c->t0;
-    cli_progress("ablate: condition %d/%d, %.1f s elapsed, ~%.0f s left", c->done, c->total, dt,
-                 c->total > c->done ? dt / c->done * (c->total - c->done) : 0.0);
+    double dt = nd_now() - c->tc;
+    cli_progress("ablate: condition %d/%d, %.1f s elapsed, ~%.0f s left", c->done, c->total,
+                 nd_now() - c->t0, c->total > c->done ? dt / c->done * (c->total - c->done) : 0.0);
     return 0;
 }
 
-static int open_all(abl_ctx *c)
+static int find_label(const broden *ds, const char *name);
+
+/* Choices that need the network and dataset but no work yet: a usage
+ * error (exit 2) when wrong. */
+static int validate(const abl_ctx *c)
+{
+    const abl_args *a = c->a;
+    int *u = NULL, k;
+    if (a->units && abl_parse_units(a->units, c->K, &u, &k, "--units"))
+        return -1;
+    free(u);
+    for (int i = 0; i < a->nk; i++)
+        if (a->ks[i] > c->K)
+            return nd_fail("--k: %d units asked for, %s has %d", a->ks[i], a->layer, c->K);
+    int found = !a->category;
+    for (size_t j = 0; !found && j < broden_num_categories(c->ds); j++)
+        found = !strcmp(broden_category_name(c->ds, j), a->category);
+    if (!found)
+        return nd_fail("--category: '%s' is not a category of %s", a->category, a->dataset);
+    char *cp = a->concepts ? strdup(a->concepts) : NULL, *sv = NULL;
+    int rc = 0;
+    for (char *t = cp ? strtok_r(cp, ",", &sv) : NULL; t && !rc; t = strtok_r(NULL, ",", &sv))
+        if (find_label(c->ds, t) < 0)
+            rc = nd_fail("--concepts: '%s' is not a label of %s", t, a->dataset);
+    free(cp);
+    return rc;
+}
+
+static int open_all(abl_ctx *c, int *usage)
 {
     const abl_args *a = c->a;
     if (broden_open(&c->ds, a->dataset, NULL) || open_net(c))
         return -1;
+    if (validate(c)) {
+        *usage = 1;
+        return -1;
+    }
     c->N = broden_num_images(c->ds);
     size_t per = (size_t)c->K * c->hw;
     c->act = nd_malloc(sizeof(float) * per * (c->N ? c->N : 1));
@@ -196,7 +230,7 @@ static int open_all(abl_ctx *c)
     c->ptop = nd_malloc(sizeof(double) * c->N), c->drop = nd_malloc(sizeof(double) * c->N);
     c->changed = nd_malloc(c->N);
     if (!c->act || !c->intact || !c->scratch || !c->top || !c->pred || !c->ptop || !c->drop ||
-        !c->changed)
+        !c->changed || nd_mkdirs(a->out))
         return -1;
     int rc = a->features ? act_from_npy(c) : act_from_images(c);
     cli_progress_done();
@@ -368,7 +402,8 @@ int abl_experiment(const abl_args *a)
     memset(&c, 0, sizeof c);
     c.a = a;
     c.t0 = nd_now();
-    int rc = nd_mkdirs(a->out) || open_all(&c) || dissect_all(&c) || pick_concepts(&c);
+    int usage = 0;
+    int rc = open_all(&c, &usage) || dissect_all(&c) || pick_concepts(&c);
     if (!rc && c.nc == 0)
         rc = nd_fail("%s: no concept has a unit with IoU above 0", a->dataset);
     if (!rc && !(c.present = nd_malloc((size_t)c.nc * c.N)))
@@ -379,5 +414,5 @@ int abl_experiment(const abl_args *a)
     }
     cli_progress_done();
     ctx_free(&c);
-    return rc ? -1 : 0;
+    return usage ? ABL_USAGE : rc ? -1 : 0;
 }

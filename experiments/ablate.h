@@ -16,7 +16,8 @@
  *            split by the drop in its balanced accuracy (recall + TNR) / 2
  *            when removed alone, the top k removed together on the test
  *            split, against k random units                -> classes.csv
- *   figure   figures/effect_vs_k.{png,svg}
+ *   figure   figures/ablate_effect.{png,svg} (plots/ablate_effect.gp) from
+ *            figures/effect_vs_k.dat
  */
 #ifndef ND_EXP_ABLATE_H
 #define ND_EXP_ABLATE_H
@@ -42,7 +43,10 @@ typedef struct {
  * naming `what`. */
 int abl_parse_units(const char *list, int K, int **units, int *k, const char *what);
 
-/* The whole experiment; 0, or -1 with nd_fail (nothing half-written). */
+/* The whole experiment; 0, or -1 with nd_fail (nothing half-written), or
+ * ABL_USAGE when a choice does not fit the network or dataset (a unit list,
+ * k, a concept or category name): checked before any work or output. */
+#define ABL_USAGE (-2)
 int abl_experiment(const abl_args *a);
 
 #endif

@@ -250,9 +250,6 @@ static int draw(const abl_ctx *c)
 int abl_effects(abl_ctx *c)
 {
     const abl_args *a = c->a;
-    for (int ki = 0; ki < a->nk; ki++)
-        if (a->ks[ki] > c->K)
-            return nd_fail("--k: %d units asked for, %s has %d", a->ks[ki], a->layer, c->K);
     c->total = a->nk * (a->random_draws + c->nc * (1 + a->rot_draws)) + !!a->units + !!a->category;
     char *path = nd_path_join(a->out, "effects.csv");
     double *fig = nd_malloc(sizeof(double) * 6 * (size_t)c->nc * a->nk + 1);

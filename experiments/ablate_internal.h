@@ -37,7 +37,7 @@ typedef struct {
     unsigned char *changed; /* [N] */
     int *pred;          /* [N] ablated top-1 */
     int done, total;    /* conditions, for the progress line */
-    double t0;
+    double t0, tc;      /* start; start of the first condition */
 } abl_ctx;
 
 /* One condition: the set applied, every image run; drop, changed, pred

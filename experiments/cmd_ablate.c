@@ -28,7 +28,7 @@ static void usage(FILE *f)
         "are removed and the rest of the network run.  On images that contain the\n"
         "concept and on the others: the mean drop of the probability of the class the\n"
         "intact network predicts, and the fraction of images whose top-1 class changes.\n\n"
-        "Writes DIR/effects.csv, DIR/figures/effect_vs_k.{png,svg} (+ .dat),\n"
+        "Writes DIR/effects.csv, DIR/figures/ablate_effect.{png,svg} (data: effect_vs_k.dat),\n"
         "DIR/dissection/ and DIR/dissection-rot-d<d>/ (dissect units' files), and with\n"
         "--classes DIR/classes.csv.  Files are replaced atomically.\n\n"
         "  --weights FILE        SqueezeNet v1.0 compressed_SqueezeNet.net\n"
@@ -51,7 +51,8 @@ static void usage(FILE *f)
         "                        classes (a trained world network: scene): balanced\n"
         "                        accuracy drops per class -> classes.csv\n"
         "  --train-split S       ranking split for --classes (default train)\n"
-        "  --test-split S        measuring split for --classes (default test)\n"
+        "  --test-split S        measuring split for --classes (default val: the\n"
+        "                        held-out split of `dissect world`)\n"
         "  --profile P           dissection profile (default netdissect)\n"
         "  --quantile Q          top quantile (default 0.005)\n"
         "  --iou-threshold T     detector if IoU > T (default 0.04)\n"
@@ -203,7 +204,7 @@ static void defaults(abl_args *a)
     a->nk = 5;
     a->random_draws = 5, a->rot_draws = 1;
     a->random_seed = 1, a->rot_seed = 1;
-    a->train_split = "train", a->test_split = "test";
+    a->train_split = "train", a->test_split = "val";
 }
 
 static int check(const abl_args *a, const char *cmd)
@@ -256,7 +257,8 @@ int cmd_ablate(int argc, char **argv)
         rc = cli_fail();
     if (!rc) {
         double t0 = nd_now();
-        rc = abl_experiment(&a) ? cli_fail() : ND_EXIT_OK;
+        int r = abl_experiment(&a);
+        rc = r == ABL_USAGE ? cli_usage_error(argv[0], "%s", nd_errmsg()) : r ? cli_fail() : ND_EXIT_OK;
         if (rc == ND_EXIT_OK)
             fprintf(stderr, "ablate: wrote %s in %.1f s\n", a.out, nd_now() - t0);
     }
