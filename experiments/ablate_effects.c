@@ -95,16 +95,35 @@ static double top_of(const abl_ctx *c, const nd_result *r, int ci, int k, int *u
     return m;
 }
 
-/* fig[(ci * nk + ki) * 6 + ...]: top with, top without, random with (mean,
- * sd), rotated with (mean, sd) */
+#define FIGC 8 /* figure columns per (concept, k) */
+
+/* k random rotated units (the random draws' unit numbers, directions rows
+ * of the first rotation): the baseline of the rotated detectors, as random
+ * units are of the detectors. */
+static int random_rotated(abl_ctx *c, int k, int *u, acc *rr)
+{
+    int rc = 0;
+    for (int d = 0; d < c->a->random_draws && !rc; d++) {
+        abl_set s;
+        rc = abl_random_units(c->K, k, c->a->random_seed + (unsigned long)d, u) ||
+             abl_dirs(&s, c->K, c->Q, u, k, "random rotated units") || abl_measure(c, &s);
+        abl_free(&s);
+        for (int ci = 0; ci < c->nc && !rc; ci++)
+            acc_add(&rr[ci], c, ci);
+    }
+    return rc;
+}
+
+/* fig[(ci * nk + ki) * FIGC + ...]: top with, top without, random with
+ * (mean, sd), rotated with (mean, sd), random rotated with (mean, sd) */
 static int one_k(abl_ctx *c, FILE *f, int ki, double *fig, int *u, double *score)
 {
     const abl_args *a = c->a;
     int k = a->ks[ki];
-    acc *rnd = nd_calloc((size_t)c->nc, sizeof *rnd);
+    acc *rnd = nd_calloc((size_t)c->nc * 2, sizeof *rnd), *rr = rnd + c->nc;
     if (!rnd)
         return -1;
-    int rc = 0;
+    int rc = a->rot_draws ? random_rotated(c, k, u, rr) : 0;
     for (int d = 0; d < a->random_draws && !rc; d++) {
         rc = abl_random_units(c->K, k, a->random_seed + (unsigned long)d, u) ||
              measure_units(c, u, k, "random units");
@@ -113,7 +132,7 @@ static int one_k(abl_ctx *c, FILE *f, int ki, double *fig, int *u, double *score
     }
     char us[4096];
     for (int ci = 0; ci < c->nc && !rc; ci++) {
-        double *g = fig + ((size_t)ci * a->nk + ki) * 6;
+        double *g = fig + ((size_t)ci * a->nk + ki) * FIGC;
         acc top = {0}, rot = {0};
         double iou = top_of(c, &c->res, ci, k, u, score);
         abl_units_str(us, sizeof us, u, k);
@@ -134,11 +153,14 @@ static int one_k(abl_ctx *c, FILE *f, int ki, double *fig, int *u, double *score
             if (!rc)
                 acc_add(&rot, c, ci);
         }
-        if (a->rot_draws)
+        if (a->rot_draws) {
             row(f, c, ci, "rotated", k, &rot, us, riou);
+            row(f, c, ci, "rotated-random", k, &rr[ci], "", NAN);
+        }
         g[0] = acc_mean(&top, 0), g[1] = acc_mean(&top, 1);
         g[2] = acc_mean(&rnd[ci], 0), g[3] = acc_sd(&rnd[ci], 0);
         g[4] = acc_mean(&rot, 0), g[5] = acc_sd(&rot, 0);
+        g[6] = acc_mean(&rr[ci], 0), g[7] = acc_sd(&rr[ci], 0);
     }
     free(rnd);
     return rc;
@@ -204,12 +226,13 @@ static int write_fig_data(const abl_ctx *c, const double *fig)
     afile af;
     int rc = !path || nd_mkdirs(dir) || afile_open(&af, path);
     for (int ci = 0; !rc && ci < c->nc; ci++) {
-        fprintf(af.f, "# %s\n# k top_with top_without random_with random_sd rotated_with rotated_sd\n",
+        fprintf(af.f, "# %s\n# k top_with top_without random_with random_sd rotated_with rotated_sd"
+                " rotated_random_with rotated_random_sd\n",
                 broden_label_name(c->ds, c->clabel[ci]));
         for (int ki = 0; ki < c->a->nk; ki++) {
-            const double *g = fig + ((size_t)ci * c->a->nk + ki) * 6;
+            const double *g = fig + ((size_t)ci * c->a->nk + ki) * FIGC;
             fprintf(af.f, "%d", c->a->ks[ki]);
-            for (int j = 0; j < 6; j++)
+            for (int j = 0; j < FIGC; j++)
                 fprintf(af.f, isnan(g[j]) ? " NaN" : " %.6g", g[j]);
             fputc('\n', af.f);
         }
@@ -250,9 +273,10 @@ static int draw(const abl_ctx *c)
 int abl_effects(abl_ctx *c)
 {
     const abl_args *a = c->a;
-    c->total = a->nk * (a->random_draws + c->nc * (1 + a->rot_draws)) + !!a->units + !!a->category;
+    c->total = a->nk * (a->random_draws * (1 + !!a->rot_draws) + c->nc * (1 + a->rot_draws)) +
+               !!a->units + !!a->category;
     char *path = nd_path_join(a->out, "effects.csv");
-    double *fig = nd_malloc(sizeof(double) * 6 * (size_t)c->nc * a->nk + 1);
+    double *fig = nd_malloc(sizeof(double) * FIGC * (size_t)c->nc * a->nk + 1);
     int *u = nd_malloc(sizeof(int) * (size_t)c->K);
     double *score = nd_malloc(sizeof(double) * (size_t)c->K);
     afile f;

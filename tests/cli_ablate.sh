@@ -78,6 +78,8 @@ same() { cmp -s "$T/a1/$1" "$T/a2/$1" && ok "$1: 1 and 2 threads identical" || b
 same effects.csv; same classes.csv; same dissection/result.csv; same dissection-rot-d1/result.csv
 rows=$(awk -F, 'NR > 1 && ($3 == "top" || $3 == "random" || $3 == "rotated")' "$T/a2/effects.csv" | wc -l)
 [ "$rows" = 27 ] && ok "effects.csv: 3 concepts x 3 k x 3 methods" || bad "effects.csv: $rows method rows, want 27"
+rr=$(awk -F, 'NR > 1 && $3 == "rotated-random"' "$T/a2/effects.csv" | wc -l)
+[ "$rr" = 9 ] && ok "effects.csv: 9 rotated-random rows" || bad "effects.csv: $rr rotated-random rows, want 9"
 awk -F, 'NR > 1 && $3 == "list"' "$T/a2/effects.csv" | grep -q ',list,2,1,1 5,' && ok "--units 1,5: one list row per concept" || bad "no list rows"
 grep -q ',category:color,' "$T/a2/effects.csv" && ok "--category color rows" || bad "no category rows"
 crow=$(awk 'NR > 1' "$T/a2/classes.csv" | wc -l)
