@@ -135,6 +135,20 @@ static int act_from_images(abl_ctx *c)
     return rc;
 }
 
+/* The top class *b of outputs v (first of ties) and the softmax's
+ * normaliser relative to it, sum exp(v - v[b]): p(k) = exp(v[k] - v[b]) / z. */
+static double top_class(const float *v, int C, int *b)
+{
+    int t = 0;
+    for (int k = 1; k < C; k++)
+        t = v[k] > v[t] ? k : t;
+    double z = 0;
+    for (int k = 0; k < C; k++)
+        z += exp((double)v[k] - v[t]);
+    *b = t;
+    return z;
+}
+
 /* Intact outputs: the rest of the network from the unchanged activations
  * (the same bytes as a full forward pass, test_ablate.c). */
 static int intact(abl_ctx *c)
@@ -145,14 +159,7 @@ static int intact(abl_ctx *c)
     if (abl_run(&r, &none, c->intact))
         return -1;
     for (size_t i = 0; i < c->N; i++) {
-        const float *v = c->intact + i * (size_t)c->C;
-        int b = 0;
-        for (int k = 1; k < c->C; k++)
-            b = v[k] > v[b] ? k : b;
-        double z = 0;
-        for (int k = 0; k < c->C; k++)
-            z += exp((double)v[k] - v[b]);
-        c->top[i] = b;
+        double z = top_class(c->intact + i * (size_t)c->C, c->C, &c->top[i]);
         c->ptop[i] = 1 / z;
     }
     return 0;
@@ -167,12 +174,8 @@ int abl_measure(abl_ctx *c, const abl_set *s)
         return -1;
     for (size_t i = 0; i < c->N; i++) {
         const float *v = c->scratch + i * (size_t)c->C;
-        int b = 0;
-        for (int k = 1; k < c->C; k++)
-            b = v[k] > v[b] ? k : b;
-        double z = 0;
-        for (int k = 0; k < c->C; k++)
-            z += exp((double)v[k] - v[b]);
+        int b;
+        double z = top_class(v, c->C, &b);
         c->pred[i] = b;
         c->changed[i] = b != c->top[i];
         c->drop[i] = c->ptop[i] - exp((double)v[c->top[i]] - v[b]) / z;
