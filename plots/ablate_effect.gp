@@ -23,7 +23,7 @@ set logscale x 2
 set xlabel "units removed k"
 set ylabel "drop of p(intact top-1 class)"
 set grid ytics lc rgb "#dddddd"
-set key top left font ",8" box opaque
+set key below font ",7" maxrows 3 samplen 2
 set style line 1 lc rgb "#d62728" lw 2 pt 7 ps 0.8
 set style line 2 lc rgb "#d62728" lw 1.5 pt 6 ps 0.8 dt 2
 set style line 3 lc rgb "#7f7f7f" lw 1.5 pt 5 ps 0.7
@@ -32,12 +32,12 @@ set style line 5 lc rgb "#9ecae1" lw 1.5 pt 8 ps 0.7 dt 3
 do for [fmt in "png svg"] {
     if (fmt eq "png") {
         if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
-            set terminal pngcairo size 420*cols,340*rows+40 enhanced font "Sans,10"
+            set terminal pngcairo size 420*cols,400*rows+40 enhanced font "Sans,10"
         } else {
-            set terminal png size 420*cols,340*rows+40 enhanced
+            set terminal png size 420*cols,400*rows+40 enhanced
         }
     } else {
-        set terminal svg size 420*cols,340*rows+40 enhanced font "Sans,10" background rgb "white"
+        set terminal svg size 420*cols,400*rows+40 enhanced font "Sans,10" background rgb "white"
     }
     set output outbase.".".fmt
     set multiplot layout rows,cols title "Switching units off: ".plottitle noenhanced
