@@ -27,6 +27,7 @@ int cmd_report(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_world(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_ablate(int argc, char **argv);
 
 /* The 1000 ImageNet class names of synset_words.txt (WordNet ids dropped). */
 int classify_read_synsets(const char *path, char ***names);

@@ -28,6 +28,7 @@ static const struct {
     {"compare", cmd_compare, "compare two result folders within tolerances"},
     {"report", cmd_report, "write a browsable site of each unit's top images and masks"},
     {"probe", cmd_probe, "linear and binary probes, best single units, units needed, IBD for one layer"},
+    {"ablate", cmd_ablate, "switch units off (a concept's detectors, random, rotated) and measure what the network loses"},
     {"world", cmd_world, "render a synthetic concept world as a Broden-format dataset"},
 };
 

@@ -181,6 +181,26 @@ fail:
     return -1;
 }
 
+int mdl_runner_open_net(mdl_runner **out, net_t *net, const char *source, const char *layer)
+{
+    *out = NULL;
+    if (net->in_c != 3)
+        return nd_fail("%s: input has %d channels, images have 3", source, net->in_c);
+    mdl_runner *r = nd_calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    r->net = *net;
+    r->borrowed = 1;
+    if (parse_layers(r, source, layer) || alloc_workspaces(r)) {
+        mdl_runner_close(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+const net_t *mdl_runner_net(const mdl_runner *r) { return &r->net; }
+
 void mdl_runner_shape(const mdl_runner *r, int *c, int *h, int *w)
 {
     mdl_runner_output(r, 0, c, h, w);
@@ -317,7 +337,7 @@ int mdl_runner_run_layers(mdl_runner *r, const char *const *paths, int n, float 
 /* ---------- dataset ---------- */
 
 /* Image paths (DIR/images/<image>) of index.csv, in row order. */
-static int read_index(const char *dir, char ***paths_out, size_t *n_out)
+int mdl_dataset_images(const char *dir, char ***paths_out, size_t *n_out)
 {
     *paths_out = NULL;
     *n_out = 0;
@@ -539,7 +559,7 @@ static int extract_run(mdl_runner *r, const char *model, const char *weights_lab
         nd_fail("%s: several layers are written into a folder (out/<layer>.npy), not one .npy", out);
         goto done;
     }
-    if (read_index(dataset_dir, &paths, &N) || (!m.single && nd_mkdirs(out)) ||
+    if (mdl_dataset_images(dataset_dir, &paths, &N) || (!m.single && nd_mkdirs(out)) ||
         multi_open(&m, r, out, N, batch))
         goto done;
     for (size_t i = 0; i < N; i += batch) {
@@ -605,16 +625,10 @@ int mdl_extract_net(net_t *net, const char *source, const char *dataset_dir,
 {
     if (batch < 1)
         return nd_fail("%s: batch size %d, expected >= 1", out_npy, batch);
-    if (net->in_c != 3)
-        return nd_fail("%s: input has %d channels, images have 3", source, net->in_c);
-    mdl_runner *r = nd_calloc(1, sizeof *r);
-    if (!r)
+    mdl_runner *r;
+    if (mdl_runner_open_net(&r, net, source, layer))
         return -1;
-    r->net = *net;
-    r->borrowed = 1;
-    int rc = -1;
-    if (!parse_layers(r, source, layer) && !alloc_workspaces(r))
-        rc = extract_run(r, "checkpoint", source, dataset_dir, layer, out_npy, 0, batch, progress, 1);
+    int rc = extract_run(r, "checkpoint", source, dataset_dir, layer, out_npy, 0, batch, progress, 1);
     mdl_runner_close(r);
     return rc;
 }

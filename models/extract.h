@@ -43,6 +43,10 @@ int mdl_extract_layers(const char *model, const char *weights, long random_seed,
 int mdl_extract_net(net_t *net, const char *source, const char *dataset_dir,
                     const char *layer, const char *out_npy, int batch, nd_progress progress);
 
+/* Image paths DIR/images/<image> of index.csv in row order (allocated;
+ * free each and the array). */
+int mdl_dataset_images(const char *dir, char ***paths, size_t *n);
+
 /* Receptive-field geometry of a layer in input pixels. */
 int mdl_layer_field(const char *model, const char *layer, int *offset, int *size, int *stride);
 
@@ -66,6 +70,11 @@ typedef struct mdl_runner mdl_runner;
 #define MDL_MAX_OUTPUTS 32
 int mdl_runner_open(mdl_runner **out, const char *model, const char *weights,
                     long random_seed, const char *layer);
+/* The same over a network built elsewhere (a trained checkpoint; borrowed,
+ * not freed; input as mdl_extract_net: squash-resized, NET_TRAINED_PIXEL). */
+int mdl_runner_open_net(mdl_runner **out, net_t *net, const char *source, const char *layer);
+/* The runner's network (for running parts of it, models/ablate.h). */
+const net_t *mdl_runner_net(const mdl_runner *r);
 void mdl_runner_shape(const mdl_runner *r, int *c, int *h, int *w); /* output 0 */
 int mdl_runner_outputs(const mdl_runner *r);
 /* Output k's shape per image; returns its layer name. */

@@ -431,6 +431,52 @@ const float *net_ws_output(const net_ws *ws, int i)
     return ws->buf[i];
 }
 
+/* Layer i of one image (img: the network input), into ws->buf[i]. */
+static void layer_forward(const net_t *net, net_ws *ws, const float *img, int i)
+{
+    const net_layer *L = &net->layers[i];
+    const net_def *d = L->def;
+    const float *in0 = L->in[0] < 0 ? img : ws->buf[L->in[0]];
+    int ic = L->in[0] < 0 ? net->in_c : net->layers[L->in[0]].c;
+    int ih = L->in[0] < 0 ? net->in_h : net->layers[L->in[0]].h;
+    int iw = L->in[0] < 0 ? net->in_w : net->layers[L->in[0]].w;
+    float *o = ws->buf[i];
+    switch (d->kind) {
+    case NET_CONV:
+        net_conv(o, in0, L->wt, L->bias, ic, ih, iw, L->c, d->k, d->stride, d->pad, d->relu,
+                 ws->col);
+        break;
+    case NET_MAXPOOL:
+        net_maxpool(o, in0, ic, ih, iw, d->k, d->stride, d->pad, L->h, L->w);
+        break;
+    case NET_CONCAT: {
+        size_t n0 = (size_t)ic * ih * iw;
+        const net_layer *B = &net->layers[L->in[1]];
+        memcpy(o, in0, sizeof(float) * n0);
+        memcpy(o + n0, ws->buf[L->in[1]], sizeof(float) * (size_t)B->c * B->h * B->w);
+        break;
+    }
+    case NET_GLOBAL_AVGPOOL:
+        net_global_avgpool(o, in0, ic, (size_t)ih * iw);
+        break;
+    case NET_BATCHNORM:
+        net_bn_eval(o, in0, L, (size_t)ih * iw);
+        break;
+    case NET_RELU:
+        for (size_t t = 0; t < (size_t)ic * ih * iw; t++)
+            o[t] = in0[t] < 0 ? 0 : in0[t];
+        break;
+    case NET_DROPOUT: /* evaluation mode: inverted dropout is the identity */
+        memcpy(o, in0, sizeof(float) * (size_t)ic * ih * iw);
+        break;
+    case NET_FC:
+        memcpy(o, L->bias, sizeof(float) * L->c);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, L->c, L->cin, 1.0f, L->wt, L->cin, in0, 1, 1.0f,
+                    o, 1);
+        break;
+    }
+}
+
 void net_forward(const net_t *net, net_ws *ws, const float *x, int n, int upto, float *out)
 {
     ND_ASSERT(upto <= ws->upto);
@@ -438,50 +484,29 @@ void net_forward(const net_t *net, net_ws *ws, const float *x, int n, int upto, 
     const net_layer *U = &net->layers[upto];
     size_t out_sz = (size_t)U->c * U->h * U->w;
     for (int b = 0; b < n; b++) {
-        const float *img = x + b * in_sz;
-        for (int i = 0; i <= upto; i++) {
-            const net_layer *L = &net->layers[i];
-            const net_def *d = L->def;
-            const float *in0 = L->in[0] < 0 ? img : ws->buf[L->in[0]];
-            int ic = L->in[0] < 0 ? net->in_c : net->layers[L->in[0]].c;
-            int ih = L->in[0] < 0 ? net->in_h : net->layers[L->in[0]].h;
-            int iw = L->in[0] < 0 ? net->in_w : net->layers[L->in[0]].w;
-            float *o = ws->buf[i];
-            switch (d->kind) {
-            case NET_CONV:
-                net_conv(o, in0, L->wt, L->bias, ic, ih, iw, L->c, d->k, d->stride, d->pad,
-                         d->relu, ws->col);
-                break;
-            case NET_MAXPOOL:
-                net_maxpool(o, in0, ic, ih, iw, d->k, d->stride, d->pad, L->h, L->w);
-                break;
-            case NET_CONCAT: {
-                size_t n0 = (size_t)ic * ih * iw;
-                const net_layer *B = &net->layers[L->in[1]];
-                memcpy(o, in0, sizeof(float) * n0);
-                memcpy(o + n0, ws->buf[L->in[1]], sizeof(float) * (size_t)B->c * B->h * B->w);
-                break;
-            }
-            case NET_GLOBAL_AVGPOOL:
-                net_global_avgpool(o, in0, ic, (size_t)ih * iw);
-                break;
-            case NET_BATCHNORM:
-                net_bn_eval(o, in0, L, (size_t)ih * iw);
-                break;
-            case NET_RELU:
-                for (size_t t = 0; t < (size_t)ic * ih * iw; t++)
-                    o[t] = in0[t] < 0 ? 0 : in0[t];
-                break;
-            case NET_DROPOUT: /* evaluation mode: inverted dropout is the identity */
-                memcpy(o, in0, sizeof(float) * (size_t)ic * ih * iw);
-                break;
-            case NET_FC:
-                memcpy(o, L->bias, sizeof(float) * L->c);
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, L->c, L->cin, 1.0f, L->wt, L->cin, in0,
-                            1, 1.0f, o, 1);
-                break;
-            }
-        }
+        for (int i = 0; i <= upto; i++)
+            layer_forward(net, ws, x + b * in_sz, i);
         memcpy(out + b * out_sz, ws->buf[upto], sizeof(float) * out_sz);
     }
+}
+
+int net_reads_only_from(const net_t *net, int from)
+{
+    for (int i = from + 1; i < net->nlayers; i++)
+        for (int j = 0; j < net->layers[i].nin; j++)
+            if (net->layers[i].in[j] < from)
+                return i;
+    return -1;
+}
+
+void net_forward_from(const net_t *net, net_ws *ws, int from, const float *act, int upto,
+                      float *out)
+{
+    ND_ASSERT(from >= 0 && from < upto && upto <= ws->upto);
+    ND_ASSERT(net_reads_only_from(net, from) < 0 || net_reads_only_from(net, from) > upto);
+    const net_layer *F = &net->layers[from], *U = &net->layers[upto];
+    memcpy(ws->buf[from], act, sizeof(float) * (size_t)F->c * F->h * F->w);
+    for (int i = from + 1; i <= upto; i++)
+        layer_forward(net, ws, NULL, i);
+    memcpy(out, ws->buf[upto], sizeof(float) * (size_t)U->c * U->h * U->w);
 }

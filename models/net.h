@@ -115,6 +115,18 @@ void net_forward(const net_t *net, net_ws *ws, const float *x, int n, int upto, 
  * gives all of them (the several-layer extraction reads them here). */
 const float *net_ws_output(const net_ws *ws, int i);
 
+/* The rest of the network from a given output of layer `from` (one image):
+ * act (c x h x w of layer from, e.g. with units switched off, models/
+ * ablate.h) becomes that layer's output and layers from+1..upto run on it,
+ * with the same code as net_forward, so an unchanged act gives the same
+ * bytes.  Only for networks where no layer after `from` reads an earlier
+ * layer or the input (checked by net_reads_only_from). */
+void net_forward_from(const net_t *net, net_ws *ws, int from, const float *act, int upto,
+                      float *out);
+/* -1 when every layer after `from` reads only layers >= from; else the
+ * first layer that reads something earlier (the rest cannot run alone). */
+int net_reads_only_from(const net_t *net, int from);
+
 /* The slow, obvious convolution (7 nested loops), for testing the fast one. */
 void net_conv_naive(float *out, const float *in, const float *wt, const float *bias, int cin,
                     int h, int w, int cout, int k, int stride, int pad, int relu);
