@@ -50,7 +50,7 @@ void world_sample_row(const world_canvas *cv, unsigned char *row)
         }
 }
 
-static int write_sample(const world_write_opts *o, const world_colors *colors, const char *dir)
+static int write_sample(const world_write_opts *o, const cn_table *colors, const char *dir)
 {
     int S = o->world.size, rows = o->samples < (int)o->images ? o->samples : (int)o->images;
     int z = S >= 128 ? 1 : 128 / S; /* integer zoom, so small worlds stay visible */
@@ -186,7 +186,7 @@ static int write_readme(const world_write_opts *o, const char *dir, const size_t
     return afile_commit(&a);
 }
 
-int world_write_extras(const world_write_opts *o, const world_colors *colors, const char *dir,
+int world_write_extras(const world_write_opts *o, const cn_table *colors, const char *dir,
                        const size_t *freq, const double *cov)
 {
     if (write_json(o, dir) || write_readme(o, dir, freq, cov))

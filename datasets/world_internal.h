@@ -77,7 +77,7 @@ int world_material_letter(char letter);
 /* afile_open of dir/name (world_write.c). */
 #include "core/afile.h"
 int world_open_in(afile *a, const char *dir, const char *name);
-int world_write_extras(const world_write_opts *o, const world_colors *colors, const char *dir,
+int world_write_extras(const world_write_opts *o, const cn_table *colors, const char *dir,
                        const size_t *freq, const double *cov);
 
 #endif

@@ -504,7 +504,7 @@ static void draw_pixels(scene *sc, rng *r, const world_opts *o, world_canvas *cv
     }
 }
 
-void world_render(const world_opts *o, const world_colors *colors, uint64_t index, world_canvas *cv)
+void world_render(const world_opts *o, const cn_table *colors, uint64_t index, world_canvas *cv)
 {
     ND_ASSERT(cv->size == o->size);
     scene *sc = cv->scratch;
@@ -518,7 +518,7 @@ void world_render(const world_opts *o, const world_colors *colors, uint64_t inde
     layout_light(sc, &r, o);
     draw_pixels(sc, &r, o, cv);
     size_t n = (size_t)o->size * o->size;
-    world_colors_name(colors, cv->rgb, n, sc->names);
+    cn_name_pixels(colors, cv->rgb, n, sc->names);
     uint16_t first = (uint16_t)world_label(WORLD_COLOR, 0);
     for (size_t p = 0; p < n; p++)
         cv->map[WORLD_COLOR][p] = (uint16_t)(first + sc->names[p]);

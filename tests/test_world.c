@@ -73,7 +73,7 @@ static int load_table_bytes(unsigned char *t)
     return ok;
 }
 
-static void test_render(const world_colors *wc)
+static void test_render(const cn_table *wc)
 {
     test_group("rendering: parts inside objects, colours by the table, determinism");
     world_opts o = world_defaults();
@@ -209,7 +209,7 @@ static void test_bytes(const char *a)
 /* label.csv against a recount of the rendering: frequency (images with the
  * label) and coverage (sum of full-resolution fractions), the latter
  * compared as the file prints it (%.6f) so the check is exact. */
-static void test_totals(const char *dir, const world_colors *wc)
+static void test_totals(const char *dir, const cn_table *wc)
 {
     test_group("label totals equal a direct count of the rendering");
     int L = world_num_labels();
@@ -257,7 +257,7 @@ static void test_totals(const char *dir, const world_colors *wc)
     free(cov);
 }
 
-static void test_reader(const char *dir, const world_colors *wc)
+static void test_reader(const char *dir, const cn_table *wc)
 {
     test_group("the Broden reader reads the world, map for map");
     broden *ds = NULL;
@@ -346,8 +346,9 @@ static void test_errors(const char *dir)
 
 int main(void)
 {
-    world_colors *wc = NULL;
-    if (world_colors_load(&wc, colors_path())) {
+    static cn_table table;
+    const cn_table *wc = &table;
+    if (cn_load(&table, colors_path())) {
         CHECK(0, "colour table: %s", nd_errmsg());
         return test_summary();
     }
@@ -361,6 +362,5 @@ int main(void)
     test_reader(a, wc);
     test_sample(a);
     test_errors(a);
-    world_colors_free(wc);
     return test_summary();
 }
