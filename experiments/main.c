@@ -29,6 +29,7 @@ static const struct {
     {"report", cmd_report, "write a browsable site of each unit's top images and masks"},
     {"probe", cmd_probe, "linear and binary probes, best single units, units needed, IBD for one layer"},
     {"world", cmd_world, "render a synthetic concept world as a Broden-format dataset"},
+    {"training", cmd_training, "the training-conditions experiment on the synthetic world (config file)"},
 };
 
 static void usage(FILE *f)

@@ -599,11 +599,9 @@ int mdl_extract_layers(const char *model, const char *weights, long random_seed,
     return extract(model, weights, random_seed, dataset_dir, layers, out, float16, batch, progress, 0);
 }
 
-int mdl_extract_net(net_t *net, const char *source, const char *dataset_dir,
-                    const char *layer, const char *out_npy, int batch, nd_progress progress)
+int mdl_runner_open_net(mdl_runner **out, net_t *net, const char *source, const char *layers)
 {
-    if (batch < 1)
-        return nd_fail("%s: batch size %d, expected >= 1", out_npy, batch);
+    *out = NULL;
     if (net->in_c != 3)
         return nd_fail("%s: input has %d channels, images have 3", source, net->in_c);
     mdl_runner *r = nd_calloc(1, sizeof *r);
@@ -611,9 +609,23 @@ int mdl_extract_net(net_t *net, const char *source, const char *dataset_dir,
         return -1;
     r->net = *net;
     r->borrowed = 1;
-    int rc = -1;
-    if (!parse_layers(r, source, layer) && !alloc_workspaces(r))
-        rc = extract_run(r, "checkpoint", source, dataset_dir, layer, out_npy, 0, batch, progress, 1);
+    if (parse_layers(r, source, layers) || alloc_workspaces(r)) {
+        mdl_runner_close(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+int mdl_extract_net(net_t *net, const char *source, const char *dataset_dir,
+                    const char *layer, const char *out_npy, int batch, nd_progress progress)
+{
+    if (batch < 1)
+        return nd_fail("%s: batch size %d, expected >= 1", out_npy, batch);
+    mdl_runner *r;
+    if (mdl_runner_open_net(&r, net, source, layer))
+        return -1;
+    int rc = extract_run(r, "checkpoint", source, dataset_dir, layer, out_npy, 0, batch, progress, 1);
     mdl_runner_close(r);
     return rc;
 }

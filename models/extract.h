@@ -66,6 +66,10 @@ typedef struct mdl_runner mdl_runner;
 #define MDL_MAX_OUTPUTS 32
 int mdl_runner_open(mdl_runner **out, const char *model, const char *weights,
                     long random_seed, const char *layer);
+/* A runner over a network built elsewhere (a trained checkpoint; borrowed,
+ * not freed), with its input convention (see mdl_extract_net); layers: one
+ * name or a comma list of the network's layer names. */
+int mdl_runner_open_net(mdl_runner **out, net_t *net, const char *source, const char *layers);
 void mdl_runner_shape(const mdl_runner *r, int *c, int *h, int *w); /* output 0 */
 int mdl_runner_outputs(const mdl_runner *r);
 /* Output k's shape per image; returns its layer name. */
