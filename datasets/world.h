@@ -62,6 +62,7 @@ typedef struct {
     double light;      /* lighting variation, 0 = none, 1 = strong */
     double clutter;    /* probability of each of two objects foreign to the scene */
     double rotate;     /* maximum object rotation, degrees */
+    double cue;        /* chance that a background takes its scene's preferred material */
 } world_opts;
 
 world_opts world_defaults(void);

@@ -9,7 +9,8 @@
  *                  val_split = NAME (optional held-out split), resize = S
  *                  (stored size before cropping; default input + input/8)
  *   [schedule]     iterations, batch, lr, momentum (0.9), weight_decay (5e-4),
- *                  lr_schedule = constant | step | cosine, step_size, gamma (0.1)
+ *                  lr_schedule = constant | step | cosine, step_size, gamma (0.1),
+ *                  warmup (0: iterations over which the lr rises linearly to the schedule's)
  *   [conditions]   seed, dropout = on|off, dropout_rate (0.5),
  *                  batchnorm = on|off, augment = on|off
  *   [snapshots]    iterations = I1, I2, ... (the last iteration is always saved)
@@ -35,7 +36,7 @@ typedef struct {
     tr_table tab;
     int input, resize;
     char *dataset, *category, *split, *val_split, *out, *checkpoint;
-    long iterations, batch, step_size;
+    long iterations, batch, step_size, warmup;
     double lr, momentum, wd, gamma, dropout_rate;
     tr_lr_kind schedule;
     long seed;
@@ -153,6 +154,8 @@ static int handler(void *user, const char *s, const char *k, const char *v)
                                            : (c->seen_iterations = 1);
     if (IS("schedule", "batch"))
         return lnum(v, 1, &c->batch) ? BAD("'%s' is not an integer >= 1") : (c->seen_batch = 1);
+    if (IS("schedule", "warmup"))
+        return lnum(v, 0, &c->warmup) ? BAD("'%s' is not an integer >= 0") : 1;
     if (IS("schedule", "step_size"))
         return lnum(v, 1, &c->step_size) ? BAD("'%s' is not an integer >= 1") : 1;
     if (IS("schedule", "lr"))
@@ -319,7 +322,7 @@ static int run(tcfg *c, const char *from, long steps, int threads)
     tr_opts o = {c->iterations, c->batch, c->lr, c->momentum, c->wd, c->schedule,
                  c->step_size, c->gamma, (unsigned long)c->seed,
                  c->dropout ? c->dropout_rate : 0, c->augment, c->input, c->snaps,
-                 c->nsnaps, c->out, c->checkpoint, 0, threads};
+                 c->nsnaps, c->out, c->checkpoint, 0, threads, c->warmup};
     if (from) {
         o.iterations = steps, o.batch = cache.train.n, o.full_batch = 1, o.augment = 0;
         o.init = from, o.nsnapshots = 0;

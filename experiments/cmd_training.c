@@ -10,7 +10,7 @@
  *                iterations        replaces the train config's [schedule] iterations
  *                snapshots (R)     snapshot iterations of the first seed's run
  *   [world]      images 20000, probe_images 2000, size 72, seed 1, probe_seed 2,
- *                val_every 5, noise 6, light 0.5, clutter 0.25, rotate 12,
+ *                val_every 5, noise 6, light 0.5, clutter 0.25, rotate 12, cue 0.7,
  *                colors (${DATA}/data/colornames/w2color.npy)
  *   [dissect]    profile netdissect, quantile 0.005, iou_threshold 0.04, batch 32
  *   [sweep]      alphas (none: no sweep), draws 1, probes false
@@ -164,6 +164,8 @@ static int world_key(parse_ctx *p, const char *k, const char *v)
         return dkey(p, S, k, v, 0, 1, &s->clutter);
     if (!strcmp(k, "rotate"))
         return dkey(p, S, k, v, 0, 180, &s->rotate);
+    if (!strcmp(k, "cue"))
+        return dkey(p, S, k, v, 0, 1, &s->cue);
     if (!strcmp(k, "colors"))
         return path_key(p, S, k, v, &s->colors);
     return bad(p, S, k, "is not a key of this section", v);
@@ -214,7 +216,7 @@ static void defaults(training_spec *s)
     s->seeds[0] = 1, s->seeds[1] = 2, s->seeds[2] = 3, s->nseeds = 3;
     s->images = 20000, s->probe_images = 2000, s->size = 72, s->val_every = 5;
     s->world_seed = 1, s->probe_seed = 2;
-    s->noise = 6, s->light = 0.5, s->clutter = 0.25, s->rotate = 12;
+    s->noise = 6, s->light = 0.5, s->clutter = 0.25, s->rotate = 12, s->cue = 0.7;
     s->profile = ND_PROFILE_NETDISSECT, s->quantile = 0.005, s->iou_threshold = 0.04;
     s->batch = 32, s->draws = 1;
 }

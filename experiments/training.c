@@ -16,6 +16,7 @@
 #include "models/extract.h"
 #include "train/ckpt.h"
 
+#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,8 +94,8 @@ static char *world_key(const training_spec *s, int probe)
     fprintf(f, "world %s\nimages = %ld\nsize = %ld\nseed = %lu\nval_every = %d\n",
             probe ? "probe" : "train", probe ? s->probe_images : s->images, s->size,
             probe ? s->probe_seed : s->world_seed, probe ? 0 : (int)s->val_every);
-    fprintf(f, "noise = %.17g\nlight = %.17g\nclutter = %.17g\nrotate = %.17g\ncolors = %s\n",
-            s->noise, s->light, s->clutter, s->rotate, s->colors);
+    fprintf(f, "noise = %.17g\nlight = %.17g\nclutter = %.17g\nrotate = %.17g\ncue = %.17g\n"
+               "colors = %s\n", s->noise, s->light, s->clutter, s->rotate, s->cue, s->colors);
     fclose(f);
     return k;
 }
@@ -121,7 +122,7 @@ static int step_world(const training_spec *s, int probe, char **key_out)
         o.world.size = (int)s->size;
         o.world.seed = probe ? s->probe_seed : s->world_seed;
         o.world.noise = s->noise, o.world.light = s->light;
-        o.world.clutter = s->clutter, o.world.rotate = s->rotate;
+        o.world.clutter = s->clutter, o.world.rotate = s->rotate, o.world.cue = s->cue;
         o.out_dir = dir, o.colors = s->colors;
         o.images = (size_t)(probe ? s->probe_images : s->images);
         o.val_every = probe ? 0 : (int)s->val_every;
@@ -453,6 +454,41 @@ static int step_sweep(const training_spec *s, long iters)
 
 /* ---------- the experiment ---------- */
 
+typedef struct {
+    const char *want;
+    int found;
+} arch_key;
+
+static int arch_handler(void *user, const char *sec, const char *key, const char *v)
+{
+    arch_key *a = user;
+    (void)v;
+    a->found |= !strcmp(sec, "architecture") && !strcmp(key, a->want);
+    return 1;
+}
+
+/* Every dissected layer is a layer of the train config (before any work). */
+static int check_layers(const training_spec *s)
+{
+    char *list = strdup(s->layers), *save = NULL;
+    int rc = list ? 0 : nd_fail("out of memory");
+    for (char *tok = list ? strtok_r(list, ", ", &save) : NULL; tok && !rc;
+         tok = strtok_r(NULL, ", ", &save)) {
+        arch_key a = {tok, 0};
+        if (ini_parse(s->train_config, arch_handler, &a) < 0)
+            rc = nd_fail("%s: cannot read the train config", s->train_config);
+        else if (!a.found)
+            rc = nd_fail("%s: [experiment] layers: '%s' is not a layer of %s", s->path, tok,
+                         s->train_config);
+    }
+    arch_key a = {s->last_layer, 0};
+    if (!rc && ini_parse(s->train_config, arch_handler, &a) >= 0 && !a.found)
+        rc = nd_fail("%s: [experiment] last_layer: '%s' is not a layer of %s", s->path,
+                     s->last_layer, s->train_config);
+    free(list);
+    return rc;
+}
+
 int training_conditions(const training_spec *s, training_cond *c)
 {
     int n = 0;
@@ -472,7 +508,8 @@ int training_run(const training_spec *s)
     int nc = training_conditions(s, c);
     char *wkey = NULL, *pkey = NULL, *tkey[TRAINING_MAX_SEEDS + 3] = {0};
     long iters[TRAINING_MAX_SEEDS + 3] = {0};
-    int rc = nd_mkdirs(s->out_dir) || step_world(s, 0, &wkey) || step_world(s, 1, &pkey) ? -1 : 0;
+    int rc = check_layers(s) || nd_mkdirs(s->out_dir) || step_world(s, 0, &wkey) ||
+                     step_world(s, 1, &pkey) ? -1 : 0;
     for (int i = 0; i < nc && !rc; i++)
         rc = step_train(s, &c[i], wkey, i + 1 < nc, &tkey[i], &iters[i]);
     cmd_train_config(NULL, 0, 0); /* frees the decoded images */

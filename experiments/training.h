@@ -49,7 +49,7 @@ typedef struct {
     /* [world] */
     long images, probe_images, size, val_every;
     unsigned long world_seed, probe_seed;
-    double noise, light, clutter, rotate;
+    double noise, light, clutter, rotate, cue;
     char *colors;       /* w2color.npy */
     /* [dissect] */
     nd_profile profile;
