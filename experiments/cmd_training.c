@@ -13,7 +13,7 @@
  *                val_every 5, noise 6, light 0.5, clutter 0.25, rotate 12, cue 0.7,
  *                colors (${DATA}/data/colornames/w2color.npy)
  *   [dissect]    profile netdissect, quantile 0.005, iou_threshold 0.04, batch 32
- *   [sweep]      alphas (none: no sweep), draws 1, probes false
+ *   [sweep]      alphas (none: no sweep), draws 1, probes false, probe_alphas (all)
  *   [output]     dir (R)
  */
 #include "core/err.h"
@@ -188,6 +188,8 @@ static int other_key(parse_ctx *p, const char *sec, const char *k, const char *v
         return lkey(p, sec, k, v, 1, 4096, &l) ? (s->batch = (int)l, 1) : 0;
     if (!strcmp(sec, "sweep") && !strcmp(k, "alphas"))
         return skey(&s->alphas, v);
+    if (!strcmp(sec, "sweep") && !strcmp(k, "probe_alphas"))
+        return skey(&s->probe_alphas, v);
     if (!strcmp(sec, "sweep") && !strcmp(k, "draws"))
         return lkey(p, sec, k, v, 1, 1000, &s->draws);
     if (!strcmp(sec, "sweep") && !strcmp(k, "probes")) {
@@ -252,6 +254,7 @@ void training_free(training_spec *s)
 {
     free(s->path), free(s->train_config), free(s->out_dir), free(s->layers);
     free(s->last_layer), free(s->snapshots), free(s->colors), free(s->alphas);
+    free(s->probe_alphas);
     memset(s, 0, sizeof *s);
 }
 

@@ -219,9 +219,16 @@ static char *cond_config(const training_spec *s, const training_cond *c, long *i
         set(ov, &n, "schedule", "lr", "%s", "0");
         set(ov, &n, "snapshots", "iterations", "%s", "1");
     } else {
+        long total = s->iterations;
+        char *t = total > 0 ? NULL : derive(s->train_config, ov, 0, &total);
+        free(t);
         if (s->iterations > 0)
             set(ov, &n, "schedule", "iterations", "%s", num);
-        set(ov, &n, "snapshots", "iterations", "%s", s->snapshots);
+        /* the curve's snapshots in the first seed's run; the others keep
+         * their last (each snapshot costs a held-out evaluation) */
+        snprintf(num, sizeof num, "%ld", total > 0 ? total : 1);
+        set(ov, &n, "snapshots", "iterations", "%s", c->seed == s->seeds[0] && c->dropout &&
+                                                         !c->batchnorm ? s->snapshots : num);
     }
     snprintf(num, sizeof num, "%ld", c->seed);
     set(ov, &n, "conditions", "seed", "%s", num);
@@ -434,10 +441,11 @@ static int step_sweep(const training_spec *s, long iters)
                "[dataset]\npath = %s\nname = world probe\n[activations]\ncheckpoint = %s\n"
                "layer = %s\n[dissect]\nprofile = %s\nquantile = %.17g\niou_threshold = %.17g\n"
                "[rotation]\nalphas = %s\ndraws = %ld\n[output]\ndir = %s\n"
-               "title = trained baseline %s on the world\n[probes]\nenabled = %s\n",
+               "title = trained baseline %s on the world\n[probes]\nenabled = %s\n%s%s%s",
             probe, snap, s->last_layer, s->profile == ND_PROFILE_LITE ? "netdissect-lite" : "netdissect",
             s->quantile, s->iou_threshold, s->alphas, s->draws, dir, s->last_layer,
-            s->probes ? "true" : "false");
+            s->probes ? "true" : "false", s->probe_alphas ? "alphas = " : "",
+            s->probe_alphas ? s->probe_alphas : "", s->probe_alphas ? "\n" : "");
     fclose(f);
     config c;
     int rc = write_text(cfg, text) || config_load(&c, cfg) ? -1 : 0;

@@ -57,6 +57,7 @@ typedef struct {
     int batch;          /* images per forward call */
     /* [sweep] */
     char *alphas;       /* NULL: no sweep */
+    char *probe_alphas; /* NULL: probes at every alpha */
     long draws;
     int probes;
     /* command line */
