@@ -41,7 +41,7 @@ enum { WZ_GROUND, WZ_WATER };
 
 /* A scene: up to three background bands top to bottom (object indices of
  * stuff classes, -1 = none), the middle band present with probability
- * mid_p, a preferred material letter per band used with probability 0.7
+ * mid_p, a preferred material letter per band used with probability cue (world_opts)
  * (0 = none), and object tendencies. */
 typedef struct {
     uint8_t obj, max; /* object index, most copies */

@@ -113,6 +113,15 @@ static char *sub(const training_spec *s, const char *a, const char *b)
     return nd_path_join(s->out_dir, rel);
 }
 
+/* An atomic output file <out>/<name>. */
+static int open_out(afile *a, const training_spec *s, const char *name)
+{
+    char *p = nd_path_join(s->out_dir, name);
+    int rc = p ? afile_open(a, p) : -1;
+    free(p);
+    return rc;
+}
+
 static int load_conditions(const training_spec *s, const training_cond *c, int nc, table *t)
 {
     int rc = 0;
@@ -182,13 +191,9 @@ static const char *group_name(const training_cond *c, int nseeds, int g)
 
 static int write_conditions(const training_spec *s, const training_cond *c, int nc, const table *t)
 {
-    char *p = nd_path_join(s->out_dir, "conditions.csv");
     afile a;
-    if (!p || afile_open(&a, p)) {
-        free(p);
+    if (open_out(&a, s, "conditions.csv"))
         return -1;
-    }
-    free(p);
     fprintf(a.f, "condition,seed,layer,units,category,detectors,unique_percat,unique_toplabel,"
                  "val_acc,train_wall_s,train_cpu_s\n");
     for (int i = 0; i < nc; i++)
@@ -210,13 +215,9 @@ static void put_stat(FILE *f, stat st)
 
 static int write_summary(const training_spec *s, const training_cond *c, const table *t)
 {
-    char *p = nd_path_join(s->out_dir, "summary.csv");
     afile a;
-    if (!p || afile_open(&a, p)) {
-        free(p);
+    if (open_out(&a, s, "summary.csv"))
         return -1;
-    }
-    free(p);
     fprintf(a.f, "group,n,layer,category,unique_mean,unique_sd,unique_min,unique_max,"
                  "detectors_mean,detectors_sd,detectors_min,detectors_max,"
                  "acc_mean,acc_sd,acc_min,acc_max\n");
@@ -276,13 +277,9 @@ static void md_layer_table(FILE *f, const training_spec *s, const training_cond 
 
 static int write_md(const training_spec *s, const training_cond *c, int nc, const table *t)
 {
-    char *p = nd_path_join(s->out_dir, "table.md");
     afile a;
-    if (!p || afile_open(&a, p)) {
-        free(p);
+    if (open_out(&a, s, "table.md"))
         return -1;
-    }
-    free(p);
     int L = last_layer(s, t);
     fprintf(a.f, "# Training conditions on the synthetic world\n\nPer category at %s (the "
                  "last conv layer), dissected on the probe world: unique detectors under the "
@@ -357,13 +354,9 @@ static int write_iterations(const training_spec *s, const table *t, const long *
 {
     int L = last_layer(s, t), rc = 0;
     for (int md = 0; md < 2 && !rc; md++) {
-        char *p = nd_path_join(s->out_dir, md ? "iterations.md" : "iterations.csv");
         afile a;
-        if (!p || afile_open(&a, p)) {
-            free(p);
+        if (open_out(&a, s, md ? "iterations.md" : "iterations.csv"))
             return -1;
-        }
-        free(p);
         if (md)
             fprintf(a.f, "# Interpretability over training iterations (%s, seed %ld)\n\n"
                          "Unique detectors (detectors) per category at %s; iteration 0 is the "
@@ -396,13 +389,9 @@ static int write_iterations(const training_spec *s, const table *t, const long *
  * unique detectors at the last conv layer. */
 static int write_figure_data(const training_spec *s, const training_cond *c, const table *t)
 {
-    char *p = nd_path_join(s->out_dir, "figure_unique.csv");
     afile a;
-    if (!p || afile_open(&a, p)) {
-        free(p);
+    if (open_out(&a, s, "figure_unique.csv"))
         return -1;
-    }
-    free(p);
     int L = last_layer(s, t);
     fprintf(a.f, "category");
     for (int g = 0; g < 4; g++)
