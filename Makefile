@@ -63,7 +63,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan bench bench-full demo deps clean help tests mpi
+.PHONY: all test asan bench bench-full demo experiment-training deps clean help tests mpi
 all: $(BUILD)/dissect
 
 $(BUILD)/%.o: %.c
@@ -112,6 +112,11 @@ bench-full: $(BUILD)/dissect $(BENCH_BIN)
 demo: $(BUILD)/dissect
 	@DATA=$(DATA) BUILD=$(BUILD) bash experiments/demo.sh
 
+# The training-conditions experiment on the synthetic world (README; about
+# 60 minutes on 2 cores, resumable: run it again after a stop).
+experiment-training: $(BUILD)/dissect
+	ND_SHARED=$(SHARED) DATA=$(DATA) nice -n 10 $(BUILD)/dissect training experiments/configs/training.ini
+
 deps:
 	@missing=$$(for p in $(DEB_PKGS) $(MPI_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "All packages present."; exit 0; fi; \
@@ -126,6 +131,7 @@ clean:
 help:
 	@echo "make            build build/dissect (names missing packages; installs nothing)"
 	@echo "make demo       the rotation experiment end to end, with its figures (installs missing packages)"
+	@echo "make experiment-training  the training-conditions experiment on the synthetic world (~1 hour)"
 	@echo "make test       the test suite, 'N passed, N failed' (installs missing packages)"
 	@echo "make deps       install the missing Debian packages (as root), MPI's included"
 	@echo "make mpi        build build/dissect-mpi (mpirun -np R dissect-mpi units|sweep ...; docs/cluster.md)"

@@ -23,7 +23,7 @@
 
 typedef struct {
     const world_opts *o;
-    const world_colors *wc;
+    const cn_table *wc;
     size_t n, t, nt;
     world_canvas *cv;
     unsigned sum; /* keeps the work observable */
@@ -39,7 +39,7 @@ static void *render_job(void *arg)
     return NULL;
 }
 
-static double render_rate(const world_opts *o, const world_colors *wc, size_t n, int nt)
+static double render_rate(const world_opts *o, const cn_table *wc, size_t n, int nt)
 {
     job jobs[ND_MAX_THREADS];
     for (int t = 0; t < nt; t++)
@@ -85,8 +85,9 @@ int main(int argc, char **argv)
     const char *sh = getenv("ND_SHARED");
     char colors[4200];
     snprintf(colors, sizeof colors, "%s/data/colornames/w2color.npy", sh && *sh ? sh : "../shared");
-    world_colors *wc;
-    if (world_colors_load(&wc, colors)) {
+    static cn_table table;
+    const cn_table *wc = &table;
+    if (cn_load(&table, colors)) {
         fprintf(stderr, "bench_world: %s\n", nd_errmsg());
         return 1;
     }
@@ -97,7 +98,6 @@ int main(int argc, char **argv)
     printf("in memory, 64x64: %.0f images/s on 1 thread, %.0f images/s on %d threads "
            "(goal 1,000 on 2 cores: %.2fx the goal; %.2fx scaling)\n",
            r1, rn, nt, rn / 1000, rn / r1);
-    world_colors_free(wc);
     nd_mkdirs(dir);
     write_rate(dir, colors, nw);
     if (access("/dev/shm", W_OK) == 0)

@@ -10,7 +10,7 @@
  * sampling each pixel's centre and its four corners.  The label of a pixel
  * is what covers its centre, so every part pixel lies inside its object by
  * construction.  Colour labels name the final pixels with the w2color table
- * (datasets/world_color.c), exactly as imported photographs are named.
+ * (datasets/colornames.h), exactly as imported photographs are named.
  *
  * Concepts (world_concept_*): five categories in category.csv order
  * object, part, material, color, scene; one global label numbering 1..L in
@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "core/progress.h"
+#include "datasets/colornames.h"
 
 /* ---------- the concept table ---------- */
 
@@ -61,20 +62,16 @@ typedef struct {
     double light;      /* lighting variation, 0 = none, 1 = strong */
     double clutter;    /* probability of each of two objects foreign to the scene */
     double rotate;     /* maximum object rotation, degrees */
+    double cue;        /* chance that a background takes its scene's preferred material */
 } world_opts;
 
 world_opts world_defaults(void);
 /* 0, or -1 with the offending field named. */
 int world_check_opts(const world_opts *o);
 
-/* The colour-name lookup (w2color): see datasets/world_color.c. */
-typedef struct world_colors world_colors;
-int world_colors_load(world_colors **out, const char *path);
-void world_colors_free(world_colors *c);
-/* names[p] = colour-name index 0..10 of RGB pixel p (the import's rule). */
-void world_colors_name(const world_colors *c, const unsigned char *rgb, size_t npix,
-                       unsigned char *names);
-#define WORLD_NCOLORS 11
+/* Colours are named by the importer's module (datasets/colornames.h):
+ * every final pixel through the w2color table, exactly as photographs. */
+#define WORLD_NCOLORS CN_NAMES
 
 /* One rendered image at full resolution S x S: RGB and the global label
  * number of every pixel in each pixel-level category (0 = none), plus the
@@ -90,7 +87,7 @@ typedef struct {
 world_canvas *world_canvas_new(int size); /* NULL + error when out of memory */
 void world_canvas_free(world_canvas *cv);
 /* Render image `index` of the world (o->seed, o->size == cv->size). */
-void world_render(const world_opts *o, const world_colors *colors, uint64_t index,
+void world_render(const world_opts *o, const cn_table *colors, uint64_t index,
                   world_canvas *cv);
 
 /* ---------- a dataset on disk ---------- */

@@ -50,7 +50,7 @@ void world_sample_row(const world_canvas *cv, unsigned char *row)
         }
 }
 
-static int write_sample(const world_write_opts *o, const world_colors *colors, const char *dir)
+static int write_sample(const world_write_opts *o, const cn_table *colors, const char *dir)
 {
     int S = o->world.size, rows = o->samples < (int)o->images ? o->samples : (int)o->images;
     int z = S >= 128 ? 1 : 128 / S; /* integer zoom, so small worlds stay visible */
@@ -87,9 +87,9 @@ static int write_json(const world_write_opts *o, const char *dir)
             "{\n  \"format\": 1,\n  \"generator\": \"dissect world\",\n  \"seed\": %llu,\n"
             "  \"size\": %d,\n  \"label_size\": %d,\n  \"images\": %zu,\n  \"val_every\": %d,\n"
             "  \"noise\": %.17g,\n  \"light\": %.17g,\n  \"clutter\": %.17g,\n  \"rotate\": %.17g,\n"
-            "  \"labels\": %d\n}\n",
+            "  \"cue\": %.17g,\n  \"labels\": %d\n}\n",
             (unsigned long long)w->seed, w->size, w->size / 2, o->images, o->val_every, w->noise,
-            w->light, w->clutter, w->rotate, world_num_labels());
+            w->light, w->clutter, w->rotate, w->cue, world_num_labels());
     return afile_commit(&a);
 }
 
@@ -164,7 +164,7 @@ static int write_readme(const world_write_opts *o, const char *dir, const size_t
             "# A synthetic concept world\n\n"
             "Rendered by `dissect world` (netdissect-c) from nothing but its parameters: seed %llu,\n"
             "%zu images of %d x %d pixels (PNG), label maps of %d x %d (nearest rule, R + 256*G).\n"
-            "Pixel noise sd %g, lighting variation %g, clutter %g, rotation up to %g degrees.\n"
+            "Pixel noise sd %g, lighting variation %g, clutter %g, rotation up to %g degrees, background cue %g.\n"
             "Split: every %d-th image (index %% %d == %d) is `val`, the rest `train`.\n"
             "Counts below are at full resolution: images that contain a label, and coverage, the\n"
             "sum over images of the fraction of pixels it covers (label.csv holds the same).\n\n"
@@ -179,14 +179,14 @@ static int write_readme(const world_write_opts *o, const char *dir, const size_t
             "so every part pixel lies inside its object.\n\n"
             "## Concepts: %d labels\n",
             (unsigned long long)w->seed, o->images, w->size, w->size, w->size / 2, w->size / 2,
-            w->noise, w->light, w->clutter, w->rotate, o->val_every, o->val_every,
+            w->noise, w->light, w->clutter, w->rotate, w->cue, o->val_every, o->val_every,
             o->val_every - 1, o->samples, world_num_labels());
     readme_objects(a.f, freq, cov);
     readme_rest(a.f, freq, cov);
     return afile_commit(&a);
 }
 
-int world_write_extras(const world_write_opts *o, const world_colors *colors, const char *dir,
+int world_write_extras(const world_write_opts *o, const cn_table *colors, const char *dir,
                        const size_t *freq, const double *cov)
 {
     if (write_json(o, dir) || write_readme(o, dir, freq, cov))

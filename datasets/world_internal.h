@@ -41,7 +41,7 @@ enum { WZ_GROUND, WZ_WATER };
 
 /* A scene: up to three background bands top to bottom (object indices of
  * stuff classes, -1 = none), the middle band present with probability
- * mid_p, a preferred material letter per band used with probability 0.7
+ * mid_p, a preferred material letter per band used with probability cue (world_opts)
  * (0 = none), and object tendencies. */
 typedef struct {
     uint8_t obj, max; /* object index, most copies */
@@ -77,7 +77,7 @@ int world_material_letter(char letter);
 /* afile_open of dir/name (world_write.c). */
 #include "core/afile.h"
 int world_open_in(afile *a, const char *dir, const char *name);
-int world_write_extras(const world_write_opts *o, const world_colors *colors, const char *dir,
+int world_write_extras(const world_write_opts *o, const cn_table *colors, const char *dir,
                        const size_t *freq, const double *cov);
 
 #endif

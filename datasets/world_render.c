@@ -27,7 +27,7 @@
 
 world_opts world_defaults(void)
 {
-    world_opts o = {.seed = 1, .size = 64, .noise = 6, .light = 0.5, .clutter = 0.25, .rotate = 12};
+    world_opts o = {.seed = 1, .size = 64, .noise = 6, .light = 0.5, .clutter = 0.25, .rotate = 12, .cue = 0.7};
     return o;
 }
 
@@ -41,6 +41,8 @@ int world_check_opts(const world_opts *o)
         return nd_fail("world: light %g is not in 0..1", o->light);
     if (!(o->clutter >= 0 && o->clutter <= 1))
         return nd_fail("world: clutter %g is not in 0..1", o->clutter);
+    if (!(o->cue >= 0 && o->cue <= 1))
+        return nd_fail("world: cue %g is not in 0..1", o->cue);
     if (!(o->rotate >= 0 && o->rotate <= 180))
         return nd_fail("world: rotate %g is not in 0..180 degrees", o->rotate);
     return 0;
@@ -152,8 +154,9 @@ static void palette_pick(rng *r, const char *pal, float rgb[3], char *letter)
 }
 
 /* A new surface from palette and material letters; pref (0 = none) is a
- * material the scene prefers, taken with probability 0.7. */
-static int new_surf(scene *sc, rng *r, const char *pal, const char *mats, char pref, int S)
+ * material the scene prefers, taken with probability cue. */
+static int new_surf(scene *sc, rng *r, const char *pal, const char *mats, char pref, float cue,
+                    int S)
 {
     if (sc->nsurf == MAX_SURF)
         return sc->nsurf - 1; /* cannot happen with MAX_PRIM objects' worth; keeps memory safe */
@@ -161,7 +164,7 @@ static int new_surf(scene *sc, rng *r, const char *pal, const char *mats, char p
     char c1, c2;
     palette_pick(r, pal, f->c1, &c1);
     int m = world_material_letter(mats[pick(r, (int)strlen(mats))]);
-    if (pref && unif(r) < 0.7f)
+    if (pref && unif(r) < cue)
         m = world_material_letter(pref);
     f->mat = m < 0 ? MAT_PLAIN : m;
     float lum = (f->c1[0] + f->c1[1] + f->c1[2]) / 3;
@@ -228,15 +231,16 @@ static void surf_color(const rsurf *f, float u, float v, float out[3])
 
 /* ---------- layout ---------- */
 
-static void layout_background(scene *sc, rng *r, const wt_scene *ws, int S)
+static void layout_background(scene *sc, rng *r, const wt_scene *ws, const world_opts *o)
 {
+    int S = o->size;
     sc->nband = 0;
     for (int b = 0; b < 3; b++) {
         if (ws->band[b] < 0 || (b == 1 && unif(r) >= ws->mid_p))
             continue;
         const wt_object *ob = &world_objects[ws->band[b]];
         sc->band_obj[sc->nband] = (uint16_t)ws->band[b];
-        sc->band_surf[sc->nband] = new_surf(sc, r, ob->pal, ob->mats, ws->pref[b], S);
+        sc->band_surf[sc->nband] = new_surf(sc, r, ob->pal, ob->mats, ws->pref[b], (float)o->cue, S);
         sc->nband++;
     }
     float y0 = range(r, 0.28f, 0.55f) * S;
@@ -324,7 +328,7 @@ static void add_object(scene *sc, rng *r, const world_opts *o, const placed *pl,
         const wt_prim *t = &ob->prim[i];
         rprim *p = &sc->prim[sc->nprim++];
         prim_geometry(p, t);
-        p->surf = (uint16_t)(t->same && last >= 0 ? last : new_surf(sc, r, t->pal, t->mats, 0, S));
+        p->surf = (uint16_t)(t->same && last >= 0 ? last : new_surf(sc, r, t->pal, t->mats, 0, 0, S));
         last = p->surf;
         p->obj = (uint16_t)world_label(WORLD_OBJECT, pl->obj);
         p->part = t->part ? (uint16_t)world_label(WORLD_PART, t->part - 1) : 0;
@@ -504,7 +508,7 @@ static void draw_pixels(scene *sc, rng *r, const world_opts *o, world_canvas *cv
     }
 }
 
-void world_render(const world_opts *o, const world_colors *colors, uint64_t index, world_canvas *cv)
+void world_render(const world_opts *o, const cn_table *colors, uint64_t index, world_canvas *cv)
 {
     ND_ASSERT(cv->size == o->size);
     scene *sc = cv->scratch;
@@ -513,12 +517,12 @@ void world_render(const world_opts *o, const world_colors *colors, uint64_t inde
     const wt_scene *ws = &world_scenes[s];
     cv->scene = world_label(WORLD_SCENE, s);
     sc->nsurf = 0;
-    layout_background(sc, &r, ws, o->size);
+    layout_background(sc, &r, ws, o);
     layout_objects(sc, &r, o, ws);
     layout_light(sc, &r, o);
     draw_pixels(sc, &r, o, cv);
     size_t n = (size_t)o->size * o->size;
-    world_colors_name(colors, cv->rgb, n, sc->names);
+    cn_name_pixels(colors, cv->rgb, n, sc->names);
     uint16_t first = (uint16_t)world_label(WORLD_COLOR, 0);
     for (size_t p = 0; p < n; p++)
         cv->map[WORLD_COLOR][p] = (uint16_t)(first + sc->names[p]);

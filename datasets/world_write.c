@@ -39,7 +39,7 @@ void world_shrink(const world_canvas *cv, int c, uint16_t *dst)
 
 typedef struct {
     const world_write_opts *o;
-    const world_colors *colors;
+    const cn_table *colors;
     const char *imgdir;
     size_t i0, i1;      /* the chunk */
     int t, nt;
@@ -252,7 +252,7 @@ static void pool_free(pool *p)
     free(p->jobs[0].filled);
 }
 
-static int pool_init(pool *p, const world_write_opts *o, const world_colors *colors, const char *imgdir,
+static int pool_init(pool *p, const world_write_opts *o, const cn_table *colors, const char *imgdir,
                      int write)
 {
     memset(p, 0, sizeof *p);
@@ -300,7 +300,7 @@ static int run_chunks(pool *p, const world_write_opts *o, totals *tt, FILE *f, d
     return 0;
 }
 
-static int write_all(const world_write_opts *o, const world_colors *colors, const char *tmp,
+static int write_all(const world_write_opts *o, const cn_table *colors, const char *tmp,
                      totals *tt, world_stats *st)
 {
     char *imgdir = nd_path_join(tmp, "images");
@@ -340,9 +340,11 @@ int world_write(const world_write_opts *o, world_stats *st)
         return nd_fail("%s: %zu images, at most 999999 (image names have six digits)", o->out_dir, o->images);
     if (access(o->out_dir, F_OK) == 0)
         return nd_fail("%s: already exists (the world is written to a new folder)", o->out_dir);
-    world_colors *colors;
-    if (world_colors_load(&colors, o->colors))
+    cn_table *colors = nd_malloc(sizeof *colors);
+    if (!colors || cn_load(colors, o->colors)) {
+        free(colors);
         return -1;
+    }
     int L = world_num_labels();
     totals tt = {nd_calloc((size_t)L + 1, sizeof(size_t)), nd_calloc((size_t)L + 1, sizeof(double)), {0}};
     size_t tl = strlen(o->out_dir) + 32;
@@ -374,7 +376,7 @@ done:
     free(tmp);
     free(tt.freq);
     free(tt.cov);
-    world_colors_free(colors);
+    free(colors);
     st->seconds = nd_now() - t0;
     return rc;
 }

@@ -9,7 +9,8 @@
  *                  val_split = NAME (optional held-out split), resize = S
  *                  (stored size before cropping; default input + input/8)
  *   [schedule]     iterations, batch, lr, momentum (0.9), weight_decay (5e-4),
- *                  lr_schedule = constant | step | cosine, step_size, gamma (0.1)
+ *                  lr_schedule = constant | step | cosine, step_size, gamma (0.1),
+ *                  warmup (0: iterations over which the lr rises linearly to the schedule's)
  *   [conditions]   seed, dropout = on|off, dropout_rate (0.5),
  *                  batchnorm = on|off, augment = on|off
  *   [snapshots]    iterations = I1, I2, ... (the last iteration is always saved)
@@ -35,7 +36,7 @@ typedef struct {
     tr_table tab;
     int input, resize;
     char *dataset, *category, *split, *val_split, *out, *checkpoint;
-    long iterations, batch, step_size;
+    long iterations, batch, step_size, warmup;
     double lr, momentum, wd, gamma, dropout_rate;
     tr_lr_kind schedule;
     long seed;
@@ -153,6 +154,8 @@ static int handler(void *user, const char *s, const char *k, const char *v)
                                            : (c->seen_iterations = 1);
     if (IS("schedule", "batch"))
         return lnum(v, 1, &c->batch) ? BAD("'%s' is not an integer >= 1") : (c->seen_batch = 1);
+    if (IS("schedule", "warmup"))
+        return lnum(v, 0, &c->warmup) ? BAD("'%s' is not an integer >= 0") : 1;
     if (IS("schedule", "step_size"))
         return lnum(v, 1, &c->step_size) ? BAD("'%s' is not an integer >= 1") : 1;
     if (IS("schedule", "lr"))
@@ -271,37 +274,84 @@ static void on_progress(void *ctx, const char *stage, size_t done, size_t total)
                  done, total, p->st.loss, p->st.acc, ips, left);
 }
 
-static int run(tcfg *c, const char *from, long steps, int threads)
-{
+/* The decoded images of the last call (dataset, category, split, size), so
+ * that an experiment training several conditions on one world decodes it
+ * once (cmd_train_config); a plain `dissect train` loads and frees. */
+typedef struct {
+    char *key;
     tr_data train, val;
-    memset(&val, 0, sizeof val);
-    prog_ctx pc = {.batch = c->batch};
-    nd_progress prog = {on_progress, &pc};
-    if (tr_data_load(&train, c->dataset, c->category, c->split, c->resize, prog))
-        return -1;
-    int have_val = c->val_split && *c->val_split;
-    if (have_val &&
-        tr_data_load(&val, c->dataset, c->category, c->val_split, c->resize, prog)) {
-        tr_data_free(&train);
+    int have_val;
+} data_cache;
+static data_cache cache;
+
+static void cache_drop(void)
+{
+    free(cache.key);
+    tr_data_free(&cache.train);
+    tr_data_free(&cache.val);
+    memset(&cache, 0, sizeof cache);
+}
+
+static int load_data(const tcfg *c, nd_progress prog)
+{
+    char key[8192];
+    snprintf(key, sizeof key, "%s\n%s\n%s\n%s\n%d", c->dataset, c->category, c->split,
+             c->val_split ? c->val_split : "", c->resize);
+    if (cache.key && !strcmp(cache.key, key))
+        return 0;
+    cache_drop();
+    cache.have_val = c->val_split && *c->val_split;
+    if (tr_data_load(&cache.train, c->dataset, c->category, c->split, c->resize, prog) ||
+        (cache.have_val &&
+         tr_data_load(&cache.val, c->dataset, c->category, c->val_split, c->resize, prog)) ||
+        !(cache.key = strdup(key))) {
+        if (!cache.key)
+            nd_fail("out of memory");
+        cache_drop();
         return -1;
     }
+    return 0;
+}
+
+static int run(tcfg *c, const char *from, long steps, int threads)
+{
+    prog_ctx pc = {.batch = c->batch};
+    nd_progress prog = {on_progress, &pc};
+    if (load_data(c, prog))
+        return -1;
     tr_opts o = {c->iterations, c->batch, c->lr, c->momentum, c->wd, c->schedule,
                  c->step_size, c->gamma, (unsigned long)c->seed,
                  c->dropout ? c->dropout_rate : 0, c->augment, c->input, c->snaps,
-                 c->nsnaps, c->out, c->checkpoint, 0, threads};
+                 c->nsnaps, c->out, c->checkpoint, 0, threads, c->warmup};
     if (from) {
-        o.iterations = steps, o.batch = train.n, o.full_batch = 1, o.augment = 0;
+        o.iterations = steps, o.batch = cache.train.n, o.full_batch = 1, o.augment = 0;
         o.init = from, o.nsnapshots = 0;
-        pc.batch = train.n;
+        pc.batch = cache.train.n;
     }
     pc.t0 = nd_now();
-    int rc = tr_train(&o, &c->tab, &train, have_val ? &val : NULL, &pc.st, prog);
+    int rc = tr_train(&o, &c->tab, &cache.train, cache.have_val ? &cache.val : NULL, &pc.st, prog);
     cli_progress_done();
     if (!rc)
         printf("trained %ld iterations (from %ld): %s/snap-%08ld, held-out accuracy %.4f\n",
                pc.st.it, pc.st.start, c->out, pc.st.it, pc.st.val_acc);
-    tr_data_free(&train);
-    tr_data_free(&val);
+    return rc;
+}
+
+int cmd_train_config(const char *path, int threads, int keep_data)
+{
+    if (!path) {
+        cache_drop();
+        return 0;
+    }
+    tcfg c;
+    int rc = tcfg_load(&c, path);
+    if (!rc && !c.out)
+        rc = nd_fail("%s: missing [output] dir", path);
+    if (!rc)
+        rc = run(&c, NULL, 0, threads);
+    tcfg_free(&c);
+    if (!keep_data)
+        cache_drop();
     return rc;
 }
 
@@ -357,5 +407,6 @@ int cmd_train(int argc, char **argv)
     if (!rc)
         rc = run(&c, from, steps, (int)threads);
     tcfg_free(&c);
+    cache_drop();
     return rc ? cli_fail() : ND_EXIT_OK;
 }

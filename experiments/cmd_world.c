@@ -17,7 +17,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: dissect world --out DIR [--images 1000] [--size 64] [--seed 1]\n"
-            "                     [--noise 6] [--light 0.5] [--clutter 0.25] [--rotate 12]\n"
+            "                     [--noise 6] [--light 0.5] [--clutter 0.25] [--rotate 12] [--cue 0.7]\n"
             "                     [--val-every 5] [--samples 8] [--colors FILE] [--threads N]\n\n"
             "Renders a synthetic concept world from nothing but these parameters: 12 scenes\n"
             "(image-level), 22 objects (15 built from 26 parts, 7 background stuff), 7\n"
@@ -36,6 +36,8 @@ static void usage(FILE *f)
             "  --light L        lighting variation, 0..1 (default 0.5)\n"
             "  --clutter P      chance of each of two objects foreign to the scene (default 0.25)\n"
             "  --rotate DEG     largest object rotation in degrees (default 12)\n"
+            "  --cue P          chance that a background takes its scene's material, 0..1\n"
+            "                   (default 0.7; higher: the backgrounds tell scenes apart more often)\n"
             "  --val-every K    every K-th image is split 'val' (default 5; 0 = all 'train')\n"
             "  --samples N      rows of sample.png (default 8; 0 = none)\n"
             "  --colors FILE    colour-name table (default $ND_SHARED/data/colornames/w2color.npy,\n"
@@ -74,6 +76,7 @@ static int parse_args(int argc, char **argv, world_write_opts *o, const char **c
         {"size", required_argument, 0, 's'},     {"seed", required_argument, 0, 'x'},
         {"noise", required_argument, 0, 'z'},    {"light", required_argument, 0, 'l'},
         {"clutter", required_argument, 0, 'c'},  {"rotate", required_argument, 0, 'r'},
+        {"cue", required_argument, 0, 'q'},
         {"val-every", required_argument, 0, 'v'}, {"samples", required_argument, 0, 'm'},
         {"colors", required_argument, 0, 'k'},   {"threads", required_argument, 0, 't'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
@@ -100,6 +103,7 @@ static int parse_args(int argc, char **argv, world_write_opts *o, const char **c
         case 'l': bad = parse_num(cmd, name, optarg, 0, 1, &o->world.light); break;
         case 'c': bad = parse_num(cmd, name, optarg, 0, 1, &o->world.clutter); break;
         case 'r': bad = parse_num(cmd, name, optarg, 0, 180, &o->world.rotate); break;
+        case 'q': bad = parse_num(cmd, name, optarg, 0, 1, &o->world.cue); break;
         case 'h': usage(stdout); return -1;
         default: return cli_usage_error(cmd, "unknown option");
         }

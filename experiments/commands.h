@@ -25,6 +25,12 @@ int cmd_plot(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+/* Train the network of one train config (its [output] dir; resumes from
+ * its latest snapshot).  keep_data: keep the decoded images for the next
+ * call with the same [data] (0 frees them; path NULL only frees them).
+ * 0 or -1 (nd_fail). */
+int cmd_train_config(const char *path, int threads, int keep_data);
+int cmd_training(int argc, char **argv);
 int cmd_world(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_ablate(int argc, char **argv);

@@ -29,15 +29,14 @@ static int fwd_run(void *ctx, size_t i0, size_t n, float *const *out)
     return mdl_runner_run_layers(f->r, (const char *const *)f->paths + i0, (int)n, out);
 }
 
-static void free_paths(char **p, size_t n)
+void layers_free_paths(char **p, size_t n)
 {
     for (size_t i = 0; p && i < n; i++)
         free(p[i]);
     free(p);
 }
 
-/* DIR/images/<image> of every index.csv row, in row order. */
-static int image_paths(const broden *ds, char ***out)
+int layers_image_paths(const broden *ds, char ***out)
 {
     size_t n = broden_num_images(ds);
     char *img = nd_path_join(broden_dir(ds), "images");
@@ -48,7 +47,7 @@ static int image_paths(const broden *ds, char ***out)
             rc = -1;
     free(img);
     if (rc) {
-        free_paths(p, n);
+        layers_free_paths(p, n);
         return -1;
     }
     *out = p;
@@ -96,14 +95,9 @@ static int write_counts(const char *path, const broden *ds, mdl_runner *r, const
     return afile_commit(&a);
 }
 
-/* One network: open it, dissect every layer from two forward passes, write
- * each layer's result and then counts.csv. */
-static int run_net(const layers_spec *s, const broden *ds, char **paths, const char *net,
-                   const char *weights, long seed, const char *counts)
+int layers_dissect(const layers_spec *s, const broden *ds, char **paths, mdl_runner *r,
+                   const char *net, const char *netdir, const char *counts)
 {
-    mdl_runner *r;
-    if (mdl_runner_open(&r, s->model, weights, weights ? -1 : seed, s->layers))
-        return -1;
     int nl = mdl_runner_outputs(r), rc = 0;
     nd_layer_source src = {.N = broden_num_images(ds), .nl = nl, .block = (size_t)s->batch};
     nd_options o[MDL_MAX_OUTPUTS];
@@ -127,15 +121,12 @@ static int run_net(const layers_spec *s, const broden *ds, char **paths, const c
     if (!res || nd_dissect_layers(ds, &src, o, res, (nd_progress){progress, &pc}))
         rc = -1;
     cli_progress_done();
-    char *netdir = rc ? NULL : nd_path_join(s->out_dir, net);
-    if (!rc && !netdir)
-        rc = -1;
     for (int k = 0; k < nl && !rc; k++) {
         int c, h, w;
-        char *dir = nd_path_join(netdir, mdl_runner_output(r, k, &c, &h, &w));
+        const char *layer = mdl_runner_output(r, k, &c, &h, &w);
+        char *dir = nd_path_join(netdir, layer);
         char extra[256];
-        snprintf(extra, sizeof extra, "\"network\": \"%s\", \"layer\": \"%s\"", net,
-                 mdl_runner_output(r, k, &c, &h, &w));
+        snprintf(extra, sizeof extra, "\"network\": \"%s\", \"layer\": \"%s\"", net, layer);
         rc = dir ? nd_write_result(&res[k], ds, dir, extra) : -1;
         free(dir);
     }
@@ -144,6 +135,18 @@ static int run_net(const layers_spec *s, const broden *ds, char **paths, const c
     for (int k = 0; res && k < nl; k++)
         nd_result_free(&res[k]);
     free(res);
+    return rc;
+}
+
+/* One network of the experiment: open it, dissect every layer. */
+static int run_net(const layers_spec *s, const broden *ds, char **paths, const char *net,
+                   const char *weights, long seed, const char *counts)
+{
+    mdl_runner *r;
+    if (mdl_runner_open(&r, s->model, weights, weights ? -1 : seed, s->layers))
+        return -1;
+    char *netdir = nd_path_join(s->out_dir, net);
+    int rc = netdir ? layers_dissect(s, ds, paths, r, net, netdir, counts) : -1;
     free(netdir);
     mdl_runner_close(r);
     return rc;
@@ -337,7 +340,7 @@ int layers_run(const layers_spec *s)
                 fprintf(stderr, "layers: %s network complete, skipped (%s)\n", nets[k], counts);
         } else {
             if (!opened && !(rc = broden_open(&ds, s->dataset, s->categories)))
-                rc = image_paths(ds, &paths), opened = 1;
+                rc = layers_image_paths(ds, &paths), opened = 1;
             if (!rc)
                 rc = nd_mkdirs(s->out_dir) || run_net(s, ds, paths, nets[k], w, s->random_seed, counts)
                          ? -1 : 0;
@@ -345,7 +348,7 @@ int layers_run(const layers_spec *s)
         free(counts);
     }
     if (opened)
-        free_paths(paths, broden_num_images(ds));
+        layers_free_paths(paths, broden_num_images(ds));
     broden_free(ds);
     row *rw = NULL;
     size_t n = 0, cap = 0;

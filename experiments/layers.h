@@ -38,6 +38,19 @@ typedef struct {
 
 int layers_run(const layers_spec *s);
 
+/* The pieces, for other experiments (the training conditions): every
+ * output of an opened runner dissected from two forward passes over ds's
+ * images (paths from layers_image_paths), under s's profile, quantile,
+ * threshold, threads and batch; <netdir>/<layer>/ results, then `counts`
+ * (counts.csv's columns, written last).  `net` names the network in
+ * summary.json and the progress line. */
+struct mdl_runner;
+int layers_dissect(const layers_spec *s, const broden *ds, char **paths, struct mdl_runner *r,
+                   const char *net, const char *netdir, const char *counts);
+/* DIR/images/<image> of every index.csv row, in row order. */
+int layers_image_paths(const broden *ds, char ***out);
+void layers_free_paths(char **p, size_t n);
+
 /* Redraw the figures of a finished run folder. */
 int layers_draw(const char *out_dir, const char *title);
 

@@ -30,6 +30,7 @@ static const struct {
     {"probe", cmd_probe, "linear and binary probes, best single units, units needed, IBD for one layer"},
     {"ablate", cmd_ablate, "switch units off (a concept's detectors, random, rotated) and measure what the network loses"},
     {"world", cmd_world, "render a synthetic concept world as a Broden-format dataset"},
+    {"training", cmd_training, "the training-conditions experiment on the synthetic world (config file)"},
 };
 
 static void usage(FILE *f)

@@ -70,9 +70,10 @@ typedef struct mdl_runner mdl_runner;
 #define MDL_MAX_OUTPUTS 32
 int mdl_runner_open(mdl_runner **out, const char *model, const char *weights,
                     long random_seed, const char *layer);
-/* The same over a network built elsewhere (a trained checkpoint; borrowed,
- * not freed; input as mdl_extract_net: squash-resized, NET_TRAINED_PIXEL). */
-int mdl_runner_open_net(mdl_runner **out, net_t *net, const char *source, const char *layer);
+/* A runner over a network built elsewhere (a trained checkpoint; borrowed,
+ * not freed), with its input convention (see mdl_extract_net: squash-resized,
+ * NET_TRAINED_PIXEL); layers: one name or a comma list of the network's layer names. */
+int mdl_runner_open_net(mdl_runner **out, net_t *net, const char *source, const char *layers);
 /* The runner's network (for running parts of it, models/ablate.h). */
 const net_t *mdl_runner_net(const mdl_runner *r);
 void mdl_runner_shape(const mdl_runner *r, int *c, int *h, int *w); /* output 0 */

@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/csv.h"
 #include "datasets/world.h"
+#include "datasets/world_internal.h"
 #include "models/image.h"
 #include "tests/testutil.h"
 
@@ -73,7 +74,7 @@ static int load_table_bytes(unsigned char *t)
     return ok;
 }
 
-static void test_render(const world_colors *wc)
+static void test_render(const cn_table *wc)
 {
     test_group("rendering: parts inside objects, colours by the table, determinism");
     world_opts o = world_defaults();
@@ -209,7 +210,7 @@ static void test_bytes(const char *a)
 /* label.csv against a recount of the rendering: frequency (images with the
  * label) and coverage (sum of full-resolution fractions), the latter
  * compared as the file prints it (%.6f) so the check is exact. */
-static void test_totals(const char *dir, const world_colors *wc)
+static void test_totals(const char *dir, const cn_table *wc)
 {
     test_group("label totals equal a direct count of the rendering");
     int L = world_num_labels();
@@ -257,7 +258,7 @@ static void test_totals(const char *dir, const world_colors *wc)
     free(cov);
 }
 
-static void test_reader(const char *dir, const world_colors *wc)
+static void test_reader(const char *dir, const cn_table *wc)
 {
     test_group("the Broden reader reads the world, map for map");
     broden *ds = NULL;
@@ -344,15 +345,52 @@ static void test_errors(const char *dir)
     CHECK(stat(out, &sb) != 0, "nothing at %s after the failures", out);
 }
 
+/* The background cue: with cue 1 every visible ground band with a scene
+ * preference wears that material; with cue 0 it is drawn from the stuff's
+ * own list, so it matches far less often. */
+static void test_cue(const cn_table *wc)
+{
+    test_group("background cue: the chance a ground band takes its scene's material");
+    world_canvas *a = world_canvas_new(32);
+    CHECK(a != NULL, "canvas");
+    if (!a)
+        return;
+    int match[2] = {0, 0}, seen[2] = {0, 0};
+    for (int q = 0; q < 2; q++) {
+        world_opts o = world_defaults();
+        o.size = 32, o.seed = 5, o.cue = q;
+        for (int i = 0; i < 300; i++) {
+            world_render(&o, wc, (uint64_t)i, a);
+            const wt_scene *ws = &world_scenes[a->scene - world_label(WORLD_SCENE, 0)];
+            int m = world_material_letter(ws->pref[2]);
+            if (ws->band[2] < 0 || m <= 0)
+                continue;
+            int ground = world_label(WORLD_OBJECT, ws->band[2]), want = world_label(WORLD_MATERIAL, m - 1);
+            for (int p = 32 * 31; p < 32 * 32; p++)
+                if (a->map[WORLD_OBJECT][p] == ground) { /* one surface per band: one pixel tells */
+                    seen[q]++;
+                    match[q] += a->map[WORLD_MATERIAL][p] == want;
+                    break;
+                }
+        }
+    }
+    CHECK(seen[1] > 100 && match[1] == seen[1], "cue 1: %d of %d ground bands wear the scene's material",
+          match[1], seen[1]);
+    CHECK(seen[0] > 100 && match[0] < 0.6 * seen[0], "cue 0: %d of %d (chance alone)", match[0], seen[0]);
+    world_canvas_free(a);
+}
+
 int main(void)
 {
-    world_colors *wc = NULL;
-    if (world_colors_load(&wc, colors_path())) {
+    static cn_table table;
+    const cn_table *wc = &table;
+    if (cn_load(&table, colors_path())) {
         CHECK(0, "colour table: %s", nd_errmsg());
         return test_summary();
     }
     test_concepts();
     test_render(wc);
+    test_cue(wc);
     char a[4200];
     snprintf(a, sizeof a, "%s/world-a", test_tmpdir());
     CHECK(!write_world(a, 5, 2, NW, SW), "world written");
@@ -361,6 +399,5 @@ int main(void)
     test_reader(a, wc);
     test_sample(a);
     test_errors(a);
-    world_colors_free(wc);
     return test_summary();
 }

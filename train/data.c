@@ -5,6 +5,7 @@
 #include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
+#include "core/jobs.h"
 #include "models/image.h"
 
 #include <cblas.h>
@@ -80,14 +81,15 @@ static int find_classes(tr_data *d, const char *index, int col)
     return rc;
 }
 
-static int add_image(tr_data *d, const char *dir, const char *name, int cls, size_t *cap)
+/* Grow the row arrays (paths, classes) by one slot. */
+static int add_row(tr_data *d, char ***paths, const char *dir, const char *name, int cls, size_t *cap)
 {
     if ((size_t)d->n == *cap) {
         *cap = *cap ? 2 * *cap : 64;
-        unsigned char *p = realloc(d->px, *cap * (size_t)d->size * d->size * 3);
+        char **p = realloc(*paths, *cap * sizeof *p);
         int *q = realloc(d->label, sizeof(int) * *cap);
         if (p)
-            d->px = p;
+            *paths = p;
         if (q)
             d->label = q;
         if (!p || !q)
@@ -95,19 +97,53 @@ static int add_image(tr_data *d, const char *dir, const char *name, int cls, siz
     }
     char rel[4096];
     snprintf(rel, sizeof rel, "images/%s", name);
-    char *path = nd_path_join(dir, rel);
-    img_u8 im;
-    if (!path || img_load_rgb(&im, path)) {
-        free(path);
-        return -1;
-    }
-    free(path);
-    size_t sz = (size_t)d->size * d->size * 3;
-    int rc = img_resize_u8(d->px + (size_t)d->n * sz, d->size, d->size, im.px, im.w, im.h, 3);
-    img_free(&im);
-    if (rc)
+    if (!((*paths)[d->n] = nd_path_join(dir, rel)))
         return -1;
     d->label[d->n++] = cls;
+    return 0;
+}
+
+typedef struct {
+    tr_data *d;
+    char **paths;
+    int t, T, rc;
+    char err[1024];
+} decode_job;
+
+/* Images t, t + T, ... of the list: decode and squash-resize into place. */
+static void *decode_worker(void *arg)
+{
+    decode_job *j = arg;
+    size_t sz = (size_t)j->d->size * j->d->size * 3;
+    for (int i = j->t; i < j->d->n && !j->rc; i += j->T) {
+        img_u8 im;
+        if (img_load_rgb(&im, j->paths[i])) {
+            j->rc = -1;
+            break;
+        }
+        j->rc = img_resize_u8(j->d->px + (size_t)i * sz, j->d->size, j->d->size, im.px, im.w,
+                              im.h, 3);
+        img_free(&im);
+    }
+    if (j->rc)
+        snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
+    return NULL;
+}
+
+/* Decode every listed image on all cores (each image lands at its own
+ * index, so the result is the same on any number of threads). */
+static int decode_all(tr_data *d, char **paths)
+{
+    if (!(d->px = nd_malloc((size_t)d->n * d->size * d->size * 3)))
+        return -1;
+    int T = nd_threads(0);
+    decode_job j[ND_MAX_THREADS];
+    for (int t = 0; t < T; t++)
+        j[t] = (decode_job){.d = d, .paths = paths, .t = t, .T = T};
+    nd_run_jobs(decode_worker, j, sizeof j[0], T);
+    for (int t = 0; t < T; t++)
+        if (j[t].rc)
+            return nd_fail("%s", j[t].err);
     return 0;
 }
 
@@ -131,6 +167,7 @@ int tr_data_load(tr_data *d, const char *dir, const char *category, const char *
     if (!rc)
         rc = find_classes(d, index, col);
     size_t cap = 0;
+    char **paths = NULL;
     while (!rc && (r = csv_next(&c)) > 0) {
         long l;
         if (row_label(&c, col, &l) || icol >= c.nf) {
@@ -142,8 +179,7 @@ int tr_data_load(tr_data *d, const char *dir, const char *category, const char *
         int cls = 0;
         while (d->class_label[cls] != l)
             cls++;
-        rc = add_image(d, dir, c.f[icol], cls, &cap);
-        nd_report(prog, "images", (size_t)d->n, 0);
+        rc = add_row(d, &paths, dir, c.f[icol], cls, &cap);
     }
     if (!rc && r < 0)
         rc = -1;
@@ -151,6 +187,13 @@ int tr_data_load(tr_data *d, const char *dir, const char *category, const char *
         rc = nd_fail("%s: no image of split '%s' has a '%s' label", index, split ? split : "",
                      category);
     csv_close(&c);
+    if (!rc)
+        rc = decode_all(d, paths);
+    if (!rc)
+        nd_report(prog, "images", (size_t)d->n, (size_t)d->n);
+    for (int i = 0; paths && i < d->n; i++)
+        free(paths[i]);
+    free(paths);
     free(index);
     if (rc)
         tr_data_free(d);

@@ -28,6 +28,13 @@ static void snap_dir(char *buf, size_t cap, const char *out, long it)
     snprintf(buf, cap, "%s/snap-%08ld", out, it);
 }
 
+/* The schedule's rate at iteration it (0-based), times the warmup ramp. */
+static double lr_at(const tr_opts *o, long it)
+{
+    double lr = tr_lr(o->schedule, o->lr, it, o->iterations, o->step_size, o->gamma);
+    return it < o->warmup ? lr * (double)(it + 1) / (double)o->warmup : lr;
+}
+
 static int exists(const char *p)
 {
     struct stat st;
@@ -54,7 +61,7 @@ static int write_log(const tr_opts *o, long upto)
             free(txt);
             return -1;
         }
-        double lr = tr_lr(o->schedule, o->lr, it - 1, o->iterations, o->step_size, o->gamma);
+        double lr = lr_at(o, it - 1);
         fprintf(f, "%ld,%.9g,%.9g,%.9g,%.9g\n", it, lr, info.train_loss, info.train_acc,
                 info.val_acc);
     }
@@ -222,8 +229,7 @@ int tr_train(const tr_opts *o, const tr_table *tab, const tr_data *train, const 
         tr_forward(&r.t, r.x, n, 1);
         double loss = tr_loss(&r.t, r.labels, n, &hits);
         tr_backward(&r.t, r.x, n);
-        tr_sgd(&r.t, tr_lr(o->schedule, o->lr, it, o->iterations, o->step_size, o->gamma),
-               o->momentum, o->weight_decay);
+        tr_sgd(&r.t, lr_at(o, it), o->momentum, o->weight_decay);
         sum_loss += loss, sum_acc += (double)hits / n, nb++;
         st->it = it + 1, st->loss = loss, st->acc = (double)hits / n;
         if (!isfinite(loss))

@@ -40,6 +40,7 @@ typedef struct {
     const char *init;    /* start from this checkpoint (NULL: He init from seed) */
     int full_batch;      /* every training image in every step, in index order */
     int threads;         /* 0: every CPU; results do not depend on it */
+    long warmup;         /* the lr rises linearly over the first warmup iterations (0: none) */
 } tr_opts;
 
 /* What the loop is doing, for a progress callback (ctx may point here). */
