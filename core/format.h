@@ -26,11 +26,11 @@
 #define ND_FORMAT_REPORT 1
 /* The geometry .json beside extracted activations (dissect features). */
 #define ND_FORMAT_GEOMETRY 1
-/* Written by other owners' code, numbered here for when they adopt the key:
- * probe_summary.json (core/probe_io.c).  The synthetic world's world.json
- * carries its own "format": 1 (compare reads a numeric "format" as the
- * version) and training checkpoints their magic lines ("... network 1"). */
-#define ND_FORMAT_PROBES 1
+/* probe_summary.json (core/probe_io.c; 2: float fit in blocks, units needed
+ * to a 5% bracket).  The synthetic world's world.json carries its own
+ * "format": 1 (compare reads a numeric "format" as the version) and training
+ * checkpoints their magic lines ("... network 1"). */
+#define ND_FORMAT_PROBES 2
 
 #include <stdio.h>
 

@@ -51,9 +51,6 @@
 #include "core/progress.h"
 
 #define PR_BINS 4096 /* threshold levels searched per concept */
-/* probe_summary.json's format_version: 2 = float fit in fixed row blocks,
- * units needed bisected to units_rtol (1 had a double fit, exact bisection) */
-#define PR_FORMAT_VERSION 2
 
 typedef struct {
     nd_profile profile;

@@ -1,4 +1,5 @@
 /* probe_io.c - the probes' result files. */
+#include "core/format.h"
 #include "core/afile.h"
 #include "core/err.h"
 #include "core/npy.h"
@@ -54,8 +55,8 @@ static int write_summary(const pr_result *r, const broden *ds, FILE *f, const ch
     if (!m)
         return -1;
     pr_category_means(r, ds, m);
-    fprintf(f, "{\n  \"format\": \"netdissect-c probes 2\",\n  \"format_version\": %d,\n  \"profile\": \"%s\",\n", PR_FORMAT_VERSION,
-            nd_profile_name(o->profile));
+    nd_format_begin(f, "probes", ND_FORMAT_PROBES);
+    fprintf(f, "  \"profile\": \"%s\",\n", nd_profile_name(o->profile));
     fprintf(f, "  \"split\": {\"source\": \"%s\", \"train_fraction\": %.9g, \"seed\": %lu, "
                "\"train_images\": %zu, \"test_images\": %zu},\n",
             r->split_from_index ? "index.csv split column" : "seeded shuffle", o->train_fraction,
