@@ -32,10 +32,16 @@
  * checkpoints their magic lines ("... network 1"). */
 #define ND_FORMAT_PROBES 2
 
+#include "core/afile.h"
+
 #include <stdio.h>
 
 /* The opening of a JSON summary: "{", then the members "program": "dissect",
  * "format": kind and "format_version": version, each line ending with ",". */
 void nd_format_begin(FILE *f, const char *kind, int version);
+
+/* dir/file opened as an atomic output (core/afile.h) with that opening
+ * written; 0, or -1 with the error recorded. */
+int nd_format_open(afile *a, const char *dir, const char *file, const char *kind, int version);
 
 #endif

@@ -266,15 +266,11 @@ static int write_tables(const char *out, const row *rw, size_t n)
  * network's per-layer totals (the "all" rows). */
 static int write_summary(const layers_spec *s, const row *rw, size_t n)
 {
-    char *p = nd_path_join(s->out_dir, "layers.json"), b[64];
+    char b[64];
     afile a;
-    if (!p || afile_open(&a, p)) {
-        free(p);
+    if (nd_format_open(&a, s->out_dir, "layers.json", "layers", ND_FORMAT_LAYERS))
         return -1;
-    }
-    free(p);
     FILE *f = a.f;
-    nd_format_begin(f, "layers", ND_FORMAT_LAYERS);
     fprintf(f, "  \"program_version\": \"%s\",\n  \"dataset\": ", ND_VERSION);
     nd_json_str(f, s->dataset);
     fprintf(f, ",\n  \"categories\": [");

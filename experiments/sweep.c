@@ -1089,15 +1089,11 @@ static void closing_note(const sweep *s)
  * points), beside sweep.csv and summary.csv. */
 static int write_run_json(const config *c, int np)
 {
-    char *path = nd_path_join(c->out_dir, "sweep.json"), b[64];
+    char b[64];
     afile a;
-    if (!path || afile_open(&a, path)) {
-        free(path);
+    if (nd_format_open(&a, c->out_dir, "sweep.json", "sweep", ND_FORMAT_SWEEP))
         return -1;
-    }
-    free(path);
     FILE *f = a.f;
-    nd_format_begin(f, "sweep", ND_FORMAT_SWEEP);
     fprintf(f, "  \"program_version\": \"%s\",\n  \"dataset\": ", ND_VERSION);
     nd_json_str(f, c->dataset);
     fprintf(f, ",\n  \"categories\": ");
