@@ -33,6 +33,7 @@
 #define ND_FORMAT_PROBES 2
 
 #include "core/afile.h"
+#include "core/json.h"
 
 #include <stdio.h>
 
@@ -43,5 +44,11 @@ void nd_format_begin(FILE *f, const char *kind, int version);
 /* dir/file opened as an atomic output (core/afile.h) with that opening
  * written; 0, or -1 with the error recorded. */
 int nd_format_open(afile *a, const char *dir, const char *file, const char *kind, int version);
+
+/* Readers of a summary (dissect report) accept the versions they know: 0 when
+ * j's "format_version" is absent (written before versions) or at most
+ * `known`; -1 with one line naming the file, both versions and the remedy
+ * when it is newer (a layout this build cannot read). */
+int nd_format_check(const nd_json *j, int known);
 
 #endif

@@ -6,6 +6,7 @@
 #include "core/afile.h"
 #include "core/csv.h"
 #include "core/err.h"
+#include "core/format.h"
 #include "core/json.h"
 #include "linalg/apply.h"
 #include "linalg/rotation.h"
@@ -174,7 +175,7 @@ int rpt_result_read(rpt_result *r, const char *dir, const char *dataset, const c
         need_file(dir, "thresholds.npy", &pt) || nd_json_read(&j, ps))
         goto out;
     have_j = 1;
-    if (read_summary(r, &j) || read_categories(r, &j))
+    if (nd_format_check(&j, ND_FORMAT_RESULT) || read_summary(r, &j) || read_categories(r, &j))
         goto out;
     r->dataset = dataset ? dup_or_fail(dataset) : nd_json_string(&j, "dataset");
     if (!r->dataset)

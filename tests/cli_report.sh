@@ -58,6 +58,9 @@ cp -r $T/res $T/nocsv && rm $T/nocsv/result.csv
 expect_fail_clean "result folder without result.csv" 1 'nocsv/result.csv: missing' $T/o1 "$ND_BIN" report $T/nocsv --features $F --out $T/o1
 cp -r $T/res $T/nosum && rm $T/nosum/summary.json
 expect_fail_clean "result folder without summary.json" 1 'nosum/summary.json: missing' $T/o2 "$ND_BIN" report $T/nosum --features $F --out $T/o2
+cp -r $T/res $T/newer && sed -i 's/"format_version": [0-9]*/"format_version": 99/' $T/newer/summary.json
+expect_fail_clean "a summary of a newer format" 1 'newer/summary.json: field "format_version": 99, newer than this dissect reads' \
+    $T/o7 "$ND_BIN" report $T/newer --features $F --out $T/o7
 expect_fail_clean "no such folder" 1 'nothere/summary.json: missing' $T/o3 "$ND_BIN" report $T/nothere --out $T/o3
 # datasets that do not match the result: fewer images, a label renamed
 mkds() { mkdir -p $1 && for e in $FIX/dataset/*; do ln -s $e $1/; done; rm $1/$2; }
