@@ -31,6 +31,9 @@
  * "format": 1 (compare reads a numeric "format" as the version) and training
  * checkpoints their magic lines ("... network 1"). */
 #define ND_FORMAT_PROBES 2
+/* The training-conditions experiment's folder: training.json, conditions.csv,
+ * summary.csv, iterations.csv (experiments/training_json.c). */
+#define ND_FORMAT_TRAINING 1
 
 #include "core/afile.h"
 #include "core/json.h"

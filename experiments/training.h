@@ -21,7 +21,7 @@
  *               snapshot of the first seed's run
  *   sweep       <out>/sweep/ the rotation sweep (and [probes]) of the trained
  *               baseline through `checkpoint =` (experiments/sweep.h)
- *   tables      conditions.csv, summary.csv, table.md, iterations.csv,
+ *   tables      training.json, conditions.csv, summary.csv, table.md, iterations.csv,
  *               figures/training_unique and training_iterations
  * A step's folder holds step.key, the text of everything it depends on
  * (settings and the keys of the steps it reads), written before the work;
@@ -81,6 +81,10 @@ typedef struct {
 
 /* The conditions of s in table order; returns their number (<= 12). */
 int training_conditions(const training_spec *s, training_cond *c);
+
+/* training.json (experiments/training_json.c): the run's settings and the
+ * tables' format version. */
+int training_write_json(const training_spec *s, const training_cond *c, int nc);
 
 /* The tables and figures from the finished steps' files. */
 int training_tables(const training_spec *s);

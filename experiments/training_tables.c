@@ -445,7 +445,7 @@ int training_tables(const training_spec *s)
     long it[MAXC];
     int rc = t && ti ? load_conditions(s, c, nc, t) : -1, rows = 0;
     if (!rc)
-        rc = write_conditions(s, c, nc, t) || write_summary(s, c, t) || write_md(s, c, nc, t) ||
+        rc = training_write_json(s, c, nc) || write_conditions(s, c, nc, t) || write_summary(s, c, t) || write_md(s, c, nc, t) ||
              write_figure_data(s, c, t) ? -1 : 0;
     if (!rc && (rows = load_iterations(s, c, nc, ti, it)) < 0)
         rc = -1;

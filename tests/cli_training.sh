@@ -73,6 +73,9 @@ for f in conditions.csv summary.csv table.md iterations.csv iterations.md figure
     sweep/sweep.csv sweep/points/a1_d0/probes.csv; do
     [ -s "$O/$f" ] && ok "$f written" || bad "$f missing"
 done
+grep -q '"format": "training",' "$O/training.json" && grep -q '"format_version": 1,' "$O/training.json" &&
+    grep -q '"name": "batchnorm", "seed": 1, "dropout": 1, "batchnorm": 1' "$O/training.json" &&
+    ok "training.json: format version and the conditions" || bad "training.json: $(head -c 300 "$O/training.json")"
 # 5 conditions x 2 layers x (5 categories + all)
 rows=$(($(wc -l < "$O/conditions.csv") - 1))
 [ "$rows" = 60 ] && ok "conditions.csv: 60 rows" || bad "conditions.csv: $rows rows"
