@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 /* Label numbers are uint16 (R + 256*G): a table of this size says which exist. */
@@ -417,29 +416,11 @@ static void *decode_worker(void *arg)
  * straight into the memory-mapped temporary store file, so that a large
  * dataset's labels never occupy anonymous memory (the store is renamed into
  * place once complete). */
-/* Fresh pages are the decoder's largest cost after zlib on a large
- * dataset (the kernel zeroes each 4 KiB page at its first touch, one fault
- * each); transparent huge pages, where the system allows them on request,
- * take one fault per 2 MiB.  Advice only: the memory is the same either way. */
-static void advise_huge(void *p, size_t bytes)
-{
-#if defined(MADV_HUGEPAGE)
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), b = ((uintptr_t)p + bytes) & ~(huge - 1);
-    if (b > a)
-        (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
-#else
-    (void)p, (void)bytes;
-#endif
-}
-
 static int maps_alloc(broden *ds)
 {
     if (!ds->store_build) {
         size_t len = ds->maps_end - ds->maps_base;
         ds->maps = nd_malloc((len ? len : 1) * sizeof *ds->maps);
-        if (ds->maps)
-            advise_huge(ds->maps, len * sizeof *ds->maps);
         return ds->maps ? 0 : -1;
     }
     if (ds->r0 != 0 || ds->r1 != ds->N)
