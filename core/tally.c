@@ -205,24 +205,34 @@ static int tuple_find(tuples *tp, const broden_layer *layers, size_t nl, size_t 
     }
 }
 
-/* 1 if pixels p..p+7 of every layer hold tuple t's labels. */
-static inline int tuple_same8(const tuples *tp, const broden_layer *layers, size_t nl, size_t p, int t)
+/* How many of pixels p..p+7 (p + 8 <= npix), from p on, hold tuple t's
+ * labels in every layer: 8, or the position of the first that does not. */
+static inline int tuple_match8(const tuples *tp, const broden_layer *layers, size_t nl, size_t p, int t)
 {
 #if defined(__SSE2__)
-    for (size_t k = 0; k < nl; k++) {
+    unsigned eq = 0xFFFFu;
+    for (size_t k = 0; k < nl && eq; k++) {
         __m128i v = _mm_loadu_si128((const __m128i *)(layers[k].map + p));
         __m128i c = _mm_set1_epi16((short)tp->lab[(size_t)t * nl + k]);
-        if (_mm_movemask_epi8(_mm_cmpeq_epi16(v, c)) != 0xFFFF)
-            return 0;
+        eq &= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi16(v, c));
     }
-    return 1;
+    return eq == 0xFFFFu ? 8 : __builtin_ctz(~eq) / 2;
 #else
-    (void)tp, (void)layers, (void)nl, (void)p, (void)t;
-    return 0;
+    int r = 0;
+    while (r < 8) {
+        size_t k = 0;
+        while (k < nl && tp->lab[(size_t)t * nl + k] == layers[k].map[p + (size_t)r])
+            k++;
+        if (k < nl)
+            break;
+        r++;
+    }
+    return r;
 #endif
 }
 
-/* Number the tuples of an image's nl >= 1 layers of npix <= 65,536 pixels. */
+/* Number the tuples of an image's nl >= 1 layers of npix <= 65,536 pixels:
+ * eight pixels per test of all layers, a lookup where the tuple changes. */
 static void tuples_build(tuples *tp, const broden_layer *layers, size_t nl, size_t npix)
 {
     for (int t = 0; t < tp->ntup; t++) { /* clear only the slots in use */
@@ -238,18 +248,22 @@ static void tuples_build(tuples *tp, const broden_layer *layers, size_t nl, size
     int cur = tuple_find(tp, layers, nl, 0);
     tp->id[0] = (uint16_t)cur;
     for (size_t p = 1; p < npix;) {
-        if (p + 8 <= npix && tuple_same8(tp, layers, nl, p, cur)) {
-            for (size_t q = p; q < p + 8; q++)
-                tp->id[q] = (uint16_t)cur;
-            p += 8;
-            continue;
+        int r = 0;
+        if (p + 8 <= npix)
+            r = tuple_match8(tp, layers, nl, p, cur);
+        else {
+            size_t k = 0;
+            while (k < nl && tp->lab[(size_t)cur * nl + k] == layers[k].map[p])
+                k++;
+            r = k == nl;
         }
-        size_t k = 0;
-        while (k < nl && tp->lab[(size_t)cur * nl + k] == layers[k].map[p])
-            k++;
-        if (k < nl)
+        for (int q = 0; q < r; q++)
+            tp->id[p + (size_t)q] = (uint16_t)cur;
+        p += (size_t)r;
+        if (r < 8 && p < npix) { /* p holds another tuple */
             cur = tuple_find(tp, layers, nl, p);
-        tp->id[p++] = (uint16_t)cur;
+            tp->id[p++] = (uint16_t)cur;
+        }
     }
 }
 
