@@ -270,13 +270,12 @@ static int row_interval(const up_plan *p, const float *in, float thr, int y, int
             return 0;
         int x = xa, base = y * p->sw;
 #if defined(__SSE2__)
-        /* two pixels per step, the same double operations in the same
-         * order (so the same values); the indices are stored
-         * unconditionally and kept by advancing n, since a row's mask
-         * pixels start and stop unpredictably.  idx[n] is inside idx:
-         * n never exceeds the pixels evaluated so far. */
         /* by segments of columns between the same two nodes, whose
-         * products are loaded once */
+         * products are loaded once, two pixels per step: the same double
+         * operations in the same order (so the same values).  The indices
+         * are stored unconditionally and kept by advancing n, since a
+         * row's mask pixels start and stop unpredictably; idx[n] is
+         * inside idx: n never exceeds the pixels evaluated so far. */
         __m128 th = _mm_set1_ps(thr);
         while (x + 1 <= xb) {
             int a = p->x0[x], b = p->x1[x], e = p->xend[x] <= xb + 1 ? p->xend[x] : xb + 1;
