@@ -205,6 +205,15 @@ static int tuple_find(tuples *tp, const broden_layer *layers, size_t nl, size_t 
     }
 }
 
+/* 1 if pixel p holds tuple t's labels in every layer. */
+static inline int tuple_at(const tuples *tp, const broden_layer *layers, size_t nl, size_t p, int t)
+{
+    size_t k = 0;
+    while (k < nl && tp->lab[(size_t)t * nl + k] == layers[k].map[p])
+        k++;
+    return k == nl;
+}
+
 /* How many of pixels p..p+7 (p + 8 <= npix), from p on, hold tuple t's
  * labels in every layer: 8, or the position of the first that does not. */
 static inline int tuple_match8(const tuples *tp, const broden_layer *layers, size_t nl, size_t p, int t)
@@ -219,14 +228,8 @@ static inline int tuple_match8(const tuples *tp, const broden_layer *layers, siz
     return eq == 0xFFFFu ? 8 : __builtin_ctz(~eq) / 2;
 #else
     int r = 0;
-    while (r < 8) {
-        size_t k = 0;
-        while (k < nl && tp->lab[(size_t)t * nl + k] == layers[k].map[p + (size_t)r])
-            k++;
-        if (k < nl)
-            break;
+    while (r < 8 && tuple_at(tp, layers, nl, p + (size_t)r, t))
         r++;
-    }
     return r;
 #endif
 }
@@ -248,19 +251,16 @@ static void tuples_build(tuples *tp, const broden_layer *layers, size_t nl, size
     int cur = tuple_find(tp, layers, nl, 0);
     tp->id[0] = (uint16_t)cur;
     for (size_t p = 1; p < npix;) {
-        int r = 0;
-        if (p + 8 <= npix)
-            r = tuple_match8(tp, layers, nl, p, cur);
-        else {
-            size_t k = 0;
-            while (k < nl && tp->lab[(size_t)cur * nl + k] == layers[k].map[p])
-                k++;
-            r = k == nl;
-        }
-        for (int q = 0; q < r; q++)
-            tp->id[p + (size_t)q] = (uint16_t)cur;
-        p += (size_t)r;
-        if (r < 8 && p < npix) { /* p holds another tuple */
+        size_t lim = npix - p < 8 ? npix - p : 8, r = 0;
+        if (lim == 8)
+            r = (size_t)tuple_match8(tp, layers, nl, p, cur);
+        else
+            while (r < lim && tuple_at(tp, layers, nl, p + r, cur))
+                r++;
+        for (size_t q = 0; q < r; q++)
+            tp->id[p + q] = (uint16_t)cur;
+        p += r;
+        if (r < lim) { /* p holds another tuple */
             cur = tuple_find(tp, layers, nl, p);
             tp->id[p++] = (uint16_t)cur;
         }
