@@ -19,16 +19,74 @@ static void swapf(float *a, float *b)
     *b = t;
 }
 
-/* After return v[k] is the k-th smallest; smaller values before it. */
+/* Ranges up to this many values are partitioned through a stack buffer
+ * without branches on the data (16 KiB). */
+enum { BF_MAX = 4096 };
+
+/* Split v[0..m) into the values < pv (moved to the front, their count
+ * returned) and the rest, through buf: each value is written at both ends
+ * of the unfilled part of buf and the end it belongs to advances, so there
+ * is no branch to mispredict (the quickselect's cost on random data). */
+static size_t split_below(float *v, size_t m, float pv, float *buf)
+{
+    size_t lo = 0, hi = m; /* buf[0, lo) < pv, buf[hi, m) >= pv */
+    for (size_t i = 0; i < m; i++) {
+        float x = v[i];
+        size_t c = x < pv;
+        buf[lo] = x;
+        buf[hi - 1] = x;
+        lo += c, hi -= 1 - c;
+    }
+    memcpy(v, buf, m * sizeof *v);
+    return lo;
+}
+
+/* The same split by x <= pv (for a pivot that is the range's minimum, so
+ * that the values equal to it leave the range). */
+static size_t split_at_most(float *v, size_t m, float pv, float *buf)
+{
+    size_t lo = 0, hi = m;
+    for (size_t i = 0; i < m; i++) {
+        float x = v[i];
+        size_t c = x <= pv;
+        buf[lo] = x;
+        buf[hi - 1] = x;
+        lo += c, hi -= 1 - c;
+    }
+    memcpy(v, buf, m * sizeof *v);
+    return lo;
+}
+
+/* After return v[k] is the k-th smallest; smaller values before it, larger
+ * after.  Ranges above BF_MAX take the 3-way (Dutch-flag) partition; the
+ * rest the branch-free splits.  The value found is the same either way;
+ * only the order of the others differs. */
 static void select_k(float *v, size_t n, size_t k)
 {
     size_t lo = 0, hi = n; /* search range [lo, hi) */
     uint64_t rng = 0x9e3779b97f4a7c15ull ^ n;
+    float buf[BF_MAX];
     while (hi - lo > 1) {
         /* a fixed-seed pseudo-random pivot: deterministic, and no bad
          * orderings for sorted or constant inputs */
         rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
         float pv = v[lo + rng % (hi - lo)];
+        if (hi - lo <= BF_MAX) {
+            size_t lt = lo + split_below(v + lo, hi - lo, pv, buf);
+            if (k < lt) {
+                hi = lt;
+                continue;
+            }
+            if (lt > lo) { /* pv is in [lt, hi): the range shrinks */
+                lo = lt;
+                continue;
+            }
+            size_t le = lo + split_at_most(v + lo, hi - lo, pv, buf); /* [lo, le) == pv */
+            if (k < le)
+                return;
+            lo = le;
+            continue;
+        }
         /* Dutch-flag partition: [lo,lt) < pv, [lt,gt) == pv, [gt,hi) > pv */
         size_t lt = lo, i = lo, gt = hi;
         while (i < gt) {

@@ -137,8 +137,138 @@ static float map_max(const float *a, size_t hw)
     return mx;
 }
 
+/* The label tuples of one image: pixel p carries the tuple (layer 0's
+ * label, ..., layer nl-1's label), numbered in id[p]; the tuples are few
+ * (label layers are regions, and their boundaries are shared by all the
+ * units' masks), so a unit's mask is counted once against id[] and each
+ * tuple's count then goes to its nl labels, instead of one pass over the
+ * mask per layer.  The counts are the same integers either way. */
+typedef struct {
+    uint16_t *id;     /* [npix] tuple number of each pixel */
+    uint16_t *lab;    /* [ntup][nl] the tuples' labels */
+    int64_t *cnt;     /* [ntup] mask pixels per tuple (zero between units) */
+    uint16_t *touch;  /* [ntup] tuples met by the current mask */
+    int *slot;        /* [nslot] hash of tuples -> number + 1, 0 = empty */
+    size_t npix_cap, nl_cap, nslot;
+    size_t nl;        /* labels per tuple of the image numbered last */
+    int ntup;
+} tuples;
+
+static void tuples_free(tuples *tp)
+{
+    free(tp->id), free(tp->lab), free(tp->cnt), free(tp->touch), free(tp->slot);
+    memset(tp, 0, sizeof *tp);
+}
+
+static int tuples_reserve(tuples *tp, size_t npix, size_t nl)
+{
+    if (npix <= tp->npix_cap && nl <= tp->nl_cap)
+        return 0;
+    npix = npix > tp->npix_cap ? npix : tp->npix_cap, nl = nl > tp->nl_cap ? nl : tp->nl_cap;
+    tuples_free(tp);
+    size_t nslot = 1;
+    while (nslot < 2 * npix)
+        nslot *= 2;
+    tp->id = nd_malloc(npix * sizeof *tp->id);
+    tp->lab = nd_malloc(npix * nl * sizeof *tp->lab + 1);
+    tp->cnt = nd_calloc(npix, sizeof *tp->cnt);
+    tp->touch = nd_malloc(npix * sizeof *tp->touch);
+    tp->slot = nd_calloc(nslot, sizeof *tp->slot);
+    if (!tp->id || !tp->lab || !tp->cnt || !tp->touch || !tp->slot) {
+        tuples_free(tp);
+        return -1;
+    }
+    tp->npix_cap = npix, tp->nl_cap = nl, tp->nslot = nslot;
+    return 0;
+}
+
+/* The number of pixel p's tuple, adding it if new (open addressing). */
+static int tuple_find(tuples *tp, const broden_layer *layers, size_t nl, size_t p)
+{
+    uint32_t h = 2166136261u;
+    for (size_t k = 0; k < nl; k++)
+        h = (h ^ layers[k].map[p]) * 16777619u;
+    for (size_t s = h & (tp->nslot - 1);; s = (s + 1) & (tp->nslot - 1)) {
+        int t = tp->slot[s] - 1;
+        if (t < 0) {
+            t = tp->ntup++;
+            for (size_t k = 0; k < nl; k++)
+                tp->lab[(size_t)t * nl + k] = layers[k].map[p];
+            tp->slot[s] = t + 1;
+            return t;
+        }
+        size_t k = 0;
+        while (k < nl && tp->lab[(size_t)t * nl + k] == layers[k].map[p])
+            k++;
+        if (k == nl)
+            return t;
+    }
+}
+
+/* 1 if pixel p holds tuple t's labels in every layer. */
+static inline int tuple_at(const tuples *tp, const broden_layer *layers, size_t nl, size_t p, int t)
+{
+    size_t k = 0;
+    while (k < nl && tp->lab[(size_t)t * nl + k] == layers[k].map[p])
+        k++;
+    return k == nl;
+}
+
+/* How many of pixels p..p+7 (p + 8 <= npix), from p on, hold tuple t's
+ * labels in every layer: 8, or the position of the first that does not. */
+static inline int tuple_match8(const tuples *tp, const broden_layer *layers, size_t nl, size_t p, int t)
+{
+#if defined(__SSE2__)
+    unsigned eq = 0xFFFFu;
+    for (size_t k = 0; k < nl && eq; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(layers[k].map + p));
+        __m128i c = _mm_set1_epi16((short)tp->lab[(size_t)t * nl + k]);
+        eq &= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi16(v, c));
+    }
+    return eq == 0xFFFFu ? 8 : __builtin_ctz(~eq) / 2;
+#else
+    int r = 0;
+    while (r < 8 && tuple_at(tp, layers, nl, p + (size_t)r, t))
+        r++;
+    return r;
+#endif
+}
+
+/* Number the tuples of an image's nl >= 1 layers of npix <= 65,536 pixels:
+ * eight pixels per test of all layers, a lookup where the tuple changes. */
+static void tuples_build(tuples *tp, const broden_layer *layers, size_t nl, size_t npix)
+{
+    for (int t = 0; t < tp->ntup; t++) { /* clear only the slots in use */
+        uint32_t h = 2166136261u;
+        for (size_t k = 0; k < tp->nl; k++)
+            h = (h ^ tp->lab[(size_t)t * tp->nl + k]) * 16777619u;
+        size_t s = h & (tp->nslot - 1);
+        while (tp->slot[s] != t + 1)
+            s = (s + 1) & (tp->nslot - 1);
+        tp->slot[s] = 0;
+    }
+    tp->ntup = 0, tp->nl = nl;
+    int cur = tuple_find(tp, layers, nl, 0);
+    tp->id[0] = (uint16_t)cur;
+    for (size_t p = 1; p < npix;) {
+        size_t lim = npix - p < 8 ? npix - p : 8, r = 0;
+        if (lim == 8)
+            r = (size_t)tuple_match8(tp, layers, nl, p, cur);
+        else
+            while (r < lim && tuple_at(tp, layers, nl, p + r, cur))
+                r++;
+        for (size_t q = 0; q < r; q++)
+            tp->id[p + q] = (uint16_t)cur;
+        p += r;
+        if (r < lim) { /* p holds another tuple */
+            cur = tuple_find(tp, layers, nl, p);
+            tp->id[p++] = (uint16_t)cur;
+        }
+    }
+}
+
 /* Mask pixels q..q+7 are 8 consecutive label pixels (idx increases) that
- * all hold label cur: mask rows are runs of pixels over label regions, so
+ * all hold value cur (a label or a tuple number): mask rows are runs of pixels over label regions, so
  * most groups of 8 are counted with one compare. */
 static inline int same8(const uint16_t *map, const int *idx, int q, int m, uint16_t cur)
 {
@@ -153,8 +283,77 @@ static inline int same8(const uint16_t *map, const int *idx, int q, int m, uint1
 #endif
 }
 
+/* The direct count, one pass over the mask per layer: for a single layer,
+ * and for label maps too large for 16-bit tuple numbers. */
+static void count_layers(const broden_layer *layers, const int *idx, int m, size_t nl, int64_t *Iu,
+                         unsigned char *hit, const unsigned char *prim)
+{
+    for (size_t k = 0; k < nl; k++) {
+        const uint16_t *map = layers[k].map;
+        uint16_t cur = map[idx[0]];
+        int64_t run = 0;
+        for (int q = 0; q < m;) {
+            if (same8(map, idx, q, m, cur)) {
+                run += 8, q += 8;
+                continue;
+            }
+            uint16_t l = map[idx[q]];
+            if (l != cur) {
+                Iu[cur] += run;
+                if (hit)
+                    hit[prim[cur]] = 1;
+                cur = l, run = 0;
+            }
+            run++, q++;
+        }
+        Iu[cur] += run;
+        if (hit)
+            hit[prim[cur]] = 1;
+    }
+}
+
+/* Add mask idx[0..m) (m >= 1) to Iu[label] for every layer and mark the
+ * primary categories met in hit (if not NULL).  Runs of one tuple are
+ * counted in a register and added once: incrementing per pixel would make
+ * each add wait for the previous store to the same slot. */
+static void count_tuples(tuples *tp, const int *idx, int m, size_t nl, int64_t *Iu, unsigned char *hit,
+                         const unsigned char *prim)
+{
+    const uint16_t *id = tp->id;
+    int nt = 0;
+    uint16_t cur = id[idx[0]];
+    int64_t run = 0;
+    for (int q = 0; q < m;) {
+        if (same8(id, idx, q, m, cur)) {
+            run += 8, q += 8;
+            continue;
+        }
+        uint16_t t = id[idx[q]];
+        if (t != cur) {
+            if (!tp->cnt[cur])
+                tp->touch[nt++] = cur;
+            tp->cnt[cur] += run;
+            cur = t, run = 0;
+        }
+        run++, q++;
+    }
+    if (!tp->cnt[cur])
+        tp->touch[nt++] = cur;
+    tp->cnt[cur] += run;
+    for (int s = 0; s < nt; s++) {
+        uint16_t t = tp->touch[s];
+        const uint16_t *lab = tp->lab + (size_t)t * nl;
+        for (size_t k = 0; k < nl; k++) {
+            Iu[lab[k]] += tp->cnt[t];
+            if (hit)
+                hit[prim[lab[k]]] = 1;
+        }
+        tp->cnt[t] = 0;
+    }
+}
+
 /* Tally one image whose activations are x[K*h*w]. */
-static int tally_image(tally_job *j, up_cache *pc, size_t i, const float *x, int *idx,
+static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const float *x, int *idx,
                        unsigned char *present, unsigned char *hit)
 {
     const broden *ds = j->ds;
@@ -178,6 +377,13 @@ static int tally_image(tally_job *j, up_cache *pc, size_t i, const float *x, int
     size_t nl, ni;
     broden_image_layers(ds, i, &layers, &nl);
     broden_image_labels(ds, i, &ils, &ni);
+    size_t npix = (size_t)sh * (size_t)sw;
+    int by_tuples = nl >= 2 && npix <= 65536;
+    if (by_tuples) {
+        if (tuples_reserve(tp, npix, nl))
+            return -1;
+        tuples_build(tp, layers, nl, npix);
+    }
 
     /* ground truth comes from the dataset's cache: G is added once per
      * tally (nd_tally_run), and the categories present here are a bit mask */
@@ -201,32 +407,11 @@ static int tally_image(tally_job *j, up_cache *pc, size_t i, const float *x, int
         if (hit_rule)
             memset(hit, 0, C + 1);
         /* unlabelled pixels count into slot 0 (cleared at the end of the
-         * tally) and unselected categories into hit[C].  Mask pixels come in
-         * rows over label regions, so runs of one label are counted in a
-         * register and added once: incrementing Iu[l] per pixel would make
-         * each add wait for the previous store to the same slot. */
-        for (size_t k = 0; k < nl; k++) {
-            const uint16_t *map = layers[k].map;
-            uint16_t cur = map[idx[0]];
-            int64_t run = 0;
-            for (int q = 0; q < m;) {
-                if (same8(map, idx, q, m, cur)) {
-                    run += 8, q += 8;
-                    continue;
-                }
-                uint16_t l = map[idx[q]];
-                if (l != cur) {
-                    Iu[cur] += run;
-                    if (hit_rule)
-                        hit[j->prim[cur]] = 1;
-                    cur = l, run = 0;
-                }
-                run++, q++;
-            }
-            Iu[cur] += run;
-            if (hit_rule)
-                hit[j->prim[cur]] = 1;
-        }
+         * tally) and unselected categories into hit[C] */
+        if (by_tuples)
+            count_tuples(tp, idx, m, nl, Iu, hit_rule ? hit : NULL, j->prim);
+        else
+            count_layers(layers, idx, m, nl, Iu, hit_rule ? hit : NULL, j->prim);
         for (size_t k = 0; k < ni; k++) {
             int dup = 0;
             for (size_t q = 0; q < k && once; q++)
@@ -262,6 +447,7 @@ static void *tally_worker(void *arg)
     int *idx = nd_malloc(sizeof *idx * (size_t)(maxpix + 1));
     unsigned char *present = nd_malloc(C + 1), *hit = nd_malloc(C + 1); /* slot C: no category */
     up_cache pc = {0};
+    tuples tp = {0};
     if (!buf || !idx || !present || !hit) {
         j->rc = -1;
         snprintf(j->err, sizeof j->err, "the tally: %s", nd_errmsg());
@@ -277,7 +463,7 @@ static void *tally_worker(void *arg)
             break;
         }
         for (size_t i = 0; i < n; i++)
-            if (tally_image(j, &pc, a + i, x + i * per, idx, present, hit)) {
+            if (tally_image(j, &pc, &tp, a + i, x + i * per, idx, present, hit)) {
                 j->rc = -1;
                 snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
                 goto done;
@@ -285,6 +471,7 @@ static void *tally_worker(void *arg)
     }
 done:
     up_cache_free(&pc);
+    tuples_free(&tp);
     free(buf), free(idx), free(present), free(hit);
     return NULL;
 }

@@ -9,7 +9,7 @@
  *                     above a rising floor - a superset of the unit's
  *                     keep = n - floor(p (n - 1)) largest values, which hold
  *                     both order statistics (core/topk.h).  Floors start
- *                     from a 32-image sample; a guess that was too high is
+ *                     from a sample of 32 or 64 images; a guess too high is
  *                     detected and costs a second pass.  Memory: 2 keep
  *                     floats per unit and thread (fails above 1 GiB).
  *   ND_THR_HISTOGRAM  two histogram passes (qt_stream), memory independent of N.

@@ -23,6 +23,7 @@ typedef struct {
     /* ND: per output row/column the two nodes' source indices and weights */
     int *y0, *y1, *x0, *x1;
     double *hy0, *hy1, *hx0, *hx1;
+    int *xend; /* per column: the first column after it with other nodes (x0, x1), or sw */
     /* NDL: per output index, first source index, tap count, taps (ksize each) */
     int kx, ky;
     int *xmin, *xn, *ymin, *yn;

@@ -114,8 +114,51 @@ static void test_quantile(void)
     CHECK(bad == 0, "streaming two-pass quantiles equal the sorted reference (%d of 60 differ)", bad);
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* qt_kth's two partitions (branch-free below 4,096 values, 3-way above):
+ * the k-th value of the sort, no larger value before it, no smaller after. */
+static void test_kth(void)
+{
+    test_group("qt_kth against sorting, across the branch-free partition's limit");
+    unsigned s = 777;
+    int bad = 0, trials = 0;
+    size_t sizes[] = {1, 2, 3, 17, 1000, 4095, 4096, 4097, 9000, 20000};
+    for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++)
+        for (int ties = 0; ties < 3; ties++) {
+            size_t n = sizes[z];
+            float *v = malloc(n * sizeof *v), *w = malloc(n * sizeof *w);
+            for (size_t i = 0; i < n; i++) {
+                s = s * 1103515245u + 12345u;
+                unsigned r = s >> 8;
+                v[i] = ties == 0 ? (float)r : ties == 1 ? (float)(r % 5) : (r % 3 ? 0.0f : (float)(r % 1000) / 7.0f);
+            }
+            memcpy(w, v, n * sizeof *v);
+            qsort(w, n, sizeof *w, cmp_float);
+            size_t ks[] = {0, n / 2, n - 1, n - n / 200 - 1};
+            for (int q = 0; q < 4; q++) {
+                size_t k = ks[q];
+                float *c = malloc(n * sizeof *c);
+                memcpy(c, v, n * sizeof *v);
+                float got = qt_kth(c, n, k);
+                int ok = got == w[k] && c[k] == got;
+                for (size_t i = 0; i < n && ok; i++)
+                    ok = i < k ? c[i] <= got : c[i] >= got;
+                bad += !ok, trials++;
+                free(c);
+            }
+            free(v), free(w);
+        }
+    CHECK(bad == 0, "k-th value and partition equal the sort's in %d of %d cases", trials - bad, trials);
+}
+
 int main(void)
 {
     test_quantile();
+    test_kth();
     return test_summary();
 }

@@ -1,12 +1,18 @@
 /* test_tally.c - the tally (core/tally.h) on the hand-counted 2-image
  * dataset (tests/testutil.h): G, I, A and M under both profiles, the
- * repeated image-level label rule, and tallies adding over image shards.
+ * repeated image-level label rule, and tallies adding over image shards;
+ * then on the 120-image mini fixture (113 x 113 label maps, up to several
+ * layers per image) against the direct computation - the full upsampled
+ * map, every mask pixel looked up in every layer - on 1 and 2 threads.
  * All counts are integers, compared exactly. */
 #include "core/broden.h"
 #include "core/dissect.h"
 #include "core/err.h"
+#include "core/npy.h"
+#include "core/thresholds.h"
 #include "tests/testutil.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* unit 0: image a all 1 (whole mask, 16 px), image b all 0.
@@ -119,9 +125,120 @@ static void test_repeated_and_shards(void)
     broden_free(ds);
 }
 
+/* The obvious tally: dense upsampling, one lookup per mask pixel per layer. */
+static void direct_tally(const broden *ds, const nd_features *f, const nd_options *o, const double *thr, nd_tally *t)
+{
+    const nd_profile_info *prof = nd_profile_get(o->profile);
+    size_t hw = f->h * f->w, K = f->K, L = t->L, C = t->C;
+    float *buf = malloc(K * hw * sizeof *buf);
+    unsigned char *hit = malloc(C + 1);
+    for (size_t i = 0; i < f->N; i++) {
+        if (!broden_image_has_data(ds, i))
+            continue;
+        int ih, iw, sh, sw;
+        broden_image_size(ds, i, &ih, &iw, &sh, &sw);
+        up_plan plan;
+        nd_tally_plan(&plan, f, o, sh, sw, iw);
+        size_t npix = (size_t)sh * (size_t)sw;
+        int *idx = malloc(npix * sizeof *idx);
+        float *out = malloc(npix * sizeof *out), *tmp = malloc(f->h * (size_t)sw * sizeof *tmp);
+        const broden_layer *ly;
+        const broden_imglabel *il;
+        size_t nl, ni;
+        broden_image_layers(ds, i, &ly, &nl);
+        broden_image_labels(ds, i, &il, &ni);
+        const float *x;
+        f->get(f->ctx, i, 1, buf, &x);
+        for (size_t u = 0; u < K; u++) {
+            int m = up_mask_dense(&plan, x + u * hw, (float)thr[u], idx, out, tmp);
+            if (m == 0)
+                continue;
+            t->M[u] += m;
+            memset(hit, 0, C + 1);
+            for (size_t k = 0; k < nl; k++)
+                for (int q = 0; q < m; q++) {
+                    int l = ly[k].map[idx[q]], c = broden_primary(ds, l);
+                    t->I[u * L + (size_t)l]++;
+                    hit[c < 0 ? C : (size_t)c] = 1;
+                }
+            for (size_t k = 0; k < ni; k++) {
+                int dup = 0;
+                for (size_t q = 0; q < k; q++)
+                    dup |= prof->image_labels_once && il[q].label == il[k].label;
+                if (dup)
+                    continue;
+                int c = broden_primary(ds, il[k].label);
+                t->I[u * L + (size_t)il[k].label] += m;
+                hit[c < 0 ? C : (size_t)c] = 1;
+            }
+            for (size_t c = 0; c < C; c++)
+                if (prof->a_where_hit ? hit[c] : (broden_present(ds, i) >> c) & 1)
+                    t->A[u * C + c] += m;
+        }
+        free(idx), free(out), free(tmp);
+        up_plan_free(&plan);
+    }
+    for (size_t u = 0; u < K; u++)
+        t->I[u * L] = 0;
+    free(buf), free(hit);
+}
+
+static void test_direct(void)
+{
+    test_group("tally of the mini fixture equals the direct computation (both profiles, 1 and 2 threads)");
+    broden *ds = NULL;
+    npy_t a;
+    nd_features f;
+    if (broden_open(&ds, test_shared_path("fixtures/netdissect-lite-mini/dataset"), NULL) ||
+        npy_open(&a, test_shared_path("fixtures/netdissect-lite-mini/features.npy"))) {
+        CHECK(0, "open the mini fixture: %s", nd_errmsg());
+        broden_free(ds);
+        return;
+    }
+    nd_features_from_npy(&f, &a);
+    size_t K = f.K, L = broden_num_labels(ds), C = broden_num_categories(ds), multi = 0;
+    for (size_t i = 0; i < f.N; i++) {
+        const broden_layer *ly;
+        size_t nl;
+        broden_image_layers(ds, i, &ly, &nl);
+        multi += nl >= 2;
+    }
+    CHECK(multi > 0, "%zu of %zu images have two or more label layers", multi, f.N);
+    double *thr = malloc(K * sizeof *thr);
+    nd_thresholds(&f, 0.005, 0, thr);
+    for (int prof = 0; prof < 2; prof++) {
+        nd_options o;
+        nd_options_default(&o);
+        o.profile = prof ? ND_PROFILE_LITE : ND_PROFILE_NETDISSECT;
+        o.have_field = 1, o.field_offset = -64, o.field_size = 163, o.field_stride = 16;
+        nd_tally want;
+        nd_tally_alloc(&want, K, L, C);
+        direct_tally(ds, &f, &o, thr, &want);
+        for (int nt = 1; nt <= 2; nt++) {
+            nd_tally got;
+            o.threads = nt;
+            nd_tally_alloc(&got, K, L, C);
+            int rc = nd_tally_run(ds, &f, &o, thr, 0, f.N, &got);
+            int64_t masked = 0;
+            for (size_t u = 0; u < K; u++)
+                masked += want.M[u];
+            CHECK(rc == 0 && masked > 0 && !memcmp(got.I, want.I, K * L * 8) && !memcmp(got.A, want.A, K * C * 8) &&
+                      !memcmp(got.M, want.M, K * 8),
+                  "%s profile, %d thread%s: I, A and M equal the direct counts (%lld mask pixels)",
+                  nd_profile_name(o.profile), nt, nt > 1 ? "s" : "", (long long)masked);
+            nd_tally_free(&got);
+        }
+        nd_tally_free(&want);
+    }
+    free(thr);
+    npy_close(&a);
+    broden_free(ds);
+}
+
 int main(void)
 {
     test_counts();
     test_repeated_and_shards();
+    test_direct();
     return test_summary();
 }

@@ -7,8 +7,9 @@
  * thresholds (a second pass; test_topk checks the miss is detected).
  * Shards of the images that sum their histogram counts (dissect-mpi) get
  * the stream's thresholds too.
- * 4,096 images, so that the stream samples (32 images, in blocks of 8 at
- * multiples of N/4). */
+ * 4,096 images, so that the stream samples (64 images, in blocks of 8 at
+ * multiples of N/8: the misleading images at multiples of N/4 are in half
+ * of them). */
 #include "core/dissect.h"
 #include "core/err.h"
 #include "core/npy.h"
