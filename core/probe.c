@@ -5,6 +5,7 @@
 #include "core/csv.h"
 #include "core/err.h"
 #include "core/jobs.h"
+#include "core/softplusf.h"
 
 #include <cblas.h>
 #include <gsl/gsl_rng.h>
@@ -167,6 +168,36 @@ static void block_loss(const pr_problem *p, size_t i0, size_t rows, const size_t
         }
 }
 
+/* The float design's loss: the same per-pixel formula with e, log1p(e) and
+ * the sigmoid from softplusf_parts (vectorised float; libm's exp and log1p
+ * were a quarter of an evaluation), the weighted sums in double.  Sf holds
+ * the gemm's X W^T in and dloss/dscore out (the gradient gemm takes it in
+ * float anyway); sc is scratch [3][rows * nc]. */
+static void block_loss_f(const pr_problem *p, size_t i0, size_t rows, const size_t *cs, size_t nc,
+                         const double *W, float *Sf, float *sc, double *fb, double *gbias)
+{
+    size_t C = p->C, K1 = p->K + 1, n = rows * nc;
+    float *s = sc, *l = sc + n, *sig = sc + 2 * n;
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < nc; j++)
+            s[i * nc + j] = (float)((double)Sf[i * nc + j] + W[cs[j] * K1 + K1 - 1]);
+    softplusf_parts(s, n, l, sig);
+    for (size_t i = i0; i < i0 + rows; i++)
+        for (size_t j = 0; j < nc; j++) {
+            size_t c = cs[j], q = (i - i0) * nc + j;
+            if (!INCLUDED(p, i, c)) {
+                Sf[q] = 0;
+                continue;
+            }
+            double t = p->T[i * C + c], a = p->wpos[c] * t, b = p->wneg[c] * (1 - t);
+            double v = s[q], lq = l[q], g = sig[q];
+            fb[c] += a * ((v < 0 ? -v : 0) + lq) + b * ((v > 0 ? v : 0) + lq);
+            double r = -a * (1 - g) + b * g;
+            Sf[q] = (float)r;
+            gbias[c] += r;
+        }
+}
+
 /* the (active) concepts scored in rows [i0, i1): categories present in any row */
 static size_t block_concepts(const pr_problem *p, const unsigned char *active, size_t i0, size_t i1,
                              size_t *cs)
@@ -188,10 +219,11 @@ static int eval_block(const pr_problem *p, const double *W, const unsigned char 
     size_t K = p->K, C = p->C, K1 = K + 1, i0 = blk * PR_BLOCK;
     size_t rows = i0 + PR_BLOCK < p->P ? PR_BLOCK : p->P - i0;
     size_t *cs = malloc((C + 1) * sizeof *cs), nc = block_concepts(p, active, i0, i0 + rows, cs);
-    double *S = malloc((rows * nc + 1) * sizeof *S), *Wd = malloc((nc * K + 1) * sizeof *Wd);
+    double *S = p->Xd ? malloc((rows * nc + 1) * sizeof *S) : NULL, *Wd = malloc((nc * K + 1) * sizeof *Wd);
     double *gbias = calloc(C + 1, sizeof *gbias);
     float *Sf = malloc((rows * nc + 1) * sizeof *Sf), *Wf = malloc((nc * K + 1) * sizeof *Wf);
-    int rc = !cs || !S || !Wd || !gbias || !Sf || !Wf ? -1 : 0;
+    float *sc = p->Xd ? NULL : malloc((3 * rows * nc + 1) * sizeof *sc);
+    int rc = !cs || !Wd || !gbias || !Sf || !Wf || (p->Xd ? !S : !sc) ? -1 : 0;
     for (size_t j = 0; j < nc && !rc; j++)
         for (size_t k = 0; k < K; k++)
             Wd[j * K + k] = W[cs[j] * K1 + k], Wf[j * K + k] = (float)W[cs[j] * K1 + k];
@@ -199,22 +231,16 @@ static int eval_block(const pr_problem *p, const double *W, const unsigned char 
         if (p->Xd) {
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nc, (int)K, 1,
                         p->Xd + i0 * K, (int)K, Wd, (int)K, 0, S, (int)nc);
-        } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nc, (int)K, 1,
-                        p->Xf + i0 * K, (int)K, Wf, (int)K, 0, Sf, (int)nc);
-            for (size_t i = 0; i < rows * nc; i++)
-                S[i] = Sf[i];
-        }
-        for (size_t i = 0; i < rows; i++)
-            for (size_t j = 0; j < nc; j++)
-                S[i * nc + j] += W[cs[j] * K1 + K];
-        block_loss(p, i0, rows, cs, nc, S, fb, gbias);
-        if (p->Xd) {
+            for (size_t i = 0; i < rows; i++)
+                for (size_t j = 0; j < nc; j++)
+                    S[i * nc + j] += W[cs[j] * K1 + K];
+            block_loss(p, i0, rows, cs, nc, S, fb, gbias);
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nc, (int)K, (int)rows, 1, S,
                         (int)nc, p->Xd + i0 * K, (int)K, 0, Wd, (int)K);
         } else {
-            for (size_t i = 0; i < rows * nc; i++)
-                Sf[i] = (float)S[i];
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nc, (int)K, 1,
+                        p->Xf + i0 * K, (int)K, Wf, (int)K, 0, Sf, (int)nc);
+            block_loss_f(p, i0, rows, cs, nc, W, Sf, sc, fb, gbias);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nc, (int)K, (int)rows, 1, Sf,
                         (int)nc, p->Xf + i0 * K, (int)K, 0, Wf, (int)K);
             for (size_t i = 0; i < nc * K; i++)
@@ -225,7 +251,7 @@ static int eval_block(const pr_problem *p, const double *W, const unsigned char 
             gb[cs[j] * K1 + K] = gbias[cs[j]];
         }
     }
-    free(cs), free(S), free(Wd), free(gbias), free(Sf), free(Wf);
+    free(cs), free(S), free(Wd), free(gbias), free(Sf), free(Wf), free(sc);
     return rc;
 }
 
