@@ -63,6 +63,7 @@ typedef struct {
     const pr_ctx *x;
     const float *S;
     int set, choose;
+    const unsigned char *only; /* [C] or NULL */
     const double *lo, *hi; /* [C] histogram ranges (choose) */
     const float *thr;      /* [C] (score) */
     size_t j0, j1;         /* image blocks (within the set) */
@@ -130,7 +131,7 @@ static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, 
     int lite = nd_profile_get(x->o->profile)->a_where_hit;
     const float *S = jb->S + j * hw * C;
     for (size_t c = 0; c < C; c++) {
-        if (!((present >> x->category[c]) & 1u))
+        if (!((present >> x->category[c]) & 1u) || (jb->only && !jb->only[c]))
             continue;
         for (size_t p = 0; p < hw; p++)
             map[p] = S[p * C + c];
@@ -232,7 +233,8 @@ static void choose_thresholds(const pr_ctx *x, const int64_t *hp, const int64_t 
     }
 }
 
-int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, double *thr, double *iou)
+int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, const unsigned char *only,
+                  double *thr, double *iou)
 {
     size_t C = x->C, nimg = set ? x->nte : x->ntr, rows = nimg * x->hw;
     int nt = nd_threads(x->o->threads), rc = 0;
@@ -256,7 +258,7 @@ int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, double *
         thf[c] = (float)(choose ? 0 : thr[c]);
     }
     for (int k = 0; k < nt; k++)
-        jobs[k] = (score_job){x, S, set, choose, lo, hi, thf, nimg * (size_t)k / (size_t)nt,
+        jobs[k] = (score_job){x, S, set, choose, only, lo, hi, thf, nimg * (size_t)k / (size_t)nt,
                               nimg * (size_t)(k + 1) / (size_t)nt, hist + (size_t)k * per * 2,
                               hist + (size_t)k * per * 2 + per, 0, ""};
     nd_run_jobs(score_worker, jobs, sizeof jobs[0], nt);
@@ -268,6 +270,9 @@ int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, double *
             hist[q] += hist[(size_t)k * per * 2 + q];
     if (!rc && choose)
         choose_thresholds(x, hist, hist + per, lo, hi, thr, iou);
+    for (size_t c = 0; c < C && !rc && only; c++)
+        if (!only[c])
+            thr[c] = 0, iou[c] = 0;
     double eps = nd_profile_eps(x->o->profile);
     if (!rc && !choose)
         for (size_t c = 0; c < C; c++) {

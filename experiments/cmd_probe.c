@@ -42,7 +42,7 @@ static void usage(FILE *f)
             "  --split-seed S       seed of that split (default 1)\n"
             "  --l2 L               L2 penalty on the probe weights (default 1e-2)\n"
             "  --max-iter N         L-BFGS iterations (default 300)\n"
-            "  --gtol G             stop at ||grad|| <= G ||grad at 0|| (default 1e-5)\n"
+            "  --gtol G             stop at ||grad|| <= G ||grad at 0|| (default 1e-6)\n"
             "  --seed S --alpha A   rotate the activations by Q_S^A first (Q_S Haar in SO(K))\n"
             "  --reference DIR      an unrotated run with the same split: check w = R w0 and the\n"
             "                       test IoU (written to the summary)\n"

@@ -85,7 +85,7 @@ static void test_gradient(void)
         present[i] = gsl_rng_uniform(g) < 0.8 ? 3 : 1; /* some pixels without category 1 */
     for (size_t i = 0; i < C * K1; i++)
         W[i] = gsl_ran_gaussian(g, 0.7);
-    pr_problem pb = {P, K, C, NULL, X, T, present, cat, NULL, NULL, 2};
+    pr_problem pb = {P, K, C, NULL, X, T, present, cat, NULL, NULL, 2, NULL};
     double l2 = 0.05, worst = 0;
     CHECK(pr_problem_weights(&pb) == 0, "weights");
     CHECK(pr_eval(&pb, l2, W, f, G) == 0, "eval");
