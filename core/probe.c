@@ -25,6 +25,7 @@ void pr_options_default(pr_options *o)
     /* the rotation check's stated tolerance: at 1e-6 the float32 fit meets
      * ||w' - Q w|| <= 1e-4 ||w|| with a margin (1.7e-5 on the demo's fire9) */
     o->gtol = 1e-6;
+    o->gtol_binary = 1e-5; /* its score is not compared across bases: the former default */
     o->ftol = 1e-13;
     o->history = 10;
     o->units_fraction = 0.9;
@@ -144,6 +145,7 @@ typedef struct {
     const unsigned char *active; /* [C] or NULL */
     double *fb, *gb;    /* [nblocks][C] loss, [nblocks][C][K+1] gradient (0 for skipped concepts) */
     size_t b0, b1;
+    double flop;        /* the gemms' floating-point operations (benchmark) */
     int rc;
 } eval_job;
 
@@ -268,10 +270,17 @@ static void *eval_worker(void *arg)
 {
     eval_job *j = arg;
     size_t C = j->p->C, K1 = j->p->K + 1;
-    for (size_t blk = j->b0; blk < j->b1 && !j->rc; blk++)
+    for (size_t blk = j->b0; blk < j->b1 && !j->rc; blk++) {
+        size_t i0 = blk * PR_BLOCK, rows = i0 + PR_BLOCK < j->p->P ? PR_BLOCK : j->p->P - i0, cs[64];
         j->rc = eval_block(j->p, j->W, j->active, blk, j->fb + blk * C, j->gb + blk * C * K1);
+        if (C <= 64) /* two gemms of rows x K x (the block's concepts) */
+            j->flop += 4.0 * (double)rows * (double)j->p->K * (double)block_concepts(j->p, j->active, i0, i0 + rows, cs);
+    }
     return NULL;
 }
+
+static size_t eval_calls;
+static double eval_flop, eval_seconds;
 
 /* f[C], G[C][K+1] summed over the blocks in block order */
 static int blocked_eval(const pr_problem *p, const double *W, const unsigned char *active, double *f,
@@ -288,12 +297,12 @@ static int blocked_eval(const pr_problem *p, const double *W, const unsigned cha
         nt = nb ? (int)nb : 1;
     eval_job jobs[ND_MAX_THREADS];
     for (int k = 0; k < nt; k++)
-        jobs[k] = (eval_job){p, W, active, fb, gb, nb * (size_t)k / (size_t)nt, nb * (size_t)(k + 1) / (size_t)nt, 0};
+        jobs[k] = (eval_job){p, W, active, fb, gb, nb * (size_t)k / (size_t)nt, nb * (size_t)(k + 1) / (size_t)nt, 0, 0};
     int saved = nd_blas_serial_begin(); /* the jobs thread the work: one BLAS thread each */
     nd_run_jobs(eval_worker, jobs, sizeof jobs[0], nt);
     nd_blas_serial_end(saved);
     for (int k = 0; k < nt; k++)
-        rc |= jobs[k].rc;
+        rc |= jobs[k].rc, eval_flop += jobs[k].flop;
     memset(f, 0, C * sizeof *f);
     memset(G, 0, C * K1 * sizeof *G);
     for (size_t blk = 0; blk < nb && !rc; blk++)
@@ -306,8 +315,12 @@ static int blocked_eval(const pr_problem *p, const double *W, const unsigned cha
     return rc ? nd_fail("out of memory") : 0;
 }
 
-static size_t eval_calls;
 size_t pr_eval_calls(void) { return eval_calls; }
+
+void pr_eval_stats(size_t *calls, double *gflop, double *seconds)
+{
+    *calls = eval_calls, *gflop = eval_flop * 1e-9, *seconds = eval_seconds;
+}
 
 int pr_eval(const pr_problem *p, double l2, const double *W, double *f, double *G)
 {
@@ -319,7 +332,10 @@ int pr_eval_active(const pr_problem *p, double l2, const double *W, const unsign
 {
     eval_calls++;
     size_t K = p->K, C = p->C, K1 = K + 1;
-    if (blocked_eval(p, W, active, f, G))
+    double t0 = nd_now();
+    int rc = blocked_eval(p, W, active, f, G);
+    eval_seconds += nd_now() - t0;
+    if (rc)
         return -1;
     for (size_t c = 0; c < C; c++)
         for (size_t k = 0; k < K; k++) {

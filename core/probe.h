@@ -61,6 +61,7 @@ typedef struct {
     double l2;              /* L2 penalty on the whitened w; 1e-2 */
     int max_iter;           /* L-BFGS iterations; 300 */
     double gtol;            /* stop when ||grad|| <= gtol * ||grad at w = 0||; 1e-6 */
+    double gtol_binary;     /* the same for the binary probe (no rotation check to meet); 1e-5 */
     double ftol;            /* or when an iteration lowers the loss by <= ftol |f|; 1e-13 */
     int history;            /* L-BFGS pairs; 10 */
     double units_fraction;  /* units needed: reach this share of the full probe's train IoU; 0.9 */
@@ -147,6 +148,9 @@ int pr_eval_active(const pr_problem *p, double l2, const double *W, const unsign
 
 /* pr_eval calls so far in this process (for the benchmark; not thread-safe). */
 size_t pr_eval_calls(void);
+/* and their gemms' GFLOP (blocks count their own concepts; up to 64
+ * concepts) and wall seconds */
+void pr_eval_stats(size_t *calls, double *gflop, double *seconds);
 
 /* L-BFGS from the given W (w = 0 for the equivariant probe); a concept stops
  * when ||g|| <= gtol ||g0|| or an Armijo step lowers its loss by <= ftol |f|

@@ -221,6 +221,7 @@ static int units_needed(const pr_ctx *x, const pr_design *d, const pr_problem *p
     if (!order || !lo || !hi || !n || !mask || !oc || !iou || !Wr || !Whi || rank_units(x, d, W, order))
         goto done;
     memcpy(Whi, W, C * K1 * sizeof *W);
+    nd_report(x->o->progress, "units needed", 0, 20);
     for (int stage = 0; stage < 2; stage++) /* 0: grid, 1: bisection */
         for (size_t g = 1;; g *= 2) {
             int open = 0;
@@ -346,7 +347,8 @@ static int probe(const pr_ctx *x, const float *raw, const double *thr, pr_score 
     pb = (pr_problem){x->ntr * x->hw, K, C, dw.Xf, dw.Xd, T, present, x->category, NULL, NULL, x->o->threads, NULL};
     it = nd_malloc(C * sizeof *it), gr = nd_malloc(C * sizeof *gr);
     if (!it || !gr || pr_problem_weights(&pb) ||
-        pr_fit(&pb, x->o->l2, x->o->max_iter, x->o->gtol, x->o->ftol, x->o->history, NULL, W, it, gr))
+        pr_fit(&pb, x->o->l2, x->o->max_iter, thr ? x->o->gtol_binary : x->o->gtol, x->o->ftol, x->o->history,
+               NULL, W, it, gr))
         goto done;
     /* scores from the unwhitened design (test rows were never whitened) */
     unwhiten(x, dw.white, W, Ws);
