@@ -39,10 +39,17 @@ static double sgemm_peak(void)
     return 2.0 * S * S * S / best * 1e-9;
 }
 
-static double t_stage;
+/* CPU seconds at the ends of the stages, from pr_run's progress reports:
+ * [0] linear (setup and fit: units needed reports 0), [1] units needed
+ * ("probes 1/3"), [2] single units (2/3), [3] binary probe (3/3) */
+static double t_stage, cpu_mark[4];
 static void stage(void *ctx, const char *name, size_t done, size_t total)
 {
     (void)ctx;
+    if (!strcmp(name, "units needed") && done == 0)
+        cpu_mark[0] = cpu_seconds();
+    if (!strcmp(name, "probes") && done >= 1 && done <= 3)
+        cpu_mark[done] = cpu_seconds();
     fprintf(stderr, "  [%6.2f s, %zu evaluations] %s %zu/%zu\n", nd_now() - t_stage, pr_eval_calls(), name, done, total);
 }
 
@@ -92,28 +99,38 @@ int main(int argc, char **argv)
     double cpu0 = cpu_seconds();
     t_stage = nd_now();
     fprintf(stderr, "start %.2f\n", t_stage);
-    size_t e0 = pr_eval_calls();
+    size_t e0, evals;
+    double gf0, es0, gflop, esec;
+    pr_eval_stats(&e0, &gf0, &es0);
     if (pr_run(ds, &f, R, &o, &r)) {
         fprintf(stderr, "bench_probe: %s\n", nd_errmsg());
         return 1;
     }
     double cpu = cpu_seconds() - cpu0;
-    size_t evals = pr_eval_calls() - e0, rows = r.n_train * f.h * f.w;
-    /* two gemms of rows x K x C per evaluation */
-    double gflop = (double)evals * 4.0 * (double)rows * (double)f.K * (double)r.C * 1e-9;
-    int itmax = 0;
-    for (size_t c = 0; c < r.C; c++)
+    pr_eval_stats(&evals, &gflop, &esec);
+    evals -= e0, gflop -= gf0, esec -= es0;
+    size_t rows = r.n_train * f.h * f.w;
+    int itmax = 0, itb = 0;
+    for (size_t c = 0; c < r.C; c++) {
         itmax = r.linear[c].iters > itmax ? r.linear[c].iters : itmax;
-    printf("fire9 point (alpha %g): %zu concepts, %zu train rows x %zu units\n", alpha, r.C, rows, f.K);
-    printf("  linear probe   %6.2f s (L-BFGS iterations <= %d)\n", r.seconds_linear, itmax);
-    printf("  units needed   %6.2f s\n", r.seconds_units);
-    printf("  single units   %6.2f s (train thresholds + 2 tallies)\n", r.seconds_single);
-    printf("  binary probe   %6.2f s\n", r.seconds_binary);
-    printf("  total          %6.2f s wall, %.2f s CPU (user + sys), load average %.1f at the end "
-           "(goal < 15 s on 2 cores)\n", r.seconds_total, cpu, load1());
-    printf("  loss evaluations: %zu (gtol %g), %.0f GFLOP if every block scored every concept = %.1f "
-           "GFLOP/s over the whole point, %.0f%% of the sgemm peak\n",
-           evals, o.gtol, gflop, gflop / r.seconds_total, 100 * gflop / r.seconds_total / peak);
+        itb = r.binary[c].iters > itb ? r.binary[c].iters : itb;
+    }
+    double c0 = cpu_mark[0] - cpu0, c1 = cpu_mark[1] - cpu_mark[0], c2 = cpu_mark[2] - cpu_mark[1];
+    double c3 = cpu_mark[3] - cpu_mark[2];
+    printf("fire9 point (alpha %g): %zu concepts, %zu train rows x %zu units, gtol %g\n", alpha, r.C, rows, f.K,
+           o.gtol);
+    printf("  linear probe   %6.2f s wall %6.2f s CPU (setup + fit, L-BFGS iterations <= %d)\n",
+           r.seconds_linear, c0, itmax);
+    printf("  units needed   %6.2f s wall %6.2f s CPU\n", r.seconds_units, c1);
+    printf("  single units   %6.2f s wall %6.2f s CPU (train thresholds + 2 tallies)\n", r.seconds_single, c2);
+    printf("  binary probe   %6.2f s wall %6.2f s CPU (L-BFGS iterations <= %d)\n", r.seconds_binary, c3, itb);
+    printf("  total          %6.2f s wall %6.2f s CPU (user + sys), load average %.1f at the end\n",
+           r.seconds_total, cpu, load1());
+    printf("  loss evaluations: %zu, %.0f GFLOP in their gemms, %.1f s wall in them: %.1f GFLOP/s = "
+           "%.2f x the sgemm peak (%.1f GFLOP/s)\n",
+           evals, gflop, esec, gflop / esec, gflop / esec / peak, peak);
+    printf("goal: a point under 15 s on 2 cores: %.2f s wall = %.2f x the goal (%.2f s CPU = %.2f x 2 cores "
+           "x 15 s)\n", r.seconds_total, r.seconds_total / 15, cpu, cpu / 30);
     pr_result_free(&r);
     free(R);
     npy_close(&npy);

@@ -60,7 +60,8 @@ typedef struct {
     unsigned long split_seed; /* 1 */
     double l2;              /* L2 penalty on the whitened w; 1e-2 */
     int max_iter;           /* L-BFGS iterations; 300 */
-    double gtol;            /* stop when ||grad|| <= gtol * ||grad at w = 0||; 1e-5 */
+    double gtol;            /* stop when ||grad|| <= gtol * ||grad at w = 0||; 1e-6 */
+    double gtol_binary;     /* the same for the binary probe (no rotation check to meet); 1e-5 */
     double ftol;            /* or when an iteration lowers the loss by <= ftol |f|; 1e-13 */
     int history;            /* L-BFGS pairs; 10 */
     double units_fraction;  /* units needed: reach this share of the full probe's train IoU; 0.9 */
@@ -131,6 +132,7 @@ typedef struct {
     const int *category;     /* [C] */
     double *wpos, *wneg;     /* [C] per-pixel weights (pr_problem_weights) */
     int threads;             /* for the per-pixel loss (results do not depend on it) */
+    const unsigned char *only; /* [C] the concepts pr_fit fits (NULL: all; the others' W stay) */
 } pr_problem;
 
 /* wpos, wneg (allocated here, freed by the caller): half the loss on each class. */
@@ -146,9 +148,14 @@ int pr_eval_active(const pr_problem *p, double l2, const double *W, const unsign
 
 /* pr_eval calls so far in this process (for the benchmark; not thread-safe). */
 size_t pr_eval_calls(void);
+/* and their gemms' GFLOP (blocks count their own concepts; up to 64
+ * concepts) and wall seconds */
+void pr_eval_stats(size_t *calls, double *gflop, double *seconds);
 
 /* L-BFGS from the given W (w = 0 for the equivariant probe); a concept stops
- * when ||g|| <= gtol ||g0|| or an iteration lowers its loss by <= ftol |f|.  mask (or NULL):
+ * when ||g|| <= gtol ||g0|| or an Armijo step lowers its loss by <= ftol |f|
+ * (steps are also taken on the approximate Wolfe conditions, slopes only,
+ * where float rounding hides the loss's decrease).  mask (or NULL):
  * [C][K], 1 = the unit may carry weight (others stay at their start value).
  * iters[c], grad_rel[c] (may be NULL) report each concept's run. */
 int pr_fit(const pr_problem *p, double l2, int max_iter, double gtol, double ftol, int history,

@@ -48,8 +48,10 @@ int pr_raw_features(const pr_ctx *x, const float *raw, int set, int compact, nd_
 
 /* Label-resolution scoring of score maps S [rows][C] (float, rows of the
  * images of set 0 = train or 1 = test): with choose = 1 the threshold that
- * maximises IoU (thr, iou out), else IoU at the given thr. */
-int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, double *thr, double *iou);
+ * maximises IoU (thr, iou out), else IoU at the given thr.  only (or NULL):
+ * [C] the concepts to score (the others get thr, iou 0). */
+int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, const unsigned char *only,
+                  double *thr, double *iou);
 /* S [rows of set][C] = X W^T + b (W [C][K+1] in design coordinates). */
 int pr_scores(const pr_ctx *x, const pr_design *d, const double *W, int set, float **S);
 

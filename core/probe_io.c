@@ -63,10 +63,10 @@ static int write_summary(const pr_result *r, const broden *ds, FILE *f, const ch
             o->split_seed, r->n_train, r->n_test);
     fprintf(f, "  \"probe\": {\"loss\": \"class-balanced logistic at feature resolution against "
                "area-averaged labels (U^T y / U^T 1)\", \"l2\": %.9g, \"optimizer\": \"L-BFGS from w = 0\", "
-               "\"history\": %d, \"max_iter\": %d, \"gtol\": %.3g, \"inputs\": \"(a - mean) / one global "
+               "\"history\": %d, \"max_iter\": %d, \"gtol\": %.3g, \"gtol_binary\": %.3g, \"inputs\": \"(a - mean) / one global "
                "scale\", \"threshold\": \"max train IoU at label resolution over %d levels (highest within 1e-4 relative)\", "
                "\"precision\": \"%s\"},\n",
-            o->l2, o->history, o->max_iter, o->gtol, PR_BINS, o->double_precision ? "double" : "float32");
+            o->l2, o->history, o->max_iter, o->gtol, o->gtol_binary, PR_BINS, o->double_precision ? "double" : "float32");
     fprintf(f, "  \"dissection\": {\"quantile\": %.9g, \"thresholds\": \"train images only\"},\n", o->quantile);
     fprintf(f, "  \"units_needed\": {\"fraction\": %.9g, \"of\": \"full probe train IoU\", \"rank\": "
                "\"|w_k| * sd_k\", \"search\": \"grid 1,2,4,..,K then bisection to max(1, rtol n)\", \"rtol\": %.9g, "

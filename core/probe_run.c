@@ -124,10 +124,10 @@ static int score_both(const pr_ctx *x, const pr_design *d, const double *W, cons
     double *thr = nd_malloc(C * sizeof *thr), *tr = nd_malloc(C * sizeof *tr), *te = nd_malloc(C * sizeof *te);
     float *S = NULL;
     int rc = -1;
-    if (!thr || !tr || !te || pr_scores(x, d, W, 0, &S) || pr_score_maps(x, S, 0, 1, thr, tr))
+    if (!thr || !tr || !te || pr_scores(x, d, W, 0, &S) || pr_score_maps(x, S, 0, 1, NULL, thr, tr))
         goto done;
     free(S), S = NULL;
-    if (pr_scores(x, d, W, 1, &S) || pr_score_maps(x, S, 1, 0, thr, te))
+    if (pr_scores(x, d, W, 1, &S) || pr_score_maps(x, S, 1, 0, NULL, thr, te))
         goto done;
     for (size_t c = 0; c < C; c++)
         out[c] = (pr_score){tr[c], te[c], thr[c], it ? it[c] : 0, gr ? gr[c] : 0};
@@ -137,11 +137,15 @@ done:
     return rc;
 }
 
-/* train IoU of a masked refit (units needed), per concept, started from
- * W0 restricted to the mask; the refit is left in W */
+/* train IoU of a masked refit (units needed), per concept of open[] (the
+ * others get 0 and cost nothing), started from W0 restricted to the mask;
+ * the refit is left in W */
 static int refit_train_iou(const pr_ctx *x, const pr_design *d, const pr_problem *pb,
-                           const unsigned char *mask, const double *W0, double *W, double *iou)
+                           const unsigned char *mask, const unsigned char *open, const double *W0,
+                           double *W, double *iou)
 {
+    pr_problem q = *pb;
+    q.only = open;
     size_t C = x->C, K1 = x->K + 1;
     double *thr = nd_malloc(C * sizeof *thr);
     float *S = NULL;
@@ -151,8 +155,8 @@ static int refit_train_iou(const pr_ctx *x, const pr_design *d, const pr_problem
     for (size_t c = 0; c < C; c++)
         for (size_t k = 0; k < K1; k++)
             W[c * K1 + k] = (k == x->K || mask[c * x->K + k]) ? W0[c * K1 + k] : 0;
-    if (pr_fit(pb, x->o->l2, x->o->units_iter, x->o->gtol, x->o->ftol, x->o->history, mask, W, NULL, NULL) ||
-        pr_scores(x, d, W, 0, &S) || pr_score_maps(x, S, 0, 1, thr, iou))
+    if (pr_fit(&q, x->o->l2, x->o->units_iter, x->o->gtol, x->o->ftol, x->o->history, mask, W, NULL, NULL) ||
+        pr_scores(x, d, W, 0, &S) || pr_score_maps(x, S, 0, 1, open, thr, iou))
         goto done;
     rc = 0;
 done:
@@ -210,38 +214,40 @@ static int units_needed(const pr_ctx *x, const pr_design *d, const pr_problem *p
     size_t C = x->C, K = x->K, K1 = K + 1;
     size_t *order = nd_malloc(C * K * sizeof *order), *lo = nd_calloc(C, sizeof *lo);
     size_t *hi = nd_calloc(C, sizeof *hi), *n = nd_calloc(C, sizeof *n);
-    unsigned char *mask = nd_malloc(C * K);
+    unsigned char *mask = nd_malloc(C * K), *oc = nd_malloc(C + 1);
     double *iou = nd_malloc(C * sizeof *iou), *Wr = nd_malloc(C * K1 * sizeof *Wr);
     double *Whi = nd_malloc(C * K1 * sizeof *Whi);
     int rc = -1;
-    if (!order || !lo || !hi || !n || !mask || !iou || !Wr || !Whi || rank_units(x, d, W, order))
+    if (!order || !lo || !hi || !n || !mask || !oc || !iou || !Wr || !Whi || rank_units(x, d, W, order))
         goto done;
     memcpy(Whi, W, C * K1 * sizeof *W);
+    nd_report(x->o->progress, "units needed", 0, 20);
     for (int stage = 0; stage < 2; stage++) /* 0: grid, 1: bisection */
         for (size_t g = 1;; g *= 2) {
             int open = 0;
             for (size_t c = 0; c < C; c++) {
-                int oc = open_bracket(x->o, stage, lo[c], hi[c]);
+                oc[c] = (unsigned char)open_bracket(x->o, stage, lo[c], hi[c]);
                 if (stage == 0)
                     n[c] = hi[c] ? hi[c] : (g < K ? g : K);
                 else
-                    n[c] = oc ? (lo[c] + hi[c]) / 2 : hi[c];
-                open |= oc;
+                    n[c] = oc[c] ? (lo[c] + hi[c]) / 2 : hi[c];
+                open |= oc[c];
                 memset(mask + c * K, 0, K);
                 for (size_t k = 0; k < n[c]; k++)
                     mask[c * K + order[c * K + k]] = 1;
             }
             if (!open)
                 break;
-            if (refit_train_iou(x, d, pb, mask, stage ? Whi : W, Wr, iou))
+            /* only the concepts still searching are refitted and scored */
+            if (refit_train_iou(x, d, pb, mask, oc, stage ? Whi : W, Wr, iou))
                 goto done;
             for (size_t c = 0; c < C; c++) {
-                int ok = iou[c] >= x->o->units_fraction * full[c].train_iou, oc = open_bracket(x->o, stage, lo[c], hi[c]);
-                if (stage == 0 && oc && (ok || n[c] == K))
+                int ok = iou[c] >= x->o->units_fraction * full[c].train_iou;
+                if (stage == 0 && oc[c] && (ok || n[c] == K))
                     hi[c] = n[c], lo[c] = n[c] / 2;
-                else if (stage == 1 && oc)
+                else if (stage == 1 && oc[c])
                     *(ok ? &hi[c] : &lo[c]) = n[c];
-                if (oc && (stage == 0 ? hi[c] == n[c] : ok))
+                if (oc[c] && (stage == 0 ? hi[c] == n[c] : ok))
                     memcpy(Whi + c * K1, Wr + c * K1, K1 * sizeof *Wr);
             }
             nd_report(x->o->progress, "units needed", stage * 10 + (size_t)log2((double)g) + 1, 20);
@@ -250,7 +256,7 @@ static int units_needed(const pr_ctx *x, const pr_design *d, const pr_problem *p
         need[c] = (int)hi[c];
     rc = 0;
 done:
-    free(order), free(lo), free(hi), free(n), free(mask), free(iou), free(Wr), free(Whi);
+    free(order), free(lo), free(hi), free(n), free(mask), free(oc), free(iou), free(Wr), free(Whi);
     return rc;
 }
 
@@ -338,10 +344,11 @@ static int probe(const pr_ctx *x, const float *raw, const double *thr, pr_score 
     if (!W || !Ws || pr_design_build(x, raw, thr, x->o->double_precision, &d) ||
         pr_whiten(x, &d, &dw) || pr_targets(x, &T, &present))
         goto done;
-    pb = (pr_problem){x->ntr * x->hw, K, C, dw.Xf, dw.Xd, T, present, x->category, NULL, NULL, x->o->threads};
+    pb = (pr_problem){x->ntr * x->hw, K, C, dw.Xf, dw.Xd, T, present, x->category, NULL, NULL, x->o->threads, NULL};
     it = nd_malloc(C * sizeof *it), gr = nd_malloc(C * sizeof *gr);
     if (!it || !gr || pr_problem_weights(&pb) ||
-        pr_fit(&pb, x->o->l2, x->o->max_iter, x->o->gtol, x->o->ftol, x->o->history, NULL, W, it, gr))
+        pr_fit(&pb, x->o->l2, x->o->max_iter, thr ? x->o->gtol_binary : x->o->gtol, x->o->ftol, x->o->history,
+               NULL, W, it, gr))
         goto done;
     /* scores from the unwhitened design (test rows were never whitened) */
     unwhiten(x, dw.white, W, Ws);

@@ -63,6 +63,7 @@ typedef struct {
     const pr_ctx *x;
     const float *S;
     int set, choose;
+    const unsigned char *only; /* [C] or NULL */
     const double *lo, *hi; /* [C] histogram ranges (choose) */
     const float *thr;      /* [C] (score) */
     size_t j0, j1;         /* image blocks (within the set) */
@@ -71,10 +72,24 @@ typedef struct {
     char err[256];
 } score_job;
 
+/* the reference rule of a value's level (one division) */
 static int bin_of(double v, double lo, double hi)
 {
     double b = hi > lo ? (v - lo) / (hi - lo) * PR_BINS : 0;
     return b < 0 ? 0 : b >= PR_BINS ? PR_BINS - 1 : (int)b;
+}
+
+/* bin_of by one multiply (inv = PR_BINS / (hi - lo)): the two products lie
+ * within a few ulps (~1e-12 here) of each other, so they floor alike unless
+ * one is that close to an integer, where the reference decides.  Scoring
+ * bins ~3e8 values per pass: the division was most of its time. */
+static inline int bin_fast(double v, double lo, double hi, double inv)
+{
+    double b = (v - lo) * inv;
+    if (!(b >= 0 && b < PR_BINS))
+        return bin_of(v, lo, hi);
+    double f = b - (double)(int)b;
+    return f > 1e-9 && f < 1 - 1e-9 ? (int)b : bin_of(v, lo, hi);
 }
 
 /* positives of concept c at label resolution (pos[npix]), whether the
@@ -116,7 +131,7 @@ static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, 
     int lite = nd_profile_get(x->o->profile)->a_where_hit;
     const float *S = jb->S + j * hw * C;
     for (size_t c = 0; c < C; c++) {
-        if (!((present >> x->category[c]) & 1u))
+        if (!((present >> x->category[c]) & 1u) || (jb->only && !jb->only[c]))
             continue;
         for (size_t p = 0; p < hw; p++)
             map[p] = S[p * C + c];
@@ -132,11 +147,17 @@ static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, 
         int any = !lite || m > -FLT_MAX;
         if (jb->choose) {
             int64_t *hp = jb->hp + c * PR_BINS, *ha = jb->ha + c * PR_BINS;
+            double lo = jb->lo[c], hi = jb->hi[c], inv = hi > lo ? PR_BINS / (hi - lo) : 0;
+            /* a value at or below m has one level for both histograms; m's is fixed */
+            int bm = m < FLT_MAX ? bin_of(m, lo, hi) : PR_BINS - 1;
             for (size_t q = 0; q < npix; q++) {
+                if (!pos[q] && !any)
+                    continue;
+                int b = out[q] <= m ? bin_fast(out[q], lo, hi, inv) : -1;
                 if (pos[q])
-                    hp[bin_of(out[q], jb->lo[c], jb->hi[c])]++;
+                    hp[b >= 0 ? b : bin_fast(out[q], lo, hi, inv)]++;
                 if (any)
-                    ha[bin_of(out[q] < m ? out[q] : m, jb->lo[c], jb->hi[c])]++;
+                    ha[b >= 0 ? b : bm]++;
             }
         } else {
             int64_t *t = jb->hp + c * 3;
@@ -212,7 +233,8 @@ static void choose_thresholds(const pr_ctx *x, const int64_t *hp, const int64_t 
     }
 }
 
-int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, double *thr, double *iou)
+int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, const unsigned char *only,
+                  double *thr, double *iou)
 {
     size_t C = x->C, nimg = set ? x->nte : x->ntr, rows = nimg * x->hw;
     int nt = nd_threads(x->o->threads), rc = 0;
@@ -236,7 +258,7 @@ int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, double *
         thf[c] = (float)(choose ? 0 : thr[c]);
     }
     for (int k = 0; k < nt; k++)
-        jobs[k] = (score_job){x, S, set, choose, lo, hi, thf, nimg * (size_t)k / (size_t)nt,
+        jobs[k] = (score_job){x, S, set, choose, only, lo, hi, thf, nimg * (size_t)k / (size_t)nt,
                               nimg * (size_t)(k + 1) / (size_t)nt, hist + (size_t)k * per * 2,
                               hist + (size_t)k * per * 2 + per, 0, ""};
     nd_run_jobs(score_worker, jobs, sizeof jobs[0], nt);
@@ -248,6 +270,9 @@ int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, double *
             hist[q] += hist[(size_t)k * per * 2 + q];
     if (!rc && choose)
         choose_thresholds(x, hist, hist + per, lo, hi, thr, iou);
+    for (size_t c = 0; c < C && !rc && only; c++)
+        if (!only[c])
+            thr[c] = 0, iou[c] = 0;
     double eps = nd_profile_eps(x->o->profile);
     if (!rc && !choose)
         for (size_t c = 0; c < C; c++) {

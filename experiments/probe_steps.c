@@ -166,9 +166,10 @@ int probe_check(const pr_result *r, const double *R, const char *ref_dir, char *
         double d = fabs(r->linear[c].test_iou - iou0[c]);
         *diou = d > *diou ? d : *diou;
     }
-    snprintf(json, cap, "\"equivariance\": {\"reference\": \"%s\", \"max_w_rel\": %.3g, "
-                        "\"max_delta_test_iou\": %.3g, \"w_rel_limit\": 1e-4, \"iou_limit\": 1e-3}",
-             ref_dir, *wrel, *diou);
+    int pass = *wrel <= PROBE_W_REL_LIMIT && *diou <= PROBE_IOU_LIMIT;
+    snprintf(json, cap, "\"equivariance\": {\"reference\": \"%s\", \"gtol\": %.3g, \"max_w_rel\": %.3g, "
+                        "\"max_delta_test_iou\": %.3g, \"w_rel_limit\": %g, \"iou_limit\": %g, \"pass\": %s}",
+             ref_dir, r->opt.gtol, *wrel, *diou, PROBE_W_REL_LIMIT, PROBE_IOU_LIMIT, pass ? "true" : "false");
     rc = 0;
 done:
     free(w0), free(iou0), free(p);

@@ -21,7 +21,11 @@ int probe_ibd(const pr_result *r, const broden *ds, const char *weights, const d
 
 /* Compare r with an unrotated run in ref_dir (probe_weights.npy,
  * probes.csv): max over concepts of ||w - R w0|| / ||w0|| and of the change
- * in linear-probe test IoU, written as a JSON member into json (cap bytes). */
+ * in linear-probe test IoU, written as a JSON member into json (cap bytes)
+ * with the convergence tolerance they hold at (r's gtol), the limits
+ * (issue 13's notes) and whether both are met. */
+#define PROBE_W_REL_LIMIT 1e-4
+#define PROBE_IOU_LIMIT 1e-3
 int probe_check(const pr_result *r, const double *R, const char *ref_dir, char *json, size_t cap,
                 double *wrel, double *diou);
 

@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/ibd.h"
 #include "core/probe.h"
+#include "core/softplusf.h"
 #include "core/upsample.h"
 #include "core/upsample_adjoint.h"
 #include "core/npy.h"
@@ -84,7 +85,7 @@ static void test_gradient(void)
         present[i] = gsl_rng_uniform(g) < 0.8 ? 3 : 1; /* some pixels without category 1 */
     for (size_t i = 0; i < C * K1; i++)
         W[i] = gsl_ran_gaussian(g, 0.7);
-    pr_problem pb = {P, K, C, NULL, X, T, present, cat, NULL, NULL, 2};
+    pr_problem pb = {P, K, C, NULL, X, T, present, cat, NULL, NULL, 2, NULL};
     double l2 = 0.05, worst = 0;
     CHECK(pr_problem_weights(&pb) == 0, "weights");
     CHECK(pr_eval(&pb, l2, W, f, G) == 0, "eval");
@@ -106,6 +107,23 @@ static void test_gradient(void)
     }
     CHECK(worst <= 1e-7, "gradient vs central differences: worst abs error %.3g", worst);
     printf("  gradient vs central differences: worst abs error %.3g over %zu entries\n", worst, C * K1);
+    /* the float path (sgemm, vectorised softplus) against the double one on
+     * the same (float-exact) design: float rounding, ~1e-6 relative */
+    float *Xf = malloc(sizeof *Xf * P * K);
+    for (size_t i = 0; i < P * K; i++)
+        Xf[i] = (float)X[i], X[i] = Xf[i];
+    pr_problem pf = pb;
+    pf.Xd = NULL, pf.Xf = Xf;
+    double ff[3], *Gf = malloc(sizeof *Gf * C * K1), wf = 0, wg = 0, gs = 0;
+    pr_eval(&pb, l2, W, f, G);
+    CHECK(pr_eval(&pf, l2, W, ff, Gf) == 0, "float eval");
+    for (size_t c = 0; c < C; c++)
+        wf = fmax(wf, fabs(ff[c] - f[c]) / f[c]);
+    for (size_t j = 0; j < C * K1; j++)
+        wg = fmax(wg, fabs(Gf[j] - G[j])), gs = fmax(gs, fabs(G[j]));
+    CHECK(wf <= 1e-6 && wg <= 1e-5 * gs, "float vs double loss: rel %.3g, gradient %.3g of %.3g", wf, wg, gs);
+    printf("  float vs double evaluation: loss rel %.3g, gradient abs %.3g (largest entry %.3g)\n", wf, wg, gs);
+    free(Xf), free(Gf);
     free(X), free(W), free(G), free(Gs), free(T), free(present), free(pb.wpos), free(pb.wneg);
     gsl_rng_free(g);
 }
@@ -318,6 +336,35 @@ static void test_planted_and_rotation(void)
     free(Q), free(acts), free(cells);
 }
 
+/* the float loss pieces against libm in double, and lane independence:
+ * one call over the array equals one call per element, bit for bit */
+static void test_softplusf(void)
+{
+    test_group("float softplus and sigmoid vs libm");
+    enum { N = 20011 };
+    float *s = malloc(sizeof *s * N), *l = malloc(sizeof *l * N), *g = malloc(sizeof *g * N);
+    double wl = 0, wg = 0;
+    int same = 1;
+    for (int i = 0; i < N; i++) /* [-100, 100], dense near 0, and exact 0 */
+        s[i] = (float)(i - N / 2) * (i % 3 ? 0.01f : 1e-5f);
+    softplusf_parts(s, N, l, g);
+    for (int i = 0; i < N; i++) {
+        double e = exp(-fabs((double)s[i])), rl = log1p(e), rg = s[i] >= 0 ? 1 / (1 + e) : e / (1 + e);
+        if (rl > 1e-37)
+            wl = fmax(wl, fabs(l[i] - rl) / rl);
+        if (rg > 1e-37)
+            wg = fmax(wg, fabs(g[i] - rg) / rg);
+        float l1, g1;
+        softplusf_parts(s + i, 1, &l1, &g1);
+        same &= l1 == l[i] && g1 == g[i];
+    }
+    /* float results: a few ulps (6e-8 each) of the double reference */
+    CHECK(wl <= 5e-7 && wg <= 5e-7, "worst relative error: log1p(e) %.3g, sigmoid %.3g (limit 5e-7)", wl, wg);
+    CHECK(same, "an element's result depends on the call it was in");
+    printf("  worst relative error over %d scores: log1p(exp(-|s|)) %.3g, sigmoid %.3g\n", N, wl, wg);
+    free(s), free(l), free(g);
+}
+
 static void test_ibd(void)
 {
     test_group("IBD: greedy least squares");
@@ -337,6 +384,7 @@ int main(void)
 {
     test_adjoint();
     test_gradient();
+    test_softplusf();
     test_ibd();
     test_planted_and_rotation();
     return test_summary();
