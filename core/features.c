@@ -112,6 +112,37 @@ int nd_features_check_finite(const nd_features *f, const char *name)
     return nd_features_check_finite_range(f, name, 0, f->N);
 }
 
+/* Four independent vector maxima instead of one chain of dependent
+ * compares; equal nonzero floats are the same bits, so only a zero maximum
+ * is left to the scalar scan (which picks between -0 and +0 by position). */
+float nd_map_max(const float *v, size_t n)
+{
+    size_t p = 0;
+    float mx = v[0];
+#if defined(__SSE2__)
+    if (n >= 16) {
+        __m128 m0 = _mm_loadu_ps(v), m1 = _mm_loadu_ps(v + 4), m2 = _mm_loadu_ps(v + 8), m3 = _mm_loadu_ps(v + 12);
+        for (p = 16; p + 16 <= n; p += 16) {
+            m0 = _mm_max_ps(_mm_loadu_ps(v + p), m0), m1 = _mm_max_ps(_mm_loadu_ps(v + p + 4), m1);
+            m2 = _mm_max_ps(_mm_loadu_ps(v + p + 8), m2), m3 = _mm_max_ps(_mm_loadu_ps(v + p + 12), m3);
+        }
+        float q[4];
+        _mm_storeu_ps(q, _mm_max_ps(_mm_max_ps(m0, m1), _mm_max_ps(m2, m3)));
+        mx = q[0] > q[1] ? q[0] : q[1];
+        mx = q[2] > mx ? q[2] : mx;
+        mx = q[3] > mx ? q[3] : mx;
+        for (; p < n; p++)
+            mx = v[p] > mx ? v[p] : mx;
+        if (mx != 0)
+            return mx;
+        mx = v[0], p = 0;
+    }
+#endif
+    for (p = 1; p < n; p++)
+        mx = v[p] > mx ? v[p] : mx;
+    return mx;
+}
+
 void nd_image_shard(size_t N, int rank, int nranks, size_t align, size_t *i0, size_t *i1)
 {
     size_t nb = (N + align - 1) / align, r = (size_t)rank, R = (size_t)nranks;

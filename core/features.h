@@ -55,6 +55,10 @@ int nd_features_check_finite(const nd_features *f, const char *name);
 /* The same for images [i0, i1) only (a shard). */
 int nd_features_check_finite_range(const nd_features *f, const char *name, size_t i0, size_t i1);
 
+/* The largest of v[0..n) (n >= 1, finite), the first of equal ones as a
+ * scan with `>` keeps it (only a zero maximum can differ: -0 or +0). */
+float nd_map_max(const float *v, size_t n);
+
 /* Shard `rank` of `nranks` of N images: a contiguous range [*i0, *i1) whose
  * ends are multiples of `align` (or N), so that a shard reads the same
  * image blocks as one process does (rounding of block-wise sources; the
