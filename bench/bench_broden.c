@@ -759,8 +759,9 @@ static double rotated_point(const broden *ds, const nd_features *rf, const nd_op
                                                                            ? "sieved: 1 rotation pass"
                                                                            : "streamed");
     if (st.how == ND_ONCE_SIEVED)
-        printf(", pass %.2f s + tally %.2f s; kept %.1f%% of the maps, %.2f GB through the temporary file",
-               st.seconds_pass, r->seconds_tally, 100.0 * (double)st.kept / (double)st.maps, (double)st.spilled / 1e9);
+        printf(", %s %.2f s + tally %.2f s; kept %.1f%% of the maps, %.2f GB through the temporary file",
+               st.passes == 1 ? "pass" : "2 passes (a guessed floor missed)", st.seconds_pass, r->seconds_tally,
+               100.0 * (double)st.kept / (double)st.maps, (double)st.spilled / 1e9);
     printf(")\n");
     fflush(stdout);
     return t;

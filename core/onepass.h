@@ -41,7 +41,8 @@ typedef struct {
     nd_once_how how;
     uint64_t maps, kept; /* sieved: maps seen, maps kept */
     uint64_t spilled;    /* sieved: bytes written to the temporary file */
-    double seconds_pass; /* sieved: the one pass (thresholds and sieve) */
+    int passes;          /* sieved: 1, or 2 when a floor guessed from a sample was too high */
+    double seconds_pass; /* sieved: the pass (thresholds and sieve), the sample included */
 } nd_once_stats;
 
 /* The sweep's budget for holding a rotated point in memory (MSRC-v2 at
@@ -55,5 +56,11 @@ int nd_dissect_once(const broden *ds, const nd_features *f, const nd_options *o,
 /* The sieved path whatever the budget (tests, benchmarks). */
 int nd_dissect_sieved(const broden *ds, const nd_features *f, const nd_options *o, const char *tmpdir, nd_result *r,
                       nd_once_stats *stats);
+
+/* The sieve's floors are guessed from `sample` images (0: the default,
+ * up to 1,024 and a 16th of N), each at the value with `tail` x quantile of
+ * the sample's values above it (0: the default, 2.5).  For tests and
+ * benchmarks; not thread-safe. */
+void nd_sieve_guess(size_t sample, double tail);
 
 #endif

@@ -64,6 +64,31 @@ static void one_setting(const broden *ds, const nd_features *rf, nd_options o, c
     nd_result_free(&ref), nd_result_free(&held), nd_result_free(&sieved), nd_result_free(&once0);
 }
 
+/* Floors guessed from a sample: a good guess keeps fewer maps in one
+ * pass, one far too high is caught and costs a second; same bits. */
+static void guessed_floors(const broden *ds, const nd_features *rf, nd_options o)
+{
+    test_group("sieve: floors guessed from a sample (good guess; a miss caught)");
+    nd_result ref, good, miss;
+    nd_once_stats s0, sg, sm;
+    CHECK(nd_dissect(ds, rf, &o, &ref) == 0, "%s", nd_errmsg());
+    nd_sieve_guess(4, 0); /* no guess: a sample is at least one block of 8 images */
+    CHECK(nd_dissect_sieved(ds, rf, &o, NULL, &good, &s0) == 0 && s0.passes == 1, "no guess: %s", nd_errmsg());
+    nd_result_free(&good);
+    nd_sieve_guess(32, 8);
+    CHECK(nd_dissect_sieved(ds, rf, &o, NULL, &good, &sg) == 0 && sg.passes == 1, "good guess, one pass: %s",
+          nd_errmsg());
+    nd_sieve_guess(16, 0.05); /* the sample's maximum: above the keep-th largest */
+    CHECK(nd_dissect_sieved(ds, rf, &o, NULL, &miss, &sm) == 0 && sm.passes == 2, "a miss runs again: %s",
+          nd_errmsg());
+    nd_sieve_guess(0, 0);
+    printf("  kept: %llu maps without a guess, %llu with a good one, %llu after a miss\n",
+           (unsigned long long)s0.kept, (unsigned long long)sg.kept, (unsigned long long)sm.kept);
+    CHECK(sg.kept < s0.kept, "a good guess keeps fewer maps");
+    CHECK(same_result(&ref, &good) && same_result(&ref, &miss), "both bit-identical to streaming twice");
+    nd_result_free(&ref), nd_result_free(&good), nd_result_free(&miss);
+}
+
 /* Given thresholds: one tally pass reads the source once anyway. */
 static void given_thresholds(const broden *ds, const nd_features *rf, nd_options o)
 {
@@ -120,6 +145,10 @@ int main(void)
     o.profile = ND_PROFILE_LITE, o.threads = 2;
     one_setting(ds, &rf, o, "NetDissect-Lite profile");
     given_thresholds(ds, &rf, o);
+    for (int nt = 1; nt <= 2; nt++) {
+        o.threads = nt;
+        guessed_floors(ds, &rf, o);
+    }
     errors(ds, &rf, o);
     rot_features_free(&rf);
     free(Q), free(R);
