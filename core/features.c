@@ -187,6 +187,8 @@ typedef struct {
     float *data;     /* images [i0, i1) */
     size_t per, i0, i1;
     int tid, nt, rc;
+    nd_copy_hook hook;
+    void *hook_ctx;
     char err[1024];
 } copy_job;
 
@@ -206,6 +208,11 @@ static void *copy_worker(void *arg)
         }
         if (x != dst)
             memcpy(dst, x, (e - a) * j->per * sizeof *dst);
+        if (j->hook && j->hook(j->hook_ctx, j->tid, dst, a, e - a)) {
+            j->rc = -1;
+            snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
+            return NULL;
+        }
     }
     return NULL;
 }
@@ -267,6 +274,12 @@ int nd_features_memory(nd_features *out, const nd_features *in, size_t budget, i
 int nd_features_memory_range(nd_features *out, const nd_features *in, size_t i0, size_t i1, size_t budget,
                              int threads)
 {
+    return nd_features_memory_hook(out, in, i0, i1, budget, threads, NULL, NULL);
+}
+
+int nd_features_memory_hook(nd_features *out, const nd_features *in, size_t i0, size_t i1, size_t budget,
+                            int threads, nd_copy_hook hook, void *hook_ctx)
+{
     size_t per = in->K * in->h * in->w, n = i1 - i0;
     ND_ASSERT(i0 <= i1 && i1 <= in->N);
     if (per == 0 || n > budget / sizeof(float) / per)
@@ -281,7 +294,8 @@ int nd_features_memory_range(nd_features *out, const nd_features *in, size_t i0,
     copy_job jobs[ND_MAX_THREADS];
     int nt = nd_threads(threads);
     for (int t = 0; t < nt; t++)
-        jobs[t] = (copy_job){.in = in, .data = data, .per = per, .i0 = i0, .i1 = i1, .tid = t, .nt = nt};
+        jobs[t] = (copy_job){.in = in, .data = data, .per = per, .i0 = i0, .i1 = i1, .tid = t, .nt = nt,
+                             .hook = hook, .hook_ctx = hook_ctx};
     nd_run_jobs(copy_worker, jobs, sizeof *jobs, nt);
     for (int t = 0; t < nt; t++)
         if (jobs[t].rc) {

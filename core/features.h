@@ -45,6 +45,14 @@ int nd_features_memory(nd_features *out, const nd_features *in, size_t budget, i
  * error.  The copy reads `in` in 8-image chunks aligned to global indices. */
 int nd_features_memory_range(nd_features *out, const nd_features *in, size_t i0, size_t i1, size_t budget,
                              int threads);
+/* The same, calling hook(ctx, tid, x, i0, n) on job tid (0 <= tid <
+ * threads) with each chunk as soon as it is in the copy (x: images
+ * [i0, i0+n)) - to read the values while they are in cache (the
+ * thresholds' candidates, core/onepass.c).  A hook's -1 (with nd_fail)
+ * fails the copy. */
+typedef int (*nd_copy_hook)(void *ctx, int tid, const float *x, size_t i0, size_t n);
+int nd_features_memory_hook(nd_features *out, const nd_features *in, size_t i0, size_t i1, size_t budget,
+                            int threads, nd_copy_hook hook, void *hook_ctx);
 void nd_features_memory_free(nd_features *f);
 /* nd_features_memory_free keeps the last buffer for the next call of about
  * the same size (one rotated point after another); this frees it. */

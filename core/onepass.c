@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,19 +37,59 @@ typedef struct {
     size_t n, cap;    /* floats in buf, its capacity */
 } spill;
 
-/* A temporary file named for this host and process, unlinked at once. */
+/* The files of the last sieve, kept open for the next: writing into a
+ * fresh file costs a new page-cache page per 4 KB (1.3 GB/s on this
+ * machine's VM, 1.4 s of CPU per point at 16,000 images), overwriting the
+ * cached pages of the last one does not.  nd_once_release closes them. */
+static pthread_mutex_t spare_mu = PTHREAD_MUTEX_INITIALIZER;
+static int spare_fd[ND_MAX_THREADS], nspare;
+
+static int spare_take(void)
+{
+    int fd = -1;
+    pthread_mutex_lock(&spare_mu);
+    if (nspare > 0)
+        fd = spare_fd[--nspare];
+    pthread_mutex_unlock(&spare_mu);
+    if (fd >= 0 && lseek(fd, 0, SEEK_SET) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void spare_give(int fd)
+{
+    pthread_mutex_lock(&spare_mu);
+    if (nspare < ND_MAX_THREADS)
+        spare_fd[nspare++] = fd, fd = -1;
+    pthread_mutex_unlock(&spare_mu);
+    if (fd >= 0)
+        close(fd);
+}
+
+void nd_once_release(void)
+{
+    for (int fd; (fd = spare_take()) >= 0;)
+        close(fd);
+}
+
+/* A temporary file named for this host and process, unlinked at once (or
+ * a spare one of the last sieve). */
 static int spill_open(spill *s, const char *tmpdir)
 {
-    char host[256] = "host", path[4096];
-    const char *dir = tmpdir ? tmpdir : getenv("TMPDIR");
-    gethostname(host, sizeof host - 1);
-    host[sizeof host - 1] = 0;
-    snprintf(path, sizeof path, "%s/nd-sieve.%s.%ld.XXXXXX", dir && *dir ? dir : "/tmp", host, (long)getpid());
     memset(s, 0, sizeof *s);
-    s->fd = mkstemp(path);
-    if (s->fd < 0)
-        return nd_fail("%s: cannot create the sieve's temporary file: %s", path, strerror(errno));
-    unlink(path);
+    if ((s->fd = spare_take()) < 0) {
+        char host[256] = "host", path[4096];
+        const char *dir = tmpdir ? tmpdir : getenv("TMPDIR");
+        gethostname(host, sizeof host - 1);
+        host[sizeof host - 1] = 0;
+        snprintf(path, sizeof path, "%s/nd-sieve.%s.%ld.XXXXXX", dir && *dir ? dir : "/tmp", host, (long)getpid());
+        s->fd = mkstemp(path);
+        if (s->fd < 0)
+            return nd_fail("%s: cannot create the sieve's temporary file: %s", path, strerror(errno));
+        unlink(path);
+    }
     s->cap = SPILL_BUFFER / sizeof(float);
     if (!(s->buf = nd_malloc(s->cap * sizeof *s->buf))) {
         close(s->fd);
@@ -176,7 +217,7 @@ static void sieve_free(sieve *sv)
     free(sv->max), free(sv->bits), free(sv->at), free(sv->file);
     for (int t = 0; t < sv->nfds; t++)
         if (sv->fds[t] >= 0)
-            close(sv->fds[t]);
+            spare_give(sv->fds[t]);
     memset(sv, 0, sizeof *sv);
 }
 
@@ -185,13 +226,16 @@ static void sieve_free(sieve *sv)
  * a thread's floor only reaches the top 2 q of what it has read by the end
  * of the pass, and it keeps most maps on the way (83% of them on the
  * 6,000-image benchmark, where 37% cross).  GUESS_SAMPLE images in blocks
- * of 8 spread over the source; per unit the value with GUESS_TAIL q of the
- * sample's values at or above it (on the benchmark: 57% kept, no miss; a
- * 2 q tail from 256 images missed).  A guess above the final keep-th
- * largest value is caught by qt_top_result; the pass then runs again
- * without guesses. */
+ * of 8 spread over the source; per unit the value with GUESS_TAIL(S) q of
+ * the sample's values at or above it.  On the benchmark, 2.5 q from 368
+ * images kept 57% with no miss, while 2.5 q from 248 images and 2 q from
+ * 256 missed; a miss costs a whole second pass, 5% fewer maps kept only
+ * about 0.2 s at full scale, so the tail is loose.  A guess above the
+ * final keep-th largest value is caught by qt_top_result; the pass then
+ * runs again without guesses. */
 enum { GUESS_SAMPLE = 1024 };
-#define GUESS_TAIL 2.5
+/* the tail in units of q: looser for smaller samples */
+#define GUESS_TAIL(S) (3.0 + 512.0 / (double)(S))
 static size_t guess_sample; /* nd_sieve_guess: 0 for the defaults */
 static double guess_tail;
 
@@ -206,8 +250,11 @@ static int guess_floors(const nd_features *f, double quantile, float *floor)
     if (!S) /* at most a 16th of the pass */
         S = f->N / 16 < GUESS_SAMPLE ? f->N / 16 : GUESS_SAMPLE;
     S = S < f->N ? S / 8 * 8 : f->N / 8 * 8;
-    size_t nb = S / 8, m = S * hw, tail = (size_t)ceil((guess_tail > 0 ? guess_tail : GUESS_TAIL) * quantile * (double)m);
-    if (S < 8 || tail < 1 || tail >= m)
+    if (S < 8)
+        return 0;
+    size_t nb = S / 8, m = S * hw;
+    size_t tail = (size_t)ceil((guess_tail > 0 ? guess_tail : GUESS_TAIL(S)) * quantile * (double)m);
+    if (tail < 1 || tail >= m)
         return 0;
     float *blk = nd_malloc(S * per * sizeof *blk), *vals = nd_malloc(m * sizeof *vals);
     int rc = blk && vals ? 1 : -1;
@@ -324,14 +371,30 @@ static int stream_fits(const nd_features *f, double quantile, int nt)
     return (double)(2 * keep + 2 * hw) * (double)f->K * (double)nt * sizeof(float) <= (double)((size_t)1 << 30);
 }
 
+/* The thresholds were computed here by the stream method's rule (exact,
+ * the same bits), not given by the caller. */
+static void computed_here(nd_result *r, double seconds)
+{
+    r->thresholds_given = 0;
+    r->threshold_method = ND_THR_STREAM;
+    r->seconds_threshold = seconds;
+}
+
+static int check_images(const broden *ds, const nd_features *f)
+{
+    if (f->N != broden_num_images(ds))
+        return nd_fail("activations have %zu images but %s/index.csv has %zu rows", f->N, broden_dir(ds),
+                       broden_num_images(ds));
+    return 0;
+}
+
 int nd_dissect_sieved(const broden *ds, const nd_features *f, const nd_options *o, const char *tmpdir, nd_result *r,
                       nd_once_stats *stats)
 {
     nd_once_stats st = {.how = ND_ONCE_SIEVED};
     memset(r, 0, sizeof *r);
-    if (f->N != broden_num_images(ds))
-        return nd_fail("activations have %zu images but %s/index.csv has %zu rows", f->N, broden_dir(ds),
-                       broden_num_images(ds));
+    if (check_images(ds, f))
+        return -1;
     if (!(o->quantile > 0 && o->quantile < 1))
         return nd_fail("quantile %g must be in (0, 1)", o->quantile);
     int nt = nd_threads(o->threads);
@@ -353,11 +416,8 @@ int nd_dissect_sieved(const broden *ds, const nd_features *f, const nd_options *
         so.thresholds = thr;
         rc = nd_dissect(ds, &sf, &so, r);
     }
-    if (!rc) { /* computed here, by the stream method's rule, not given */
-        r->thresholds_given = 0;
-        r->threshold_method = ND_THR_STREAM;
-        r->seconds_threshold = st.seconds_pass;
-    }
+    if (!rc)
+        computed_here(r, st.seconds_pass);
     if (g >= 0 && rc != 1)
         sieve_free(&sv);
     free(thr);
@@ -366,23 +426,78 @@ int nd_dissect_sieved(const broden *ds, const nd_features *f, const nd_options *
     return rc;
 }
 
+/* ---- held: the copy, with the thresholds' candidates taken from each
+ * chunk as it is made (a second read of the copy saved) ---- */
+
+typedef struct {
+    qt_top *t[ND_MAX_THREADS];
+    size_t hw;
+} held_top;
+
+static int held_add(void *ctx, int tid, const float *x, size_t i0, size_t n)
+{
+    (void)i0;
+    held_top *h = ctx;
+    return qt_top_add(h->t[tid], x, n, h->hw) ? nd_fail("out of memory for the thresholds' candidates") : 0;
+}
+
+/* 1 done, 0 if the copy does not fit the budget, -1 on error */
+static int dissect_held(const broden *ds, const nd_features *f, const nd_options *o, size_t budget, nd_result *r)
+{
+    size_t hw = f->h * f->w;
+    uint64_t n = (uint64_t)f->N * hw;
+    int nt = nd_threads(o->threads), held = -1, rc = -1;
+    held_top h = {{0}, hw};
+    double *thr = nd_malloc(f->K * sizeof *thr), t0 = nd_now();
+    int made = 0;
+    while (thr && made < nt && (h.t[made] = qt_top_new(f->K, qt_top_keep(n, 1.0 - o->quantile), NULL)))
+        made++;
+    nd_features mf;
+    if (made == nt)
+        held = nd_features_memory_hook(&mf, f, 0, f->N, budget, nt, held_add, &h);
+    if (held == 1) {
+        /* without guessed floors a result can only fail for memory */
+        rc = qt_top_result(h.t, nt, n, 1.0 - o->quantile, thr) ? nd_fail("out of memory for the thresholds' candidates") : 0;
+        double seconds = nd_now() - t0;
+        nd_options so = *o;
+        so.thresholds = thr;
+        if (!rc && !(rc = nd_dissect(ds, &mf, &so, r)))
+            computed_here(r, seconds);
+        nd_features_memory_free(&mf);
+    }
+    for (int t = 0; t < made; t++)
+        qt_top_free(h.t[t]);
+    free(thr);
+    return held == 1 ? (rc ? -1 : 1) : held;
+}
+
 int nd_dissect_once(const broden *ds, const nd_features *f, const nd_options *o, size_t budget, const char *tmpdir,
                     nd_result *r, nd_once_stats *stats)
 {
     nd_once_stats st = {.how = ND_ONCE_STREAMED};
-    int thr_pass = !o->thresholds && (o->threshold_method == ND_THR_AUTO || o->threshold_method == ND_THR_STREAM);
-    nd_features mf;
-    int held = o->thresholds ? 0 : nd_features_memory(&mf, f, budget, o->threads), rc;
-    if (held < 0)
+    memset(r, 0, sizeof *r);
+    if (check_images(ds, f))
         return -1;
-    if (held) {
-        st.how = ND_ONCE_HELD;
-        rc = nd_dissect(ds, &mf, o, r);
-        nd_features_memory_free(&mf);
-    } else if (thr_pass && stream_fits(f, o->quantile, nd_threads(o->threads))) {
-        return nd_dissect_sieved(ds, f, o, tmpdir, r, stats);
+    int thr_pass = !o->thresholds && (o->threshold_method == ND_THR_AUTO || o->threshold_method == ND_THR_STREAM);
+    int rc;
+    if (thr_pass && o->quantile > 0 && o->quantile < 1 && stream_fits(f, o->quantile, nd_threads(o->threads))) {
+        int held = dissect_held(ds, f, o, budget, r);
+        if (held)
+            st.how = ND_ONCE_HELD;
+        else
+            return nd_dissect_sieved(ds, f, o, tmpdir, r, stats);
+        rc = held < 0 ? -1 : 0;
     } else {
-        rc = nd_dissect(ds, f, o, r);
+        /* given thresholds: one tally pass; another method: its passes
+         * over a copy when it fits */
+        nd_features mf;
+        int held = o->thresholds ? 0 : nd_features_memory(&mf, f, budget, o->threads);
+        if (held < 0)
+            return -1;
+        st.how = held ? ND_ONCE_HELD : ND_ONCE_STREAMED;
+        rc = nd_dissect(ds, held ? &mf : f, o, r);
+        if (held)
+            nd_features_memory_free(&mf);
     }
     if (stats)
         *stats = st;

@@ -4,7 +4,9 @@
  * nd_dissect reads its source twice (thresholds, then tally).
  * nd_dissect_once reads it once and gives the same result, bit for bit:
  *   held    the whole copy fits `budget` bytes: copied into memory
- *           (nd_features_memory) and dissected from the copy;
+ *           (nd_features_memory_hook), the stream method's candidates
+ *           taken from each chunk as it is copied (core/topk.h: the exact
+ *           thresholds), then the tally reads the copy;
  *   sieved  otherwise one pass feeds the stream method's candidates
  *           (core/topk.h: the exact thresholds) and sieves the maps at the
  *           same time: a map whose maximum is above its unit's current
@@ -16,13 +18,16 @@
  *           kept maps back and each other map as a constant map of its
  *           maximum.  Memory: the candidates, N x K maxima and a bit per
  *           map; the kept maps are in the file (page cache), not in memory.
- *   streamed  given thresholds (one tally pass is one read anyway), a
- *           threshold method other than the stream, or candidates over
- *           1 GiB: nd_dissect on the source.
+ *   streamed  given thresholds (one tally pass is one read anyway), or
+ *           candidates over 1 GiB: nd_dissect on the source; a threshold
+ *           method other than the stream: nd_dissect on a copy when it
+ *           fits (held), else on the source.
  *
- * The temporary file is made in tmpdir (NULL: $TMPDIR, else /tmp), named
- * with the host and process, and unlinked as soon as it is open: nothing
- * is left behind, whatever happens to the process.
+ * The temporary files (one per thread) are made in tmpdir (NULL: $TMPDIR,
+ * else /tmp), named with the host and process, and unlinked as soon as
+ * they are open: nothing is left behind, whatever happens to the process.
+ * They stay open for the next sieve (overwriting cached pages is cheaper
+ * than filling new ones) until nd_once_release or the process's exit.
  */
 #ifndef ND_ONEPASS_H
 #define ND_ONEPASS_H
@@ -57,9 +62,13 @@ int nd_dissect_once(const broden *ds, const nd_features *f, const nd_options *o,
 int nd_dissect_sieved(const broden *ds, const nd_features *f, const nd_options *o, const char *tmpdir, nd_result *r,
                       nd_once_stats *stats);
 
+/* Close the spare temporary files of the last sieve (their disk space and
+ * page cache are freed). */
+void nd_once_release(void);
+
 /* The sieve's floors are guessed from `sample` images (0: the default,
  * up to 1,024 and a 16th of N), each at the value with `tail` x quantile of
- * the sample's values above it (0: the default, 2.5).  For tests and
+ * the sample's values above it (0: the default, 3 + 512 / sample).  For tests and
  * benchmarks; not thread-safe. */
 void nd_sieve_guess(size_t sample, double tail);
 
