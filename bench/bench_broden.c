@@ -38,6 +38,7 @@
 #include "core/dissect.h"
 #include "core/err.h"
 #include "core/npy.h"
+#include "core/onepass.h"
 #include "linalg/apply.h"
 #include "linalg/rotation.h"
 #include "bench/bench_clock.h"
@@ -373,6 +374,20 @@ static long anon_kb(void)
     while (f && fgets(line, sizeof line, f))
         if (!strncmp(line, "RssAnon:", 8))
             v = atol(line + 8);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* VmHWM: peak resident memory, mapped activations' pages included */
+static long hwm_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6))
+            v = atol(line + 6);
     if (f)
         fclose(f);
     return v;
@@ -754,29 +769,61 @@ static int units_goals(const char *sub, const nd_features *full, size_t n)
     return 0;
 }
 
-/* A 6-point alpha sweep of one draw (Q); seconds, or -1.  R: scratch K x K. */
+/* One rotated point as the sweep runs it (nd_dissect_once at the sweep's
+ * budget: held in memory, or sieved in one rotation pass); prints how,
+ * wall and CPU seconds and the load; wall seconds, or -1. */
+static double rotated_point(const broden *ds, const nd_features *rf, const nd_options *o, const char *what,
+                            nd_result *r)
+{
+    nd_once_stats st;
+    double t0 = now(), c0 = cpu_seconds(), l0 = load1();
+    if (nd_dissect_once(ds, rf, o, ND_ONCE_BUDGET, NULL, r, &st))
+        return -1;
+    double t = now() - t0, cpu = cpu_seconds() - c0;
+    printf("%-46s %6.2f s  (CPU %.2f s, load %.1f; %s", what, t, cpu, l0,
+           st.how == ND_ONCE_HELD ? "held in memory: 1 rotation pass" : st.how == ND_ONCE_SIEVED
+                                                                           ? "sieved: 1 rotation pass"
+                                                                           : "streamed");
+    if (st.how == ND_ONCE_SIEVED)
+        printf(", %s %.2f s + tally %.2f s; kept %.1f%% of the maps, %.2f GB through the temporary file",
+               st.passes == 1 ? "pass" : "2 passes (a guessed floor missed)", st.seconds_pass, r->seconds_tally,
+               100.0 * (double)st.kept / (double)st.maps, (double)st.spilled / 1e9);
+    printf(")\n");
+    fflush(stdout);
+    return t;
+}
+
+/* A 6-point alpha sweep of one draw (Q), each point as the sweep runs it;
+ * seconds, or -1.  R: scratch K x K. */
 static double sweep6(const broden *ds, const nd_features *f, const nd_options *o, const double *Q, double *R)
 {
-    double alphas[6] = {0, 0.2, 0.4, 0.6, 0.8, 1.0}, t0 = now();
+    double alphas[6] = {0, 0.2, 0.4, 0.6, 0.8, 1.0}, t0 = now(), c0 = cpu_seconds();
     for (int a = 0; a < 6; a++) {
-        nd_features src = *f, rf;
+        nd_features rf;
         nd_result r;
+        char what[64];
+        snprintf(what, sizeof what, "  alpha %.1f:", alphas[a]);
         if (alphas[a] > 0) {
             rot_power(R, Q, K, alphas[a]);
             rot_features(&rf, f, R);
-            src = rf;
+            double t = rotated_point(ds, &rf, o, what, &r);
+            rot_features_free(&rf);
+            if (t < 0)
+                return -1;
+        } else {
+            double ta = now(), ca = cpu_seconds();
+            if (nd_dissect(ds, f, o, &r))
+                return -1;
+            printf("%-46s %6.2f s  (CPU %.2f s, load %.1f; unrotated)\n", what, now() - ta, cpu_seconds() - ca,
+                   load1());
         }
-        if (nd_dissect(ds, &src, o, &r))
-            return -1;
-        printf("  alpha %.1f: unique %d per-category  (%.1f s so far)\n", alphas[a], r.counts.unique_percat,
-               now() - t0);
+        printf("    unique %d per-category  (%.1f s so far)\n", r.counts.unique_percat, now() - t0);
         fflush(stdout);
         nd_result_free(&r);
-        if (alphas[a] > 0)
-            rot_features_free(&rf);
     }
     double t = now() - t0;
-    printf("6-point alpha sweep, one draw:                %8.2f s\n", t);
+    printf("6-point alpha sweep, one draw:                %8.2f s  (CPU %.2f s, load %.1f)\n", t, cpu_seconds() - c0,
+           load1());
     return t;
 }
 
@@ -820,12 +867,8 @@ static int rotated_stages(const broden *ds, const nd_features *f, const nd_optio
     goal("5", "rotation, one pass over the rotated source (GFLOP/s)", gf, "GF/s", lim, 100 * gf / sgemm_peak, "%",
          80, 1);
     nd_result r;
-    t0 = now();
-    if (nd_dissect(ds, &rf, o, &r))
+    if ((*t_point = rotated_point(ds, &rf, o, "one rotated alpha point (rotate+thr+tally+IoU):", &r)) < 0)
         return -1;
-    *t_point = now() - t0;
-    printf("one rotated alpha point (rotate+thr+tally+IoU): %6.2f s  (%d rotation passes)\n", *t_point,
-           r.threshold_method == ND_THR_STREAM ? 2 : 3);
     printf("  detectors %d, unique %d per-category / %d top-label\n", r.counts.detectors,
            r.counts.unique_percat, r.counts.unique_toplabel);
     nd_result_free(&r);
@@ -1006,7 +1049,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_broden: %s\n", nd_errmsg());
         return 1;
     }
-    printf("\npeak anonymous resident memory: %.2f GB\n", peak_anon_kb / 1e6);
+    printf("\npeak anonymous resident memory: %.2f GB (sampled every 20 ms; VmHWM %.2f GB counts the mapped "
+           "activations' pages too)\n", peak_anon_kb / 1e6, hwm_kb() / 1e6);
     npy_close(&a);
     return 0;
 }

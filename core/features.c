@@ -112,6 +112,37 @@ int nd_features_check_finite(const nd_features *f, const char *name)
     return nd_features_check_finite_range(f, name, 0, f->N);
 }
 
+/* Four independent vector maxima instead of one chain of dependent
+ * compares; equal nonzero floats are the same bits, so only a zero maximum
+ * is left to the scalar scan (which picks between -0 and +0 by position). */
+float nd_map_max(const float *v, size_t n)
+{
+    size_t p = 0;
+    float mx = v[0];
+#if defined(__SSE2__)
+    if (n >= 16) {
+        __m128 m0 = _mm_loadu_ps(v), m1 = _mm_loadu_ps(v + 4), m2 = _mm_loadu_ps(v + 8), m3 = _mm_loadu_ps(v + 12);
+        for (p = 16; p + 16 <= n; p += 16) {
+            m0 = _mm_max_ps(_mm_loadu_ps(v + p), m0), m1 = _mm_max_ps(_mm_loadu_ps(v + p + 4), m1);
+            m2 = _mm_max_ps(_mm_loadu_ps(v + p + 8), m2), m3 = _mm_max_ps(_mm_loadu_ps(v + p + 12), m3);
+        }
+        float q[4];
+        _mm_storeu_ps(q, _mm_max_ps(_mm_max_ps(m0, m1), _mm_max_ps(m2, m3)));
+        mx = q[0] > q[1] ? q[0] : q[1];
+        mx = q[2] > mx ? q[2] : mx;
+        mx = q[3] > mx ? q[3] : mx;
+        for (; p < n; p++)
+            mx = v[p] > mx ? v[p] : mx;
+        if (mx != 0)
+            return mx;
+        mx = v[0], p = 0;
+    }
+#endif
+    for (p = 1; p < n; p++)
+        mx = v[p] > mx ? v[p] : mx;
+    return mx;
+}
+
 void nd_image_shard(size_t N, int rank, int nranks, size_t align, size_t *i0, size_t *i1)
 {
     size_t nb = (N + align - 1) / align, r = (size_t)rank, R = (size_t)nranks;
@@ -156,6 +187,8 @@ typedef struct {
     float *data;     /* images [i0, i1) */
     size_t per, i0, i1;
     int tid, nt, rc;
+    nd_copy_hook hook;
+    void *hook_ctx;
     char err[1024];
 } copy_job;
 
@@ -175,6 +208,11 @@ static void *copy_worker(void *arg)
         }
         if (x != dst)
             memcpy(dst, x, (e - a) * j->per * sizeof *dst);
+        if (j->hook && j->hook(j->hook_ctx, j->tid, dst, a, e - a)) {
+            j->rc = -1;
+            snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
+            return NULL;
+        }
     }
     return NULL;
 }
@@ -236,6 +274,12 @@ int nd_features_memory(nd_features *out, const nd_features *in, size_t budget, i
 int nd_features_memory_range(nd_features *out, const nd_features *in, size_t i0, size_t i1, size_t budget,
                              int threads)
 {
+    return nd_features_memory_hook(out, in, i0, i1, budget, threads, NULL, NULL);
+}
+
+int nd_features_memory_hook(nd_features *out, const nd_features *in, size_t i0, size_t i1, size_t budget,
+                            int threads, nd_copy_hook hook, void *hook_ctx)
+{
     size_t per = in->K * in->h * in->w, n = i1 - i0;
     ND_ASSERT(i0 <= i1 && i1 <= in->N);
     if (per == 0 || n > budget / sizeof(float) / per)
@@ -250,7 +294,8 @@ int nd_features_memory_range(nd_features *out, const nd_features *in, size_t i0,
     copy_job jobs[ND_MAX_THREADS];
     int nt = nd_threads(threads);
     for (int t = 0; t < nt; t++)
-        jobs[t] = (copy_job){.in = in, .data = data, .per = per, .i0 = i0, .i1 = i1, .tid = t, .nt = nt};
+        jobs[t] = (copy_job){.in = in, .data = data, .per = per, .i0 = i0, .i1 = i1, .tid = t, .nt = nt,
+                             .hook = hook, .hook_ctx = hook_ctx};
     nd_run_jobs(copy_worker, jobs, sizeof *jobs, nt);
     for (int t = 0; t < nt; t++)
         if (jobs[t].rc) {

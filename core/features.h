@@ -45,6 +45,14 @@ int nd_features_memory(nd_features *out, const nd_features *in, size_t budget, i
  * error.  The copy reads `in` in 8-image chunks aligned to global indices. */
 int nd_features_memory_range(nd_features *out, const nd_features *in, size_t i0, size_t i1, size_t budget,
                              int threads);
+/* The same, calling hook(ctx, tid, x, i0, n) on job tid (0 <= tid <
+ * threads) with each chunk as soon as it is in the copy (x: images
+ * [i0, i0+n)) - to read the values while they are in cache (the
+ * thresholds' candidates, core/onepass.c).  A hook's -1 (with nd_fail)
+ * fails the copy. */
+typedef int (*nd_copy_hook)(void *ctx, int tid, const float *x, size_t i0, size_t n);
+int nd_features_memory_hook(nd_features *out, const nd_features *in, size_t i0, size_t i1, size_t budget,
+                            int threads, nd_copy_hook hook, void *hook_ctx);
 void nd_features_memory_free(nd_features *f);
 /* nd_features_memory_free keeps the last buffer for the next call of about
  * the same size (one rotated point after another); this frees it. */
@@ -54,6 +62,10 @@ void nd_features_memory_release(void);
 int nd_features_check_finite(const nd_features *f, const char *name);
 /* The same for images [i0, i1) only (a shard). */
 int nd_features_check_finite_range(const nd_features *f, const char *name, size_t i0, size_t i1);
+
+/* The largest of v[0..n) (n >= 1, finite), the first of equal ones as a
+ * scan with `>` keeps it (only a zero maximum can differ: -0 or +0). */
+float nd_map_max(const float *v, size_t n);
 
 /* Shard `rank` of `nranks` of N images: a contiguous range [*i0, *i1) whose
  * ends are multiples of `align` (or N), so that a shard reads the same

@@ -104,38 +104,6 @@ static void shard_truth(const broden *ds, int once, size_t i0, size_t i1, int64_
     G[0] = 0;
 }
 
-/* The largest value (the first of equal ones, as the scalar loop keeps it):
- * four independent vector maxima instead of one chain of dependent
- * compares.  Equal nonzero floats are the same bits; only a maximum of
- * zero could be -0 or +0 depending on which comes first, so that case is
- * left to the scalar loop. */
-static float map_max(const float *a, size_t hw)
-{
-#if defined(__SSE2__)
-    if (hw >= 16) {
-        __m128 m0 = _mm_loadu_ps(a), m1 = _mm_loadu_ps(a + 4), m2 = _mm_loadu_ps(a + 8), m3 = _mm_loadu_ps(a + 12);
-        size_t p = 16;
-        for (; p + 16 <= hw; p += 16) {
-            m0 = _mm_max_ps(_mm_loadu_ps(a + p), m0), m1 = _mm_max_ps(_mm_loadu_ps(a + p + 4), m1);
-            m2 = _mm_max_ps(_mm_loadu_ps(a + p + 8), m2), m3 = _mm_max_ps(_mm_loadu_ps(a + p + 12), m3);
-        }
-        float v[4];
-        _mm_storeu_ps(v, _mm_max_ps(_mm_max_ps(m0, m1), _mm_max_ps(m2, m3)));
-        float mx = v[0];
-        for (int k = 1; k < 4; k++)
-            mx = v[k] > mx ? v[k] : mx;
-        for (; p < hw; p++)
-            mx = a[p] > mx ? a[p] : mx;
-        if (mx != 0)
-            return mx;
-    }
-#endif
-    float mx = a[0];
-    for (size_t p = 1; p < hw; p++)
-        if (a[p] > mx)
-            mx = a[p];
-    return mx;
-}
 
 /* The label tuples of one image: pixel p carries the tuple (layer 0's
  * label, ..., layer nl-1's label), numbered in id[p]; the tuples are few
@@ -364,7 +332,7 @@ static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const f
     float *maxact = j->o->maxact ? j->o->maxact + i * f->K : NULL;
     if (!broden_image_has_data(ds, i)) {
         for (size_t u = 0; maxact && u < f->K; u++)
-            maxact[u] = map_max(x + u * hw, hw);
+            maxact[u] = nd_map_max(x + u * hw, hw);
         return 0;
     }
     int ih, iw, sh, sw;
@@ -394,7 +362,7 @@ static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const f
     for (size_t u = 0; u < f->K; u++) {
         const float *a = x + u * hw;
         if (maxact)
-            maxact[u] = map_max(a, hw);
+            maxact[u] = nd_map_max(a, hw);
         /* bilinear weights are non-negative and sum to one, so a map with
          * no value above the threshold cannot produce a mask */
         if (!qt_any_above(a, hw, j->thr32[u]))

@@ -61,6 +61,11 @@ void qt_top_free(qt_top *t)
     free(t);
 }
 
+float qt_top_floor(const qt_top *t, size_t k)
+{
+    return t->u[k].has_floor ? t->u[k].floor : -INFINITY;
+}
+
 int qt_any_above(const float *v, size_t n, float thr)
 {
     size_t p = 0;

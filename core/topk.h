@@ -43,6 +43,12 @@ int qt_top_add(qt_top *t, const float *x, size_t n, size_t hw);
 int qt_top_result(qt_top *const *parts, int nparts, uint64_t n, double level, double *out);
 void qt_top_free(qt_top *t);
 
+/* Unit k's current floor in t: at least keep of the values seen so far
+ * are at or above it, so no value at or below it exceeds the final
+ * quantile; -INFINITY before there is one.  Floors only rise
+ * (core/onepass.c sieves maps by them). */
+float qt_top_floor(const qt_top *t, size_t k);
+
 /* 1 if any of v[0..n) is > thr (vectorised; the hot test of the passes). */
 int qt_any_above(const float *v, size_t n, float thr);
 

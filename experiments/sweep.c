@@ -27,6 +27,7 @@
 #include "core/features.h"
 #include "core/format.h"
 #include "core/npy.h"
+#include "core/onepass.h"
 #include "core/result.h"
 #include "experiments/cli.h"
 #include "experiments/dist.h"
@@ -482,7 +483,7 @@ static int extract_inputs(sweep *s)
 /* The memory a point needs whole on one rank: the activations it reads
  * (mapped; the page cache holds them) and, when rotated, their float32
  * rotated copy (compute_point holds it when it fits SWEEP_MEMORY_BUDGET, or
- * streams the activations twice). */
+ * sieves it in one rotation pass, its kept maps in a temporary file). */
 static double point_bytes(const sweep *s, int rotated)
 {
     const nd_features *f = &s->feats;
@@ -658,10 +659,9 @@ static int point_rotation(sweep *s, const point *p)
     return rot_schur_power(s->schur, s->R, p->alpha);
 }
 
-/* A rotated point is held in memory when it takes at most this much (MSRC-v2
- * at fire9: 204 MB), so it is rotated once; larger layers (Broden at conv5:
- * 11 GB) stream through two rotation passes and stay under 1 GB. */
-#define SWEEP_MEMORY_BUDGET ((size_t)512 << 20)
+/* A rotated point is held in memory when it takes at most this much;
+ * larger layers are sieved in their one rotation pass (core/onepass.h). */
+#define SWEEP_MEMORY_BUDGET ND_ONCE_BUDGET
 
 /* Point p's dissection r into its folder: the result files, then
  * point.csv (the mark of a finished point); p->val filled. */
@@ -705,14 +705,9 @@ static int compute_point(sweep *s, point *p)
         nd_features rf;
         err = point_rotation(s, p);
         if (!err && !(err = rot_features(&rf, &s->feats, s->R))) {
-            /* rotated once into memory when that fits (thresholds and tally
-             * then read the copy: one sgemm pass per point, the same
-             * values), else streamed twice */
-            nd_features mf;
-            int held = nd_features_memory(&mf, &rf, SWEEP_MEMORY_BUDGET, s->opt.threads);
-            err = held < 0 || nd_dissect(s->ds, held ? &mf : &rf, &s->opt, &r);
-            if (held > 0)
-                nd_features_memory_free(&mf);
+            /* one rotation pass per point, the same bits as two: held in
+             * memory when that fits, else sieved (core/onepass.h) */
+            err = nd_dissect_once(s->ds, &rf, &s->opt, SWEEP_MEMORY_BUDGET, NULL, &r, NULL);
             rot_features_free(&rf);
         }
     }
