@@ -10,6 +10,7 @@
  * of min(v, m) serves every threshold. */
 #include "core/err.h"
 #include "core/jobs.h"
+#include "core/probe_bins.h"
 #include "core/probe_gemm.h"
 #include "core/probe_internal.h"
 
@@ -72,26 +73,6 @@ typedef struct {
     char err[256];
 } score_job;
 
-/* the reference rule of a value's level (one division) */
-static int bin_of(double v, double lo, double hi)
-{
-    double b = hi > lo ? (v - lo) / (hi - lo) * PR_BINS : 0;
-    return b < 0 ? 0 : b >= PR_BINS ? PR_BINS - 1 : (int)b;
-}
-
-/* bin_of by one multiply (inv = PR_BINS / (hi - lo)): the two products lie
- * within a few ulps (~1e-12 here) of each other, so they floor alike unless
- * one is that close to an integer, where the reference decides.  Scoring
- * bins ~3e8 values per pass: the division was most of its time. */
-static inline int bin_fast(double v, double lo, double hi, double inv)
-{
-    double b = (v - lo) * inv;
-    if (!(b >= 0 && b < PR_BINS))
-        return bin_of(v, lo, hi);
-    double f = b - (double)(int)b;
-    return f > 1e-9 && f < 1 - 1e-9 ? (int)b : bin_of(v, lo, hi);
-}
-
 /* positives of concept c at label resolution (pos[npix]), whether the
  * image carries an image-level label of the category, and (NDL) which
  * pixels have any label of the category (cat[npix]) */
@@ -122,7 +103,7 @@ static int image_truth(const pr_ctx *x, size_t i, size_t c, size_t npix, unsigne
 }
 
 static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, float *out,
-                        float *tmp, unsigned char *pos, unsigned char *cat)
+                        float *tmp, int *bins, unsigned char *pos, unsigned char *cat)
 {
     const pr_ctx *x = jb->x;
     size_t C = x->C, hw = x->hw, i = x->img[(jb->set ? x->ntr : 0) + j];
@@ -147,18 +128,16 @@ static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, 
         int any = !lite || m > -FLT_MAX;
         if (jb->choose) {
             int64_t *hp = jb->hp + c * PR_BINS, *ha = jb->ha + c * PR_BINS;
-            double lo = jb->lo[c], hi = jb->hi[c], inv = hi > lo ? PR_BINS / (hi - lo) : 0;
-            /* a value at or below m has one level for both histograms; m's is fixed */
-            int bm = m < FLT_MAX ? bin_of(m, lo, hi) : PR_BINS - 1;
-            for (size_t q = 0; q < npix; q++) {
-                if (!pos[q] && !any)
-                    continue;
-                int b = out[q] <= m ? bin_fast(out[q], lo, hi, inv) : -1;
+            double lo = jb->lo[c], hi = jb->hi[c];
+            /* a value above m counts toward A at m's level: min(v, m) */
+            int bm = m < FLT_MAX ? pr_bin_ref(m, lo, hi) : PR_BINS - 1;
+            pr_bins(out, npix, lo, hi, bins);
+            for (size_t q = 0; q < npix; q++)
                 if (pos[q])
-                    hp[b >= 0 ? b : bin_fast(out[q], lo, hi, inv)]++;
-                if (any)
-                    ha[b >= 0 ? b : bm]++;
-            }
+                    hp[bins[q]]++;
+            if (any)
+                for (size_t q = 0; q < npix; q++)
+                    ha[out[q] <= m ? bins[q] : bm]++;
         } else {
             int64_t *t = jb->hp + c * 3;
             float th = jb->thr[c];
@@ -178,6 +157,7 @@ static void *score_worker(void *arg)
     const pr_ctx *x = jb->x;
     up_cache pc = {0};
     float *map = NULL, *out = NULL, *tmp = NULL;
+    int *bins = NULL;
     unsigned char *pos = NULL, *cat = NULL;
     size_t cap = 0;
     for (size_t j = jb->j0; j < jb->j1; j++) {
@@ -185,14 +165,15 @@ static void *score_worker(void *arg)
             goto fail;
         size_t np = (size_t)pc.sh * (size_t)pc.sw;
         if (np > cap) {
-            free(map), free(out), free(tmp), free(pos), free(cat);
+            free(map), free(out), free(tmp), free(bins), free(pos), free(cat);
             map = malloc(x->hw * sizeof *map), out = malloc(np * sizeof *out);
             tmp = malloc(x->h * (size_t)pc.sw * sizeof *tmp), pos = malloc(np), cat = malloc(np);
-            if (!map || !out || !tmp || !pos || !cat)
+            bins = malloc(np * sizeof *bins);
+            if (!map || !out || !tmp || !bins || !pos || !cat)
                 goto fail;
             cap = np;
         }
-        score_image(jb, j, &pc.plan, map, out, tmp, pos, cat);
+        score_image(jb, j, &pc.plan, map, out, tmp, bins, pos, cat);
     }
     goto done;
 fail:
@@ -200,7 +181,7 @@ fail:
     snprintf(jb->err, sizeof jb->err, "%s", nd_errmsg()[0] ? nd_errmsg() : "out of memory");
 done:
     up_cache_free(&pc);
-    free(map), free(out), free(tmp), free(pos), free(cat);
+    free(map), free(out), free(tmp), free(bins), free(pos), free(cat);
     return NULL;
 }
 

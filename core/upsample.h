@@ -53,6 +53,8 @@ void up_cache_free(up_cache *c);
 
 /* out[sh*sw] from in[h*w]; tmp has room for h*sw floats (NDL only). */
 void up_apply(const up_plan *p, const float *in, float *out, float *tmp);
+/* the same values by the obvious per-pixel loop (the tests' reference) */
+void up_apply_ref(const up_plan *p, const float *in, float *out, float *tmp);
 
 /* The mask: indices y*sw+x (ascending) of the pixels whose upsampled value
  * is > thr, written to idx[sh*sw]; returns their number.

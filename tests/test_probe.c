@@ -9,6 +9,7 @@
 #include "core/ibd.h"
 #include "core/probe.h"
 #include "core/softplusf.h"
+#include "core/probe_bins.h"
 #include "core/upsample.h"
 #include "core/upsample_adjoint.h"
 #include "core/npy.h"
@@ -365,6 +366,35 @@ static void test_softplusf(void)
     free(s), free(l), free(g);
 }
 
+/* the score levels two at a time against the reference rule, including
+ * values on level edges, at the ends, outside the range and an empty range */
+static void test_bins(void)
+{
+    test_group("score levels vs the reference rule");
+    enum { N = 40009 };
+    float *v = malloc(sizeof *v * N);
+    int *b = malloc(sizeof *b * N), bad = 0;
+    double lo = -3.25, hi = 4.75; /* level width 8/4096: edges exact in float */
+    unsigned s = 99;
+    for (int i = 0; i < N; i++) {
+        s = s * 1103515245u + 12345u;
+        v[i] = i % 4 == 0 ? (float)(lo + (hi - lo) * (double)((s >> 8) % (PR_BINS + 1)) / PR_BINS)
+                          : (float)(lo - 0.5 + (hi - lo + 1) * (double)(s >> 8) / (1 << 24));
+    }
+    v[0] = (float)lo, v[1] = (float)hi, v[2] = -1e30f, v[3] = 1e30f;
+    for (int r = 0; r < 2; r++) {
+        double h = r ? lo : hi; /* r 1: an empty range, every level 0 */
+        pr_bins(v, N, lo, h, b);
+        for (int i = 0; i < N; i++)
+            bad += b[i] != pr_bin_ref(v[i], lo, h);
+        pr_bins(v + 1, N - 1, lo, h, b); /* the odd tail and the other pairing */
+        for (int i = 1; i < N; i++)
+            bad += b[i - 1] != pr_bin_ref(v[i], lo, h);
+    }
+    CHECK(bad == 0, "pr_bins equals pr_bin_ref on %d values (%d differ)", 4 * N, bad);
+    free(v), free(b);
+}
+
 static void test_ibd(void)
 {
     test_group("IBD: greedy least squares");
@@ -385,6 +415,7 @@ int main(void)
     test_adjoint();
     test_gradient();
     test_softplusf();
+    test_bins();
     test_ibd();
     test_planted_and_rotation();
     return test_summary();

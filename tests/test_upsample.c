@@ -69,8 +69,43 @@ static void test_upsample(void)
     CHECK(bad == 0, "sparse mask equals dense mask on 600 random maps (%d differ, %d mask pixels)", bad, total);
 }
 
+/* up_apply (row products, two pixels per step) against the per-pixel
+ * reference, bit for bit, on random signed maps with odd and even sizes
+ * (segments of odd length, a last odd column) */
+static void test_apply_vs_ref(void)
+{
+    test_group("up_apply vs the per-pixel reference");
+    unsigned s = 4242;
+    int bad = 0, n = 0;
+    static float map[15 * 15], o1[227 * 227], o2[227 * 227], tmp[15 * 227];
+    int shapes[3][6] = {{13, 113, 227, -64, 163, 16}, {14, 224, 224, -60, 155, 16}, {15, 57, 229, -3, 11, 4}};
+    for (int sh = 0; sh < 3; sh++)
+        for (int rule = 0; rule < 2; rule++) {
+            int *z = shapes[sh];
+            up_plan p;
+            int prc = rule ? up_plan_nd(&p, z[0], z[0], z[1], z[1], z[2], z[3], z[4], z[5])
+                           : up_plan_lite(&p, z[0], z[0], z[1], z[1]);
+            CHECK(prc == 0, "plan %d -> %d, rule %d", z[0], z[1], rule);
+            if (prc)
+                continue;
+            for (int trial = 0; trial < 20; trial++) {
+                for (int k = 0; k < z[0] * z[0]; k++) {
+                    s = s * 1103515245u + 12345u;
+                    map[k] = (float)((int)((s >> 8) % 200001) - 100000) * 1.37e-4f;
+                }
+                up_apply(&p, map, o1, tmp);
+                up_apply_ref(&p, map, o2, tmp);
+                bad += memcmp(o1, o2, sizeof(float) * (size_t)(z[1] * z[1])) != 0;
+                n++;
+            }
+            up_plan_free(&p);
+        }
+    CHECK(bad == 0, "up_apply equals up_apply_ref bit for bit (%d of %d maps differ)", bad, n);
+}
+
 int main(void)
 {
     test_upsample();
+    test_apply_vs_ref();
     return test_summary();
 }
