@@ -58,12 +58,12 @@ int main(int argc, char **argv)
     nd_blas_fix_kernel(argv);
     const char *dataset = "results/cache/concepts", *features = "results/cache/concepts-features/fire9.npy";
     double alpha = 0, gtol = -1;
-    int threads = 0;
+    int threads = 0, given = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--dataset"))
-            dataset = argv[i + 1];
+            dataset = argv[i + 1], given = 1;
         else if (!strcmp(argv[i], "--features"))
-            features = argv[i + 1];
+            features = argv[i + 1], given = 1;
         else if (!strcmp(argv[i], "--alpha"))
             alpha = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--gtol"))
@@ -75,9 +75,11 @@ int main(int argc, char **argv)
     npy_t npy;
     nd_features f;
     if (broden_open(&ds, dataset, NULL) || npy_open(&npy, features) || nd_features_from_npy(&f, &npy)) {
-        fprintf(stderr, "bench_probe: %s (run `make demo` or the README's import + features first)\n",
-                nd_errmsg());
-        return 1;
+        /* `make bench` on a fresh clone goes on to the other benchmarks; inputs
+         * named on the command line must exist */
+        fprintf(stderr, "bench_probe: %s%s (run `make demo` or the README's import + features first)\n",
+                given ? "" : "skipped: ", nd_errmsg());
+        return given ? 1 : 0;
     }
     double peak = sgemm_peak();
     printf("sgemm 1536^3 peak: %.1f GFLOP/s (this run, %d threads)\n", peak, nd_threads(0));
