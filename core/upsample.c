@@ -189,6 +189,18 @@ static void apply_nd_ref(const up_plan *p, const float *in, float *out)
  * step: the same double operations in the same order, so the same floats.
  * The probes' scoring upsamples every concept's map of every image. */
 #define ND_ROW_MAX 256
+#if defined(__SSE2__)
+/* The ND rule at columns x and x + 1 of one segment (nodes a, b; p0a = row
+ * y0's product at a, ...): the scalar expression's operations in its order,
+ * so the same doubles. */
+static inline __m128d nd_two(const up_plan *p, int x, __m128d p0a, __m128d p0b, __m128d p1a, __m128d p1b)
+{
+    __m128d h0 = _mm_loadu_pd(p->hx0 + x), h1 = _mm_loadu_pd(p->hx1 + x);
+    return _mm_add_pd(_mm_add_pd(_mm_add_pd(_mm_mul_pd(p0a, h0), _mm_mul_pd(p0b, h1)), _mm_mul_pd(p1a, h0)),
+                      _mm_mul_pd(p1b, h1));
+}
+#endif
+
 static void apply_nd(const up_plan *p, const float *in, float *out)
 {
     if (p->w > ND_ROW_MAX) {
@@ -209,10 +221,7 @@ static void apply_nd(const up_plan *p, const float *in, float *out)
             __m128d p0a = _mm_set1_pd(a0[a]), p0b = _mm_set1_pd(a0[b]), p1a = _mm_set1_pd(a1[a]),
                     p1b = _mm_set1_pd(a1[b]);
             for (; x + 2 <= e; x += 2) {
-                __m128d h0 = _mm_loadu_pd(p->hx0 + x), h1 = _mm_loadu_pd(p->hx1 + x);
-                __m128d v = _mm_add_pd(
-                    _mm_add_pd(_mm_add_pd(_mm_mul_pd(p0a, h0), _mm_mul_pd(p0b, h1)), _mm_mul_pd(p1a, h0)),
-                    _mm_mul_pd(p1b, h1));
+                __m128d v = nd_two(p, x, p0a, p0b, p1a, p1b);
                 _mm_storel_pi((__m64 *)(void *)(o + x), _mm_cvtpd_ps(v));
             }
             if (x < e) { /* the segment's odd last column */
@@ -337,10 +346,7 @@ static int row_interval(const up_plan *p, const float *in, float thr, int y, int
             __m128d p0a = _mm_set1_pd(a0[a]), p0b = _mm_set1_pd(a0[b]), p1a = _mm_set1_pd(a1[a]),
                     p1b = _mm_set1_pd(a1[b]);
             for (; x + 2 <= e; x += 2) {
-                __m128d h0 = _mm_loadu_pd(p->hx0 + x), h1 = _mm_loadu_pd(p->hx1 + x);
-                __m128d v = _mm_add_pd(
-                    _mm_add_pd(_mm_add_pd(_mm_mul_pd(p0a, h0), _mm_mul_pd(p0b, h1)), _mm_mul_pd(p1a, h0)),
-                    _mm_mul_pd(p1b, h1));
+                __m128d v = nd_two(p, x, p0a, p0b, p1a, p1b);
                 int mk = _mm_movemask_ps(_mm_cmpgt_ps(_mm_cvtpd_ps(v), th));
                 idx[n] = base + x;
                 n += mk & 1;
