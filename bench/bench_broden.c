@@ -366,31 +366,30 @@ static int generate(const char *dir, size_t n)
 static volatile int sampling;
 static long peak_anon_kb;
 
-static long anon_kb(void)
+/* One "Key:  N kB" line of /proc/self/status, in kB (0 if absent). */
+static long status_kb(const char *key)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     long v = 0;
+    size_t n = strlen(key);
     while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "RssAnon:", 8))
-            v = atol(line + 8);
+        if (!strncmp(line, key, n))
+            v = atol(line + n);
     if (f)
         fclose(f);
     return v;
 }
 
+static long anon_kb(void)
+{
+    return status_kb("RssAnon:");
+}
+
 /* VmHWM: peak resident memory, mapped activations' pages included */
 static long hwm_kb(void)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6))
-            v = atol(line + 6);
-    if (f)
-        fclose(f);
-    return v;
+    return status_kb("VmHWM:");
 }
 
 static void *sampler(void *arg)
