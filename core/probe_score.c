@@ -73,33 +73,48 @@ typedef struct {
     char err[256];
 } score_job;
 
-/* positives of concept c at label resolution (pos[npix]), whether the
- * image carries an image-level label of the category, and (NDL) which
- * pixels have any label of the category (cat[npix]) */
-static int image_truth(const pr_ctx *x, size_t i, size_t c, size_t npix, unsigned char *pos,
-                       unsigned char *cat)
+/* A's level of m under the NDL rule: the largest value on the category's
+ * pixels (-FLT_MAX: none), from the list or, for the reference, the mask */
+static float cat_max(const float *out, size_t npix, const unsigned char *cat, const pr_list *cl,
+                     const uint32_t *px)
 {
-    const broden_layer *ly;
-    const broden_imglabel *il;
-    size_t nl, ni;
-    int whole = 0, catwhole = 0;
-    broden_image_layers(x->ds, i, &ly, &nl);
-    broden_image_labels(x->ds, i, &il, &ni);
-    for (size_t k = 0; k < ni; k++)
-        if (il[k].category == x->category[c]) {
-            catwhole = 1;
-            whole |= il[k].label == x->label[c];
-        }
-    memset(pos, whole, npix);
-    memset(cat, catwhole, npix);
-    for (size_t k = 0; k < nl; k++)
-        if (ly[k].category == x->category[c])
-            for (size_t q = 0; q < npix; q++) {
-                uint16_t l = ly[k].map[q];
-                pos[q] |= l == x->label[c];
-                cat[q] |= l != 0;
+    float m = -FLT_MAX;
+    if (cat) {
+        for (size_t q = 0; q < npix; q++)
+            if (cat[q] && out[q] > m)
+                m = out[q];
+    } else if (cl->whole) {
+        for (size_t q = 0; q < npix; q++)
+            m = out[q] > m ? out[q] : m;
+    } else
+        for (size_t k = 0; k < cl->n; k++)
+            m = out[px[cl->at + k]] > m ? out[px[cl->at + k]] : m;
+    return m;
+}
+
+/* positives counted at bins (choose) or above th: from the mask pos (the
+ * reference) or the list pl */
+static void count_pos(const float *out, const int *bins, size_t npix, const unsigned char *pos,
+                      const pr_list *pl, const uint32_t *px, int64_t *hp, float th, int64_t *t)
+{
+    if (pos) {
+        for (size_t q = 0; q < npix; q++)
+            if (pos[q]) {
+                if (hp)
+                    hp[bins[q]]++;
+                else
+                    t[0] += out[q] > th, t[2]++;
             }
-    return 0;
+        return;
+    }
+    size_t n = pl->whole ? npix : pl->n;
+    for (size_t k = 0; k < n; k++) {
+        size_t q = pl->whole ? k : px[pl->at + k];
+        if (hp)
+            hp[bins[q]]++;
+        else
+            t[0] += out[q] > th, t[2]++;
+    }
 }
 
 static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, float *out,
@@ -110,6 +125,7 @@ static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, 
     size_t npix = (size_t)pl->sh * (size_t)pl->sw;
     uint64_t present = broden_present(x->ds, i);
     int lite = nd_profile_get(x->o->profile)->a_where_hit;
+    const pr_truth *tr = x->truth ? &x->truth[jb->set] : NULL;
     const float *S = jb->S + j * hw * C;
     for (size_t c = 0; c < C; c++) {
         if (!((present >> x->category[c]) & 1u) || (jb->only && !jb->only[c]))
@@ -117,14 +133,14 @@ static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, 
         for (size_t p = 0; p < hw; p++)
             map[p] = S[p * C + c];
         up_apply(pl, map, out, tmp);
-        image_truth(x, i, c, npix, pos, cat);
-        float m = FLT_MAX; /* ND: every pixel of the image counts */
-        if (lite) {
-            m = -FLT_MAX;
-            for (size_t q = 0; q < npix; q++)
-                if (cat[q] && out[q] > m)
-                    m = out[q];
-        }
+        const pr_list *pp = tr ? &tr->pos[j * C + c] : NULL;
+        const pr_list *cl = tr ? &tr->cat[j * tr->ncat + (size_t)x->category[c]] : NULL;
+        if (!tr)
+            pr_image_truth(x, i, c, npix, pos, cat);
+        const unsigned char *pm = tr ? NULL : pos, *cm = tr ? NULL : cat;
+        const uint32_t *px = tr ? tr->px : NULL;
+        /* ND: every pixel of the image counts */
+        float m = lite ? cat_max(out, npix, cm, cl, px) : FLT_MAX;
         int any = !lite || m > -FLT_MAX;
         if (jb->choose) {
             int64_t *hp = jb->hp + c * PR_BINS, *ha = jb->ha + c * PR_BINS;
@@ -132,21 +148,19 @@ static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, 
             /* a value above m counts toward A at m's level: min(v, m) */
             int bm = m < FLT_MAX ? pr_bin_ref(m, lo, hi) : PR_BINS - 1;
             pr_bins(out, npix, lo, hi, bins);
-            for (size_t q = 0; q < npix; q++)
-                if (pos[q])
-                    hp[bins[q]]++;
+            count_pos(out, bins, npix, pm, pp, px, hp, 0, NULL);
             if (any)
                 for (size_t q = 0; q < npix; q++)
                     ha[out[q] <= m ? bins[q] : bm]++;
         } else {
             int64_t *t = jb->hp + c * 3;
             float th = jb->thr[c];
-            for (size_t q = 0; q < npix; q++) {
-                float v = out[q] < m ? out[q] : m;
-                t[0] += pos[q] && out[q] > th;
-                t[1] += any && v > th;
-                t[2] += pos[q];
-            }
+            count_pos(out, bins, npix, pm, pp, px, NULL, th, t);
+            if (any)
+                for (size_t q = 0; q < npix; q++) {
+                    float v = out[q] < m ? out[q] : m;
+                    t[1] += v > th;
+                }
         }
     }
 }
