@@ -70,8 +70,9 @@ typedef struct {
     int binary, single, units; /* which of the extra scores to compute (all 1) */
     int threads;            /* 0 = cores */
     int double_precision;   /* design matrix in double (tests); default float */
-    int score_ref;          /* 1: rebuild each image's ground truth in every scoring call (the
-                               reference the per-point lists are tested against); 0 */
+    int score_ref;          /* 1: rebuild each image's ground truth in every scoring call and
+                               count one histogram (the reference the per-point lists and the
+                               histogram lanes are tested against); 0 */
     nd_progress progress;
 } pr_options;
 
