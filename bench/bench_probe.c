@@ -2,10 +2,15 @@
  * dataset (MSRC-v2 + DTD-10 + colours, as `make demo` builds it): linear
  * probe, units needed, single units, binary probe, with the time of each
  * stage (wall and CPU) and the probes' gemm rate against the sgemm peak
- * measured in the same run.  Goal: a point under 15 s on 2 cores.
+ * measured in the same run.  Goals: a point under 15 s on 2 cores, and
+ * (issue 13's, by the issue notes) its feature-resolution loss evaluations
+ * under 15 s.
  *
  *     build/bench/bench_probe [--dataset DIR] [--features F.npy] [--alpha A]
- *                             [--gtol G] [--threads N]
+ *                             [--gtol G] [--threads N] [--score-ref 1]
+ *
+ * --score-ref 1 times the scoring's reference path (each image's ground
+ * truth rebuilt in every scoring call) for a before/after in one binary.
  */
 #include "core/blas.h"
 #include "bench/bench_clock.h"
@@ -58,7 +63,7 @@ int main(int argc, char **argv)
     nd_blas_fix_kernel(argv);
     const char *dataset = "results/cache/concepts", *features = "results/cache/concepts-features/fire9.npy";
     double alpha = 0, gtol = -1;
-    int threads = 0, given = 0;
+    int threads = 0, given = 0, score_ref = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--dataset"))
             dataset = argv[i + 1], given = 1;
@@ -70,6 +75,8 @@ int main(int argc, char **argv)
             gtol = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads"))
             threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--score-ref"))
+            score_ref = atoi(argv[i + 1]);
     }
     broden *ds;
     npy_t npy;
@@ -88,6 +95,7 @@ int main(int argc, char **argv)
     o.field_offset = -60, o.field_size = 155, o.field_stride = 16, o.have_field = 1; /* fire9 */
     o.progress = (nd_progress){stage, NULL};
     o.threads = threads;
+    o.score_ref = score_ref;
     if (gtol >= 0)
         o.gtol = gtol;
     double *R = NULL;
@@ -102,15 +110,15 @@ int main(int argc, char **argv)
     t_stage = nd_now();
     fprintf(stderr, "start %.2f\n", t_stage);
     size_t e0, evals;
-    double gf0, es0, gflop, esec;
-    pr_eval_stats(&e0, &gf0, &es0);
+    double gf0, es0, ec0, gflop, esec, ecpu;
+    pr_eval_stats(&e0, &gf0, &es0, &ec0);
     if (pr_run(ds, &f, R, &o, &r)) {
         fprintf(stderr, "bench_probe: %s\n", nd_errmsg());
         return 1;
     }
     double cpu = cpu_seconds() - cpu0;
-    pr_eval_stats(&evals, &gflop, &esec);
-    evals -= e0, gflop -= gf0, esec -= es0;
+    pr_eval_stats(&evals, &gflop, &esec, &ecpu);
+    evals -= e0, gflop -= gf0, esec -= es0, ecpu -= ec0;
     size_t rows = r.n_train * f.h * f.w;
     int itmax = 0, itb = 0;
     for (size_t c = 0; c < r.C; c++) {
@@ -119,8 +127,8 @@ int main(int argc, char **argv)
     }
     double c0 = cpu_mark[0] - cpu0, c1 = cpu_mark[1] - cpu_mark[0], c2 = cpu_mark[2] - cpu_mark[1];
     double c3 = cpu_mark[3] - cpu_mark[2];
-    printf("fire9 point (alpha %g): %zu concepts, %zu train rows x %zu units, gtol %g\n", alpha, r.C, rows, f.K,
-           o.gtol);
+    printf("fire9 point (alpha %g): %zu concepts, %zu train rows x %zu units, gtol %g%s\n", alpha, r.C, rows, f.K,
+           o.gtol, score_ref ? ", the scoring's reference path" : "");
     printf("  linear probe   %6.2f s wall %6.2f s CPU (setup + fit, L-BFGS iterations <= %d)\n",
            r.seconds_linear, c0, itmax);
     printf("  units needed   %6.2f s wall %6.2f s CPU\n", r.seconds_units, c1);
@@ -133,6 +141,9 @@ int main(int argc, char **argv)
            evals, gflop, esec, gflop / esec, gflop / esec / peak, peak);
     printf("goal: a point under 15 s on 2 cores: %.2f s wall = %.2f x the goal (%.2f s CPU = %.2f x 2 cores "
            "x 15 s)\n", r.seconds_total, r.seconds_total / 15, cpu, cpu / 30);
+    /* issue 13's goal applies to the loss at feature resolution (issue-notes) */
+    printf("goal: the point's feature-resolution loss evaluations under 15 s on 2 cores: %.2f s wall = %.2f x "
+           "the goal (%.2f s CPU = %.2f x 2 cores x 15 s)\n", esec, esec / 15, ecpu, ecpu / 30);
     pr_result_free(&r);
     free(R);
     npy_close(&npy);

@@ -25,5 +25,7 @@ void nd_run_jobs(void *(*fn)(void *), void *jobs, size_t jobsize, int nt);
 
 /* Seconds on the monotonic clock (for progress lines and timings only). */
 double nd_now(void);
+/* CPU seconds of this process so far, all threads (timings only). */
+double nd_cpu_now(void);
 
 #endif

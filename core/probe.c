@@ -280,7 +280,7 @@ static void *eval_worker(void *arg)
 }
 
 static size_t eval_calls;
-static double eval_flop, eval_seconds;
+static double eval_flop, eval_seconds, eval_cpu;
 
 /* f[C], G[C][K+1] summed over the blocks in block order */
 static int blocked_eval(const pr_problem *p, const double *W, const unsigned char *active, double *f,
@@ -317,9 +317,9 @@ static int blocked_eval(const pr_problem *p, const double *W, const unsigned cha
 
 size_t pr_eval_calls(void) { return eval_calls; }
 
-void pr_eval_stats(size_t *calls, double *gflop, double *seconds)
+void pr_eval_stats(size_t *calls, double *gflop, double *seconds, double *cpu)
 {
-    *calls = eval_calls, *gflop = eval_flop * 1e-9, *seconds = eval_seconds;
+    *calls = eval_calls, *gflop = eval_flop * 1e-9, *seconds = eval_seconds, *cpu = eval_cpu;
 }
 
 int pr_eval(const pr_problem *p, double l2, const double *W, double *f, double *G)
@@ -332,9 +332,9 @@ int pr_eval_active(const pr_problem *p, double l2, const double *W, const unsign
 {
     eval_calls++;
     size_t K = p->K, C = p->C, K1 = K + 1;
-    double t0 = nd_now();
+    double t0 = nd_now(), c0 = nd_cpu_now();
     int rc = blocked_eval(p, W, active, f, G);
-    eval_seconds += nd_now() - t0;
+    eval_seconds += nd_now() - t0, eval_cpu += nd_cpu_now() - c0;
     if (rc)
         return -1;
     for (size_t c = 0; c < C; c++)

@@ -70,6 +70,9 @@ typedef struct {
     int binary, single, units; /* which of the extra scores to compute (all 1) */
     int threads;            /* 0 = cores */
     int double_precision;   /* design matrix in double (tests); default float */
+    int score_ref;          /* 1: rebuild each image's ground truth in every scoring call and
+                               count one histogram (the reference the per-point lists and the
+                               histogram lanes are tested against); 0 */
     nd_progress progress;
 } pr_options;
 
@@ -149,8 +152,9 @@ int pr_eval_active(const pr_problem *p, double l2, const double *W, const unsign
 /* pr_eval calls so far in this process (for the benchmark; not thread-safe). */
 size_t pr_eval_calls(void);
 /* and their gemms' GFLOP (blocks count their own concepts; up to 64
- * concepts) and wall seconds */
-void pr_eval_stats(size_t *calls, double *gflop, double *seconds);
+ * concepts), wall seconds and CPU seconds (the process's, so other threads
+ * running meanwhile count too; the probes run none) */
+void pr_eval_stats(size_t *calls, double *gflop, double *seconds, double *cpu);
 
 /* L-BFGS from the given W (w = 0 for the equivariant probe); a concept stops
  * when ||g|| <= gtol ||g0|| or an Armijo step lowers its loss by <= ftol |f|

@@ -16,7 +16,30 @@ typedef struct {
     size_t L;
     size_t ntr, nte, *img;       /* [ntr + nte] dataset image indices */
     long *block;                 /* [N] position in img[], or -1 */
+    const struct pr_truth *truth; /* [2] train, test ground truth (NULL: the reference path) */
 } pr_ctx;
+
+/* Pixels at label resolution: all of the image (whole), or the n indices
+ * px[at .. at + n) of the set's pr_truth. */
+typedef struct {
+    size_t at, n;
+    int whole;
+} pr_list;
+/* The ground truth of one set's images j (in split order): pos[j*C + c]
+ * the positives of concept c, cat[j*ncat + g] (NDL) the pixels with any
+ * label of category g; entries of categories without ground truth in the
+ * image are empty. */
+typedef struct pr_truth {
+    pr_list *pos, *cat;
+    size_t ncat, npx;
+    uint32_t *px;
+} pr_truth;
+int pr_truth_build(const pr_ctx *x, int set, pr_truth *t);
+void pr_truth_free(pr_truth *t);
+/* The reference: concept c's positives in image i (pos[npix]) and (NDL) the
+ * pixels with any label of its category (cat[npix]); returns bit 0 = an
+ * image-level label of c, bit 1 = one of its category. */
+int pr_image_truth(const pr_ctx *x, size_t i, size_t c, size_t npix, unsigned char *pos, unsigned char *cat);
 
 /* Raw activations (rotated by R when given) as [rows][K] float. */
 int pr_raw(const pr_ctx *x, const nd_features *f, const double *R, float **raw);

@@ -398,12 +398,16 @@ int pr_run(const broden *ds, const nd_features *f, const double *R, const pr_opt
 {
     double t0 = nd_now(), t;
     pr_ctx x;
+    pr_truth truth[2] = {{0}, {0}};
     int64_t *cnt = NULL;
     float *raw = NULL;
     memset(r, 0, sizeof *r);
     if (nd_profile_get(o->profile)->upsample_field && !o->have_field)
         return nd_fail("probe: the %s profile needs the layer's receptive field", nd_profile_name(o->profile));
     int rc = setup(ds, f, o, &x, r, &cnt) || alloc_result(r, r->C, r->K) || pr_raw(&x, f, R, &raw);
+    /* every scoring call of the point reads the ground truth from these */
+    rc = rc || (!o->score_ref && (pr_truth_build(&x, 0, &truth[0]) || pr_truth_build(&x, 1, &truth[1])));
+    x.truth = rc || o->score_ref ? NULL : truth;
     t = nd_now();
     rc = rc || probe(&x, raw, NULL, r->linear, r);
     r->seconds_linear = nd_now() - t - r->seconds_units;
@@ -418,6 +422,7 @@ int pr_run(const broden *ds, const nd_features *f, const double *R, const pr_opt
     r->seconds_binary = nd_now() - t;
     nd_report(o->progress, "probes", 3, 3);
     free(raw), free(cnt), free(x.concept), free(x.img), free(x.block);
+    pr_truth_free(&truth[0]), pr_truth_free(&truth[1]);
     r->seconds_total = nd_now() - t0;
     if (rc)
         pr_result_free(r);

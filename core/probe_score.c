@@ -69,37 +69,68 @@ typedef struct {
     const float *thr;      /* [C] (score) */
     size_t j0, j1;         /* image blocks (within the set) */
     int64_t *hp, *ha;      /* choose: [C][PR_BINS] positives, A pixels; score: [C][3] I, A, G */
+    int64_t *lanes;        /* choose, unless score_ref: [C][PR_LANES][PR_BINS] A pixels */
     int rc;
     char err[256];
 } score_job;
 
-/* positives of concept c at label resolution (pos[npix]), whether the
- * image carries an image-level label of the category, and (NDL) which
- * pixels have any label of the category (cat[npix]) */
-static int image_truth(const pr_ctx *x, size_t i, size_t c, size_t npix, unsigned char *pos,
-                       unsigned char *cat)
+/* A's level of m under the NDL rule: the largest value on the category's
+ * pixels (-FLT_MAX: none), from the list or, for the reference, the mask */
+static float cat_max(const float *out, size_t npix, const unsigned char *cat, const pr_list *cl,
+                     const uint32_t *px)
 {
-    const broden_layer *ly;
-    const broden_imglabel *il;
-    size_t nl, ni;
-    int whole = 0, catwhole = 0;
-    broden_image_layers(x->ds, i, &ly, &nl);
-    broden_image_labels(x->ds, i, &il, &ni);
-    for (size_t k = 0; k < ni; k++)
-        if (il[k].category == x->category[c]) {
-            catwhole = 1;
-            whole |= il[k].label == x->label[c];
-        }
-    memset(pos, whole, npix);
-    memset(cat, catwhole, npix);
-    for (size_t k = 0; k < nl; k++)
-        if (ly[k].category == x->category[c])
-            for (size_t q = 0; q < npix; q++) {
-                uint16_t l = ly[k].map[q];
-                pos[q] |= l == x->label[c];
-                cat[q] |= l != 0;
+    float m = -FLT_MAX;
+    if (cat) {
+        for (size_t q = 0; q < npix; q++)
+            if (cat[q] && out[q] > m)
+                m = out[q];
+    } else if (cl->whole) {
+        for (size_t q = 0; q < npix; q++)
+            m = out[q] > m ? out[q] : m;
+    } else
+        for (size_t k = 0; k < cl->n; k++)
+            m = out[px[cl->at + k]] > m ? out[px[cl->at + k]] : m;
+    return m;
+}
+
+/* positives counted at bins (choose) or above th: from the mask pos (the
+ * reference) or the list pl */
+static void count_pos(const float *out, const int *bins, size_t npix, const unsigned char *pos,
+                      const pr_list *pl, const uint32_t *px, int64_t *hp, float th, int64_t *t)
+{
+    if (pos) {
+        for (size_t q = 0; q < npix; q++)
+            if (pos[q]) {
+                if (hp)
+                    hp[bins[q]]++;
+                else
+                    t[0] += out[q] > th, t[2]++;
             }
-    return 0;
+        return;
+    }
+    size_t n = pl->whole ? npix : pl->n;
+    for (size_t k = 0; k < n; k++) {
+        size_t q = pl->whole ? k : px[pl->at + k];
+        if (hp)
+            hp[bins[q]]++;
+        else
+            t[0] += out[q] > th, t[2]++;
+    }
+}
+
+/* Neighbouring pixels of an upsampled map mostly share a level, and one
+ * histogram then waits on each increment's store; PR_LANES histograms
+ * taking pixels in turn run independently (integer counts, summed into ha
+ * at the end: the same totals). */
+#define PR_LANES 4
+static void count_a_lanes(const float *out, const int *bins, size_t npix, float m, int bm, int64_t *lanes)
+{
+    size_t q = 0;
+    for (; q + PR_LANES <= npix; q += PR_LANES)
+        for (int l = 0; l < PR_LANES; l++)
+            lanes[(size_t)l * PR_BINS + (size_t)(out[q + l] <= m ? bins[q + l] : bm)]++;
+    for (; q < npix; q++)
+        lanes[out[q] <= m ? bins[q] : bm]++;
 }
 
 static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, float *out,
@@ -110,6 +141,7 @@ static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, 
     size_t npix = (size_t)pl->sh * (size_t)pl->sw;
     uint64_t present = broden_present(x->ds, i);
     int lite = nd_profile_get(x->o->profile)->a_where_hit;
+    const pr_truth *tr = x->truth ? &x->truth[jb->set] : NULL;
     const float *S = jb->S + j * hw * C;
     for (size_t c = 0; c < C; c++) {
         if (!((present >> x->category[c]) & 1u) || (jb->only && !jb->only[c]))
@@ -117,14 +149,14 @@ static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, 
         for (size_t p = 0; p < hw; p++)
             map[p] = S[p * C + c];
         up_apply(pl, map, out, tmp);
-        image_truth(x, i, c, npix, pos, cat);
-        float m = FLT_MAX; /* ND: every pixel of the image counts */
-        if (lite) {
-            m = -FLT_MAX;
-            for (size_t q = 0; q < npix; q++)
-                if (cat[q] && out[q] > m)
-                    m = out[q];
-        }
+        const pr_list *pp = tr ? &tr->pos[j * C + c] : NULL;
+        const pr_list *cl = tr ? &tr->cat[j * tr->ncat + (size_t)x->category[c]] : NULL;
+        if (!tr)
+            pr_image_truth(x, i, c, npix, pos, cat);
+        const unsigned char *pm = tr ? NULL : pos, *cm = tr ? NULL : cat;
+        const uint32_t *px = tr ? tr->px : NULL;
+        /* ND: every pixel of the image counts */
+        float m = lite ? cat_max(out, npix, cm, cl, px) : FLT_MAX;
         int any = !lite || m > -FLT_MAX;
         if (jb->choose) {
             int64_t *hp = jb->hp + c * PR_BINS, *ha = jb->ha + c * PR_BINS;
@@ -132,21 +164,21 @@ static void score_image(score_job *jb, size_t j, const up_plan *pl, float *map, 
             /* a value above m counts toward A at m's level: min(v, m) */
             int bm = m < FLT_MAX ? pr_bin_ref(m, lo, hi) : PR_BINS - 1;
             pr_bins(out, npix, lo, hi, bins);
-            for (size_t q = 0; q < npix; q++)
-                if (pos[q])
-                    hp[bins[q]]++;
-            if (any)
+            count_pos(out, bins, npix, pm, pp, px, hp, 0, NULL);
+            if (any && jb->lanes)
+                count_a_lanes(out, bins, npix, m, bm, jb->lanes + c * PR_LANES * PR_BINS);
+            else if (any)
                 for (size_t q = 0; q < npix; q++)
                     ha[out[q] <= m ? bins[q] : bm]++;
         } else {
             int64_t *t = jb->hp + c * 3;
             float th = jb->thr[c];
-            for (size_t q = 0; q < npix; q++) {
-                float v = out[q] < m ? out[q] : m;
-                t[0] += pos[q] && out[q] > th;
-                t[1] += any && v > th;
-                t[2] += pos[q];
-            }
+            count_pos(out, bins, npix, pm, pp, px, NULL, th, t);
+            if (any)
+                for (size_t q = 0; q < npix; q++) {
+                    float v = out[q] < m ? out[q] : m;
+                    t[1] += v > th;
+                }
         }
     }
 }
@@ -175,6 +207,10 @@ static void *score_worker(void *arg)
         }
         score_image(jb, j, &pc.plan, map, out, tmp, bins, pos, cat);
     }
+    for (size_t c = 0; jb->lanes && c < x->C; c++)
+        for (int l = 0; l < PR_LANES; l++)
+            for (size_t b = 0; b < PR_BINS; b++)
+                jb->ha[c * PR_BINS + b] += jb->lanes[(c * PR_LANES + (size_t)l) * PR_BINS + b];
     goto done;
 fail:
     jb->rc = -1;
@@ -225,9 +261,12 @@ int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, const un
     score_job jobs[ND_MAX_THREADS];
     double *lo = nd_malloc(C * sizeof *lo), *hi = nd_malloc(C * sizeof *hi);
     float *thf = nd_malloc(C * sizeof *thf);
-    int64_t *hist = nd_calloc((size_t)nt * per * 2, sizeof *hist);
-    if (!lo || !hi || !thf || !hist) {
-        free(lo), free(hi), free(thf), free(hist);
+    int64_t *hist = nd_calloc((size_t)nt * per * 2, sizeof *hist), *lanes = NULL;
+    size_t nl = choose && !x->o->score_ref ? C * PR_LANES * PR_BINS : 0;
+    if (nl)
+        lanes = nd_calloc((size_t)nt * nl, sizeof *lanes);
+    if (!lo || !hi || !thf || !hist || (nl && !lanes)) {
+        free(lo), free(hi), free(thf), free(hist), free(lanes);
         return -1;
     }
     for (size_t c = 0; c < C; c++) { /* upsampled values lie within the map's extremes */
@@ -241,7 +280,7 @@ int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, const un
     for (int k = 0; k < nt; k++)
         jobs[k] = (score_job){x, S, set, choose, only, lo, hi, thf, nimg * (size_t)k / (size_t)nt,
                               nimg * (size_t)(k + 1) / (size_t)nt, hist + (size_t)k * per * 2,
-                              hist + (size_t)k * per * 2 + per, 0, ""};
+                              hist + (size_t)k * per * 2 + per, lanes ? lanes + (size_t)k * nl : NULL, 0, ""};
     nd_run_jobs(score_worker, jobs, sizeof jobs[0], nt);
     for (int k = 0; k < nt; k++)
         if (jobs[k].rc && !rc)
@@ -260,6 +299,6 @@ int pr_score_maps(const pr_ctx *x, const float *S, int set, int choose, const un
             double In = (double)hist[c * 3], A = (double)hist[c * 3 + 1], G = (double)hist[c * 3 + 2];
             iou[c] = In / (A + G - In + eps);
         }
-    free(lo), free(hi), free(thf), free(hist);
+    free(lo), free(hi), free(thf), free(hist), free(lanes);
     return rc;
 }

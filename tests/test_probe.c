@@ -256,6 +256,8 @@ static double planted_iou(const broden *ds, const float *acts, const double *dk,
     return test;
 }
 
+static void test_truth_lists(const broden *ds, const nd_features *f, const pr_result *r0);
+
 static void test_planted_and_rotation(void)
 {
     test_group("planted concepts: linear probe vs single units; Haar rotation in double precision");
@@ -283,6 +285,7 @@ static void test_planted_and_rotation(void)
         CHECK(0, "pr_run: %s", nd_errmsg());
         return;
     }
+    test_truth_lists(ds, &f, &r0);
     CHECK(r0.C == 2 && r0.n_train == 40 && r0.n_test == 40, "2 concepts, 40 + 40 images (got %zu, %zu, %zu)",
           r0.C, r0.n_train, r0.n_test);
     double wrel = 0, dlin = 0, dbin = 0, dsingle = 0;
@@ -335,6 +338,40 @@ static void test_planted_and_rotation(void)
     npy_close(&npy);
     broden_free(ds);
     free(Q), free(acts), free(cells);
+}
+
+/* the per-point ground-truth lists against the reference that rebuilds
+ * each image's masks in every scoring call: the same scores, bit for bit,
+ * under both profiles' A rules (NDL reads the category's pixels) */
+static int same_scores(const pr_result *a, const pr_result *b)
+{
+    int same = a->C == b->C;
+    for (size_t c = 0; same && c < a->C; c++) {
+        const pr_score *s[4] = {&a->linear[c], &b->linear[c], &a->binary[c], &b->binary[c]};
+        for (int k = 0; k < 4; k += 2)
+            same &= s[k]->train_iou == s[k + 1]->train_iou && s[k]->test_iou == s[k + 1]->test_iou &&
+                    s[k]->threshold == s[k + 1]->threshold;
+        same &= a->units_needed[c] == b->units_needed[c];
+    }
+    return same;
+}
+
+static void test_truth_lists(const broden *ds, const nd_features *f, const pr_result *r0)
+{
+    pr_options o;
+    options(&o);
+    o.score_ref = 1;
+    pr_result ref, fast, lref;
+    CHECK(pr_run(ds, f, NULL, &o, &ref) == 0 && same_scores(r0, &ref),
+          "ND: scores from the ground-truth lists equal the reference's");
+    o.profile = ND_PROFILE_LITE, o.double_precision = 0, o.gtol = 1e-6, o.threads = 1;
+    CHECK(pr_run(ds, f, NULL, &o, &lref) == 0, "NDL reference: %s", nd_errmsg());
+    o.score_ref = 0;
+    CHECK(pr_run(ds, f, NULL, &o, &fast) == 0 && same_scores(&lref, &fast),
+          "NDL (float, 1 thread): scores from the ground-truth lists equal the reference's");
+    printf("  ground-truth lists vs reference: ND and NDL scores identical (linear test IoU %.6f, NDL %.6f)\n",
+           r0->linear[0].test_iou, fast.linear[0].test_iou);
+    pr_result_free(&ref), pr_result_free(&fast), pr_result_free(&lref);
 }
 
 /* the float loss pieces against libm in double, and lane independence:
