@@ -3,16 +3,14 @@
 #ifndef ND_BENCH_CLOCK_H
 #define ND_BENCH_CLOCK_H
 
+#include "core/jobs.h"
+
 #include <stdio.h>
-#include <sys/resource.h>
 
 /* CPU seconds of this process so far (user + system, all threads). */
 static inline double cpu_seconds(void)
 {
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return (double)u.ru_utime.tv_sec + 1e-6 * (double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_sec +
-           1e-6 * (double)u.ru_stime.tv_usec;
+    return nd_cpu_now();
 }
 
 /* The 1-minute load average: how many others shared the cores. */

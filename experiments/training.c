@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 static int exists(const char *p)
@@ -253,13 +252,6 @@ static char *cond_config(const training_spec *s, const training_cond *c, long *i
 
 /* ---------- training ---------- */
 
-static double cpu_seconds(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
-
 /* The final snapshot folder of condition c (allocated). */
 static char *final_snapshot(const training_spec *s, const training_cond *c, long iters)
 {
@@ -286,11 +278,11 @@ static int step_train(const training_spec *s, const training_cond *c, const char
     if (rc == 0) {
         snprintf(rel, sizeof rel, "%s.ini", c->name);
         char *cfg = join(cfgs, rel);
-        double t0 = nd_now(), c0 = cpu_seconds();
+        double t0 = nd_now(), c0 = nd_cpu_now();
         rc = !cfg || nd_mkdirs(cfgs) || write_text(cfg, text) ? -1
                                                               : cmd_train_config(cfg, s->threads, keep);
         char tm[128];
-        snprintf(tm, sizeof tm, "wall_s,cpu_s\n%.1f,%.1f\n", nd_now() - t0, cpu_seconds() - c0);
+        snprintf(tm, sizeof tm, "wall_s,cpu_s\n%.1f,%.1f\n", nd_now() - t0, nd_cpu_now() - c0);
         char *tf = join(run, "timing.csv");
         if (!rc)
             rc = tf ? write_text(tf, tm) : -1;
