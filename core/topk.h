@@ -41,6 +41,14 @@ int qt_top_add(qt_top *t, const float *x, size_t n, size_t hw);
  * (together they saw every value once); out[K].  0 done, 1 if a guessed
  * floor was too high (start again without guesses), -1 out of memory. */
 int qt_top_result(qt_top *const *parts, int nparts, uint64_t n, double level, double *out);
+/* The same per unit: missed[K] (zeroed by the caller) flags the units
+ * whose guessed floor was too high (their out[] is not written: read them
+ * again, e.g. through qt_top_add_unit, without guesses); returns how many,
+ * or -1 out of memory. */
+long qt_top_result_units(qt_top *const *parts, int nparts, uint64_t n, double level, double *out,
+                         unsigned char *missed);
+/* Add one map v[0..hw) of unit k (a pass over some units only). */
+int qt_top_add_unit(qt_top *t, size_t k, const float *v, size_t hw);
 void qt_top_free(qt_top *t);
 
 /* Unit k's current floor in t: at least keep of the values seen so far
@@ -51,5 +59,11 @@ float qt_top_floor(const qt_top *t, size_t k);
 
 /* 1 if any of v[0..n) is > thr (vectorised; the hot test of the passes). */
 int qt_any_above(const float *v, size_t n, float thr);
+
+/* The values of v[0..n) above f, in order, written to dst (room for n
+ * floats); returns how many.  impl 0 the scalar reference, 1 the SSE2
+ * path, 2 the AVX2 path, 3 the AVX-512 path ((size_t)-1 if the CPU lacks
+ * it); qt_top_add uses the fastest the CPU has.  For the tests. */
+size_t qt_above_impl(int impl, const float *v, size_t n, float f, float *dst);
 
 #endif

@@ -4,7 +4,8 @@
  * for bit as a full sort (exact ==: all pick the same two order statistics
  * and interpolate them by the same formula), AUTO takes the stream, and a
  * sample that misleads the stream's starting floors still gives the exact
- * thresholds (a second pass; test_topk checks the miss is detected).
+ * thresholds (the misled unit read again on its own; test_topk checks the
+ * miss is detected and named).
  * Shards of the images that sum their histogram counts (dissect-mpi) get
  * the stream's thresholds too.
  * 4,096 images, so that the stream samples (64 images, in blocks of 8 at

@@ -3,7 +3,10 @@
  * a new candidate: the most compactions) and descending order, heavy ties
  * (post-ReLU zeros, a few distinct values), values split over 1, 2 and 3
  * parts (threads) in different ways, with and without guessed floors, and
- * a guess that is too high (must be reported, never a wrong answer). */
+ * a guess that is too high (must be reported, never a wrong answer; per
+ * unit by qt_top_result_units).  Kinds 4 and 5 are negative values and a
+ * range too wide for the selection's histogram (its fallback).  The scan's
+ * SSE2, AVX2 and AVX-512 paths (qt_above_impl) against the scalar loop. */
 #include "core/quantile.h"
 #include "core/topk.h"
 #include "tests/testutil.h"
@@ -34,7 +37,9 @@ static float *make(size_t n, size_t K, size_t hw, int kind)
                 x[o] = kind == 0   ? (float)(v < 0.6 ? 0 : v * (1 + (double)u))
                        : kind == 1 ? (float)r + (float)u
                        : kind == 2 ? (float)(n * hw - r)
-                                   : (v < 0.9 ? 0.0f : (float)(int)(v * 50) / 10.0f);
+                       : kind == 3 ? (v < 0.9 ? 0.0f : (float)(int)(v * 50) / 10.0f)
+                       : kind == 4 ? (float)(-1 - v * (1 + (double)u))
+                                   : (float)((v - 0.5) * 6e38);
             }
     return x;
 }
@@ -99,9 +104,61 @@ static void check_case(size_t n, size_t K, size_t hw, int kind, double level)
           "with low guessed floors: equal to sorting");
     /* a floor above the maximum must be reported as a miss */
     for (size_t u = 0; u < K; u++)
-        lo[u] = 1e30f;
+        lo[u] = INFINITY;
     CHECK(stream(x, n, K, hw, level, 2, 8, lo, got) == 1, "a guessed floor above every value is reported");
-    free(x), free(want), free(got), free(lo);
+    /* per unit: a too-high guess for the odd units only names those */
+    for (size_t u = 0; u < K; u++)
+        lo[u] = u % 2 ? INFINITY : -INFINITY;
+    size_t keep = qt_top_keep((uint64_t)n * hw, level);
+    qt_top *pt[2] = {qt_top_new(K, keep, lo), qt_top_new(K, keep, lo)};
+    for (size_t i = 0; i < n; i++)
+        qt_top_add(pt[i % 2], x + i * K * hw, 1, hw);
+    unsigned char *missed = calloc(K, 1);
+    long nm = qt_top_result_units(pt, 2, (uint64_t)n * hw, level, got, missed);
+    int wrong = 0;
+    for (size_t u = 0; u < K; u++)
+        wrong += missed[u] != (u % 2) || (!missed[u] && memcmp(&got[u], &want[u], sizeof *got));
+    CHECK(nm == (long)(K / 2) && wrong == 0, "per-unit misses: %ld of %zu units named, %d wrong", nm, K, wrong);
+    qt_top_free(pt[0]), qt_top_free(pt[1]);
+    free(x), free(want), free(got), free(lo), free(missed);
+}
+
+/* qt_above_impl's paths against the scalar loop: sizes around the vector
+ * widths, negative values, values equal to the floor, and no write past
+ * dst[n - 1] (a sentinel there). */
+static void check_above(void)
+{
+    test_group("the scan's vector paths = the scalar loop");
+    static const size_t sizes[] = {0, 1, 3, 7, 8, 9, 15, 16, 17, 24, 31, 33, 100, 169, 200};
+    float v[256], want[257], got[257];
+    int bad = 0, ran[4] = {0};
+    size_t worst = 0;
+    for (int rep = 0; rep < 200; rep++)
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+            size_t n = sizes[si];
+            double share = urand(); /* the fraction above the floor varies */
+            float f = (float)(urand() * 4 - 2);
+            for (size_t p = 0; p < n; p++) {
+                double r = urand();
+                v[p] = r < 0.2 ? f : r < 0.3 ? -f : r < 0.3 + share * 0.7 ? f + (float)(urand() * 3) : f - (float)(urand() * 3);
+            }
+            size_t m0 = qt_above_impl(0, v, n, f, want);
+            for (int impl = 1; impl < 4; impl++) {
+                got[n] = 12345.0f;
+                size_t m = qt_above_impl(impl, v, n, f, got);
+                if (m == (size_t)-1)
+                    continue; /* the CPU lacks it */
+                ran[impl] = 1;
+                size_t diff = m > m0 ? m - m0 : m0 - m;
+                for (size_t q = 0; q < m && q < m0; q++)
+                    diff += memcmp(&got[q], &want[q], sizeof *got) != 0;
+                diff += got[n] != 12345.0f;
+                worst = diff > worst ? diff : worst;
+                bad += diff != 0;
+            }
+        }
+    printf("  paths run: sse2 %d avx2 %d avx512 %d; worst difference %zu values\n", ran[1], ran[2], ran[3], worst);
+    CHECK(bad == 0 && ran[1], "every path appends the scalar loop's values (%d cases differ)", bad);
 }
 
 int main(void)
@@ -112,5 +169,9 @@ int main(void)
     check_case(40, 4, 7, 0, 0.5);     /* a median: keep = half the values */
     check_case(2000, 2, 9, 0, 0.999); /* many compactions */
     check_case(50, 3, 20, 3, 1.0);    /* the maximum */
+    check_case(300, 4, 13, 4, 0.995); /* negative values */
+    check_case(300, 4, 13, 5, 0.995); /* a range wider than the selection's histogram takes */
+    check_case(3000, 2, 169, 0, 0.995); /* the benchmark's map size */
+    check_above();
     return test_summary();
 }
