@@ -175,27 +175,92 @@ static void sample_range(const float *const *m, size_t n, size_t hw, float *lo, 
 
 /* The units [u0, u1) of the sample on one thread, image by image (a unit's
  * maps are one image apart: read unit by unit they would be scattered
- * reads that the prefetcher does not follow).  First each unit's range,
- * then a 256-bin histogram per unit over it (the thread's units' bins stay
- * in its L2 cache); bin 0 is never needed (the tail is found from the
- * top), so its values go to one of 8 spare slots by position: post-ReLU
- * zeros, most values, would otherwise each wait for the previous add. */
+ * reads that the prefetcher does not follow):
+ *   1. each unit's range;
+ *   2. a 256-bin histogram over it of a quarter of the values (the first 4
+ *      of every 16), for a cut with about twice the tail's share of them
+ *      above it;
+ *   3. the values above the cut packed (qt_above, the pass's fast scan) -
+ *      about 2 tails per unit - and the floor is the tail-th largest of
+ *      them (a selection over a few hundred values).
+ * A unit whose cut leaves fewer than `tail` values, or too many for its
+ * buffer, takes the floor from a histogram of all its sample values.
+ * Histogram adds are the cost (a load and a store per value, and runs of
+ * equal bins wait on each other), hence the quarter; bin 0 is never needed
+ * (tails are found from the top), so its values go to one of 8 spare slots
+ * by position: post-ReLU zeros, most values, would otherwise each wait for
+ * the previous add. */
 typedef struct {
     const float *const *img;
-    size_t ns, hw, tail, u0, u1;
-    float *floor, *lo, *hi;
-    uint32_t *cnt; /* (u1 - u0) x 264 */
+    size_t ns, hw, tail, u0, u1, cap;
+    float *floor, *lo, *hi, *cut, *buf; /* buf: (u1 - u0) x cap */
+    size_t *nb;                         /* values in each unit's buf; > cap: the unit falls back */
+    uint32_t *cnt;                      /* (u1 - u0) x 264 */
 } guess_job;
 
 enum { GUESS_BINS = 256, GUESS_ROW = 264 };
 
+/* Adds map v[0..hw)'s values to histogram c over [a, a + 255.99 / scale]:
+ * all of them (step 1) or the first 4 of every 16 (step 4). */
+static void guess_hist(uint32_t *c, const float *v, size_t hw, float a, float scale, int step)
+{
+    size_t p = 0;
+#if defined(__SSE2__)
+    /* the bins 4 at a time (the scalar loop below is the same) */
+    __m128 va = _mm_set1_ps(a), vs = _mm_set1_ps(scale), top = _mm_set1_ps(GUESS_BINS - 1);
+    __m128i spare0 = _mm_setr_epi32(GUESS_BINS, GUESS_BINS + 1, GUESS_BINS + 2, GUESS_BINS + 3);
+    __m128i spare1 = _mm_add_epi32(spare0, _mm_set1_epi32(4)), zero = _mm_setzero_si128();
+    if (step == 4) {
+        for (; p + 16 <= hw; p += 16) {
+            __m128i b0 = _mm_cvttps_epi32(_mm_min_ps(_mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(v + p), va), vs), top));
+            b0 = _mm_or_si128(b0, _mm_and_si128(_mm_cmpeq_epi32(b0, zero), (p & 16) ? spare1 : spare0));
+            uint32_t ix[4];
+            _mm_storeu_si128((__m128i *)ix, b0);
+            c[ix[0]]++, c[ix[1]]++, c[ix[2]]++, c[ix[3]]++;
+        }
+        return;
+    }
+    for (; p + 8 <= hw; p += 8) {
+        __m128i b0 = _mm_cvttps_epi32(_mm_min_ps(_mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(v + p), va), vs), top));
+        __m128i b1 = _mm_cvttps_epi32(_mm_min_ps(_mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(v + p + 4), va), vs), top));
+        b0 = _mm_or_si128(b0, _mm_and_si128(_mm_cmpeq_epi32(b0, zero), spare0));
+        b1 = _mm_or_si128(b1, _mm_and_si128(_mm_cmpeq_epi32(b1, zero), spare1));
+        uint32_t ix[8];
+        _mm_storeu_si128((__m128i *)ix, b0), _mm_storeu_si128((__m128i *)(ix + 4), b1);
+        for (int k = 0; k < 8; k++)
+            c[ix[k]]++;
+    }
+#endif
+    for (; p < hw; p += (p & 3) == 3 ? (size_t)step * 4 - 3 : 1) {
+        unsigned bin = (unsigned)(int)((v[p] - a) * scale);
+        bin = bin < GUESS_BINS - 1 ? bin : GUESS_BINS - 1;
+        c[bin ? bin : GUESS_BINS + (p & 7)]++;
+    }
+}
+
+/* The bin (> 0) whose lower edge has at least `tail` counted values at or
+ * above it, or 0. */
+static int guess_bin(const uint32_t *c, size_t tail)
+{
+    size_t above = 0;
+    int bin = GUESS_BINS - 1;
+    while (bin > 0 && above + c[bin] < tail)
+        above += c[bin], bin--;
+    return bin;
+}
+
+static float guess_scale(float a, float b)
+{
+    return b > a && (double)b - a < 1e38 ? (float)(255.99 / ((double)b - a)) : 0;
+}
+
 static void *guess_worker(void *arg)
 {
     guess_job *j = arg;
-    size_t hw = j->hw, nu = j->u1 - j->u0;
+    size_t hw = j->hw, nu = j->u1 - j->u0, ns = j->ns;
     for (size_t u = 0; u < nu; u++)
         j->lo[u] = INFINITY, j->hi[u] = -INFINITY;
-    for (size_t i = 0; i < j->ns; i++)
+    for (size_t i = 0; i < ns; i++)
         for (size_t u = 0; u < nu; u++) {
             const float *m = j->img[i] + (j->u0 + u) * hw;
             float a, b;
@@ -203,75 +268,66 @@ static void *guess_worker(void *arg)
             j->lo[u] = a < j->lo[u] ? a : j->lo[u], j->hi[u] = b > j->hi[u] ? b : j->hi[u];
         }
     memset(j->cnt, 0, nu * GUESS_ROW * sizeof *j->cnt);
-    for (size_t i = 0; i < j->ns; i++)
+    for (size_t i = 0; i < ns; i++)
         for (size_t u = 0; u < nu; u++) {
-            float a = j->lo[u], b = j->hi[u];
-            if (!(b > a) || !((double)b - a < 1e38))
-                continue;
-            float scale = (float)(255.99 / ((double)b - a));
-            const float *v = j->img[i] + (j->u0 + u) * hw;
-            uint32_t *c = j->cnt + u * GUESS_ROW;
-            size_t p = 0;
-#if defined(__SSE2__)
-            /* the bins 4 at a time (the scalar loop below is the same) */
-            __m128 va = _mm_set1_ps(a), vs = _mm_set1_ps(scale), top = _mm_set1_ps(GUESS_BINS - 1);
-            __m128i spare0 = _mm_setr_epi32(GUESS_BINS, GUESS_BINS + 1, GUESS_BINS + 2, GUESS_BINS + 3);
-            __m128i spare1 = _mm_add_epi32(spare0, _mm_set1_epi32(4)), zero = _mm_setzero_si128();
-            for (; p + 8 <= hw; p += 8) {
-                __m128i b0 = _mm_cvttps_epi32(_mm_min_ps(_mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(v + p), va), vs), top));
-                __m128i b1 = _mm_cvttps_epi32(_mm_min_ps(_mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(v + p + 4), va), vs), top));
-                b0 = _mm_or_si128(b0, _mm_and_si128(_mm_cmpeq_epi32(b0, zero), spare0));
-                b1 = _mm_or_si128(b1, _mm_and_si128(_mm_cmpeq_epi32(b1, zero), spare1));
-                uint32_t ix[8];
-                _mm_storeu_si128((__m128i *)ix, b0), _mm_storeu_si128((__m128i *)(ix + 4), b1);
-                for (int k = 0; k < 8; k++)
-                    c[ix[k]]++;
-            }
-#endif
-            for (; p < hw; p++) {
-                unsigned bin = (unsigned)(int)((v[p] - a) * scale);
-                bin = bin < GUESS_BINS - 1 ? bin : GUESS_BINS - 1;
-                c[bin ? bin : GUESS_BINS + (p & 7)]++;
-            }
+            float sc = guess_scale(j->lo[u], j->hi[u]);
+            if (sc > 0)
+                guess_hist(j->cnt + u * GUESS_ROW, j->img[i] + (j->u0 + u) * hw, hw, j->lo[u], sc, 4);
         }
     for (size_t u = 0; u < nu; u++) {
-        float a = j->lo[u], b = j->hi[u];
+        float sc = guess_scale(j->lo[u], j->hi[u]);
+        int bin = sc > 0 ? guess_bin(j->cnt + u * GUESS_ROW, j->tail / 2 + 8) : 0;
+        j->cut[u] = bin > 0 ? (float)(j->lo[u] + (double)bin / sc) : -INFINITY;
+        j->nb[u] = bin > 0 ? 0 : j->cap + 1; /* no cut: the full histogram */
+    }
+    for (size_t i = 0; i < ns; i++)
+        for (size_t u = 0; u < nu; u++) {
+            if (j->nb[u] + hw > j->cap) {
+                j->nb[u] = j->cap + 1;
+                continue;
+            }
+            j->nb[u] += qt_above(j->img[i] + (j->u0 + u) * hw, hw, j->cut[u], j->buf + u * j->cap + j->nb[u]);
+        }
+    for (size_t u = 0; u < nu; u++) {
+        float sc = guess_scale(j->lo[u], j->hi[u]);
         j->floor[j->u0 + u] = -INFINITY;
-        if (!(b > a) || !((double)b - a < 1e38))
+        if (!(sc > 0))
             continue;
-        float scale = (float)(255.99 / ((double)b - a));
-        const uint32_t *c = j->cnt + u * GUESS_ROW;
-        size_t above = 0;
-        int bin = GUESS_BINS - 1;
-        while (bin > 0 && above + c[bin] < j->tail)
-            above += c[bin], bin--;
+        size_t nb = j->nb[u];
+        if (nb >= j->tail && nb <= j->cap) { /* the tail-th largest of the sample */
+            j->floor[j->u0 + u] = qt_kth(j->buf + u * j->cap, nb, nb - j->tail);
+            continue;
+        }
+        uint32_t *c = j->cnt + u * GUESS_ROW; /* the fallback: every value */
+        memset(c, 0, GUESS_ROW * sizeof *c);
+        for (size_t i = 0; i < ns; i++)
+            guess_hist(c, j->img[i] + (j->u0 + u) * hw, hw, j->lo[u], sc, 1);
+        int bin = guess_bin(c, j->tail);
         if (bin > 0) /* the lower edge of the bin that completes the tail */
-            j->floor[j->u0 + u] = (float)(a + (double)bin / scale);
+            j->floor[j->u0 + u] = (float)(j->lo[u] + (double)bin / sc);
     }
     return NULL;
 }
 
-/* Floors from a sample: per unit the lower edge of the 256-bin histogram
- * bin that completes the top 2 q (64 images) or 3 q (32) of the sample's
- * values, plus 32 values (q = the quantile; the keep largest of all values
- * are a fraction q).  The margin is tight because a floor that turns out
- * too high costs little: qt_top_result_units names the units it was too
- * high for, and only those are read again (thresholds_stream).  Measured
- * on the benchmark's data (planted concepts, 256 units), 0-5 of 256 units
- * miss per call at 300-6,000 images, against 41-78% of the maps having
- * values above a 6 q floor that the pass had to pack.  Rare concepts are
- * why a sample can mislead: with b evenly spaced blocks of 8 images, a
- * concept on a fraction r of the images holds up to r + 1/b of the sample.
- * The histogram is float arithmetic (cheaper than a selection: a guess
- * only needs to be roughly right).  The sample is read where the source
- * puts it, each thread taking a share of the units.  1 with floors, 0 if
- * not worth it (small inputs, where streaming from nothing is cheaper),
- * -1 on error. */
+/* Floors from a sample (32 or 64 images): per unit the value with 2 q of
+ * the sample's values, plus 32, at or above it (q = the quantile: the keep
+ * largest of all values are a fraction q), found by guess_worker.  The
+ * margin is tight because a floor that turns out too high costs little:
+ * qt_top_result_units names the units it was too high for, and only those
+ * are read again (thresholds_stream).  On the benchmark's data (planted
+ * concepts, 256 units) 0-5 units of 256 miss per call at 260-6,000 images;
+ * the old 6 q / 10 q floors missed none but left 60-80% of the maps with
+ * values above them to pack.  Rare concepts are why a sample misleads:
+ * with b evenly spaced blocks of 8 images, a concept on a fraction r of
+ * the images holds up to r + 1/b of the sample.  The sample is read where
+ * the source puts it, each thread taking a share of the units.  1 with
+ * floors, 0 if not worth it (small inputs, where streaming from nothing is
+ * cheaper), -1 on error. */
 static int guess_floors(const nd_features *f, double quantile, int nt, float *floor)
 {
     size_t hw = f->h * f->w, K = f->K, per = K * hw;
     size_t ns = f->N >= 16 * STREAM_SAMPLE ? STREAM_SAMPLE : SAMPLE_SMALL;
-    size_t m = ns * hw, tail = (size_t)ceil((ns == STREAM_SAMPLE ? 2 : 3) * quantile * (double)m) + 32;
+    size_t m = ns * hw, tail = (size_t)ceil(2 * quantile * (double)m) + 32;
     if (f->N < 8 * ns || tail >= m)
         return 0;
     float *blk = nd_malloc(ns * per * sizeof *blk);
@@ -289,19 +345,22 @@ static int guess_floors(const nd_features *f, double quantile, int nt, float *fl
             img[s * 8 + i] = x + i * per;
     }
     guess_job jobs[ND_MAX_THREADS];
-    size_t share = (K + (size_t)nt - 1) / (size_t)nt;
-    float *lh = nd_malloc(2 * K * sizeof *lh);
+    size_t share = (K + (size_t)nt - 1) / (size_t)nt, cap = 4 * tail + hw;
+    float *lh = nd_malloc(3 * K * sizeof *lh), *buf = nd_malloc(K * cap * sizeof *buf);
+    size_t *nb = nd_malloc(K * sizeof *nb);
     uint32_t *cnt = nd_malloc(K * GUESS_ROW * sizeof *cnt);
-    if (!lh || !cnt) {
-        free(blk), free(lh), free(cnt);
+    if (!lh || !cnt || !buf || !nb) {
+        free(blk), free(lh), free(cnt), free(buf), free(nb);
         return -1;
     }
     for (int t = 0; t < nt; t++) {
         size_t u0 = (size_t)t * share < K ? (size_t)t * share : K, u1 = u0 + share < K ? u0 + share : K;
-        jobs[t] = (guess_job){img, ns, hw, tail, u0, u1, floor, lh + u0, lh + K + u0, cnt + u0 * GUESS_ROW};
+        jobs[t] = (guess_job){img,      ns,           hw,           tail,          u0,      u1,
+                              cap,      floor,        lh + u0,      lh + K + u0,   lh + 2 * K + u0,
+                              buf + u0 * cap, nb + u0, cnt + u0 * GUESS_ROW};
     }
     nd_run_jobs(guess_worker, jobs, sizeof *jobs, nt);
-    free(blk), free(lh), free(cnt);
+    free(blk), free(lh), free(cnt), free(buf), free(nb);
     return 1;
 }
 

@@ -260,6 +260,12 @@ static void above_choose(void)
 #endif
 }
 
+size_t qt_above(const float *v, size_t n, float f, float *dst)
+{
+    pthread_once(&above_once, above_choose);
+    return above_best(v, n, f, dst);
+}
+
 size_t qt_above_impl(int impl, const float *v, size_t n, float f, float *dst)
 {
     pthread_once(&above_once, above_choose);
@@ -356,14 +362,18 @@ static int top2_hist(float *v, size_t n, size_t keep, float *a, float *b)
         lo = v[q] < lo ? v[q] : lo, hi = v[q] > hi ? v[q] : hi;
     if (!(hi > lo))
         return *a = *b = lo, 0;
+    int nbins = 64;
+    while (nbins < TOP_BINS && (size_t)nbins * 4 <= n)
+        nbins *= 2;
     double range = (double)hi - (double)lo;
-    float scale = (float)((TOP_BINS - 0.01) / range);
-    if (!(range < 1e38) || !(scale < 1e38f) || !((double)scale * range < TOP_BINS))
+    float scale = (float)((nbins - 0.01) / range);
+    if (!(range < 1e38) || !(scale < 1e38f) || !((double)scale * range < nbins))
         return -1;
-    uint32_t cnt[TOP_BINS] = {0};
+    uint32_t cnt[TOP_BINS];
+    memset(cnt, 0, (size_t)nbins * sizeof *cnt);
     q = 0;
 #if defined(__SSE2__)
-    __m128 vlo = _mm_set1_ps(lo), vsc = _mm_set1_ps(scale), vtop = _mm_set1_ps(TOP_BINS - 1);
+    __m128 vlo = _mm_set1_ps(lo), vsc = _mm_set1_ps(scale), vtop = _mm_set1_ps((float)(nbins - 1));
     for (; q + 4 <= n; q += 4) {
         uint32_t ix[4];
         _mm_storeu_si128((__m128i *)ix,
@@ -371,12 +381,13 @@ static int top2_hist(float *v, size_t n, size_t keep, float *a, float *b)
         cnt[ix[0]]++, cnt[ix[1]]++, cnt[ix[2]]++, cnt[ix[3]]++;
     }
 #endif
+    float top = (float)(nbins - 1);
     for (; q < n; q++) {
         float x = (v[q] - lo) * scale;
-        cnt[(unsigned)(int)(x < TOP_BINS - 1 ? x : TOP_BINS - 1)]++;
+        cnt[(unsigned)(int)(x < top ? x : top)]++;
     }
     size_t above = 0;
-    int bin = TOP_BINS - 1;
+    int bin = nbins - 1;
     while (above + cnt[bin] < keep)
         above += cnt[bin--];
     /* the bin's values to the front (in place: m <= q), and the smallest value above the bin */
@@ -405,7 +416,7 @@ static int top2_hist(float *v, size_t n, size_t keep, float *a, float *b)
 #endif
     for (; q < n; q++) {
         float y = v[q], x = (y - lo) * scale;
-        int k = (int)(x < TOP_BINS - 1 ? x : TOP_BINS - 1);
+        int k = (int)(x < top ? x : top);
         v[m] = y;
         m += k == bin;
         up = k > bin && y < up ? y : up;

@@ -65,5 +65,7 @@ int qt_any_above(const float *v, size_t n, float thr);
  * path, 2 the AVX2 path, 3 the AVX-512 path ((size_t)-1 if the CPU lacks
  * it); qt_top_add uses the fastest the CPU has.  For the tests. */
 size_t qt_above_impl(int impl, const float *v, size_t n, float f, float *dst);
+/* The same by the fastest path (the one qt_top_add uses). */
+size_t qt_above(const float *v, size_t n, float f, float *dst);
 
 #endif
