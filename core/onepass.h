@@ -62,8 +62,8 @@ typedef struct {
 
 /* The sweep's budget for holding a rotated point in memory (MSRC-v2 at
  * fire9: 204 MB fits; Broden at conv5, 11 GB, is sieved: its candidates
- * and maxima take 284 MB, the first 228 MB of its ~1 GB of kept maps the
- * rest, the others go to the file). */
+ * and maxima take 284 MB of it and 228 MB of its ~1 GB of kept maps the
+ * rest; the others go to the file). */
 #define ND_ONCE_BUDGET ((size_t)512 << 20)
 
 /* nd_dissect(ds, f, o, r) reading f once (above); stats may be NULL. */
