@@ -10,14 +10,20 @@
  *   sieved  otherwise one pass feeds the stream method's candidates
  *           (core/topk.h: the exact thresholds) and sieves the maps at the
  *           same time: a map whose maximum is above its unit's current
- *           candidate floor is kept - written to a temporary file - and of
- *           every other map only the maximum.  A floor never exceeds the
- *           final threshold, so a map that was not kept has no value above
- *           the threshold: the tally makes no mask of it and needs only its
- *           maximum (maxact).  The tally then reads a source that gives the
- *           kept maps back and each other map as a constant map of its
- *           maximum.  Memory: the candidates, N x K maxima and a bit per
- *           map; the kept maps are in the file (page cache), not in memory.
+ *           candidate floor is kept, and of every other map only the
+ *           maximum.  A floor never exceeds the final threshold, so a map
+ *           that was not kept has no value above the threshold: the tally
+ *           makes no mask of it and needs only its maximum (maxact).  Of a
+ *           kept map only the nodes the tally's mask can read are kept
+ *           (those within the upsampling's reach of its nodes above the
+ *           floor, core/onepass.c), or the whole map when that is not
+ *           smaller; in memory up to what `budget` leaves after the
+ *           candidates and the maxima, the rest in a temporary file (page
+ *           cache).  The tally then reads a source
+ *           that rebuilds the kept maps (the same maximum, threshold test
+ *           and mask) and gives each other map as a constant map of its
+ *           maximum.  Memory: the candidates, N x K maxima, two bits per
+ *           map and the kept maps up to the budget.
  *   streamed  given thresholds (one tally pass is one read anyway), or
  *           candidates over 1 GiB: nd_dissect on the source; a threshold
  *           method other than the stream: nd_dissect on a copy when it
@@ -45,22 +51,29 @@ typedef enum { ND_ONCE_STREAMED = 0, ND_ONCE_HELD = 1, ND_ONCE_SIEVED = 2 } nd_o
 typedef struct {
     nd_once_how how;
     uint64_t maps, kept; /* sieved: maps seen, maps kept */
+    uint64_t whole;      /* sieved: kept maps stored whole (the others as their nodes near the large values) */
+    uint64_t held;       /* sieved: bytes of kept maps held in memory */
     uint64_t spilled;    /* sieved: bytes written to the temporary file */
+    int reach;           /* sieved: nodes kept around those above the floor (-1: whole maps only) */
     int passes;          /* sieved: 1, or 2 when a floor guessed from a sample was too high */
     double seconds_pass; /* sieved: the pass (thresholds and sieve), the sample included */
+    double seconds_guess; /* sieved: the sample for the floors */
 } nd_once_stats;
 
 /* The sweep's budget for holding a rotated point in memory (MSRC-v2 at
- * fire9: 204 MB fits; Broden at conv5, 11 GB, is sieved). */
+ * fire9: 204 MB fits; Broden at conv5, 11 GB, is sieved: its candidates
+ * and maxima take 284 MB of it and 228 MB of its ~1 GB of kept maps the
+ * rest; the others go to the file). */
 #define ND_ONCE_BUDGET ((size_t)512 << 20)
 
 /* nd_dissect(ds, f, o, r) reading f once (above); stats may be NULL. */
 int nd_dissect_once(const broden *ds, const nd_features *f, const nd_options *o, size_t budget, const char *tmpdir,
                     nd_result *r, nd_once_stats *stats);
 
-/* The sieved path whatever the budget (tests, benchmarks). */
-int nd_dissect_sieved(const broden *ds, const nd_features *f, const nd_options *o, const char *tmpdir, nd_result *r,
-                      nd_once_stats *stats);
+/* The sieved path whatever the budget (tests, benchmarks); kept maps in
+ * memory up to `budget` bytes, the rest in the temporary files. */
+int nd_dissect_sieved(const broden *ds, const nd_features *f, const nd_options *o, size_t budget, const char *tmpdir,
+                      nd_result *r, nd_once_stats *stats);
 
 /* Close the spare temporary files of the last sieve (their disk space and
  * page cache are freed). */
@@ -71,5 +84,9 @@ void nd_once_release(void);
  * the sample's values above it (0: the default, 3 + 512 / sample).  For tests and
  * benchmarks; not thread-safe. */
 void nd_sieve_guess(size_t sample, double tail);
+/* nd_sieve_sparse(0): keep every kept map whole (as for plans of a large
+ * reach); 1, the default: as their nodes near the large values when that
+ * is smaller.  For tests and benchmarks; not thread-safe. */
+void nd_sieve_sparse(int on);
 
 #endif

@@ -466,3 +466,31 @@ void up_cache_free(up_cache *c)
         up_plan_free(&c->plan);
     c->have = 0;
 }
+
+/* The farthest node (along one axis) that a pixel in node j's support
+ * reads, over every node j: ND pixels read their two nodes x0/x1, NDL
+ * pixels their taps xmin .. xmin + xn - 1 (zero-weight taps included). */
+static int axis_reach(int n, const int *lo, const int *hi, const int *a, const int *b, const int *first,
+                      const int *count)
+{
+    int r = 0;
+    for (int j = 0; j < n; j++)
+        for (int x = lo[j]; x <= hi[j]; x++) {
+            int t0 = a ? (a[x] < b[x] ? a[x] : b[x]) : first[x];
+            int t1 = a ? (a[x] < b[x] ? b[x] : a[x]) : first[x] + count[x] - 1;
+            r = j - t0 > r ? j - t0 : r;
+            r = t1 - j > r ? t1 - j : r;
+        }
+    return r;
+}
+
+int up_plan_reach(const up_plan *p)
+{
+    if (p->w > 1024) /* up_mask reads every node of such maps */
+        return p->h > p->w ? p->h : p->w;
+    int ry = p->nd ? axis_reach(p->h, p->ry0, p->ry1, p->y0, p->y1, NULL, NULL)
+                   : axis_reach(p->h, p->ry0, p->ry1, NULL, NULL, p->ymin, p->yn);
+    int rx = p->nd ? axis_reach(p->w, p->rx0, p->rx1, p->x0, p->x1, NULL, NULL)
+                   : axis_reach(p->w, p->rx0, p->rx1, NULL, NULL, p->xmin, p->xn);
+    return ry > rx ? ry : rx;
+}

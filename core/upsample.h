@@ -69,4 +69,17 @@ void up_apply_ref(const up_plan *p, const float *in, float *out, float *tmp);
 int up_mask(const up_plan *p, const float *in, float thr, int *idx);
 int up_mask_dense(const up_plan *p, const float *in, float thr, int *idx, float *out, float *tmp);
 
+/* How far up_mask reads around the nodes above thr: when at most
+ * UP_MASK_MAX_HOT nodes of a map are above thr, up_mask(p, map, thr, idx)
+ * reads no node farther than up_plan_reach(p) rows or columns from one of
+ * them (a pixel reads the nodes of its bilinear taps, and only pixels in a
+ * hot node's support are evaluated: the ND rule's row prefilter reads the
+ * node columns between those pixels' taps), so any other node may take any
+ * value <= thr without changing the mask; with more hot nodes it reads
+ * every node.  1 for upsampling under either rule, more when NDL shrinks;
+ * max(h, w) if up_mask reads every node of any map (core/onepass.c keeps
+ * only the nodes within reach of a map's large values). */
+#define UP_MASK_MAX_HOT 64
+int up_plan_reach(const up_plan *p);
+
 #endif
