@@ -31,158 +31,20 @@
 #include "core/err.h"
 #include "core/jobs.h"
 #include "core/quantile.h"
+#include "core/spill.h"
 #include "core/tally.h"
 #include "core/thresholds.h"
 #include "core/topk.h"
 #include "core/upsample.h"
 
-#include <errno.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
-#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-/* Per-thread write buffer of kept maps: large writes into the page cache. */
-#define SPILL_BUFFER ((size_t)2 << 20)
-
-typedef struct {
-    int fd;
-    uint64_t flushed;     /* bytes already in the file */
-    unsigned char *buf;
-    size_t n, cap;        /* bytes in buf, its capacity */
-} spill;
-
-/* The files of the last sieve, kept open for the next: writing into a
- * fresh file costs a new page-cache page per 4 KB (1.3 GB/s on this
- * machine's VM, 1.4 s of CPU per point at 16,000 images), overwriting the
- * cached pages of the last one does not.  nd_once_release closes them. */
-static pthread_mutex_t spare_mu = PTHREAD_MUTEX_INITIALIZER;
-static int spare_fd[ND_MAX_THREADS], nspare;
-
-static int spare_take(void)
-{
-    int fd = -1;
-    pthread_mutex_lock(&spare_mu);
-    if (nspare > 0)
-        fd = spare_fd[--nspare];
-    pthread_mutex_unlock(&spare_mu);
-    if (fd >= 0 && lseek(fd, 0, SEEK_SET) != 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
-static void spare_give(int fd)
-{
-    pthread_mutex_lock(&spare_mu);
-    if (nspare < ND_MAX_THREADS)
-        spare_fd[nspare++] = fd, fd = -1;
-    pthread_mutex_unlock(&spare_mu);
-    if (fd >= 0)
-        close(fd);
-}
-
-void nd_once_release(void)
-{
-    for (int fd; (fd = spare_take()) >= 0;)
-        close(fd);
-}
-
-/* A temporary file named for this host and process, unlinked at once (or
- * a spare one of the last sieve). */
-static int spill_open(spill *s, const char *tmpdir)
-{
-    memset(s, 0, sizeof *s);
-    if ((s->fd = spare_take()) < 0) {
-        char host[256] = "host", path[4096];
-        const char *dir = tmpdir ? tmpdir : getenv("TMPDIR");
-        gethostname(host, sizeof host - 1);
-        host[sizeof host - 1] = 0;
-        snprintf(path, sizeof path, "%s/nd-sieve.%s.%ld.XXXXXX", dir && *dir ? dir : "/tmp", host, (long)getpid());
-        s->fd = mkstemp(path);
-        if (s->fd < 0)
-            return nd_fail("%s: cannot create the sieve's temporary file: %s", path, strerror(errno));
-        unlink(path);
-    }
-    s->cap = SPILL_BUFFER;
-    if (!(s->buf = nd_malloc(s->cap))) {
-        close(s->fd);
-        s->fd = -1;
-        return -1;
-    }
-    return 0;
-}
-
-static int write_all(int fd, const void *v, size_t bytes)
-{
-    const unsigned char *p = v;
-    while (bytes > 0) {
-        ssize_t w = write(fd, p, bytes);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return nd_fail("the sieve's temporary file: write failed: %s", w < 0 ? strerror(errno) : "no space");
-        p += w, bytes -= (size_t)w;
-    }
-    return 0;
-}
-
-static int spill_flush(spill *s)
-{
-    if (write_all(s->fd, s->buf, s->n))
-        return -1;
-    s->flushed += s->n;
-    s->n = 0;
-    return 0;
-}
-
-/* Append bytes (a record larger than the buffer goes straight to the file). */
-static int spill_add(spill *s, const void *v, size_t bytes)
-{
-    if (s->n + bytes > s->cap && spill_flush(s))
-        return -1;
-    if (bytes > s->cap) {
-        if (write_all(s->fd, v, bytes))
-            return -1;
-        s->flushed += bytes;
-        return 0;
-    }
-    memcpy(s->buf + s->n, v, bytes);
-    s->n += bytes;
-    return 0;
-}
-
-static int spill_read(int fd, void *dst, size_t bytes, uint64_t at)
-{
-    char *p = dst;
-    size_t left = bytes;
-    off_t off = (off_t)at;
-    while (left > 0) {
-        ssize_t r = pread(fd, p, left, off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return nd_fail("the sieve's temporary file: read failed: %s", r < 0 ? strerror(errno) : "short file");
-        p += r, left -= (size_t)r, off += r;
-    }
-    return 0;
-}
-
-static void spill_close(spill *s)
-{
-    if (s->fd >= 0)
-        close(s->fd);
-    free(s->buf);
-    memset(s, 0, sizeof *s);
-    s->fd = -1;
-}
 
 /* ---- the sieve: what the pass keeps ---- */
 
@@ -228,7 +90,7 @@ typedef struct {
     const nd_features *f;
     sieve *sv;
     qt_top *t;
-    spill sp;
+    nd_spill sp;
     unsigned char *rec;     /* one image's record being built (K whole maps at most) */
     unsigned char *room;    /* the rest of this thread's current memory chunk */
     size_t left;
@@ -367,7 +229,7 @@ static int put_record(sieve_job *j, size_t img, size_t n)
     }
     sv->at[img] = j->sp.flushed + j->sp.n;
     sv->file[img] = (unsigned char)j->tid;
-    return spill_add(&j->sp, j->rec, n);
+    return nd_spill_add(&j->sp, j->rec, n);
 }
 
 static int sieve_block(void *ctx, const float *x, size_t i0, size_t n)
@@ -407,7 +269,7 @@ static void *sieve_worker(void *arg)
      * its message in this thread's nd_errmsg */
     if (nd_features_blocks(j->f, j->tid, j->nt, sieve_block, j, j->err, sizeof j->err))
         j->rc = -1;
-    else if (j->rc || spill_flush(&j->sp))
+    else if (j->rc || nd_spill_flush(&j->sp))
         j->rc = -1, snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
     return NULL;
 }
@@ -417,7 +279,7 @@ static void sieve_free(sieve *sv)
     free(sv->max), free(sv->kept), free(sv->whole), free(sv->at), free(sv->len), free(sv->file);
     for (int t = 0; t < sv->nfds; t++)
         if (sv->fds[t] >= 0)
-            spare_give(sv->fds[t]);
+            nd_spill_spare(sv->fds[t]);
     for (size_t c = 0; c < sv->mem.n; c++)
         free(sv->mem.chunk[c]);
     free(sv->mem.chunk);
@@ -589,7 +451,7 @@ static int sieve_pass(const nd_features *f, double quantile, int nt, const char 
         jobs[made] = (sieve_job){.f = f, .sv = sv, .tid = made, .nt = nt};
         jobs[made].sp.fd = -1;
         if (!(jobs[made].rec = nd_malloc(K * hw * sizeof(float))) || !(jobs[made].t = qt_top_new(K, keep, floor0)) ||
-            spill_open(&jobs[made].sp, tmpdir)) {
+            nd_spill_open(&jobs[made].sp, tmpdir)) {
             qt_top_free(jobs[made].t);
             free(jobs[made].rec);
             rc = -1;
@@ -616,7 +478,7 @@ static int sieve_pass(const nd_features *f, double quantile, int nt, const char 
         st->spilled += jobs[t].sp.flushed, st->held += jobs[t].held;
         sv->fds[t] = jobs[t].sp.fd; /* the file stays open for the tally */
         jobs[t].sp.fd = -1;
-        spill_close(&jobs[t].sp);
+        nd_spill_close(&jobs[t].sp);
         qt_top_free(jobs[t].t);
         free(jobs[t].rec);
     }
@@ -683,7 +545,7 @@ static int sieve_get(void *ctx, size_t i0, size_t n, float *buf, const float **o
              * u + 1.. (each at most one map) start at or after map u + 1's
              * place, so rebuilding map u never overwrites one not yet read */
             unsigned char *end = (unsigned char *)(dst + K * hw) - len;
-            if (spill_read(sv->fds[sv->file[img]], end, len, sv->at[img]))
+            if (nd_spill_read(sv->fds[sv->file[img]], end, len, sv->at[img]))
                 return -1;
             r = end;
         }
@@ -859,4 +721,9 @@ int nd_dissect_once(const broden *ds, const nd_features *f, const nd_options *o,
     if (stats)
         *stats = st;
     return rc;
+}
+
+void nd_once_release(void)
+{
+    nd_spill_release();
 }
