@@ -9,7 +9,6 @@
 #include "core/tally.h"
 #include "core/err.h"
 #include "core/jobs.h"
-#include "core/topk.h"
 #include "core/upsample.h"
 
 #include <stdlib.h>
@@ -65,7 +64,7 @@ typedef struct {
     const unsigned char *prim; /* [L] selected primary category, C for none */
     size_t i0, i1, chunk;
     int tid, nt;
-    nd_tally t;
+    nd_tally t;       /* this job's counts; t.I is held label-major, [L][K] (see fold_job) */
     int rc;
     char err[1024];
 } tally_job;
@@ -253,7 +252,7 @@ static inline int same8(const uint16_t *map, const int *idx, int q, int m, uint1
 
 /* The direct count, one pass over the mask per layer: for a single layer,
  * and for label maps too large for 16-bit tuple numbers. */
-static void count_layers(const broden_layer *layers, const int *idx, int m, size_t nl, int64_t *Iu,
+static void count_layers(const broden_layer *layers, const int *idx, int m, size_t nl, int64_t *Iu, size_t K,
                          unsigned char *hit, const unsigned char *prim)
 {
     for (size_t k = 0; k < nl; k++) {
@@ -267,24 +266,24 @@ static void count_layers(const broden_layer *layers, const int *idx, int m, size
             }
             uint16_t l = map[idx[q]];
             if (l != cur) {
-                Iu[cur] += run;
+                Iu[cur * K] += run;
                 if (hit)
                     hit[prim[cur]] = 1;
                 cur = l, run = 0;
             }
             run++, q++;
         }
-        Iu[cur] += run;
+        Iu[cur * K] += run;
         if (hit)
             hit[prim[cur]] = 1;
     }
 }
 
-/* Add mask idx[0..m) (m >= 1) to Iu[label] for every layer and mark the
+/* Add mask idx[0..m) (m >= 1) to Iu[label * K] for every layer and mark the
  * primary categories met in hit (if not NULL).  Runs of one tuple are
  * counted in a register and added once: incrementing per pixel would make
  * each add wait for the previous store to the same slot. */
-static void count_tuples(tuples *tp, const int *idx, int m, size_t nl, int64_t *Iu, unsigned char *hit,
+static void count_tuples(tuples *tp, const int *idx, int m, size_t nl, int64_t *Iu, size_t K, unsigned char *hit,
                          const unsigned char *prim)
 {
     const uint16_t *id = tp->id;
@@ -312,7 +311,7 @@ static void count_tuples(tuples *tp, const int *idx, int m, size_t nl, int64_t *
         uint16_t t = tp->touch[s];
         const uint16_t *lab = tp->lab + (size_t)t * nl;
         for (size_t k = 0; k < nl; k++) {
-            Iu[lab[k]] += tp->cnt[t];
+            Iu[lab[k] * K] += tp->cnt[t];
             if (hit)
                 hit[prim[lab[k]]] = 1;
         }
@@ -327,7 +326,7 @@ static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const f
     const broden *ds = j->ds;
     const nd_features *f = j->f;
     nd_tally *t = &j->t;
-    size_t C = t->C, L = t->L, hw = f->h * f->w;
+    size_t C = t->C, hw = f->h * f->w;
     int hit_rule = j->prof->a_where_hit, once = j->prof->image_labels_once;
     float *maxact = j->o->maxact ? j->o->maxact + i * f->K : NULL;
     if (!broden_image_has_data(ds, i)) {
@@ -363,30 +362,31 @@ static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const f
         const float *a = x + u * hw;
         if (maxact)
             maxact[u] = nd_map_max(a, hw);
-        /* bilinear weights are non-negative and sum to one, so a map with
-         * no value above the threshold cannot produce a mask */
-        if (!qt_any_above(a, hw, j->thr32[u]))
-            continue;
+        /* a map with no value above the threshold has no mask: up_mask's
+         * first test (bilinear weights are non-negative, sum to one) */
         int m = up_mask(&pc->plan, a, j->thr32[u], idx);
         if (m == 0)
             continue;
         t->M[u] += m;
-        int64_t *Iu = t->I + u * L;
+        /* label-major: an image's few labels over all units are a few
+         * contiguous rows of K counts, where unit-major rows of L counts
+         * (2.4 MB per thread) missed the cache on most adds */
+        int64_t *Iu = t->I + u;
         if (hit_rule)
             memset(hit, 0, C + 1);
         /* unlabelled pixels count into slot 0 (cleared at the end of the
          * tally) and unselected categories into hit[C] */
         if (by_tuples)
-            count_tuples(tp, idx, m, nl, Iu, hit_rule ? hit : NULL, j->prim);
+            count_tuples(tp, idx, m, nl, Iu, f->K, hit_rule ? hit : NULL, j->prim);
         else
-            count_layers(layers, idx, m, nl, Iu, hit_rule ? hit : NULL, j->prim);
+            count_layers(layers, idx, m, nl, Iu, f->K, hit_rule ? hit : NULL, j->prim);
         for (size_t k = 0; k < ni; k++) {
             int dup = 0;
             for (size_t q = 0; q < k && once; q++)
                 dup |= ils[q].label == ils[k].label;
             if (dup)
                 continue;
-            Iu[ils[k].label] += m;
+            Iu[(size_t)ils[k].label * f->K] += m;
             if (hit_rule)
                 hit[j->prim[ils[k].label]] = 1;
         }
@@ -444,6 +444,18 @@ done:
     return NULL;
 }
 
+/* Add job tally s, whose I is label-major ([L][K]: tally_image), to t
+ * (unit-major); slot 0, unlabelled, is not a label and is left out. */
+static void fold_job(nd_tally *t, nd_tally *s)
+{
+    size_t K = t->K, L = t->L;
+    for (size_t l = 1; l < L; l++)
+        for (size_t u = 0; u < K; u++)
+            t->I[u * L + l] += s->I[l * K + u];
+    memset(s->I, 0, K * L * sizeof *s->I);
+    nd_tally_add(t, s); /* G, A and M */
+}
+
 /* Per-job tallies over [i0, i1) in rounds, so the calling thread can report
  * progress between them; summed into t (slot 0, unlabelled, cleared). */
 static int run_rounds(tally_job *jobs, int nt, size_t i0, size_t i1, nd_progress progress, nd_tally *t)
@@ -467,11 +479,8 @@ static int run_rounds(tally_job *jobs, int nt, size_t i0, size_t i1, nd_progress
             nd_report(progress, "tally", r1 - i0, i1 - i0);
     }
     for (int k = 0; k < nt; k++) {
-        if (!rc) {
-            for (size_t u = 0; u < t->K; u++)
-                jobs[k].t.I[u * t->L] = 0; /* unlabelled pixels are not a label */
-            nd_tally_add(t, &jobs[k].t);
-        }
+        if (!rc)
+            fold_job(t, &jobs[k].t);
         nd_tally_free(&jobs[k].t);
     }
     return rc;

@@ -68,5 +68,10 @@ void up_apply_ref(const up_plan *p, const float *in, float *out, float *tmp);
  * out has room for sh*sw floats, tmp for h*sw. */
 int up_mask(const up_plan *p, const float *in, float thr, int *idx);
 int up_mask_dense(const up_plan *p, const float *in, float thr, int *idx, float *out, float *tmp);
+/* up_mask with the instruction set chosen (the tests compare the paths):
+ * UP_ISA_BASELINE the SSE2 build's own, UP_ISA_BEST the widest the CPU
+ * has (AVX2 behind a runtime check); the same mask either way. */
+enum { UP_ISA_BASELINE = 0, UP_ISA_BEST = 1 };
+int up_mask_isa(const up_plan *p, const float *in, float thr, int *idx, int isa);
 
 #endif
