@@ -317,8 +317,9 @@ static void count_tuples(tuples *tp, const int *idx, int m, size_t nl, int64_t *
     for (int s = 0; s < nt; s++) {
         uint16_t t = tp->touch[s];
         const uint16_t *lab = tp->lab + (size_t)t * nl;
+        int64_t c = tp->cnt[t];
         for (size_t k = 0; k < nl; k++) {
-            Iu[lab[k] * K] += tp->cnt[t];
+            Iu[lab[k] * K] += c;
             if (hit)
                 hit[prim[lab[k]]] = 1;
         }
@@ -367,6 +368,11 @@ static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const f
 
     for (size_t u = 0; u < f->K; u++) {
         const float *a = x + u * hw;
+        /* up_mask's scan is the first read of a map (from the page cache):
+         * the map four units on is asked for now, so the compute of these
+         * maps hides its misses (measured: 5-10% of the tally's CPU) */
+        for (size_t o = 0; u + 4 < f->K && o < hw * sizeof *a; o += 64)
+            __builtin_prefetch((const char *)(a + 4 * hw) + o);
         if (maxact)
             maxact[u] = nd_map_max(a, hw);
         /* a map with no value above the threshold has no mask: up_mask's
