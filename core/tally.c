@@ -111,7 +111,7 @@ static void shard_truth(const broden *ds, int once, size_t i0, size_t i1, int64_
  * tuple's count then goes to its nl labels, instead of one pass over the
  * mask per layer.  The counts are the same integers either way. */
 typedef struct {
-    uint16_t *id;     /* [npix] tuple number of each pixel */
+    uint16_t *id;     /* [npix + 8] tuple number of each pixel; 8 more for 8-wide loads and stores */
     uint16_t *lab;    /* [ntup][nl] the tuples' labels */
     int64_t *cnt;     /* [ntup] mask pixels per tuple (zero between units) */
     uint16_t *touch;  /* [ntup] tuples met by the current mask */
@@ -136,7 +136,7 @@ static int tuples_reserve(tuples *tp, size_t npix, size_t nl)
     size_t nslot = 1;
     while (nslot < 2 * npix)
         nslot *= 2;
-    tp->id = nd_malloc(npix * sizeof *tp->id);
+    tp->id = nd_calloc(npix + 8, sizeof *tp->id);
     tp->lab = nd_malloc(npix * nl * sizeof *tp->lab + 1);
     tp->cnt = nd_calloc(npix, sizeof *tp->cnt);
     tp->touch = nd_malloc(npix * sizeof *tp->touch);
@@ -215,15 +215,14 @@ static void tuples_build(tuples *tp, const broden_layer *layers, size_t nl, size
         for (size_t k = 0; k < nl; k++)
             eq = _mm_and_si128(eq, _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)(layers[k].map + p)),
                                                    _mm_loadu_si128((const __m128i *)(const void *)(layers[k].map + p - 1))));
-        unsigned diff = ~(unsigned)_mm_movemask_epi8(eq) & 0xFFFFu; /* two bits per pixel */
-        if (!diff) {
-            _mm_storeu_si128((__m128i *)(void *)(id + p), _mm_set1_epi16((short)cur));
-            continue;
-        }
-        for (size_t i = 0; i < 8; i++) {
-            if ((diff >> (2 * i)) & 1)
-                cur = (uint16_t)tuple_next(tp, layers, nl, p + i, sw);
-            id[p + i] = cur;
+        unsigned diff = ~(unsigned)_mm_movemask_epi8(eq) & 0x5555u; /* one bit per pixel */
+        /* eight at a time from each change on: the stores past the block
+         * are rewritten by the next ones (id has 8 more entries) */
+        _mm_storeu_si128((__m128i *)(void *)(id + p), _mm_set1_epi16((short)cur));
+        for (; diff; diff &= diff - 1) {
+            size_t q = p + (size_t)__builtin_ctz(diff) / 2;
+            cur = (uint16_t)tuple_next(tp, layers, nl, q, sw);
+            _mm_storeu_si128((__m128i *)(void *)(id + q), _mm_set1_epi16((short)cur));
         }
     }
 #endif
@@ -239,10 +238,10 @@ static void tuples_build(tuples *tp, const broden_layer *layers, size_t nl, size
  * mask order as (value, pixels) pairs in val/len; returns their number
  * (at most m).  Mask pixels come in short row runs over large label
  * regions: per step the run of consecutive indices from q (up to 8) is
- * found with two compares, its values are tested against the current one
- * with one compare when it has 8 pixels and one by one otherwise - no
- * test per pixel of whether the next indices are consecutive. */
-static int value_runs(const uint16_t *map, const int *idx, int m, uint16_t *val, int *len)
+ * found with two compares and its values tested against the current one
+ * with one - when it has 8 pixels, or any length if the map may be read 8
+ * values past any index (over = 1: the tuple numbers) - else one by one. */
+static int value_runs(const uint16_t *map, int over, const int *idx, int m, uint16_t *val, int *len)
 {
     int nr = 0, run = 0, q = 0;
     uint16_t cur = map[idx[0]];
@@ -257,11 +256,13 @@ static int value_runs(const uint16_t *map, const int *idx, int m, uint16_t *val,
                         (unsigned)_mm_movemask_ps(_mm_castsi128_ps(e1)) << 4;
         int r = __builtin_ctz(~bits); /* 1..8: lane 0 always matches */
         const uint16_t *v = map + idx[q];
-        if (r == 8 &&
-            _mm_movemask_epi8(_mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)v), _mm_set1_epi16((short)cur))) ==
-                0xFFFF) {
-            run += 8, q += 8;
-            continue;
+        if (r == 8 || over) {
+            unsigned need = (1u << (2 * r)) - 1, eq = (unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)v), _mm_set1_epi16((short)cur)));
+            if ((eq & need) == need) {
+                run += r, q += r;
+                continue;
+            }
         }
         for (int i = 0; i < r; i++) {
             if (v[i] != cur) {
@@ -292,7 +293,7 @@ static void count_layers(const broden_layer *layers, const int *idx, int m, size
                          unsigned char *hit, const unsigned char *prim, uint16_t *val, int *len)
 {
     for (size_t k = 0; k < nl; k++) {
-        int nr = value_runs(layers[k].map, idx, m, val, len);
+        int nr = value_runs(layers[k].map, 0, idx, m, val, len);
         for (int r = 0; r < nr; r++) {
             Iu[val[r] * K] += len[r];
             if (hit)
@@ -307,7 +308,7 @@ static void count_layers(const broden_layer *layers, const int *idx, int m, size
 static void count_tuples(tuples *tp, const int *idx, int m, size_t nl, int64_t *Iu, size_t K, unsigned char *hit,
                          const unsigned char *prim, uint16_t *val, int *len)
 {
-    int nt = 0, nr = value_runs(tp->id, idx, m, val, len);
+    int nt = 0, nr = value_runs(tp->id, 1, idx, m, val, len);
     for (int r = 0; r < nr; r++) {
         uint16_t t = val[r];
         if (!tp->cnt[t])
