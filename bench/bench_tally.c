@@ -9,7 +9,7 @@
  * cache) and not in the checksum.  Without the dataset it says so and
  * succeeds (`make bench` runs every bench; bench_broden generates the data).
  *
- * usage: bench_tally [--dir DATASET] [--images N] [--reps R] [--threads T] [--store FILE]
+ * usage: bench_tally [--dir DATASET] [--images N] [--reps R] [--threads T] [--store FILE] [--profile P]
  *   default DATASET results/bench-cache/broden-synth-v2-6000, N all, R 3,
  *   store FILE default /tmp/bench_tally-<basename>.store (built once, reused)
  */
@@ -53,6 +53,7 @@ int main(int argc, char **argv)
     const char *dir = "results/bench-cache/broden-synth-v2-6000", *store = NULL;
     size_t n = 0;
     int reps = 3, threads = 0;
+    nd_profile prof = ND_PROFILE_NETDISSECT;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             dir = argv[++i];
@@ -64,8 +65,11 @@ int main(int argc, char **argv)
             threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--store") && i + 1 < argc)
             store = argv[++i];
+        else if (!strcmp(argv[i], "--profile") && i + 1 < argc && nd_profile_parse(argv[i + 1], &prof) == 0)
+            i++;
         else {
-            fprintf(stderr, "usage: bench_tally [--dir DATASET] [--images N] [--reps R] [--threads T] [--store FILE]\n");
+            fprintf(stderr, "usage: bench_tally [--dir DATASET] [--images N] [--reps R] [--threads T] [--store FILE] "
+                            "[--profile P]\n");
             return 2;
         }
     }
@@ -91,10 +95,12 @@ int main(int argc, char **argv)
     if (n == 0 || n > f.N)
         n = f.N;
     f.N = n; /* the first n images: G below is the whole dataset's (not compared) */
-    printf("dataset %s: %zu images of %zu units %zux%zu (opened in %.1f s)\n", dir, n, f.K, f.h, f.w, now() - t0);
+    printf("dataset %s: %zu images of %zu units %zux%zu (opened in %.1f s), %s profile\n", dir, n, f.K, f.h, f.w,
+           now() - t0, nd_profile_name(prof));
     nd_options o;
     nd_options_default(&o);
     o.have_field = 1, o.field_offset = -64, o.field_size = 163, o.field_stride = 16, o.threads = threads;
+    o.profile = prof;
     double *thr = malloc(f.K * sizeof *thr);
     t0 = now();
     if (!thr || nd_thresholds_by(&f, 0.005, threads, ND_THR_AUTO, (nd_progress){0}, thr, NULL)) {
