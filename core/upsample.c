@@ -58,12 +58,14 @@ int up_plan_nd(up_plan *p, int h, int w, int sh, int sw, int iw, int offset, int
     }
     nd_axis(h, sh, start, step, p->y0, p->y1, p->hy0, p->hy1);
     nd_axis(w, sw, start, step, p->x0, p->x1, p->hx0, p->hx1);
-    if (!(p->xend = nd_malloc(sizeof(int) * (size_t)sw))) {
+    if (!(p->xend = nd_malloc(sizeof(int) * (size_t)sw)) || !(p->yend = nd_malloc(sizeof(int) * (size_t)sh))) {
         up_plan_free(p);
         return nd_fail("out of memory");
     }
     for (int x = sw - 1; x >= 0; x--)
         p->xend[x] = x + 1 < sw && p->x0[x + 1] == p->x0[x] && p->x1[x + 1] == p->x1[x] ? p->xend[x + 1] : x + 1;
+    for (int y = sh - 1; y >= 0; y--)
+        p->yend[y] = y + 1 < sh && p->y0[y + 1] == p->y0[y] && p->y1[y + 1] == p->y1[y] ? p->yend[y + 1] : y + 1;
     if (plan_supports(p)) {
         up_plan_free(p);
         return -1;
@@ -162,7 +164,7 @@ void up_plan_free(up_plan *p)
 {
     free(p->ry0), free(p->ry1), free(p->rx0), free(p->rx1);
     free(p->y0), free(p->y1), free(p->x0), free(p->x1);
-    free(p->hy0), free(p->hy1), free(p->hx0), free(p->hx1), free(p->xend);
+    free(p->hy0), free(p->hy1), free(p->hx0), free(p->hx1), free(p->xend), free(p->yend);
     free(p->xmin), free(p->xn), free(p->ymin), free(p->yn), free(p->wx), free(p->wy);
     memset(p, 0, sizeof *p);
 }
@@ -529,9 +531,7 @@ static int mask_nd(const up_plan *p, const float *in, float thr, const int *hj, 
         yhi = p->ry1[hj[k]] > yhi ? p->ry1[hj[k]] : yhi;
     }
     for (int y = ylo; y <= yhi;) {
-        int j0 = p->y0[y], j1 = p->y1[y], ye = y + 1;
-        while (ye <= yhi && p->y0[ye] == j0 && p->y1[ye] == j1)
-            ye++;
+        int j0 = p->y0[y], j1 = p->y1[y], ye = p->yend[y] <= yhi + 1 ? p->yend[y] : yhi + 1;
         int a[MAXHOT], b[MAXHOT], m = 0;
         for (int k = 0; k < nh; k++)
             if (hj[k] == j0 || hj[k] == j1) { /* insert, sorted by start */

@@ -24,6 +24,7 @@ typedef struct {
     int *y0, *y1, *x0, *x1;
     double *hy0, *hy1, *hx0, *hx1;
     int *xend; /* per column: the first column after it with other nodes (x0, x1), or sw */
+    int *yend; /* per row: the first row after it with other nodes (y0, y1), or sh */
     /* NDL: per output index, first source index, tap count, taps (ksize each) */
     int kx, ky;
     int *xmin, *xn, *ymin, *yn;
