@@ -9,7 +9,6 @@
 #include "core/tally.h"
 #include "core/err.h"
 #include "core/jobs.h"
-#include "core/topk.h"
 #include "core/upsample.h"
 
 #include <stdlib.h>
@@ -65,7 +64,7 @@ typedef struct {
     const unsigned char *prim; /* [L] selected primary category, C for none */
     size_t i0, i1, chunk;
     int tid, nt;
-    nd_tally t;
+    nd_tally t;       /* this job's counts; t.I is held label-major, [L][K] (see fold_job) */
     int rc;
     char err[1024];
 } tally_job;
@@ -112,7 +111,7 @@ static void shard_truth(const broden *ds, int once, size_t i0, size_t i1, int64_
  * tuple's count then goes to its nl labels, instead of one pass over the
  * mask per layer.  The counts are the same integers either way. */
 typedef struct {
-    uint16_t *id;     /* [npix] tuple number of each pixel */
+    uint16_t *id;     /* [npix + 8] tuple number of each pixel; 8 more for 8-wide loads and stores */
     uint16_t *lab;    /* [ntup][nl] the tuples' labels */
     int64_t *cnt;     /* [ntup] mask pixels per tuple (zero between units) */
     uint16_t *touch;  /* [ntup] tuples met by the current mask */
@@ -137,7 +136,7 @@ static int tuples_reserve(tuples *tp, size_t npix, size_t nl)
     size_t nslot = 1;
     while (nslot < 2 * npix)
         nslot *= 2;
-    tp->id = nd_malloc(npix * sizeof *tp->id);
+    tp->id = nd_calloc(npix + 8, sizeof *tp->id);
     tp->lab = nd_malloc(npix * nl * sizeof *tp->lab + 1);
     tp->cnt = nd_calloc(npix, sizeof *tp->cnt);
     tp->touch = nd_malloc(npix * sizeof *tp->touch);
@@ -182,29 +181,20 @@ static inline int tuple_at(const tuples *tp, const broden_layer *layers, size_t 
     return k == nl;
 }
 
-/* How many of pixels p..p+7 (p + 8 <= npix), from p on, hold tuple t's
- * labels in every layer: 8, or the position of the first that does not. */
-static inline int tuple_match8(const tuples *tp, const broden_layer *layers, size_t nl, size_t p, int t)
+/* The number of pixel p's tuple where it differs from its left neighbour:
+ * most often the tuple of the pixel above (a region boundary crossing the
+ * row), else looked up. */
+static inline int tuple_next(tuples *tp, const broden_layer *layers, size_t nl, size_t p, size_t sw)
 {
-#if defined(__SSE2__)
-    unsigned eq = 0xFFFFu;
-    for (size_t k = 0; k < nl && eq; k++) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(layers[k].map + p));
-        __m128i c = _mm_set1_epi16((short)tp->lab[(size_t)t * nl + k]);
-        eq &= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi16(v, c));
-    }
-    return eq == 0xFFFFu ? 8 : __builtin_ctz(~eq) / 2;
-#else
-    int r = 0;
-    while (r < 8 && tuple_at(tp, layers, nl, p + (size_t)r, t))
-        r++;
-    return r;
-#endif
+    if (p >= sw && tuple_at(tp, layers, nl, p, tp->id[p - sw]))
+        return tp->id[p - sw];
+    return tuple_find(tp, layers, nl, p);
 }
 
-/* Number the tuples of an image's nl >= 1 layers of npix <= 65,536 pixels:
- * eight pixels per test of all layers, a lookup where the tuple changes. */
-static void tuples_build(tuples *tp, const broden_layer *layers, size_t nl, size_t npix)
+/* Number the tuples of an image's nl >= 1 layers of npix <= 65,536 pixels
+ * (rows of sw): eight pixels per test of all layers against their left
+ * neighbours; where one differs, its tuple is the one above or looked up. */
+static void tuples_build(tuples *tp, const broden_layer *layers, size_t nl, size_t npix, size_t sw)
 {
     for (int t = 0; t < tp->ntup; t++) { /* clear only the slots in use */
         uint32_t h = 2166136261u;
@@ -216,103 +206,121 @@ static void tuples_build(tuples *tp, const broden_layer *layers, size_t nl, size
         tp->slot[s] = 0;
     }
     tp->ntup = 0, tp->nl = nl;
-    int cur = tuple_find(tp, layers, nl, 0);
-    tp->id[0] = (uint16_t)cur;
-    for (size_t p = 1; p < npix;) {
-        size_t lim = npix - p < 8 ? npix - p : 8, r = 0;
-        if (lim == 8)
-            r = (size_t)tuple_match8(tp, layers, nl, p, cur);
-        else
-            while (r < lim && tuple_at(tp, layers, nl, p + r, cur))
-                r++;
-        for (size_t q = 0; q < r; q++)
-            tp->id[p + q] = (uint16_t)cur;
-        p += r;
-        if (r < lim) { /* p holds another tuple */
-            cur = tuple_find(tp, layers, nl, p);
-            tp->id[p++] = (uint16_t)cur;
+    uint16_t cur = (uint16_t)tuple_find(tp, layers, nl, 0), *id = tp->id;
+    id[0] = cur;
+    size_t p = 1;
+#if defined(__SSE2__)
+    for (; p + 8 <= npix; p += 8) {
+        __m128i eq = _mm_set1_epi8(-1);
+        for (size_t k = 0; k < nl; k++)
+            eq = _mm_and_si128(eq, _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)(layers[k].map + p)),
+                                                   _mm_loadu_si128((const __m128i *)(const void *)(layers[k].map + p - 1))));
+        unsigned diff = ~(unsigned)_mm_movemask_epi8(eq) & 0x5555u; /* one bit per pixel */
+        /* eight at a time from each change on: the stores past the block
+         * are rewritten by the next ones (id has 8 more entries) */
+        _mm_storeu_si128((__m128i *)(void *)(id + p), _mm_set1_epi16((short)cur));
+        for (; diff; diff &= diff - 1) {
+            size_t q = p + (size_t)__builtin_ctz(diff) / 2;
+            cur = (uint16_t)tuple_next(tp, layers, nl, q, sw);
+            _mm_storeu_si128((__m128i *)(void *)(id + q), _mm_set1_epi16((short)cur));
         }
+    }
+#endif
+    for (; p < npix; p++) {
+        if (!tuple_at(tp, layers, nl, p, cur))
+            cur = (uint16_t)tuple_next(tp, layers, nl, p, sw);
+        id[p] = cur;
     }
 }
 
-/* Mask pixels q..q+7 are 8 consecutive label pixels (idx increases) that
- * all hold value cur (a label or a tuple number): mask rows are runs of pixels over label regions, so
- * most groups of 8 are counted with one compare. */
-static inline int same8(const uint16_t *map, const int *idx, int q, int m, uint16_t cur)
+/* The mask idx[0..m) (m >= 1, ascending) read through a map of 16-bit
+ * values (a label layer or the tuple numbers): the runs of one value in
+ * mask order as (value, pixels) pairs in val/len; returns their number
+ * (at most m).  Mask pixels come in short row runs over large label
+ * regions: per step the run of consecutive indices from q (up to 8) is
+ * found with two compares and its values tested against the current one
+ * with one - when it has 8 pixels, or any length if the map may be read 8
+ * values past any index (over = 1: the tuple numbers) - else one by one. */
+static int value_runs(const uint16_t *map, int over, const int *idx, int m, uint16_t *val, int *len)
 {
+    int nr = 0, run = 0, q = 0;
+    uint16_t cur = map[idx[0]];
 #if defined(__SSE2__)
-    if (q + 8 > m || idx[q + 7] - idx[q] != 7)
-        return 0;
-    __m128i v = _mm_loadu_si128((const __m128i *)(map + idx[q]));
-    return _mm_movemask_epi8(_mm_cmpeq_epi16(v, _mm_set1_epi16((short)cur))) == 0xFFFF;
-#else
-    (void)map, (void)idx, (void)q, (void)m, (void)cur;
-    return 0;
+    const __m128i l03 = _mm_setr_epi32(0, 1, 2, 3), l47 = _mm_setr_epi32(4, 5, 6, 7);
+    for (; q + 8 <= m;) {
+        __m128i b = _mm_set1_epi32(idx[q]);
+        __m128i e0 = _mm_cmpeq_epi32(_mm_sub_epi32(_mm_loadu_si128((const __m128i *)(const void *)(idx + q)), b), l03);
+        __m128i e1 =
+            _mm_cmpeq_epi32(_mm_sub_epi32(_mm_loadu_si128((const __m128i *)(const void *)(idx + q + 4)), b), l47);
+        unsigned bits = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(e0)) |
+                        (unsigned)_mm_movemask_ps(_mm_castsi128_ps(e1)) << 4;
+        int r = __builtin_ctz(~bits); /* 1..8: lane 0 always matches */
+        const uint16_t *v = map + idx[q];
+        if (r == 8 || over) {
+            unsigned need = (1u << (2 * r)) - 1, eq = (unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)v), _mm_set1_epi16((short)cur)));
+            if ((eq & need) == need) {
+                run += r, q += r;
+                continue;
+            }
+        }
+        for (int i = 0; i < r; i++) {
+            if (v[i] != cur) {
+                val[nr] = cur, len[nr++] = run;
+                cur = v[i], run = 0;
+            }
+            run++;
+        }
+        q += r;
+    }
 #endif
+    for (; q < m; q++) {
+        uint16_t v = map[idx[q]];
+        if (v != cur) {
+            val[nr] = cur, len[nr++] = run;
+            cur = v, run = 0;
+        }
+        run++;
+    }
+    val[nr] = cur, len[nr++] = run;
+    return nr;
 }
 
 /* The direct count, one pass over the mask per layer: for a single layer,
- * and for label maps too large for 16-bit tuple numbers. */
-static void count_layers(const broden_layer *layers, const int *idx, int m, size_t nl, int64_t *Iu,
-                         unsigned char *hit, const unsigned char *prim)
+ * and for label maps too large for 16-bit tuple numbers.  val/len have
+ * room for m runs. */
+static void count_layers(const broden_layer *layers, const int *idx, int m, size_t nl, int64_t *Iu, size_t K,
+                         unsigned char *hit, const unsigned char *prim, uint16_t *val, int *len)
 {
     for (size_t k = 0; k < nl; k++) {
-        const uint16_t *map = layers[k].map;
-        uint16_t cur = map[idx[0]];
-        int64_t run = 0;
-        for (int q = 0; q < m;) {
-            if (same8(map, idx, q, m, cur)) {
-                run += 8, q += 8;
-                continue;
-            }
-            uint16_t l = map[idx[q]];
-            if (l != cur) {
-                Iu[cur] += run;
-                if (hit)
-                    hit[prim[cur]] = 1;
-                cur = l, run = 0;
-            }
-            run++, q++;
+        int nr = value_runs(layers[k].map, 0, idx, m, val, len);
+        for (int r = 0; r < nr; r++) {
+            Iu[val[r] * K] += len[r];
+            if (hit)
+                hit[prim[val[r]]] = 1;
         }
-        Iu[cur] += run;
-        if (hit)
-            hit[prim[cur]] = 1;
     }
 }
 
-/* Add mask idx[0..m) (m >= 1) to Iu[label] for every layer and mark the
- * primary categories met in hit (if not NULL).  Runs of one tuple are
- * counted in a register and added once: incrementing per pixel would make
- * each add wait for the previous store to the same slot. */
-static void count_tuples(tuples *tp, const int *idx, int m, size_t nl, int64_t *Iu, unsigned char *hit,
-                         const unsigned char *prim)
+/* Add mask idx[0..m) (m >= 1) to Iu[label * K] for every layer and mark the
+ * primary categories met in hit (if not NULL): the mask's runs of one
+ * tuple, then each tuple met to its labels once. */
+static void count_tuples(tuples *tp, const int *idx, int m, size_t nl, int64_t *Iu, size_t K, unsigned char *hit,
+                         const unsigned char *prim, uint16_t *val, int *len)
 {
-    const uint16_t *id = tp->id;
-    int nt = 0;
-    uint16_t cur = id[idx[0]];
-    int64_t run = 0;
-    for (int q = 0; q < m;) {
-        if (same8(id, idx, q, m, cur)) {
-            run += 8, q += 8;
-            continue;
-        }
-        uint16_t t = id[idx[q]];
-        if (t != cur) {
-            if (!tp->cnt[cur])
-                tp->touch[nt++] = cur;
-            tp->cnt[cur] += run;
-            cur = t, run = 0;
-        }
-        run++, q++;
+    int nt = 0, nr = value_runs(tp->id, 1, idx, m, val, len);
+    for (int r = 0; r < nr; r++) {
+        uint16_t t = val[r];
+        if (!tp->cnt[t])
+            tp->touch[nt++] = t;
+        tp->cnt[t] += len[r];
     }
-    if (!tp->cnt[cur])
-        tp->touch[nt++] = cur;
-    tp->cnt[cur] += run;
     for (int s = 0; s < nt; s++) {
         uint16_t t = tp->touch[s];
         const uint16_t *lab = tp->lab + (size_t)t * nl;
+        int64_t c = tp->cnt[t];
         for (size_t k = 0; k < nl; k++) {
-            Iu[lab[k]] += tp->cnt[t];
+            Iu[lab[k] * K] += c;
             if (hit)
                 hit[prim[lab[k]]] = 1;
         }
@@ -322,12 +330,12 @@ static void count_tuples(tuples *tp, const int *idx, int m, size_t nl, int64_t *
 
 /* Tally one image whose activations are x[K*h*w]. */
 static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const float *x, int *idx,
-                       unsigned char *present, unsigned char *hit)
+                       uint16_t *val, int *len, unsigned char *present, unsigned char *hit)
 {
     const broden *ds = j->ds;
     const nd_features *f = j->f;
     nd_tally *t = &j->t;
-    size_t C = t->C, L = t->L, hw = f->h * f->w;
+    size_t C = t->C, hw = f->h * f->w;
     int hit_rule = j->prof->a_where_hit, once = j->prof->image_labels_once;
     float *maxact = j->o->maxact ? j->o->maxact + i * f->K : NULL;
     if (!broden_image_has_data(ds, i)) {
@@ -350,7 +358,7 @@ static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const f
     if (by_tuples) {
         if (tuples_reserve(tp, npix, nl))
             return -1;
-        tuples_build(tp, layers, nl, npix);
+        tuples_build(tp, layers, nl, npix, (size_t)sw);
     }
 
     /* ground truth comes from the dataset's cache: G is added once per
@@ -361,32 +369,38 @@ static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const f
 
     for (size_t u = 0; u < f->K; u++) {
         const float *a = x + u * hw;
+        /* up_mask's scan is the first read of a map (from the page cache):
+         * the map four units on is asked for now, so the compute of these
+         * maps hides its misses (measured: 5-10% of the tally's CPU) */
+        for (size_t o = 0; u + 4 < f->K && o < hw * sizeof *a; o += 64)
+            __builtin_prefetch((const char *)(a + 4 * hw) + o);
         if (maxact)
             maxact[u] = nd_map_max(a, hw);
-        /* bilinear weights are non-negative and sum to one, so a map with
-         * no value above the threshold cannot produce a mask */
-        if (!qt_any_above(a, hw, j->thr32[u]))
-            continue;
+        /* a map with no value above the threshold has no mask: up_mask's
+         * first test (bilinear weights are non-negative, sum to one) */
         int m = up_mask(&pc->plan, a, j->thr32[u], idx);
         if (m == 0)
             continue;
         t->M[u] += m;
-        int64_t *Iu = t->I + u * L;
+        /* label-major: an image's few labels over all units are a few
+         * contiguous rows of K counts, where unit-major rows of L counts
+         * (2.4 MB per thread) missed the cache on most adds */
+        int64_t *Iu = t->I + u;
         if (hit_rule)
             memset(hit, 0, C + 1);
         /* unlabelled pixels count into slot 0 (cleared at the end of the
          * tally) and unselected categories into hit[C] */
         if (by_tuples)
-            count_tuples(tp, idx, m, nl, Iu, hit_rule ? hit : NULL, j->prim);
+            count_tuples(tp, idx, m, nl, Iu, f->K, hit_rule ? hit : NULL, j->prim, val, len);
         else
-            count_layers(layers, idx, m, nl, Iu, hit_rule ? hit : NULL, j->prim);
+            count_layers(layers, idx, m, nl, Iu, f->K, hit_rule ? hit : NULL, j->prim, val, len);
         for (size_t k = 0; k < ni; k++) {
             int dup = 0;
             for (size_t q = 0; q < k && once; q++)
                 dup |= ils[q].label == ils[k].label;
             if (dup)
                 continue;
-            Iu[ils[k].label] += m;
+            Iu[(size_t)ils[k].label * f->K] += m;
             if (hit_rule)
                 hit[j->prim[ils[k].label]] = 1;
         }
@@ -412,11 +426,12 @@ static void *tally_worker(void *arg)
     }
     size_t C = j->t.C;
     float *buf = nd_malloc(j->chunk * per * sizeof *buf);
-    int *idx = nd_malloc(sizeof *idx * (size_t)(maxpix + 1));
+    int *idx = nd_malloc(sizeof *idx * (size_t)(maxpix + 1)), *len = nd_malloc(sizeof *len * (size_t)(maxpix + 1));
+    uint16_t *val = nd_malloc(sizeof *val * (size_t)(maxpix + 1));
     unsigned char *present = nd_malloc(C + 1), *hit = nd_malloc(C + 1); /* slot C: no category */
     up_cache pc = {0};
     tuples tp = {0};
-    if (!buf || !idx || !present || !hit) {
+    if (!buf || !idx || !len || !val || !present || !hit) {
         j->rc = -1;
         snprintf(j->err, sizeof j->err, "the tally: %s", nd_errmsg());
         goto done;
@@ -431,7 +446,7 @@ static void *tally_worker(void *arg)
             break;
         }
         for (size_t i = 0; i < n; i++)
-            if (tally_image(j, &pc, &tp, a + i, x + i * per, idx, present, hit)) {
+            if (tally_image(j, &pc, &tp, a + i, x + i * per, idx, val, len, present, hit)) {
                 j->rc = -1;
                 snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
                 goto done;
@@ -440,8 +455,20 @@ static void *tally_worker(void *arg)
 done:
     up_cache_free(&pc);
     tuples_free(&tp);
-    free(buf), free(idx), free(present), free(hit);
+    free(buf), free(idx), free(len), free(val), free(present), free(hit);
     return NULL;
+}
+
+/* Add job tally s, whose I is label-major ([L][K]: tally_image), to t
+ * (unit-major); slot 0, unlabelled, is not a label and is left out. */
+static void fold_job(nd_tally *t, nd_tally *s)
+{
+    size_t K = t->K, L = t->L;
+    for (size_t l = 1; l < L; l++)
+        for (size_t u = 0; u < K; u++)
+            t->I[u * L + l] += s->I[l * K + u];
+    memset(s->I, 0, K * L * sizeof *s->I);
+    nd_tally_add(t, s); /* G, A and M */
 }
 
 /* Per-job tallies over [i0, i1) in rounds, so the calling thread can report
@@ -467,11 +494,8 @@ static int run_rounds(tally_job *jobs, int nt, size_t i0, size_t i1, nd_progress
             nd_report(progress, "tally", r1 - i0, i1 - i0);
     }
     for (int k = 0; k < nt; k++) {
-        if (!rc) {
-            for (size_t u = 0; u < t->K; u++)
-                jobs[k].t.I[u * t->L] = 0; /* unlabelled pixels are not a label */
-            nd_tally_add(t, &jobs[k].t);
-        }
+        if (!rc)
+            fold_job(t, &jobs[k].t);
         nd_tally_free(&jobs[k].t);
     }
     return rc;

@@ -58,12 +58,14 @@ int up_plan_nd(up_plan *p, int h, int w, int sh, int sw, int iw, int offset, int
     }
     nd_axis(h, sh, start, step, p->y0, p->y1, p->hy0, p->hy1);
     nd_axis(w, sw, start, step, p->x0, p->x1, p->hx0, p->hx1);
-    if (!(p->xend = nd_malloc(sizeof(int) * (size_t)sw))) {
+    if (!(p->xend = nd_malloc(sizeof(int) * (size_t)sw)) || !(p->yend = nd_malloc(sizeof(int) * (size_t)sh))) {
         up_plan_free(p);
         return nd_fail("out of memory");
     }
     for (int x = sw - 1; x >= 0; x--)
         p->xend[x] = x + 1 < sw && p->x0[x + 1] == p->x0[x] && p->x1[x + 1] == p->x1[x] ? p->xend[x + 1] : x + 1;
+    for (int y = sh - 1; y >= 0; y--)
+        p->yend[y] = y + 1 < sh && p->y0[y + 1] == p->y0[y] && p->y1[y + 1] == p->y1[y] ? p->yend[y + 1] : y + 1;
     if (plan_supports(p)) {
         up_plan_free(p);
         return -1;
@@ -162,7 +164,7 @@ void up_plan_free(up_plan *p)
 {
     free(p->ry0), free(p->ry1), free(p->rx0), free(p->rx1);
     free(p->y0), free(p->y1), free(p->x0), free(p->x1);
-    free(p->hy0), free(p->hy1), free(p->hx0), free(p->hx1), free(p->xend);
+    free(p->hy0), free(p->hy1), free(p->hx0), free(p->hx1), free(p->xend), free(p->yend);
     free(p->xmin), free(p->xn), free(p->ymin), free(p->yn), free(p->wx), free(p->wy);
     memset(p, 0, sizeof *p);
 }
@@ -307,128 +309,295 @@ static inline float pixel_lite(const up_plan *p, const float *in, int y, int x)
     return (float)acc;
 }
 
-/* Mask pixels of row y, columns xa..xb, appended to idx.  For the ND rule
- * the row's products v*hy are formed once per node (the same products, so
- * the same doubles), leaving two multiplies per node pair per pixel. */
-static int row_interval(const up_plan *p, const float *in, float thr, int y, int xa, int xb, int *idx,
-                        double *a0, double *a1)
+/* ---- the sparse mask (up_mask) ----
+ *
+ * What it reads (core/onepass.c stores kept maps sparsely on this): every
+ * node is compared with thr to find the hot ones (> thr); with at most
+ * UP_MASK_MAX_HOT hot nodes, values are read only of the nodes x0/x1 of the pixels
+ * in a hot node's column support on the rows y0/y1 of the rows in its row
+ * support - the 3x3 neighbourhood for upsampling plans - so any other node
+ * may hold any value <= thr.  Only the dense path (more hot nodes, or maps
+ * wider than 1024) reads every node's value. */
+
+/* The hot nodes (> thr) of an n-node map of width w, in ascending order,
+ * as (row, column); -1 if more than UP_MASK_MAX_HOT.  Four or sixteen compares per
+ * test: most maps have none or a few. */
+static int hot_nodes(const float *in, int n, int w, float thr, int *hj, int *hi)
+{
+    int nh = 0, k = 0;
+#if defined(__SSE2__)
+    __m128 t = _mm_set1_ps(thr);
+    for (; k + 16 <= n; k += 16) {
+        __m128 c0 = _mm_cmpgt_ps(_mm_loadu_ps(in + k), t), c1 = _mm_cmpgt_ps(_mm_loadu_ps(in + k + 4), t),
+               c2 = _mm_cmpgt_ps(_mm_loadu_ps(in + k + 8), t), c3 = _mm_cmpgt_ps(_mm_loadu_ps(in + k + 12), t);
+        if (!_mm_movemask_ps(_mm_or_ps(_mm_or_ps(c0, c1), _mm_or_ps(c2, c3))))
+            continue;
+        unsigned bits = (unsigned)_mm_movemask_ps(c0) | (unsigned)_mm_movemask_ps(c1) << 4 |
+                        (unsigned)_mm_movemask_ps(c2) << 8 | (unsigned)_mm_movemask_ps(c3) << 12;
+        for (; bits; bits &= bits - 1) {
+            int q = k + __builtin_ctz(bits);
+            if (nh == UP_MASK_MAX_HOT)
+                return -1;
+            hj[nh] = q / w, hi[nh] = q % w, nh++;
+        }
+    }
+#endif
+    for (; k < n; k++)
+        if (in[k] > thr) {
+            if (nh == UP_MASK_MAX_HOT)
+                return -1;
+            hj[nh] = k / w, hi[nh] = k % w, nh++;
+        }
+    return nh;
+}
+
+/* The ND rule's mask on the rows y..ye-1 of one row group (rows with the
+ * same node rows y0, y1) over its segments: runs of columns between the
+ * same two node columns (a, b), with the four nodes' values in double.
+ * Per row and segment the products v * hy of the four nodes are formed
+ * once (the same products as apply_nd's, so the same doubles), then two
+ * (SSE2) or four (AVX2) pixels per step with the scalar expression's
+ * operations in its order, so the same values.  The pixels whose value is
+ * > thr are appended to idx as y * sw + x, in ascending order.
+ *
+ * A row of a segment is mostly decided without its pixels: each pixel's
+ * exact value is a convex combination (hx0 + hx1 = 1, to a rounding) of
+ * the two node columns' sums p0 + p1, and its computed value differs from
+ * that by a few double roundings of the terms - less than 1e-15 of their
+ * magnitude mag, so less than the margin 1e-12 * mag.  So if the larger sum
+ * is below thr by more than the margin, no pixel's double value reaches
+ * thr and none rounds to a float above it (most rows at the edge of a hot
+ * node's support: 41% of the rows of segments in the benchmark); if the
+ * smaller sum less the margin still rounds to a float above thr, every
+ * pixel's value is at least that (float rounding is monotone) and all are
+ * in the mask (inside blobs of neighbouring hot nodes: 21% of the rows,
+ * 65% of the mask pixels).  Only the other rows are evaluated.
+ *
+ * The indices are stored unconditionally and kept by advancing n, since a
+ * row's mask pixels start and stop unpredictably; the stores stay inside
+ * idx[sh*sw]: a step stores at most as many indices as it evaluates
+ * pixels, and no pixel is evaluated twice. */
+typedef struct {
+    int x, e;                 /* columns x..e-1 */
+    double r0a, r0b, r1a, r1b; /* nodes (y0, a), (y0, b), (y1, a), (y1, b) */
+} nd_seg;
+typedef int (*group_fn)(const up_plan *p, const nd_seg *sg, int ns, int y, int ye, float thr, int *idx);
+
+/* A segment's row (see above): SEG_OUT if no pixel can exceed thr, SEG_IN
+ * if every one does, else SEG_EVAL; sa, sb are p0 + p1 at its two node
+ * columns, ma, mb the terms' magnitudes |p0| + |p1|. */
+enum { SEG_OUT, SEG_EVAL, SEG_IN };
+static inline int segment_class(double sa, double sb, double ma, double mb, float thr)
+{
+    double mx = sa > sb ? sa : sb, mn = sa > sb ? sb : sa, mag = ma > mb ? ma : mb;
+    if (mx < (double)thr - 1e-12 * mag)
+        return SEG_OUT;
+    return (float)(mn - 1e-12 * mag) > thr ? SEG_IN : SEG_EVAL;
+}
+
+/* Columns x..e-1 of row base all in the mask: appended to idx[n..]. */
+static inline int segment_all(int base, int x, int e, int *idx, int n)
+{
+#if defined(__SSE2__)
+    for (; x + 4 <= e; x += 4, n += 4)
+        _mm_storeu_si128((__m128i *)(void *)(idx + n), _mm_add_epi32(_mm_set1_epi32(base + x), _mm_setr_epi32(0, 1, 2, 3)));
+#endif
+    for (; x < e; x++)
+        idx[n++] = base + x;
+    return n;
+}
+
+static int group_nd(const up_plan *p, const nd_seg *sg, int ns, int y, int ye, float thr, int *idx)
 {
     int n = 0;
-    if (p->nd) {
-        const float *r0 = in + (size_t)p->y0[y] * (size_t)p->w, *r1 = in + (size_t)p->y1[y] * (size_t)p->w;
+    for (; y < ye; y++) {
         double hy0 = p->hy0[y], hy1 = p->hy1[y];
-        int ia = p->x0[xa] < p->x1[xa] ? p->x0[xa] : p->x1[xa], ib = p->x0[xb] > p->x1[xb] ? p->x0[xb] : p->x1[xb];
-        double mx = -INFINITY, mag = 0;
-        for (int i = ia; i <= ib; i++) {
-            a0[i] = (double)r0[i] * hy0, a1[i] = (double)r1[i] * hy1;
-            /* compares, not fmax (a libm call at -O2); the maps are finite */
-            double sum = a0[i] + a1[i], abs = fabs(a0[i]) + fabs(a1[i]);
-            mx = sum > mx ? sum : mx;
-            mag = abs > mag ? abs : mag;
-        }
-        /* every pixel of the row is a convex combination (hx0 + hx1 = 1) of
-         * the node columns' a0 + a1, so a row whose largest is below thr -
-         * by more than the few double roundings of the terms - has no mask
-         * pixel: most rows at the edge of a hot node's support */
-        if (mx < (double)thr - 1e-12 * mag)
-            return 0;
-        int x = xa, base = y * p->sw;
+        int base = y * p->sw;
+        for (const nd_seg *g = sg; g < sg + ns; g++) {
+            double p0a = g->r0a * hy0, p0b = g->r0b * hy0, p1a = g->r1a * hy1, p1b = g->r1b * hy1;
+            int c = segment_class(p0a + p1a, p0b + p1b, fabs(p0a) + fabs(p1a), fabs(p0b) + fabs(p1b), thr);
+            if (c != SEG_EVAL) {
+                n = c == SEG_IN ? segment_all(base, g->x, g->e, idx, n) : n;
+                continue;
+            }
+            int x = g->x;
 #if defined(__SSE2__)
-        /* by segments of columns between the same two nodes, whose
-         * products are loaded once, two pixels per step: the same double
-         * operations in the same order (so the same values).  The indices
-         * are stored unconditionally and kept by advancing n, since a
-         * row's mask pixels start and stop unpredictably; idx[n] is
-         * inside idx: n never exceeds the pixels evaluated so far. */
-        __m128 th = _mm_set1_ps(thr);
-        while (x + 1 <= xb) {
-            int a = p->x0[x], b = p->x1[x], e = p->xend[x] <= xb + 1 ? p->xend[x] : xb + 1;
-            __m128d p0a = _mm_set1_pd(a0[a]), p0b = _mm_set1_pd(a0[b]), p1a = _mm_set1_pd(a1[a]),
-                    p1b = _mm_set1_pd(a1[b]);
-            for (; x + 2 <= e; x += 2) {
-                __m128d v = nd_two(p, x, p0a, p0b, p1a, p1b);
+            __m128 th = _mm_set1_ps(thr);
+            __m128d q0a = _mm_set1_pd(p0a), q0b = _mm_set1_pd(p0b), q1a = _mm_set1_pd(p1a), q1b = _mm_set1_pd(p1b);
+            for (; x + 2 <= g->e; x += 2) {
+                __m128d v = nd_two(p, x, q0a, q0b, q1a, q1b);
                 int mk = _mm_movemask_ps(_mm_cmpgt_ps(_mm_cvtpd_ps(v), th));
                 idx[n] = base + x;
                 n += mk & 1;
                 idx[n] = base + x + 1;
                 n += (mk >> 1) & 1;
             }
-            if (x < e) { /* an odd segment's last column */
+#endif
+            for (; x < g->e; x++) {
                 double hx0 = p->hx0[x], hx1 = p->hx1[x];
-                double v = ((a0[a] * hx0) + (a0[b] * hx1)) + (a1[a] * hx0) + (a1[b] * hx1);
+                double v = ((p0a * hx0) + (p0b * hx1)) + (p1a * hx0) + (p1b * hx1);
                 idx[n] = base + x;
                 n += (float)v > thr;
-                x++;
             }
         }
-#endif
-        for (; x <= xb; x++) {
-            int a = p->x0[x], b = p->x1[x];
-            double hx0 = p->hx0[x], hx1 = p->hx1[x];
-            double v = ((a0[a] * hx0) + (a0[b] * hx1)) + (a1[a] * hx0) + (a1[b] * hx1);
-            if ((float)v > thr)
-                idx[n++] = base + x;
-        }
-    } else {
-        for (int x = xa; x <= xb; x++)
-            if (pixel_lite(p, in, y, x) > thr)
-                idx[n++] = y * p->sw + x;
     }
     return n;
 }
 
-int up_mask(const up_plan *p, const float *in, float thr, int *idx)
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ND_HAVE_AVX2_PATH 1
+#include <immintrin.h>
+
+/* For a 4-bit mask of kept lanes: the byte shuffle that packs the kept
+ * 32-bit lanes to the front (pshufb), and their number. */
+#define L_(k) 4 * (k), 4 * (k) + 1, 4 * (k) + 2, 4 * (k) + 3
+static const unsigned char pack4[16][16] = {
+    {0},           {L_(0)},        {L_(1)},        {L_(0), L_(1)},
+    {L_(2)},       {L_(0), L_(2)}, {L_(1), L_(2)}, {L_(0), L_(1), L_(2)},
+    {L_(3)},       {L_(0), L_(3)}, {L_(1), L_(3)}, {L_(0), L_(1), L_(3)},
+    {L_(2), L_(3)}, {L_(0), L_(2), L_(3)}, {L_(1), L_(2), L_(3)}, {L_(0), L_(1), L_(2), L_(3)},
+};
+#undef L_
+static const unsigned char count4[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4};
+
+/* group_nd with four pixels per step (the same double operations per
+ * lane, in the same order: the same values), the kept indices packed by
+ * one shuffle and one store; two, then one pixel at a segment's end. */
+__attribute__((target("avx2"))) static int group_nd_avx2(const up_plan *p, const nd_seg *sg, int ns, int y,
+                                                         int ye, float thr, int *idx)
 {
-    /* hot nodes; a map has few, since thresholds sit at the top 0.5% */
-    enum { MAXHOT = 64 };
-    int hj[MAXHOT], hi[MAXHOT], nh = 0;
-    double a0[1024], a1[1024]; /* per-node row products; w <= 1024 checked below */
-    for (int j = 0; j < p->h; j++)
-        for (int i = 0; i < p->w; i++)
-            if (in[j * p->w + i] > thr) {
-                if (nh == MAXHOT)
-                    goto dense;
-                hj[nh] = j, hi[nh] = i, nh++;
-            }
-    if (nh == 0)
-        return 0;
-    if (p->w > 1024)
-        goto dense;
-    int ylo = p->sh, yhi = -1;
-    for (int k = 0; k < nh; k++) {
-        if (p->ry0[hj[k]] < ylo)
-            ylo = p->ry0[hj[k]];
-        if (p->ry1[hj[k]] > yhi)
-            yhi = p->ry1[hj[k]];
-    }
     int n = 0;
+    __m128 th = _mm_set1_ps(thr);
+    const __m128i lanes = _mm_setr_epi32(0, 1, 2, 3);
+    for (; y < ye; y++) {
+        double hy0 = p->hy0[y], hy1 = p->hy1[y];
+        int base = y * p->sw;
+        for (const nd_seg *g = sg; g < sg + ns; g++) {
+            double p0a = g->r0a * hy0, p0b = g->r0b * hy0, p1a = g->r1a * hy1, p1b = g->r1b * hy1;
+            int c = segment_class(p0a + p1a, p0b + p1b, fabs(p0a) + fabs(p1a), fabs(p0b) + fabs(p1b), thr);
+            if (c != SEG_EVAL) {
+                n = c == SEG_IN ? segment_all(base, g->x, g->e, idx, n) : n;
+                continue;
+            }
+            int x = g->x;
+            __m256d q0a = _mm256_set1_pd(p0a), q0b = _mm256_set1_pd(p0b), q1a = _mm256_set1_pd(p1a),
+                    q1b = _mm256_set1_pd(p1b);
+            for (; x + 4 <= g->e; x += 4) {
+                __m256d h0 = _mm256_loadu_pd(p->hx0 + x), h1 = _mm256_loadu_pd(p->hx1 + x);
+                __m256d v = _mm256_add_pd(
+                    _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(q0a, h0), _mm256_mul_pd(q0b, h1)), _mm256_mul_pd(q1a, h0)),
+                    _mm256_mul_pd(q1b, h1));
+                int mk = _mm_movemask_ps(_mm_cmpgt_ps(_mm256_cvtpd_ps(v), th));
+                __m128i iv = _mm_add_epi32(_mm_set1_epi32(base + x), lanes);
+                _mm_storeu_si128((__m128i *)(void *)(idx + n),
+                                 _mm_shuffle_epi8(iv, _mm_loadu_si128((const __m128i *)(const void *)pack4[mk])));
+                n += count4[mk];
+            }
+            if (x + 2 <= g->e) {
+                __m128d v = nd_two(p, x, _mm256_castpd256_pd128(q0a), _mm256_castpd256_pd128(q0b),
+                                   _mm256_castpd256_pd128(q1a), _mm256_castpd256_pd128(q1b));
+                int mk = _mm_movemask_ps(_mm_cmpgt_ps(_mm_cvtpd_ps(v), th));
+                idx[n] = base + x;
+                n += mk & 1;
+                idx[n] = base + x + 1;
+                n += (mk >> 1) & 1;
+                x += 2;
+            }
+            if (x < g->e) {
+                double hx0 = p->hx0[x], hx1 = p->hx1[x];
+                double v = ((p0a * hx0) + (p0b * hx1)) + (p1a * hx0) + (p1b * hx1);
+                idx[n] = base + x;
+                n += (float)v > thr;
+            }
+        }
+    }
+    return n;
+}
+#endif
+
+/* The ND rule's mask around nh >= 1 hot nodes (hj, hi ascending).  Rows
+ * come in groups with the same two node rows (y0, y1), and a hot node's
+ * row support is the groups with it as y0 or y1: the merged column
+ * intervals of the group's hot nodes' supports, cut into segments, are
+ * found once per group.  A node's column support is two column groups, so
+ * a row group has at most 2 * UP_MASK_MAX_HOT segments. */
+static int mask_nd(const up_plan *p, const float *in, float thr, const int *hj, const int *hi, int nh, int *idx,
+                   group_fn group)
+{
+    int ylo = p->sh, yhi = -1, n = 0;
+    for (int k = 0; k < nh; k++) {
+        ylo = p->ry0[hj[k]] < ylo ? p->ry0[hj[k]] : ylo;
+        yhi = p->ry1[hj[k]] > yhi ? p->ry1[hj[k]] : yhi;
+    }
+    for (int y = ylo; y <= yhi;) {
+        int j0 = p->y0[y], j1 = p->y1[y], ye = p->yend[y] <= yhi + 1 ? p->yend[y] : yhi + 1;
+        int a[UP_MASK_MAX_HOT], b[UP_MASK_MAX_HOT], m = 0;
+        for (int k = 0; k < nh; k++)
+            if (hj[k] == j0 || hj[k] == j1) { /* insert, sorted by start */
+                int lo = p->rx0[hi[k]], up = p->rx1[hi[k]], q = m++;
+                for (; q > 0 && a[q - 1] > lo; q--)
+                    a[q] = a[q - 1], b[q] = b[q - 1];
+                a[q] = lo, b[q] = up;
+            }
+        const float *r0 = in + (size_t)j0 * (size_t)p->w, *r1 = in + (size_t)j1 * (size_t)p->w;
+        nd_seg sg[2 * UP_MASK_MAX_HOT];
+        int ns = 0;
+        for (int q = 0, x = 0; q < m; q++)
+            for (x = x < a[q] ? a[q] : x; x <= b[q];) {
+                int ia = p->x0[x], ib = p->x1[x], e = p->xend[x] <= b[q] + 1 ? p->xend[x] : b[q] + 1;
+                sg[ns++] = (nd_seg){x, e, (double)r0[ia], (double)r0[ib], (double)r1[ia], (double)r1[ib]};
+                x = e;
+            }
+        n += group(p, sg, ns, y, ye, thr, idx + n);
+        y = ye;
+    }
+    return n;
+}
+
+/* Mask pixels of row y, columns xa..xb, under the NDL rule, appended to idx. */
+static int row_lite(const up_plan *p, const float *in, float thr, int y, int xa, int xb, int *idx)
+{
+    int n = 0;
+    for (int x = xa; x <= xb; x++)
+        if (pixel_lite(p, in, y, x) > thr)
+            idx[n++] = y * p->sw + x;
+    return n;
+}
+
+/* The NDL rule's mask around nh >= 1 hot nodes: row by row, the merged
+ * column intervals of the hot nodes whose row support covers the row. */
+static int mask_lite(const up_plan *p, const float *in, float thr, const int *hj, const int *hi, int nh, int *idx)
+{
+    int ylo = p->sh, yhi = -1, n = 0;
+    for (int k = 0; k < nh; k++) {
+        ylo = p->ry0[hj[k]] < ylo ? p->ry0[hj[k]] : ylo;
+        yhi = p->ry1[hj[k]] > yhi ? p->ry1[hj[k]] : yhi;
+    }
     for (int y = ylo; y <= yhi; y++) {
-        /* merged column intervals of the hot nodes whose support covers y */
-        int a[MAXHOT], b[MAXHOT], m = 0;
+        int a[UP_MASK_MAX_HOT], b[UP_MASK_MAX_HOT], m = 0;
         for (int k = 0; k < nh; k++)
             if (p->ry0[hj[k]] <= y && y <= p->ry1[hj[k]]) {
                 int lo = p->rx0[hi[k]], up = p->rx1[hi[k]], q = m++;
-                while (q > 0 && a[q - 1] > lo) {
+                for (; q > 0 && a[q - 1] > lo; q--)
                     a[q] = a[q - 1], b[q] = b[q - 1];
-                    q--;
-                }
                 a[q] = lo, b[q] = up;
             }
         int x = 0;
         for (int q = 0; q < m; q++) {
-            if (x < a[q])
-                x = a[q];
+            x = x < a[q] ? a[q] : x;
             if (x <= b[q]) {
-                n += row_interval(p, in, thr, y, x, b[q], idx + n, a0, a1);
+                n += row_lite(p, in, thr, y, x, b[q], idx + n);
                 x = b[q] + 1;
             }
         }
     }
     return n;
-dense:
-    /* many hot nodes: evaluating everything is as cheap; row by row, so no
-     * scratch buffer is needed */
-    n = 0;
+}
+
+/* Every pixel, row by row (no scratch buffer). */
+static int mask_all(const up_plan *p, const float *in, float thr, int *idx)
+{
+    int n = 0;
     for (int y = 0; y < p->sh; y++)
         for (int x = 0; x < p->sw; x++) {
             float v = p->nd ? pixel_nd(p, in, y, x) : pixel_lite(p, in, y, x);
@@ -436,6 +605,32 @@ dense:
                 idx[n++] = y * p->sw + x;
         }
     return n;
+}
+
+int up_mask_isa(const up_plan *p, const float *in, float thr, int *idx, int isa)
+{
+    /* hot nodes; a map has few, since thresholds sit at the top 0.5% */
+    int hj[UP_MASK_MAX_HOT], hi[UP_MASK_MAX_HOT];
+    int nh = hot_nodes(in, p->h * p->w, p->w, thr, hj, hi);
+    if (nh == 0)
+        return 0;
+    if (nh < 0 || p->w > 1024) /* many hot nodes: evaluating everything is as cheap */
+        return mask_all(p, in, thr, idx);
+    if (!p->nd)
+        return mask_lite(p, in, thr, hj, hi, nh, idx);
+    group_fn group = group_nd;
+#if defined(ND_HAVE_AVX2_PATH)
+    if (isa != UP_ISA_BASELINE && __builtin_cpu_supports("avx2"))
+        group = group_nd_avx2;
+#else
+    (void)isa;
+#endif
+    return mask_nd(p, in, thr, hj, hi, nh, idx, group);
+}
+
+int up_mask(const up_plan *p, const float *in, float thr, int *idx)
+{
+    return up_mask_isa(p, in, thr, idx, UP_ISA_BEST);
 }
 
 int up_mask_dense(const up_plan *p, const float *in, float thr, int *idx, float *out, float *tmp)

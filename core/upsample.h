@@ -24,6 +24,7 @@ typedef struct {
     int *y0, *y1, *x0, *x1;
     double *hy0, *hy1, *hx0, *hx1;
     int *xend; /* per column: the first column after it with other nodes (x0, x1), or sw */
+    int *yend; /* per row: the first row after it with other nodes (y0, y1), or sh */
     /* NDL: per output index, first source index, tap count, taps (ksize each) */
     int kx, ky;
     int *xmin, *xn, *ymin, *yn;
@@ -68,6 +69,11 @@ void up_apply_ref(const up_plan *p, const float *in, float *out, float *tmp);
  * out has room for sh*sw floats, tmp for h*sw. */
 int up_mask(const up_plan *p, const float *in, float thr, int *idx);
 int up_mask_dense(const up_plan *p, const float *in, float thr, int *idx, float *out, float *tmp);
+/* up_mask with the instruction set chosen (the tests compare the paths):
+ * UP_ISA_BASELINE the SSE2 build's own, UP_ISA_BEST the widest the CPU
+ * has (AVX2 behind a runtime check); the same mask either way. */
+enum { UP_ISA_BASELINE = 0, UP_ISA_BEST = 1 };
+int up_mask_isa(const up_plan *p, const float *in, float thr, int *idx, int isa);
 
 /* How far up_mask reads around the nodes above thr: when at most
  * UP_MASK_MAX_HOT nodes of a map are above thr, up_mask(p, map, thr, idx)

@@ -103,9 +103,87 @@ static void test_apply_vs_ref(void)
     CHECK(bad == 0, "up_apply equals up_apply_ref bit for bit (%d of %d maps differ)", bad, n);
 }
 
+/* up_mask's two instruction-set paths (SSE2 baseline and, where the CPU
+ * has it, AVX2) against each other and against the dense mask, on random
+ * sparse maps under several ND geometries (segments of odd lengths, odd
+ * and non-square widths, clamped edges): thresholds equal to a node's
+ * value, integer maps whose upsampled values hit the threshold exactly,
+ * signed maps, no hot node and more than 64. */
+static void test_mask_paths(void)
+{
+    test_group("up_mask: SSE2 and AVX2 paths against the dense mask");
+    /* h, w, sh, sw, iw, offset, size, stride */
+    static const int geo[5][8] = {{13, 13, 113, 113, 227, -64, 163, 16}, {14, 14, 224, 224, 224, -60, 155, 16},
+                                  {15, 15, 57, 57, 229, -3, 11, 4},    {5, 9, 37, 71, 142, 0, 15, 16},
+                                  {7, 3, 61, 23, 46, 5, 9, 6}};
+    static float map[15 * 15], out[224 * 224], tmp[15 * 224];
+    static int want[224 * 224], base[224 * 224], best[224 * 224];
+    unsigned s = 9001;
+    int bad_base = 0, bad_best = 0, maps = 0, ties = 0, sparse = 0;
+    long pixels = 0;
+    for (int g = 0; g < 5; g++) {
+        const int *z = geo[g];
+        up_plan p;
+        int prc = up_plan_nd(&p, z[0], z[1], z[2], z[3], z[4], z[5], z[6], z[7]);
+        CHECK(prc == 0, "plan ND %dx%d -> %dx%d", z[0], z[1], z[2], z[3]);
+        if (prc)
+            continue;
+        int nn = z[0] * z[1];
+        for (int trial = 0; trial < 2000; trial++) {
+            /* kind 0: small integers (exact interpolated values, ties with
+             * integer and half thresholds); 1: signed; 2: threshold equal to
+             * a hot node; 3: uniform, no background (many hot nodes) */
+            int kind = trial % 4, hot = trial % 97 == 0 ? 80 : 1 + trial % 7;
+            for (int k = 0; k < nn; k++) {
+                s = s * 1103515245u + 12345u;
+                map[k] = kind == 0   ? (float)((s >> 8) % 4)
+                         : kind == 1 ? (float)((int)((s >> 8) % 20001) - 10000) * 1e-4f
+                         : kind == 2 ? (float)((s >> 9) % 10000) / 10000.0f
+                                     : (float)((s >> 9) % 10000) / 1000.0f;
+            }
+            float top = 0;
+            for (int k = 0; k < hot && kind < 3; k++) { /* a few hot nodes over the background */
+                s = s * 1103515245u + 12345u;
+                float v = kind == 0 ? (float)(4 + (s >> 16) % 9) : 2.0f + (float)((s >> 16) % 1000) / 77.0f;
+                map[(s >> 8) % (unsigned)nn] = v;
+                top = k == 0 ? v : top;
+            }
+            s = s * 1103515245u + 12345u;
+            float thr = kind == 0   ? (float)(3 + (s >> 8) % 6) + ((s >> 12) & 1 ? 0.5f : 0.0f)
+                        : kind == 1 ? (float)((s >> 8) % 600) / 100.0f - 1.0f
+                        : kind == 2 ? top
+                                    : 9.0f + (float)((s >> 8) % 100) / 100.0f;
+            int nhot = 0;
+            for (int k = 0; k < nn; k++)
+                nhot += map[k] > thr;
+            sparse += nhot >= 1 && nhot <= 64;
+            int n0 = up_mask_dense(&p, map, thr, want, out, tmp);
+            int n1 = up_mask_isa(&p, map, thr, base, UP_ISA_BASELINE), n2 = up_mask_isa(&p, map, thr, best, UP_ISA_BEST);
+            for (int i = 0; i < z[2] * z[3]; i++)
+                ties += out[i] == thr;
+            bad_base += n1 != n0 || memcmp(base, want, sizeof(int) * (size_t)n0);
+            bad_best += n2 != n0 || memcmp(best, want, sizeof(int) * (size_t)n0);
+            pixels += n0, maps++;
+        }
+        up_plan_free(&p);
+    }
+    int avx2 = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    avx2 = __builtin_cpu_supports("avx2");
+#endif
+    CHECK(bad_base == 0, "SSE2 path equals the dense mask on %d maps (%d differ; %ld mask pixels, %d pixels equal to thr)",
+          maps, bad_base, pixels, ties);
+    CHECK(bad_best == 0, "%s path equals the dense mask on %d maps (%d differ)", avx2 ? "AVX2" : "best (no AVX2 here: SSE2)",
+          maps, bad_best);
+    CHECK(ties > 0 && sparse > maps / 2,
+          "the maps test the strict comparison (%d upsampled pixels equal their threshold) and the sparse path (%d maps "
+          "with 1 to 64 hot nodes)", ties, sparse);
+}
+
 int main(void)
 {
     test_upsample();
     test_apply_vs_ref();
+    test_mask_paths();
     return test_summary();
 }
