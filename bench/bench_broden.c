@@ -688,11 +688,22 @@ static void warm_pages(const nd_features *f, size_t n)
  * best call, which load does not inflate: bytes / (CPU / 2) is the rate
  * two idle cores would reach if the pass scaled perfectly - an upper
  * bound, printed beside the wall-clock goal.  Seconds, or -1; thr[K]. */
+/* Best of at least 5 calls and 0.25 s of calls (at N = 400 a call is ~3 ms,
+ * and two threads' start-up jitters by 1.5-2x from call to call), with that
+ * call's CPU seconds; the median is printed beside it. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static double time_thresholds(const nd_features *f, size_t n, double *thr)
 {
-    double bytes = (double)n * K * H * W * 4, t_thr = 1e30, t_thr_worst = 0, c_thr = 0, l0 = load1();
+    enum { MAXREP = 200 };
+    double bytes = (double)n * K * H * W * 4, t_thr = 1e30, t_thr_worst = 0, c_thr = 0, l0 = load1(), ts[MAXREP];
     nd_thr_method method = ND_THR_AUTO;
-    for (int rep = 0; rep < 5; rep++) {
+    int reps = 0;
+    for (double spent = 0; reps < MAXREP && (reps < 5 || spent < 0.25); reps++) {
         double t0 = now(), c0 = cpu_seconds();
         if (nd_thresholds_by(f, 0.005, 0, ND_THR_AUTO, (nd_progress){0}, thr, &method))
             return -1;
@@ -700,11 +711,13 @@ static double time_thresholds(const nd_features *f, size_t n, double *thr)
         if (dt < t_thr)
             t_thr = dt, c_thr = dc;
         t_thr_worst = dt > t_thr_worst ? dt : t_thr_worst;
+        ts[reps] = dt, spent += dt;
     }
+    qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
     int passes = method == ND_THR_STREAM ? 1 : 2;
-    printf("thresholds (%-9s):                       %8.3f s  (%.2f GB/s per pass; worst of 5 %.3f s; CPU %.3f s; "
-           "load %.1f)\n",
-           nd_thr_method_name(method), t_thr, passes * bytes / t_thr / 1e9, t_thr_worst, c_thr, l0);
+    printf("thresholds (%-9s):                       %8.3f s  (%.2f GB/s per pass; best of %d, median %.3f s, worst %.3f s; "
+           "CPU %.3f s; load %.1f)\n",
+           nd_thr_method_name(method), t_thr, passes * bytes / t_thr / 1e9, reps, ts[reps / 2], t_thr_worst, c_thr, l0);
     double thr2[K];
     nd_thresholds_by(f, 0.005, 0, ND_THR_HISTOGRAM, (nd_progress){0}, thr2, NULL);
     printf("  thresholds identical to the two-pass histogram method: %s\n",
