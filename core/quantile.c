@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 double qt_lerp(double a, double b, double t)
 {
@@ -360,4 +363,24 @@ void qt_stream_result(const qt_stream *q, double *out)
     for (size_t u = 0; u < q->K; u++)
         out[u] = q->rank[1] == q->rank[0] ? (double)key2f(q->key[0][u])
                                           : qt_lerp(key2f(q->key[0][u]), key2f(q->key[1][u]), q->t);
+}
+
+void qt_minmax(const float *v, size_t n, float *lo, float *hi)
+{
+    float a = *lo, b = *hi;
+    size_t p = 0;
+#if defined(__SSE__)
+    __m128 va = _mm_set1_ps(a), vb = _mm_set1_ps(b);
+    for (; p + 4 <= n; p += 4) {
+        __m128 x = _mm_loadu_ps(v + p);
+        va = _mm_min_ps(va, x), vb = _mm_max_ps(vb, x);
+    }
+    float ta[4], tb[4];
+    _mm_storeu_ps(ta, va), _mm_storeu_ps(tb, vb);
+    for (int k = 0; k < 4; k++)
+        a = ta[k] < a ? ta[k] : a, b = tb[k] > b ? tb[k] : b;
+#endif
+    for (; p < n; p++)
+        a = v[p] < a ? v[p] : a, b = v[p] > b ? v[p] : b;
+    *lo = a, *hi = b;
 }

@@ -24,6 +24,9 @@ double qt_select(float *v, size_t n, double p);
 double qt_sorted(const float *v, size_t n, double p);
 /* The k-th smallest (0-based) of v[0..n-1]; reorders v. */
 float qt_kth(float *v, size_t n, size_t k);
+/* Fold v[0..n) into *lo and *hi (the smallest and largest so far; start
+ * from INFINITY / -INFINITY or from a value of the data).  Finite values. */
+void qt_minmax(const float *v, size_t n, float *lo, float *hi);
 /* Ranks r0 <= r1 and fraction t that the level-p quantile of n values uses. */
 void qt_ranks(size_t n, double p, size_t *r0, size_t *r1, double *t);
 /* Interpolate between two adjacent order statistics a <= b at fraction t. */

@@ -152,25 +152,9 @@ static void *top_worker(void *arg)
  * m[0..n) of hw values each. */
 static void sample_range(const float *const *m, size_t n, size_t hw, float *lo, float *hi)
 {
-    float a = INFINITY, b = -INFINITY;
-    for (size_t i = 0; i < n; i++) {
-        const float *v = m[i];
-        size_t p = 0;
-#if defined(__SSE__)
-        __m128 va = _mm_set1_ps(a), vb = _mm_set1_ps(b);
-        for (; p + 4 <= hw; p += 4) {
-            __m128 x = _mm_loadu_ps(v + p);
-            va = _mm_min_ps(va, x), vb = _mm_max_ps(vb, x);
-        }
-        float ta[4], tb[4];
-        _mm_storeu_ps(ta, va), _mm_storeu_ps(tb, vb);
-        for (int k = 0; k < 4; k++)
-            a = ta[k] < a ? ta[k] : a, b = tb[k] > b ? tb[k] : b;
-#endif
-        for (; p < hw; p++)
-            a = v[p] < a ? v[p] : a, b = v[p] > b ? v[p] : b;
-    }
-    *lo = a, *hi = b;
+    *lo = INFINITY, *hi = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        qt_minmax(m[i], hw, lo, hi);
 }
 
 /* The units [u0, u1) of the sample on one thread, image by image (a unit's

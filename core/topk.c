@@ -346,20 +346,7 @@ enum { TOP_BINS = 4096 };
 static int top2_hist(float *v, size_t n, size_t keep, float *a, float *b)
 {
     float lo = v[0], hi = v[0];
-    size_t q = 0;
-#if defined(__SSE__)
-    __m128 vl = _mm_set1_ps(lo), vh = vl;
-    for (; q + 4 <= n; q += 4) {
-        __m128 x = _mm_loadu_ps(v + q);
-        vl = _mm_min_ps(vl, x), vh = _mm_max_ps(vh, x);
-    }
-    float tl[4], th[4];
-    _mm_storeu_ps(tl, vl), _mm_storeu_ps(th, vh);
-    for (int k = 0; k < 4; k++)
-        lo = tl[k] < lo ? tl[k] : lo, hi = th[k] > hi ? th[k] : hi;
-#endif
-    for (; q < n; q++)
-        lo = v[q] < lo ? v[q] : lo, hi = v[q] > hi ? v[q] : hi;
+    qt_minmax(v, n, &lo, &hi);
     if (!(hi > lo))
         return *a = *b = lo, 0;
     int nbins = 64;
@@ -371,7 +358,7 @@ static int top2_hist(float *v, size_t n, size_t keep, float *a, float *b)
         return -1;
     uint32_t cnt[TOP_BINS];
     memset(cnt, 0, (size_t)nbins * sizeof *cnt);
-    q = 0;
+    size_t q = 0;
 #if defined(__SSE2__)
     __m128 vlo = _mm_set1_ps(lo), vsc = _mm_set1_ps(scale), vtop = _mm_set1_ps((float)(nbins - 1));
     for (; q + 4 <= n; q += 4) {
