@@ -6,12 +6,12 @@
  * every moment; the threshold interpolates between a and the next larger
  * order statistic, so float32(threshold) >= a as well.  A map whose
  * maximum is <= the floor when it is read has no value > float32(threshold):
- * the tally (`any value above`, then the mask) skips it and records only
+ * the tally (up_mask, whose first step finds no node above it) makes no mask of it and records only
  * its maximum.  Handing the tally a constant map of that maximum gives the
  * same counts and the same maxima, bit for bit.
  *
  * Of a kept map only what the tally reads is kept.  The tally reads a map
- * through its maximum, `any value above float32(threshold)` and up_mask,
+ * through its maximum and up_mask (its hot nodes, those above float32(threshold), first),
  * which (with at most UP_MASK_MAX_HOT hot nodes, those above the
  * threshold) reads only nodes within up_plan_reach of a hot node.  Hot
  * nodes are above the floor the map was sieved with, so the nodes within

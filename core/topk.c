@@ -72,22 +72,6 @@ float qt_top_floor(const qt_top *t, size_t k)
     return t->u[k].has_floor ? t->u[k].floor : -INFINITY;
 }
 
-int qt_any_above(const float *v, size_t n, float thr)
-{
-    size_t p = 0;
-#if defined(__SSE__)
-    __m128 th = _mm_set1_ps(thr), m = _mm_setzero_ps();
-    for (; p + 8 <= n; p += 8)
-        m = _mm_or_ps(m, _mm_or_ps(_mm_cmpgt_ps(_mm_loadu_ps(v + p), th), _mm_cmpgt_ps(_mm_loadu_ps(v + p + 4), th)));
-    if (_mm_movemask_ps(m))
-        return 1;
-#endif
-    int any = 0;
-    for (; p < n; p++)
-        any |= v[p] > thr;
-    return any;
-}
-
 /* Raise the floor and drop the values at or below it, keeping at least
  * keep values.  The new floor is guessed from every 16th buffered value,
  * at the rank where about 1.25 keep values should stay above it; a guess

@@ -57,9 +57,6 @@ void qt_top_free(qt_top *t);
  * (core/onepass.c sieves maps by them). */
 float qt_top_floor(const qt_top *t, size_t k);
 
-/* 1 if any of v[0..n) is > thr (vectorised; the hot test of the passes). */
-int qt_any_above(const float *v, size_t n, float thr);
-
 /* The values of v[0..n) above f, in order, written to dst (room for n
  * floats); returns how many.  impl 0 the scalar reference, 1 the SSE2
  * path, 2 the AVX2 path, 3 the AVX-512 path ((size_t)-1 if the CPU lacks
