@@ -31,6 +31,7 @@
  * usage: bench_broden [--images N] [--scales N1,N2,...] [--sweep] [--cache DIR]
  *   make bench       -> 6,000 images generated, measured at 400, 2,000 and 6,000
  *   make bench-full  -> 63,305 images (and scales 4,000 and 16,000), with the sweep
+ *   --point-only R: only the rotated alpha point, R times, at the first scale
  *   --sweep runs at the last of the scales (each scale uses the first N of the
  *   --images dataset, so --images 63305 --scales 16000 --sweep needs no new data)
  */
@@ -965,6 +966,42 @@ static int run_scale(const char *dir, const nd_features *full, size_t n, int wit
     return self_ok ? 0 : nd_fail("self-check failed: planted detectors not found at N = %zu", n);
 }
 
+/* --point-only: the rotated alpha point alone, reps times, on the first n
+ * images (the prepared store reused when there is one), for iterating on
+ * the sieve and the tally without the rest of the benchmark. */
+static int point_only(const char *dir, const nd_features *full, size_t n, int reps)
+{
+    char sub[2048], store[2200];
+    snprintf(sub, sizeof sub, "%s/n%zu", dir, n);
+    snprintf(store, sizeof store, "%s/labels.store", sub);
+    broden *ds;
+    if (make_subset(dir, sub, n) || broden_open_store(&ds, sub, NULL, store))
+        return -1;
+    nd_features f = prefix(full, n), rf;
+    warm_pages(&f, n);
+    nd_options o;
+    nd_options_default(&o);
+    o.have_field = 1, o.field_offset = -64, o.field_size = 163, o.field_stride = 16;
+    double *Q = malloc(sizeof(double) * K * K), *R = malloc(sizeof(double) * K * K);
+    rot_haar(Q, K, 1);
+    rot_power(R, Q, K, 0.5);
+    rot_features(&rf, &f, R);
+    int rc = 0;
+    for (int k = 0; k < reps && !rc; k++) {
+        nd_result r;
+        char what[64];
+        snprintf(what, sizeof what, "rotated point at N = %zu (run %d):", n, k + 1);
+        rc = rotated_point(ds, &rf, &o, what, &r) < 0 ? -1 : 0;
+        if (!rc)
+            printf("  detectors %d, unique %d per-category\n", r.counts.detectors, r.counts.unique_percat);
+        nd_result_free(&r);
+    }
+    rot_features_free(&rf);
+    free(Q), free(R);
+    broden_free(ds);
+    return rc;
+}
+
 /* Goal 4 at full Broden scale: measured if this run had N = 63,305,
  * otherwise extrapolated linearly from the largest N (the stages are
  * linear in N once the fixed costs are small; say so). */
@@ -993,7 +1030,7 @@ int main(int argc, char **argv)
 {
     nd_blas_fix_kernel(argv);
     size_t n = 6000;
-    int sweep = 0, gen_only = 0;
+    int sweep = 0, gen_only = 0, reps = 0;
     const char *cache = "results/bench-cache";
     char scales[256] = "";
     for (int i = 1; i < argc; i++) {
@@ -1003,12 +1040,15 @@ int main(int argc, char **argv)
             snprintf(scales, sizeof scales, "%s", argv[++i]);
         else if (!strcmp(argv[i], "--sweep"))
             sweep = 1;
+        else if (!strcmp(argv[i], "--point-only") && i + 1 < argc)
+            reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--generate-only"))
             gen_only = 1;
         else if (!strcmp(argv[i], "--cache") && i + 1 < argc)
             cache = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_broden [--images N] [--scales N1,N2] [--sweep] [--cache DIR] [--generate-only]\n");
+            fprintf(stderr, "usage: bench_broden [--images N] [--scales N1,N2] [--sweep] [--cache DIR] [--generate-only]\n"
+                            "                    [--point-only REPS]\n");
             return 2;
         }
     }
@@ -1045,6 +1085,15 @@ int main(int argc, char **argv)
     int rc = 0;
     scale_times times = {0};
     size_t last = n;
+    if (reps > 0) {
+        rc = point_only(dir, &f, scales[0] ? (size_t)atol(scales) : n, reps);
+        sampling = 0;
+        pthread_join(st, NULL);
+        if (rc)
+            fprintf(stderr, "bench_broden: %s\n", nd_errmsg());
+        printf("peak anonymous resident memory: %.2f GB\n", peak_anon_kb / 1e6);
+        return rc ? 1 : 0;
+    }
     if (!scales[0] && n == 6000)
         snprintf(scales, sizeof scales, "400,2000,6000"); /* make bench: the three sizes */
     else if (!scales[0])
