@@ -972,10 +972,14 @@ static int run_scale(const char *dir, const nd_features *full, size_t n, int wit
 static int point_only(const char *dir, const nd_features *full, size_t n, int reps)
 {
     char sub[2048], store[2200];
-    snprintf(sub, sizeof sub, "%s/n%zu", dir, n);
+    /* all of the data: the folder itself, so that runs at once do not
+     * rewrite a subset's index under each other (the store is written
+     * by rename, so a race there only costs time) */
+    int all = n >= full->N;
+    snprintf(sub, sizeof sub, all ? "%s" : "%s/n%zu", dir, n);
     snprintf(store, sizeof store, "%s/labels.store", sub);
     broden *ds;
-    if (make_subset(dir, sub, n) || broden_open_store(&ds, sub, NULL, store))
+    if ((!all && make_subset(dir, sub, n)) || broden_open_store(&ds, sub, NULL, store))
         return -1;
     nd_features f = prefix(full, n), rf;
     warm_pages(&f, n);
