@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "core/jobs.h"
 #include "core/labelpng.h"
+#include "core/labeltuples.h"
 #include "core/labelruns.h"
 #include "core/labelstore.h"
 
@@ -61,6 +62,7 @@ struct broden {
     uint64_t *catbit;  /* [L] bit of the label's selected primary category, 0 for none */
     uint64_t *present; /* [N] */
     nd_lstore store;   /* a prepared label store, mapped or being built */
+    nd_ltuples tuples; /* the loaded images' label tuples, numbered once for every tally */
     size_t r0, r1;     /* images whose label maps are loaded (all unless opened as a shard) */
     size_t k0, k1;     /* their layers */
     size_t maps_base;  /* maps[0] is label pixel maps_base of the whole dataset */
@@ -610,7 +612,9 @@ static int finish_index(index_reader *ix)
     for (size_t k = ds->k0; k < ds->k1; k++)
         ds->layers[k].map = ds->maps + (ds->layer_off[k] - ds->maps_base);
     /* a mapped store's pixels are validated in the same pass that counts them */
-    return ds->mapped ? count_store_truth(ds) || finish_truth(ds) : finish_truth(ds);
+    if (ds->mapped ? count_store_truth(ds) || finish_truth(ds) : finish_truth(ds))
+        return -1;
+    return nd_ltuples_build(&ds->tuples, ds, ds->r0, ds->r1, ds->truth_nt);
 }
 
 static int read_index(broden *ds)
@@ -702,6 +706,7 @@ void broden_free(broden *ds)
     free(ds->img);
     free(ds->layers);
     free(ds->layer_off);
+    nd_ltuples_free(&ds->tuples);
     free(ds->truth[0]), free(ds->truth[1]), free(ds->present), free(ds->truth_part), free(ds->catbit);
     if (ds->store.map)
         nd_lstore_close(&ds->store);
@@ -744,6 +749,11 @@ void broden_image_layers(const broden *ds, size_t i, const broden_layer **layers
 {
     *n = ds->img[i].nlayer;
     *layers = *n ? ds->layers + ds->img[i].layer0 : NULL;
+}
+
+const nd_ltuples_image *broden_image_tuples(const broden *ds, size_t i)
+{
+    return nd_ltuples_image_of(&ds->tuples, i);
 }
 
 void broden_image_labels(const broden *ds, size_t i, const broden_imglabel **labels, size_t *n)

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/labeltuples.h"
+
 typedef struct broden broden;
 
 /* categories: comma-separated names to select, or NULL for all of category.csv. */
@@ -67,6 +69,10 @@ typedef struct {
 } broden_imglabel;
 void broden_image_layers(const broden *ds, size_t i, const broden_layer **layers, size_t *n);
 void broden_image_labels(const broden *ds, size_t i, const broden_imglabel **labels, size_t *n);
+/* Image i's label tuples (core/labeltuples.h), numbered when the dataset
+ * was opened; NULL for fewer than two layers, more than 65,536 pixels, or
+ * an image outside a shard. */
+const nd_ltuples_image *broden_image_tuples(const broden *ds, size_t i);
 
 /* Ground truth that does not depend on the units, computed once per
  * dataset (on first use, thread-safe): G[l] = label pixels of l over all

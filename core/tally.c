@@ -13,10 +13,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#include <xmmintrin.h>
-#endif
 
 int nd_tally_alloc(nd_tally *t, size_t K, size_t L, size_t C)
 {
@@ -104,220 +100,81 @@ static void shard_truth(const broden *ds, int once, size_t i0, size_t i1, int64_
 }
 
 
-/* The label tuples of one image: pixel p carries the tuple (layer 0's
- * label, ..., layer nl-1's label), numbered in id[p]; the tuples are few
- * (label layers are regions, and their boundaries are shared by all the
- * units' masks), so a unit's mask is counted once against id[] and each
+/* A thread's scratch for counting masks by label tuples (core/labeltuples.h:
+ * a unit's mask is counted once against the image's tuple runs, and each
  * tuple's count then goes to its nl labels, instead of one pass over the
- * mask per layer.  The counts are the same integers either way. */
+ * mask per layer; the counts are the same integers either way). */
 typedef struct {
-    uint16_t *id;     /* [npix + 8] tuple number of each pixel; 8 more for 8-wide loads and stores */
-    uint16_t *lab;    /* [ntup][nl] the tuples' labels */
-    int64_t *cnt;     /* [ntup] mask pixels per tuple (zero between units) */
-    uint16_t *touch;  /* [ntup] tuples met by the current mask */
-    int *slot;        /* [nslot] hash of tuples -> number + 1, 0 = empty */
-    size_t npix_cap, nl_cap, nslot;
-    size_t nl;        /* labels per tuple of the image numbered last */
-    int ntup;
+    int64_t *cnt;     /* [npix] mask pixels per tuple (zero between units) */
+    uint16_t *touch;  /* [npix] tuples met by the current mask */
+    size_t npix_cap;
 } tuples;
 
 static void tuples_free(tuples *tp)
 {
-    free(tp->id), free(tp->lab), free(tp->cnt), free(tp->touch), free(tp->slot);
+    free(tp->cnt), free(tp->touch);
     memset(tp, 0, sizeof *tp);
 }
 
-static int tuples_reserve(tuples *tp, size_t npix, size_t nl)
+static int tuples_reserve(tuples *tp, size_t npix)
 {
-    if (npix <= tp->npix_cap && nl <= tp->nl_cap)
+    if (npix <= tp->npix_cap)
         return 0;
-    npix = npix > tp->npix_cap ? npix : tp->npix_cap, nl = nl > tp->nl_cap ? nl : tp->nl_cap;
     tuples_free(tp);
-    size_t nslot = 1;
-    while (nslot < 2 * npix)
-        nslot *= 2;
-    tp->id = nd_calloc(npix + 8, sizeof *tp->id);
-    tp->lab = nd_malloc(npix * nl * sizeof *tp->lab + 1);
     tp->cnt = nd_calloc(npix, sizeof *tp->cnt);
     tp->touch = nd_malloc(npix * sizeof *tp->touch);
-    tp->slot = nd_calloc(nslot, sizeof *tp->slot);
-    if (!tp->id || !tp->lab || !tp->cnt || !tp->touch || !tp->slot) {
+    if (!tp->cnt || !tp->touch) {
         tuples_free(tp);
         return -1;
     }
-    tp->npix_cap = npix, tp->nl_cap = nl, tp->nslot = nslot;
+    tp->npix_cap = npix;
     return 0;
 }
 
-/* The number of pixel p's tuple, adding it if new (open addressing). */
-static int tuple_find(tuples *tp, const broden_layer *layers, size_t nl, size_t p)
+/* The direct count, pixel by pixel in every layer: for label maps too
+ * large for 16-bit tuple numbers (no tuples, core/labeltuples.h). */
+static void count_layers(const broden_layer *layers, size_t nl, const int *rs, const int *rl, int nr, int64_t *Iu,
+                         size_t K, unsigned char *hit, const unsigned char *prim)
 {
-    uint32_t h = 2166136261u;
     for (size_t k = 0; k < nl; k++)
-        h = (h ^ layers[k].map[p]) * 16777619u;
-    for (size_t s = h & (tp->nslot - 1);; s = (s + 1) & (tp->nslot - 1)) {
-        int t = tp->slot[s] - 1;
-        if (t < 0) {
-            t = tp->ntup++;
-            for (size_t k = 0; k < nl; k++)
-                tp->lab[(size_t)t * nl + k] = layers[k].map[p];
-            tp->slot[s] = t + 1;
-            return t;
-        }
-        size_t k = 0;
-        while (k < nl && tp->lab[(size_t)t * nl + k] == layers[k].map[p])
-            k++;
-        if (k == nl)
-            return t;
-    }
-}
-
-/* 1 if pixel p holds tuple t's labels in every layer. */
-static inline int tuple_at(const tuples *tp, const broden_layer *layers, size_t nl, size_t p, int t)
-{
-    size_t k = 0;
-    while (k < nl && tp->lab[(size_t)t * nl + k] == layers[k].map[p])
-        k++;
-    return k == nl;
-}
-
-/* The number of pixel p's tuple where it differs from its left neighbour:
- * most often the tuple of the pixel above (a region boundary crossing the
- * row), else looked up. */
-static inline int tuple_next(tuples *tp, const broden_layer *layers, size_t nl, size_t p, size_t sw)
-{
-    if (p >= sw && tuple_at(tp, layers, nl, p, tp->id[p - sw]))
-        return tp->id[p - sw];
-    return tuple_find(tp, layers, nl, p);
-}
-
-/* Number the tuples of an image's nl >= 1 layers of npix <= 65,536 pixels
- * (rows of sw): eight pixels per test of all layers against their left
- * neighbours; where one differs, its tuple is the one above or looked up. */
-static void tuples_build(tuples *tp, const broden_layer *layers, size_t nl, size_t npix, size_t sw)
-{
-    for (int t = 0; t < tp->ntup; t++) { /* clear only the slots in use */
-        uint32_t h = 2166136261u;
-        for (size_t k = 0; k < tp->nl; k++)
-            h = (h ^ tp->lab[(size_t)t * tp->nl + k]) * 16777619u;
-        size_t s = h & (tp->nslot - 1);
-        while (tp->slot[s] != t + 1)
-            s = (s + 1) & (tp->nslot - 1);
-        tp->slot[s] = 0;
-    }
-    tp->ntup = 0, tp->nl = nl;
-    uint16_t cur = (uint16_t)tuple_find(tp, layers, nl, 0), *id = tp->id;
-    id[0] = cur;
-    size_t p = 1;
-#if defined(__SSE2__)
-    for (; p + 8 <= npix; p += 8) {
-        __m128i eq = _mm_set1_epi8(-1);
-        for (size_t k = 0; k < nl; k++)
-            eq = _mm_and_si128(eq, _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)(layers[k].map + p)),
-                                                   _mm_loadu_si128((const __m128i *)(const void *)(layers[k].map + p - 1))));
-        unsigned diff = ~(unsigned)_mm_movemask_epi8(eq) & 0x5555u; /* one bit per pixel */
-        /* eight at a time from each change on: the stores past the block
-         * are rewritten by the next ones (id has 8 more entries) */
-        _mm_storeu_si128((__m128i *)(void *)(id + p), _mm_set1_epi16((short)cur));
-        for (; diff; diff &= diff - 1) {
-            size_t q = p + (size_t)__builtin_ctz(diff) / 2;
-            cur = (uint16_t)tuple_next(tp, layers, nl, q, sw);
-            _mm_storeu_si128((__m128i *)(void *)(id + q), _mm_set1_epi16((short)cur));
-        }
-    }
-#endif
-    for (; p < npix; p++) {
-        if (!tuple_at(tp, layers, nl, p, cur))
-            cur = (uint16_t)tuple_next(tp, layers, nl, p, sw);
-        id[p] = cur;
-    }
-}
-
-/* The mask idx[0..m) (m >= 1, ascending) read through a map of 16-bit
- * values (a label layer or the tuple numbers): the runs of one value in
- * mask order as (value, pixels) pairs in val/len; returns their number
- * (at most m).  Mask pixels come in short row runs over large label
- * regions: per step the run of consecutive indices from q (up to 8) is
- * found with two compares and its values tested against the current one
- * with one - when it has 8 pixels, or any length if the map may be read 8
- * values past any index (over = 1: the tuple numbers) - else one by one. */
-static int value_runs(const uint16_t *map, int over, const int *idx, int m, uint16_t *val, int *len)
-{
-    int nr = 0, run = 0, q = 0;
-    uint16_t cur = map[idx[0]];
-#if defined(__SSE2__)
-    const __m128i l03 = _mm_setr_epi32(0, 1, 2, 3), l47 = _mm_setr_epi32(4, 5, 6, 7);
-    for (; q + 8 <= m;) {
-        __m128i b = _mm_set1_epi32(idx[q]);
-        __m128i e0 = _mm_cmpeq_epi32(_mm_sub_epi32(_mm_loadu_si128((const __m128i *)(const void *)(idx + q)), b), l03);
-        __m128i e1 =
-            _mm_cmpeq_epi32(_mm_sub_epi32(_mm_loadu_si128((const __m128i *)(const void *)(idx + q + 4)), b), l47);
-        unsigned bits = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(e0)) |
-                        (unsigned)_mm_movemask_ps(_mm_castsi128_ps(e1)) << 4;
-        int r = __builtin_ctz(~bits); /* 1..8: lane 0 always matches */
-        const uint16_t *v = map + idx[q];
-        if (r == 8 || over) {
-            unsigned need = (1u << (2 * r)) - 1, eq = (unsigned)_mm_movemask_epi8(
-                _mm_cmpeq_epi16(_mm_loadu_si128((const __m128i *)(const void *)v), _mm_set1_epi16((short)cur)));
-            if ((eq & need) == need) {
-                run += r, q += r;
-                continue;
+        for (int r = 0; r < nr; r++)
+            for (int p = rs[r]; p < rs[r] + rl[r]; p++) {
+                uint16_t v = layers[k].map[p];
+                Iu[v * K]++;
+                if (hit)
+                    hit[prim[v]] = 1;
             }
-        }
-        for (int i = 0; i < r; i++) {
-            if (v[i] != cur) {
-                val[nr] = cur, len[nr++] = run;
-                cur = v[i], run = 0;
-            }
-            run++;
-        }
-        q += r;
-    }
-#endif
-    for (; q < m; q++) {
-        uint16_t v = map[idx[q]];
-        if (v != cur) {
-            val[nr] = cur, len[nr++] = run;
-            cur = v, run = 0;
-        }
-        run++;
-    }
-    val[nr] = cur, len[nr++] = run;
-    return nr;
 }
 
-/* The direct count, one pass over the mask per layer: for a single layer,
- * and for label maps too large for 16-bit tuple numbers.  val/len have
- * room for m runs. */
-static void count_layers(const broden_layer *layers, const int *idx, int m, size_t nl, int64_t *Iu, size_t K,
-                         unsigned char *hit, const unsigned char *prim, uint16_t *val, int *len)
+/* Add the mask's runs rs/rl[0..nr) (ascending, up_mask_runs) to Iu[label *
+ * K] for every layer and mark the primary categories met in hit (if not
+ * NULL): the mask's runs cut at the tuple runs' starts - from the tuple run
+ * holding the row's first pixel (ti->row), since mask and tuple runs both
+ * ascend - counted per tuple, then each tuple met to its labels once. */
+static void count_runs(tuples *tp, const nd_ltuples_image *ti, const int *rs, const int *rl, int nr, size_t sw,
+                       size_t npix, int64_t *Iu, size_t K, unsigned char *hit, const unsigned char *prim)
 {
-    for (size_t k = 0; k < nl; k++) {
-        int nr = value_runs(layers[k].map, 0, idx, m, val, len);
-        for (int r = 0; r < nr; r++) {
-            Iu[val[r] * K] += len[r];
-            if (hit)
-                hit[prim[val[r]]] = 1;
-        }
-    }
-}
-
-/* Add mask idx[0..m) (m >= 1) to Iu[label * K] for every layer and mark the
- * primary categories met in hit (if not NULL): the mask's runs of one
- * tuple, then each tuple met to its labels once. */
-static void count_tuples(tuples *tp, const int *idx, int m, size_t nl, int64_t *Iu, size_t K, unsigned char *hit,
-                         const unsigned char *prim, uint16_t *val, int *len)
-{
-    int nt = 0, nr = value_runs(tp->id, 1, idx, m, val, len);
+    int nt = 0, j = 0, last = ti->nrun - 1;
     for (int r = 0; r < nr; r++) {
-        uint16_t t = val[r];
-        if (!tp->cnt[t])
-            tp->touch[nt++] = t;
-        tp->cnt[t] += len[r];
+        int s = rs[r], e = s + rl[r], jr = ti->row[(size_t)s / sw];
+        j = jr > j ? jr : j;
+        while (j < last && ti->start[j + 1] <= s)
+            j++;
+        for (;; j++) { /* tuple run j holds pixel s */
+            int te = j < last ? ti->start[j + 1] : (int)npix;
+            uint16_t t = ti->tup[j];
+            if (!tp->cnt[t])
+                tp->touch[nt++] = t;
+            tp->cnt[t] += (e < te ? e : te) - s;
+            if (e <= te)
+                break;
+            s = te;
+        }
     }
-    for (int s = 0; s < nt; s++) {
-        uint16_t t = tp->touch[s];
-        const uint16_t *lab = tp->lab + (size_t)t * nl;
+    size_t nl = ti->nl;
+    for (int q = 0; q < nt; q++) {
+        uint16_t t = tp->touch[q];
+        const uint16_t *lab = ti->lab + (size_t)t * nl;
         int64_t c = tp->cnt[t];
         for (size_t k = 0; k < nl; k++) {
             Iu[lab[k] * K] += c;
@@ -329,8 +186,8 @@ static void count_tuples(tuples *tp, const int *idx, int m, size_t nl, int64_t *
 }
 
 /* Tally one image whose activations are x[K*h*w]. */
-static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const float *x, int *idx,
-                       uint16_t *val, int *len, unsigned char *present, unsigned char *hit)
+static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const float *x, int *rs, int *rl,
+                       unsigned char *present, unsigned char *hit)
 {
     const broden *ds = j->ds;
     const nd_features *f = j->f;
@@ -354,12 +211,9 @@ static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const f
     broden_image_layers(ds, i, &layers, &nl);
     broden_image_labels(ds, i, &ils, &ni);
     size_t npix = (size_t)sh * (size_t)sw;
-    int by_tuples = nl >= 2 && npix <= 65536;
-    if (by_tuples) {
-        if (tuples_reserve(tp, npix, nl))
-            return -1;
-        tuples_build(tp, layers, nl, npix, (size_t)sw);
-    }
+    const nd_ltuples_image *ti = broden_image_tuples(ds, i); /* NULL: count layer by layer */
+    if (ti && tuples_reserve(tp, npix))
+        return -1;
 
     /* ground truth comes from the dataset's cache: G is added once per
      * tally (nd_tally_run), and the categories present here are a bit mask */
@@ -378,9 +232,11 @@ static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const f
             maxact[u] = nd_map_max(a, hw);
         /* a map with no value above the threshold has no mask: up_mask's
          * first test (bilinear weights are non-negative, sum to one) */
-        int m = up_mask(&pc->plan, a, j->thr32[u], idx);
-        if (m == 0)
+        int nr = up_mask_runs(&pc->plan, a, j->thr32[u], rs, rl), m = 0;
+        if (nr == 0)
             continue;
+        for (int r = 0; r < nr; r++)
+            m += rl[r];
         t->M[u] += m;
         /* label-major: an image's few labels over all units are a few
          * contiguous rows of K counts, where unit-major rows of L counts
@@ -390,10 +246,10 @@ static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const f
             memset(hit, 0, C + 1);
         /* unlabelled pixels count into slot 0 (cleared at the end of the
          * tally) and unselected categories into hit[C] */
-        if (by_tuples)
-            count_tuples(tp, idx, m, nl, Iu, f->K, hit_rule ? hit : NULL, j->prim, val, len);
+        if (ti)
+            count_runs(tp, ti, rs, rl, nr, (size_t)sw, npix, Iu, f->K, hit_rule ? hit : NULL, j->prim);
         else
-            count_layers(layers, idx, m, nl, Iu, f->K, hit_rule ? hit : NULL, j->prim, val, len);
+            count_layers(layers, nl, rs, rl, nr, Iu, f->K, hit_rule ? hit : NULL, j->prim);
         for (size_t k = 0; k < ni; k++) {
             int dup = 0;
             for (size_t q = 0; q < k && once; q++)
@@ -426,12 +282,11 @@ static void *tally_worker(void *arg)
     }
     size_t C = j->t.C;
     float *buf = nd_malloc(j->chunk * per * sizeof *buf);
-    int *idx = nd_malloc(sizeof *idx * (size_t)(maxpix + 1)), *len = nd_malloc(sizeof *len * (size_t)(maxpix + 1));
-    uint16_t *val = nd_malloc(sizeof *val * (size_t)(maxpix + 1));
+    int *rs = nd_malloc(sizeof *rs * (size_t)(maxpix + 1)), *rl = nd_malloc(sizeof *rl * (size_t)(maxpix + 1));
     unsigned char *present = nd_malloc(C + 1), *hit = nd_malloc(C + 1); /* slot C: no category */
     up_cache pc = {0};
     tuples tp = {0};
-    if (!buf || !idx || !len || !val || !present || !hit) {
+    if (!buf || !rs || !rl || !present || !hit) {
         j->rc = -1;
         snprintf(j->err, sizeof j->err, "the tally: %s", nd_errmsg());
         goto done;
@@ -446,7 +301,7 @@ static void *tally_worker(void *arg)
             break;
         }
         for (size_t i = 0; i < n; i++)
-            if (tally_image(j, &pc, &tp, a + i, x + i * per, idx, val, len, present, hit)) {
+            if (tally_image(j, &pc, &tp, a + i, x + i * per, rs, rl, present, hit)) {
                 j->rc = -1;
                 snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
                 goto done;
@@ -455,7 +310,7 @@ static void *tally_worker(void *arg)
 done:
     up_cache_free(&pc);
     tuples_free(&tp);
-    free(buf), free(idx), free(len), free(val), free(present), free(hit);
+    free(buf), free(rs), free(rl), free(present), free(hit);
     return NULL;
 }
 

@@ -381,7 +381,46 @@ typedef struct {
     int x, e;                 /* columns x..e-1 */
     double r0a, r0b, r1a, r1b; /* nodes (y0, a), (y0, b), (y1, a), (y1, b) */
 } nd_seg;
-typedef int (*group_fn)(const up_plan *p, const nd_seg *sg, int ns, int y, int ye, float thr, int *idx);
+
+/* Where a mask goes, appended in ascending pixel order after the n entries
+ * already there: indices (rl NULL: idx[n++] = pixel) or runs (idx[n] =
+ * first pixel, rl[n] = length, a run adjoining the last one extending it,
+ * so no two runs adjoin).  The tally counts runs: a mask of a few hundred
+ * pixels is a dozen row runs (up_mask_runs). */
+typedef int (*group_fn)(const up_plan *p, const nd_seg *sg, int ns, int y, int ye, float thr, int *idx, int *rl,
+                        int n);
+
+/* Pixels s..s+l-1 (l >= 1) appended to the runs idx/rl[0..n); the new n. */
+static inline int run_add(int *idx, int *rl, int n, int s, int l)
+{
+    if (n && idx[n - 1] + rl[n - 1] == s) {
+        rl[n - 1] += l;
+        return n;
+    }
+    idx[n] = s, rl[n] = l;
+    return n + 1;
+}
+
+/* Pixels s + i for the set bits i of mk appended to the runs: each block
+ * of set bits one run (a row's mask pixels mostly form one block). */
+static inline int run_bits(int *idx, int *rl, int n, int s, unsigned mk)
+{
+    while (mk) {
+        int o = __builtin_ctz(mk), l = __builtin_ctz(~(mk >> o));
+        n = run_add(idx, rl, n, s + o, l);
+        mk &= ~(((1u << l) - 1) << o);
+    }
+    return n;
+}
+
+/* Pixel px appended if in. */
+static inline int mask_px(int *idx, int *rl, int n, int px, int in)
+{
+    if (rl)
+        return in ? run_add(idx, rl, n, px, 1) : n;
+    idx[n] = px;
+    return n + in;
+}
 
 /* A segment's row (see above): SEG_OUT if no pixel can exceed thr, SEG_IN
  * if every one does, else SEG_EVAL; sa, sb are p0 + p1 at its two node
@@ -395,9 +434,11 @@ static inline int segment_class(double sa, double sb, double ma, double mb, floa
     return (float)(mn - 1e-12 * mag) > thr ? SEG_IN : SEG_EVAL;
 }
 
-/* Columns x..e-1 of row base all in the mask: appended to idx[n..]. */
-static inline int segment_all(int base, int x, int e, int *idx, int n)
+/* Columns x..e-1 (x < e) of row base all in the mask: one run, or indices. */
+static inline int segment_all(int base, int x, int e, int *idx, int *rl, int n)
 {
+    if (rl)
+        return run_add(idx, rl, n, base + x, e - x);
 #if defined(__SSE2__)
     for (; x + 4 <= e; x += 4, n += 4)
         _mm_storeu_si128((__m128i *)(void *)(idx + n), _mm_add_epi32(_mm_set1_epi32(base + x), _mm_setr_epi32(0, 1, 2, 3)));
@@ -407,9 +448,10 @@ static inline int segment_all(int base, int x, int e, int *idx, int n)
     return n;
 }
 
-static int group_nd(const up_plan *p, const nd_seg *sg, int ns, int y, int ye, float thr, int *idx)
+/* group_nd for either output (inlined twice: rl NULL or not is known). */
+static inline __attribute__((always_inline)) int group_nd_body(const up_plan *p, const nd_seg *sg, int ns, int y,
+                                                               int ye, float thr, int *idx, int *rl, int n)
 {
-    int n = 0;
     for (; y < ye; y++) {
         double hy0 = p->hy0[y], hy1 = p->hy1[y];
         int base = y * p->sw;
@@ -417,7 +459,7 @@ static int group_nd(const up_plan *p, const nd_seg *sg, int ns, int y, int ye, f
             double p0a = g->r0a * hy0, p0b = g->r0b * hy0, p1a = g->r1a * hy1, p1b = g->r1b * hy1;
             int c = segment_class(p0a + p1a, p0b + p1b, fabs(p0a) + fabs(p1a), fabs(p0b) + fabs(p1b), thr);
             if (c != SEG_EVAL) {
-                n = c == SEG_IN ? segment_all(base, g->x, g->e, idx, n) : n;
+                n = c == SEG_IN ? segment_all(base, g->x, g->e, idx, rl, n) : n;
                 continue;
             }
             int x = g->x;
@@ -427,6 +469,10 @@ static int group_nd(const up_plan *p, const nd_seg *sg, int ns, int y, int ye, f
             for (; x + 2 <= g->e; x += 2) {
                 __m128d v = nd_two(p, x, q0a, q0b, q1a, q1b);
                 int mk = _mm_movemask_ps(_mm_cmpgt_ps(_mm_cvtpd_ps(v), th));
+                if (rl) {
+                    n = run_bits(idx, rl, n, base + x, (unsigned)mk & 3u);
+                    continue;
+                }
                 idx[n] = base + x;
                 n += mk & 1;
                 idx[n] = base + x + 1;
@@ -436,12 +482,16 @@ static int group_nd(const up_plan *p, const nd_seg *sg, int ns, int y, int ye, f
             for (; x < g->e; x++) {
                 double hx0 = p->hx0[x], hx1 = p->hx1[x];
                 double v = ((p0a * hx0) + (p0b * hx1)) + (p1a * hx0) + (p1b * hx1);
-                idx[n] = base + x;
-                n += (float)v > thr;
+                n = mask_px(idx, rl, n, base + x, (float)v > thr);
             }
         }
     }
     return n;
+}
+
+static int group_nd(const up_plan *p, const nd_seg *sg, int ns, int y, int ye, float thr, int *idx, int *rl, int n)
+{
+    return rl ? group_nd_body(p, sg, ns, y, ye, thr, idx, rl, n) : group_nd_body(p, sg, ns, y, ye, thr, idx, NULL, n);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -462,11 +512,11 @@ static const unsigned char count4[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 
 
 /* group_nd with four pixels per step (the same double operations per
  * lane, in the same order: the same values), the kept indices packed by
- * one shuffle and one store; two, then one pixel at a segment's end. */
-__attribute__((target("avx2"))) static int group_nd_avx2(const up_plan *p, const nd_seg *sg, int ns, int y,
-                                                         int ye, float thr, int *idx)
+ * one shuffle and one store (or their runs appended); two, then one pixel
+ * at a segment's end. */
+static inline __attribute__((always_inline, target("avx2"))) int
+group_nd_avx2_body(const up_plan *p, const nd_seg *sg, int ns, int y, int ye, float thr, int *idx, int *rl, int n)
 {
-    int n = 0;
     __m128 th = _mm_set1_ps(thr);
     const __m128i lanes = _mm_setr_epi32(0, 1, 2, 3);
     for (; y < ye; y++) {
@@ -476,7 +526,7 @@ __attribute__((target("avx2"))) static int group_nd_avx2(const up_plan *p, const
             double p0a = g->r0a * hy0, p0b = g->r0b * hy0, p1a = g->r1a * hy1, p1b = g->r1b * hy1;
             int c = segment_class(p0a + p1a, p0b + p1b, fabs(p0a) + fabs(p1a), fabs(p0b) + fabs(p1b), thr);
             if (c != SEG_EVAL) {
-                n = c == SEG_IN ? segment_all(base, g->x, g->e, idx, n) : n;
+                n = c == SEG_IN ? segment_all(base, g->x, g->e, idx, rl, n) : n;
                 continue;
             }
             int x = g->x;
@@ -488,6 +538,10 @@ __attribute__((target("avx2"))) static int group_nd_avx2(const up_plan *p, const
                     _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(q0a, h0), _mm256_mul_pd(q0b, h1)), _mm256_mul_pd(q1a, h0)),
                     _mm256_mul_pd(q1b, h1));
                 int mk = _mm_movemask_ps(_mm_cmpgt_ps(_mm256_cvtpd_ps(v), th));
+                if (rl) {
+                    n = mk == 15 ? run_add(idx, rl, n, base + x, 4) : run_bits(idx, rl, n, base + x, (unsigned)mk);
+                    continue;
+                }
                 __m128i iv = _mm_add_epi32(_mm_set1_epi32(base + x), lanes);
                 _mm_storeu_si128((__m128i *)(void *)(idx + n),
                                  _mm_shuffle_epi8(iv, _mm_loadu_si128((const __m128i *)(const void *)pack4[mk])));
@@ -497,21 +551,31 @@ __attribute__((target("avx2"))) static int group_nd_avx2(const up_plan *p, const
                 __m128d v = nd_two(p, x, _mm256_castpd256_pd128(q0a), _mm256_castpd256_pd128(q0b),
                                    _mm256_castpd256_pd128(q1a), _mm256_castpd256_pd128(q1b));
                 int mk = _mm_movemask_ps(_mm_cmpgt_ps(_mm_cvtpd_ps(v), th));
-                idx[n] = base + x;
-                n += mk & 1;
-                idx[n] = base + x + 1;
-                n += (mk >> 1) & 1;
+                if (rl)
+                    n = run_bits(idx, rl, n, base + x, (unsigned)mk & 3u);
+                else {
+                    idx[n] = base + x;
+                    n += mk & 1;
+                    idx[n] = base + x + 1;
+                    n += (mk >> 1) & 1;
+                }
                 x += 2;
             }
             if (x < g->e) {
                 double hx0 = p->hx0[x], hx1 = p->hx1[x];
                 double v = ((p0a * hx0) + (p0b * hx1)) + (p1a * hx0) + (p1b * hx1);
-                idx[n] = base + x;
-                n += (float)v > thr;
+                n = mask_px(idx, rl, n, base + x, (float)v > thr);
             }
         }
     }
     return n;
+}
+
+__attribute__((target("avx2"))) static int group_nd_avx2(const up_plan *p, const nd_seg *sg, int ns, int y, int ye,
+                                                         float thr, int *idx, int *rl, int n)
+{
+    return rl ? group_nd_avx2_body(p, sg, ns, y, ye, thr, idx, rl, n)
+              : group_nd_avx2_body(p, sg, ns, y, ye, thr, idx, NULL, n);
 }
 #endif
 
@@ -522,7 +586,7 @@ __attribute__((target("avx2"))) static int group_nd_avx2(const up_plan *p, const
  * found once per group.  A node's column support is two column groups, so
  * a row group has at most 2 * UP_MASK_MAX_HOT segments. */
 static int mask_nd(const up_plan *p, const float *in, float thr, const int *hj, const int *hi, int nh, int *idx,
-                   group_fn group)
+                   int *rl, group_fn group)
 {
     int ylo = p->sh, yhi = -1, n = 0;
     for (int k = 0; k < nh; k++) {
@@ -548,25 +612,24 @@ static int mask_nd(const up_plan *p, const float *in, float thr, const int *hj, 
                 sg[ns++] = (nd_seg){x, e, (double)r0[ia], (double)r0[ib], (double)r1[ia], (double)r1[ib]};
                 x = e;
             }
-        n += group(p, sg, ns, y, ye, thr, idx + n);
+        n = group(p, sg, ns, y, ye, thr, idx, rl, n);
         y = ye;
     }
     return n;
 }
 
-/* Mask pixels of row y, columns xa..xb, under the NDL rule, appended to idx. */
-static int row_lite(const up_plan *p, const float *in, float thr, int y, int xa, int xb, int *idx)
+/* Mask pixels of row y, columns xa..xb, under the NDL rule, appended. */
+static int row_lite(const up_plan *p, const float *in, float thr, int y, int xa, int xb, int *idx, int *rl, int n)
 {
-    int n = 0;
     for (int x = xa; x <= xb; x++)
-        if (pixel_lite(p, in, y, x) > thr)
-            idx[n++] = y * p->sw + x;
+        n = mask_px(idx, rl, n, y * p->sw + x, pixel_lite(p, in, y, x) > thr);
     return n;
 }
 
 /* The NDL rule's mask around nh >= 1 hot nodes: row by row, the merged
  * column intervals of the hot nodes whose row support covers the row. */
-static int mask_lite(const up_plan *p, const float *in, float thr, const int *hj, const int *hi, int nh, int *idx)
+static int mask_lite(const up_plan *p, const float *in, float thr, const int *hj, const int *hi, int nh, int *idx,
+                     int *rl)
 {
     int ylo = p->sh, yhi = -1, n = 0;
     for (int k = 0; k < nh; k++) {
@@ -586,7 +649,7 @@ static int mask_lite(const up_plan *p, const float *in, float thr, const int *hj
         for (int q = 0; q < m; q++) {
             x = x < a[q] ? a[q] : x;
             if (x <= b[q]) {
-                n += row_lite(p, in, thr, y, x, b[q], idx + n);
+                n = row_lite(p, in, thr, y, x, b[q], idx, rl, n);
                 x = b[q] + 1;
             }
         }
@@ -595,19 +658,19 @@ static int mask_lite(const up_plan *p, const float *in, float thr, const int *hj
 }
 
 /* Every pixel, row by row (no scratch buffer). */
-static int mask_all(const up_plan *p, const float *in, float thr, int *idx)
+static int mask_all(const up_plan *p, const float *in, float thr, int *idx, int *rl)
 {
     int n = 0;
     for (int y = 0; y < p->sh; y++)
         for (int x = 0; x < p->sw; x++) {
             float v = p->nd ? pixel_nd(p, in, y, x) : pixel_lite(p, in, y, x);
-            if (v > thr)
-                idx[n++] = y * p->sw + x;
+            n = mask_px(idx, rl, n, y * p->sw + x, v > thr);
         }
     return n;
 }
 
-int up_mask_isa(const up_plan *p, const float *in, float thr, int *idx, int isa)
+/* The mask as indices (rl NULL) or runs; the number of entries. */
+static int mask_isa(const up_plan *p, const float *in, float thr, int *idx, int *rl, int isa)
 {
     /* hot nodes; a map has few, since thresholds sit at the top 0.5% */
     int hj[UP_MASK_MAX_HOT], hi[UP_MASK_MAX_HOT];
@@ -615,9 +678,9 @@ int up_mask_isa(const up_plan *p, const float *in, float thr, int *idx, int isa)
     if (nh == 0)
         return 0;
     if (nh < 0 || p->w > 1024) /* many hot nodes: evaluating everything is as cheap */
-        return mask_all(p, in, thr, idx);
+        return mask_all(p, in, thr, idx, rl);
     if (!p->nd)
-        return mask_lite(p, in, thr, hj, hi, nh, idx);
+        return mask_lite(p, in, thr, hj, hi, nh, idx, rl);
     group_fn group = group_nd;
 #if defined(ND_HAVE_AVX2_PATH)
     if (isa != UP_ISA_BASELINE && __builtin_cpu_supports("avx2"))
@@ -625,12 +688,27 @@ int up_mask_isa(const up_plan *p, const float *in, float thr, int *idx, int isa)
 #else
     (void)isa;
 #endif
-    return mask_nd(p, in, thr, hj, hi, nh, idx, group);
+    return mask_nd(p, in, thr, hj, hi, nh, idx, rl, group);
+}
+
+int up_mask_isa(const up_plan *p, const float *in, float thr, int *idx, int isa)
+{
+    return mask_isa(p, in, thr, idx, NULL, isa);
 }
 
 int up_mask(const up_plan *p, const float *in, float thr, int *idx)
 {
     return up_mask_isa(p, in, thr, idx, UP_ISA_BEST);
+}
+
+int up_mask_runs_isa(const up_plan *p, const float *in, float thr, int *start, int *len, int isa)
+{
+    return mask_isa(p, in, thr, start, len, isa);
+}
+
+int up_mask_runs(const up_plan *p, const float *in, float thr, int *start, int *len)
+{
+    return up_mask_runs_isa(p, in, thr, start, len, UP_ISA_BEST);
 }
 
 int up_mask_dense(const up_plan *p, const float *in, float thr, int *idx, float *out, float *tmp)

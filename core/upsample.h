@@ -74,6 +74,12 @@ int up_mask_dense(const up_plan *p, const float *in, float thr, int *idx, float 
  * has (AVX2 behind a runtime check); the same mask either way. */
 enum { UP_ISA_BASELINE = 0, UP_ISA_BEST = 1 };
 int up_mask_isa(const up_plan *p, const float *in, float thr, int *idx, int isa);
+/* The same mask as runs of consecutive pixels: start[r], len[r] (r < the
+ * number returned), ascending, no two adjoining (a run may continue on the
+ * next row); start and len have room for sh*sw.  The tally counts a mask
+ * by its runs (a dozen row runs for a few hundred pixels). */
+int up_mask_runs(const up_plan *p, const float *in, float thr, int *start, int *len);
+int up_mask_runs_isa(const up_plan *p, const float *in, float thr, int *start, int *len, int isa);
 
 /* How far up_mask reads around the nodes above thr: when at most
  * UP_MASK_MAX_HOT nodes of a map are above thr, up_mask(p, map, thr, idx)
