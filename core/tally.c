@@ -155,9 +155,12 @@ static void count_runs(tuples *tp, const nd_ltuples_image *ti, const int *rs, co
                        size_t npix, int64_t *Iu, size_t K, unsigned char *hit, const unsigned char *prim)
 {
     int nt = 0, j = 0, last = ti->nrun - 1;
+    size_t y = (size_t)rs[0] / sw; /* the row of run r's start: one division per mask */
     for (int r = 0; r < nr; r++) {
-        int s = rs[r], e = s + rl[r], jr = ti->row[(size_t)s / sw];
-        j = jr > j ? jr : j;
+        int s = rs[r], e = s + rl[r];
+        while ((y + 1) * sw <= (size_t)s)
+            y++;
+        j = ti->row[y] > j ? ti->row[y] : j;
         while (j < last && ti->start[j + 1] <= s)
             j++;
         for (;; j++) { /* tuple run j holds pixel s */

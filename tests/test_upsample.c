@@ -8,6 +8,20 @@
 
 #include <string.h>
 
+/* Pixels where the runs rs/rl[0..nr) (up_mask_runs) and the mask
+ * want[0..n) differ, plus one per run that is empty, out of order or
+ * adjoins the one before (up_mask_runs merges them): 0 = the same mask. */
+static int runs_differ(const int *want, int n, const int *rs, const int *rl, int nr)
+{
+    int bad = 0, q = 0;
+    for (int r = 0; r < nr; r++) {
+        bad += rl[r] < 1 || (r > 0 && rs[r] <= rs[r - 1] + rl[r - 1]);
+        for (int k = 0; k < rl[r]; k++, q++)
+            bad += q >= n || want[q] != rs[r] + k;
+    }
+    return bad + (q < n ? n - q : 0);
+}
+
 static void test_upsample(void)
 {
     test_group("upsampling");
@@ -45,14 +59,14 @@ static void test_upsample(void)
     /* the sparse mask (only around nodes above threshold) against the dense
      * one, on random maps with few and many hot nodes, both rules */
     unsigned s = 777;
-    int bad = 0, total = 0;
+    int bad = 0, total = 0, bad_runs = 0, worst_runs = 0;
     for (int rule = 0; rule < 2; rule++) {
         int prc = rule ? up_plan_nd(&p, 13, 13, 113, 113, 227, -64, 163, 16) : up_plan_lite(&p, 13, 13, 113, 113);
         CHECK(prc == 0, "plan 13x13 -> 113x113, rule %d", rule);
         if (prc)
             continue;
         float map[169], outd[113 * 113], tmpd[13 * 113];
-        int i1[113 * 113], i2[113 * 113];
+        int i1[113 * 113], i2[113 * 113], rs[113 * 113], rl[113 * 113];
         for (int trial = 0; trial < 300; trial++) {
             for (int k = 0; k < 169; k++) {
                 s = s * 1103515245u + 12345u;
@@ -63,10 +77,14 @@ static void test_upsample(void)
             total += n1;
             if (n1 != n2 || memcmp(i1, i2, sizeof(int) * (size_t)n1))
                 bad++;
+            int nr = up_mask_runs(&p, map, thr, rs, rl), d = runs_differ(i1, n1, rs, rl, nr);
+            bad_runs += d > 0, worst_runs = d > worst_runs ? d : worst_runs;
         }
         up_plan_free(&p);
     }
     CHECK(bad == 0, "sparse mask equals dense mask on 600 random maps (%d differ, %d mask pixels)", bad, total);
+    CHECK(bad_runs == 0, "its runs (up_mask_runs) are the dense mask on the 600 maps (%d differ, worst by %d pixels)",
+          bad_runs, worst_runs);
 }
 
 /* up_apply (row products, two pixels per step) against the per-pixel
@@ -118,6 +136,8 @@ static void test_mask_paths(void)
                                   {7, 3, 61, 23, 46, 5, 9, 6}};
     static float map[15 * 15], out[224 * 224], tmp[15 * 224];
     static int want[224 * 224], base[224 * 224], best[224 * 224];
+    static int rs[224 * 224], rl[224 * 224];
+    int bad_runs[2] = {0, 0}, worst_runs = 0;
     unsigned s = 9001;
     int bad_base = 0, bad_best = 0, maps = 0, ties = 0, sparse = 0;
     long pixels = 0;
@@ -163,6 +183,11 @@ static void test_mask_paths(void)
                 ties += out[i] == thr;
             bad_base += n1 != n0 || memcmp(base, want, sizeof(int) * (size_t)n0);
             bad_best += n2 != n0 || memcmp(best, want, sizeof(int) * (size_t)n0);
+            for (int isa = 0; isa < 2; isa++) {
+                int nr = up_mask_runs_isa(&p, map, thr, rs, rl, isa ? UP_ISA_BEST : UP_ISA_BASELINE);
+                int d = runs_differ(want, n0, rs, rl, nr);
+                bad_runs[isa] += d > 0, worst_runs = d > worst_runs ? d : worst_runs;
+            }
             pixels += n0, maps++;
         }
         up_plan_free(&p);
@@ -175,6 +200,9 @@ static void test_mask_paths(void)
           maps, bad_base, pixels, ties);
     CHECK(bad_best == 0, "%s path equals the dense mask on %d maps (%d differ)", avx2 ? "AVX2" : "best (no AVX2 here: SSE2)",
           maps, bad_best);
+    CHECK(bad_runs[0] == 0 && bad_runs[1] == 0,
+          "the runs (up_mask_runs) of both paths are the dense mask on %d maps (SSE2 %d, %s %d differ; worst by %d "
+          "pixels)", maps, bad_runs[0], avx2 ? "AVX2" : "best", bad_runs[1], worst_runs);
     CHECK(ties > 0 && sparse > maps / 2,
           "the maps test the strict comparison (%d upsampled pixels equal their threshold) and the sparse path (%d maps "
           "with 1 to 64 hot nodes)", ties, sparse);
