@@ -131,6 +131,8 @@ static int tuples_reserve(tuples *tp, size_t npix)
     return 0;
 }
 
+int nd_tally_by_layers;
+
 /* The direct count, pixel by pixel in every layer: for label maps too
  * large for 16-bit tuple numbers (no tuples, core/labeltuples.h). */
 static void count_layers(const broden_layer *layers, size_t nl, const int *rs, const int *rl, int nr, int64_t *Iu,
@@ -214,7 +216,7 @@ static int tally_image(tally_job *j, up_cache *pc, tuples *tp, size_t i, const f
     broden_image_layers(ds, i, &layers, &nl);
     broden_image_labels(ds, i, &ils, &ni);
     size_t npix = (size_t)sh * (size_t)sw;
-    const nd_ltuples_image *ti = broden_image_tuples(ds, i); /* NULL: count layer by layer */
+    const nd_ltuples_image *ti = nd_tally_by_layers ? NULL : broden_image_tuples(ds, i); /* NULL: layer by layer */
     if (ti && tuples_reserve(tp, npix))
         return -1;
 

@@ -31,6 +31,10 @@ typedef struct {
 int nd_tally_alloc(nd_tally *t, size_t K, size_t L, size_t C);
 void nd_tally_free(nd_tally *t);
 int nd_tally_add(nd_tally *dst, const nd_tally *src); /* shard merge */
+/* For the tests: nonzero = count every mask pixel by pixel in every layer
+ * (the path of label maps over 65,536 pixels, which have no tuples)
+ * instead of by the images' label tuples (core/labeltuples.h). */
+extern int nd_tally_by_layers;
 /* Add the counts of images [i0, i1) to t (allocated with the dataset's L, C). */
 int nd_tally_run(const broden *ds, const nd_features *f, const nd_options *o,
                  const double *thresholds, size_t i0, size_t i1, nd_tally *t);

@@ -3,7 +3,8 @@
  * repeated image-level label rule, and tallies adding over image shards;
  * then on the 120-image mini fixture (113 x 113 label maps, up to several
  * layers per image) against the direct computation - the full upsampled
- * map, every mask pixel looked up in every layer - on 1 and 2 threads.
+ * map, every mask pixel looked up in every layer - on 1 and 2 threads,
+ * counted by label tuples and layer by layer (nd_tally_by_layers).
  * All counts are integers, compared exactly. */
 #include "core/broden.h"
 #include "core/dissect.h"
@@ -185,7 +186,8 @@ static void direct_tally(const broden *ds, const nd_features *f, const nd_option
 
 static void test_direct(void)
 {
-    test_group("tally of the mini fixture equals the direct computation (both profiles, 1 and 2 threads)");
+    test_group("tally of the mini fixture equals the direct computation (both profiles, 1 and 2 threads, by tuples "
+               "and layer by layer)");
     broden *ds = NULL;
     npy_t a;
     nd_features f;
@@ -214,9 +216,11 @@ static void test_direct(void)
         nd_tally want;
         nd_tally_alloc(&want, K, L, C);
         direct_tally(ds, &f, &o, thr, &want);
-        for (int nt = 1; nt <= 2; nt++) {
+        for (int run = 0; run < 4; run++) {
+            int nt = 1 + run % 2;
             nd_tally got;
             o.threads = nt;
+            nd_tally_by_layers = run >= 2;
             nd_tally_alloc(&got, K, L, C);
             int rc = nd_tally_run(ds, &f, &o, thr, 0, f.N, &got);
             int64_t masked = 0;
@@ -224,12 +228,14 @@ static void test_direct(void)
                 masked += want.M[u];
             CHECK(rc == 0 && masked > 0 && !memcmp(got.I, want.I, K * L * 8) && !memcmp(got.A, want.A, K * C * 8) &&
                       !memcmp(got.M, want.M, K * 8),
-                  "%s profile, %d thread%s: I, A and M equal the direct counts (%lld mask pixels)",
-                  nd_profile_name(o.profile), nt, nt > 1 ? "s" : "", (long long)masked);
+                  "%s profile, %d thread%s, %s: I, A and M equal the direct counts (%lld mask pixels)",
+                  nd_profile_name(o.profile), nt, nt > 1 ? "s" : "",
+                  nd_tally_by_layers ? "layer by layer" : "by label tuples", (long long)masked);
             nd_tally_free(&got);
         }
         nd_tally_free(&want);
     }
+    nd_tally_by_layers = 0;
     free(thr);
     npy_close(&a);
     broden_free(ds);
