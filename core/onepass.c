@@ -92,6 +92,7 @@ typedef struct {
     qt_top *t;
     nd_spill sp;
     unsigned char *rec;     /* one image's record being built (K whole maps at most) */
+    float *spare;           /* hw floats: qt_scan's values when they are not kept */
     unsigned char *room;    /* the rest of this thread's current memory chunk */
     size_t left;
     int no_room;            /* the arena is used up */
@@ -151,44 +152,16 @@ static void dilate(const sieve *sv, uint64_t *mk)
     }
 }
 
-/* The nodes of v[0..hw) above fl as the bits of mk[nw]; their number.
- * A word at a time in a register, 16 nodes per step. */
-static size_t above(const float *v, size_t hw, float fl, uint64_t *mk, size_t nw)
-{
-    size_t c = 0;
-#if defined(__SSE2__)
-    __m128 th = _mm_set1_ps(fl);
-#endif
-    for (size_t q = 0; q < nw; q++) {
-        size_t p = q * 64, end = p + 64 < hw ? p + 64 : hw;
-        uint64_t acc = 0;
-#if defined(__SSE2__)
-        for (; p + 16 <= end; p += 16) {
-            unsigned m = (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(v + p), th)) |
-                         (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(v + p + 4), th)) << 4 |
-                         (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(v + p + 8), th)) << 8 |
-                         (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(v + p + 12), th)) << 12;
-            acc |= (uint64_t)m << (p % 64);
-        }
-#endif
-        for (; p < end; p++)
-            acc |= (uint64_t)(v[p] > fl) << (p % 64);
-        mk[q] = acc;
-        c += (size_t)__builtin_popcountll(acc);
-    }
-    return c;
-}
-
-/* Append map v's record to out (the map is kept: its maximum is above fl):
- * the mask of the nodes within reach of those above fl, then their values
- * in node order; or, when that is not smaller (or not possible), the whole
+/* Append map v's record to out (the map is kept: its maximum is above the
+ * floor it was scanned with; mk holds its nodes above that floor, n of
+ * them): the mask of the nodes within reach of those, then their values in
+ * node order; or, when that is not smaller (or not possible), the whole
  * map.  Returns its bytes; *whole tells which. */
-static size_t keep_map(const sieve *sv, const float *v, float fl, unsigned char *out, int *whole)
+static size_t keep_map(const sieve *sv, const float *v, uint64_t *mk, size_t n, unsigned char *out, int *whole)
 {
     size_t hw = sv->hw, nw = sv->nwords;
     *whole = 1;
-    uint64_t mk[NODE_WORDS];
-    if (sv->reach >= 0 && above(v, hw, fl, mk, nw) <= UP_MASK_MAX_HOT) {
+    if (sv->reach >= 0 && n <= UP_MASK_MAX_HOT) {
         size_t stored = 0;
         dilate(sv, mk);
         for (size_t q = 0; q < nw; q++)
@@ -232,25 +205,45 @@ static int put_record(sieve_job *j, size_t img, size_t n)
     return nd_spill_add(&j->sp, j->rec, n);
 }
 
+/* Whether some unit has no floor yet in t (a pass without guesses starts so). */
+static int some_floor_missing(const qt_top *t, size_t K)
+{
+    for (size_t u = 0; u < K; u++)
+        if (qt_top_floor(t, u) == -INFINITY)
+            return 1;
+    return 0;
+}
+
 static int sieve_block(void *ctx, const float *x, size_t i0, size_t n)
 {
     sieve_job *j = ctx;
     sieve *sv = j->sv;
     size_t K = sv->K, hw = sv->hw;
-    /* the block first, so the floors it raises already sieve it */
-    if (qt_top_add(j->t, x, n, hw))
+    uint64_t mk[NODE_WORDS], *m = sv->reach >= 0 ? mk : NULL;
+    /* Until every unit has a floor, the block first, so that the floors it
+     * raises already sieve it (else a pass without guesses would keep the
+     * first maps of every unit whole); then the maps read again. */
+    int first = some_floor_missing(j->t, K);
+    if (first && qt_top_add(j->t, x, n, hw))
         return j->rc = -1;
     for (size_t i = 0; i < n; i++) {
         size_t img = i0 + i, bytes = 0;
         uint64_t *kept = sv->kept + img * sv->uwords, *whole = sv->whole + img * sv->uwords;
         for (size_t u = 0; u < K; u++) {
+            /* else one read of the map: its candidates, maximum and nodes
+             * above the floor they were taken above (lower than the block's
+             * last floor at most: still a floor the unit had, so still exact) */
             const float *v = x + (i * K + u) * hw;
-            float mx = nd_map_max(v, hw), fl = qt_top_floor(j->t, u);
-            sv->max[img * K + u] = mx;
-            if (!(mx > fl))
+            qt_scan sc;
+            if (first)
+                sc.floor = qt_top_floor(j->t, u), sc.above = qt_scan_map(v, hw, sc.floor, j->spare, &sc.max, m);
+            else if (qt_top_add_unit_scan(j->t, u, v, hw, &sc, m))
+                return j->rc = -1;
+            sv->max[img * K + u] = sc.max;
+            if (!(sc.max > sc.floor))
                 continue;
             int w;
-            bytes += keep_map(sv, v, fl, j->rec + bytes, &w);
+            bytes += keep_map(sv, v, mk, sc.above, j->rec + bytes, &w);
             kept[u / 64] |= (uint64_t)1 << (u % 64);
             whole[u / 64] |= (uint64_t)w << (u % 64);
             j->kept++, j->whole += (uint64_t)w;
@@ -450,10 +443,10 @@ static int sieve_pass(const nd_features *f, double quantile, int nt, const char 
     for (; made < nt && !rc; made++) {
         jobs[made] = (sieve_job){.f = f, .sv = sv, .tid = made, .nt = nt};
         jobs[made].sp.fd = -1;
-        if (!(jobs[made].rec = nd_malloc(K * hw * sizeof(float))) || !(jobs[made].t = qt_top_new(K, keep, floor0)) ||
-            nd_spill_open(&jobs[made].sp, tmpdir)) {
+        if (!(jobs[made].rec = nd_malloc(K * hw * sizeof(float))) || !(jobs[made].spare = nd_malloc(hw * sizeof(float))) ||
+            !(jobs[made].t = qt_top_new(K, keep, floor0)) || nd_spill_open(&jobs[made].sp, tmpdir)) {
             qt_top_free(jobs[made].t);
-            free(jobs[made].rec);
+            free(jobs[made].rec), free(jobs[made].spare);
             rc = -1;
             break;
         }
@@ -480,7 +473,7 @@ static int sieve_pass(const nd_features *f, double quantile, int nt, const char 
         jobs[t].sp.fd = -1;
         nd_spill_close(&jobs[t].sp);
         qt_top_free(jobs[t].t);
-        free(jobs[t].rec);
+        free(jobs[t].rec), free(jobs[t].spare);
     }
     sv->nfds = made;
     free(jobs);

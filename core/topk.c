@@ -1,6 +1,7 @@
 /* topk.c - exact upper quantiles in one streaming pass (see topk.h). */
 #include "core/topk.h"
 #include "core/err.h"
+#include "core/features.h"
 #include "core/jobs.h"
 #include "core/quantile.h"
 
@@ -228,9 +229,124 @@ __attribute__((target("avx512f,popcnt"))) static size_t above_avx512(const float
 }
 #endif
 
+
+/* ---- the sieve's scan: one read of a map for core/onepass.c ----
+ *
+ * The sieve needs of each map what the append reads anyway: the map's
+ * maximum and the nodes above the floor (the compare masks).  One read
+ * instead of three (append, maximum, node mask) where the maps stream from
+ * the rotation's output, larger than the caches.  The maximum is
+ * nd_map_max's bits: the maximum of finite floats is one value, and its
+ * bits are unique unless it is zero (then nd_map_max itself, by position). */
+
+/* The nodes of v[0..n) above f as the bits of mk (none if NULL). */
+static void mask_scalar(const float *v, size_t n, float f, uint64_t *mk)
+{
+    for (size_t q = 0; mk && q < (n + 63) / 64; q++)
+        mk[q] = 0;
+    for (size_t p = 0; mk && p < n; p++)
+        mk[p / 64] |= (uint64_t)(v[p] > f) << (p % 64);
+}
+
+/* The obvious loops, the reference of the tests. */
+static size_t scan_scalar(const float *v, size_t n, float f, float *dst, float *max, uint64_t *mk)
+{
+    float mx = v[0];
+    for (size_t p = 1; p < n; p++)
+        mx = v[p] > mx ? v[p] : mx;
+    *max = mx;
+    mask_scalar(v, n, f, mk);
+    return above_scalar(v, n, f, dst);
+}
+
+#if defined(ND_HAVE_AVX2_PATH)
+/* 64 nodes at a time: their compares (one mask word) and maximum from the
+ * one read of them, then, if any is above the floor, above_avx2's packing
+ * of those 64 again (in L1 now) by the word's bytes; the nodes past the
+ * last whole 8 by the scalar loop. */
+__attribute__((target("avx2,popcnt"))) static size_t scan_avx2(const float *v, size_t n, float f, float *dst,
+                                                                  float *max, uint64_t *mk)
+{
+    __m256 th = _mm256_set1_ps(f), mx = _mm256_set1_ps(-INFINITY);
+    float top = -INFINITY;
+    size_t m = 0;
+    for (size_t p0 = 0; p0 < n; p0 += 64) {
+        size_t end = p0 + 64 < n ? p0 + 64 : n, p = p0;
+        uint64_t word = 0;
+        for (; p + 8 <= end; p += 8) {
+            __m256 x = _mm256_loadu_ps(v + p);
+            word |= (uint64_t)(unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, th, _CMP_GT_OQ)) << (p - p0);
+            mx = _mm256_max_ps(mx, x);
+        }
+        for (size_t q = p; q < end; q++) {
+            word |= (uint64_t)(v[q] > f) << (q - p0);
+            top = v[q] > top ? v[q] : top;
+        }
+        if (mk)
+            mk[p0 / 64] = word;
+        if (!word)
+            continue;
+        for (p = p0; p + 8 <= end; p += 8) {
+            unsigned b = (unsigned)(word >> (p - p0)) & 255;
+            __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)pack8[b]));
+            _mm256_storeu_ps(dst + m, _mm256_permutevar8x32_ps(_mm256_loadu_ps(v + p), idx));
+            m += (size_t)__builtin_popcount(b);
+        }
+        for (; p < end; p++) { /* branch-free: dst[m] is free room (m <= p) */
+            float x = v[p];
+            dst[m] = x;
+            m += x > f;
+        }
+    }
+    float t[8];
+    _mm256_storeu_ps(t, mx);
+    for (int l = 0; l < 8; l++)
+        top = t[l] > top ? t[l] : top;
+    *max = top != 0 ? top : nd_map_max(v, n);
+    return m;
+}
+
+/* above_avx512 with a running maximum and the compare masks gathered by
+ * 64-node words. */
+__attribute__((target("avx512f,popcnt"))) static size_t scan_avx512(const float *v, size_t n, float f, float *dst,
+                                                                    float *max, uint64_t *mk)
+{
+    __m512 th = _mm512_set1_ps(f), mx = _mm512_set1_ps(-INFINITY);
+    size_t p = 0, m = 0;
+    uint64_t word = 0;
+    for (; p + 16 <= n; p += 16) {
+        __m512 x = _mm512_loadu_ps(v + p);
+        __mmask16 c = _mm512_cmp_ps_mask(x, th, _CMP_GT_OQ);
+        _mm512_storeu_ps(dst + m, _mm512_maskz_compress_ps(c, x));
+        m += (size_t)__builtin_popcount(c);
+        mx = _mm512_max_ps(mx, x);
+        word |= (uint64_t)c << (p % 64);
+        if (p % 64 == 48) {
+            if (mk)
+                mk[p / 64] = word;
+            word = 0;
+        }
+    }
+    __mmask16 tm = (__mmask16)((1u << (n - p)) - 1);
+    __m512 xt = _mm512_maskz_loadu_ps(tm, v + p);
+    __mmask16 ct = _mm512_mask_cmp_ps_mask(tm, xt, th, _CMP_GT_OQ);
+    unsigned k = (unsigned)__builtin_popcount(ct);
+    _mm512_mask_storeu_ps(dst + m, (__mmask16)((1u << k) - 1), _mm512_maskz_compress_ps(ct, xt));
+    word |= (uint64_t)ct << (p % 64);
+    if (mk && (p % 64 || p < n)) /* the last word, unless the loop stored it */
+        mk[p / 64] = word;
+    float top = _mm512_reduce_max_ps(_mm512_mask_max_ps(mx, tm, mx, xt));
+    *max = top != 0 ? top : nd_map_max(v, n);
+    return m + k;
+}
+#endif
+
 typedef size_t (*above_fn)(const float *, size_t, float, float *);
 static above_fn above_best = above_sse2;
 static int have_avx2, have_avx512;
+typedef size_t (*scan_fn)(const float *, size_t, float, float *, float *, uint64_t *);
+static size_t scan_generic(const float *v, size_t n, float f, float *dst, float *max, uint64_t *mk);
+static scan_fn scan_best = scan_generic;
 static pthread_once_t above_once = PTHREAD_ONCE_INIT;
 
 static void above_choose(void)
@@ -241,7 +357,38 @@ static void above_choose(void)
     have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
     have_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("popcnt");
     above_best = have_avx512 ? above_avx512 : have_avx2 ? above_avx2 : above_sse2;
+    scan_best = have_avx512 ? scan_avx512 : have_avx2 ? scan_avx2 : scan_generic;
 #endif
+}
+
+/* Without AVX2: the fastest append, then the mask and the maximum. */
+static size_t scan_generic(const float *v, size_t n, float f, float *dst, float *max, uint64_t *mk)
+{
+    mask_scalar(v, n, f, mk);
+    *max = nd_map_max(v, n);
+    return above_best(v, n, f, dst);
+}
+
+size_t qt_scan_map(const float *v, size_t n, float f, float *dst, float *max, uint64_t *mk)
+{
+    pthread_once(&above_once, above_choose);
+    return scan_best(v, n, f, dst, max, mk);
+}
+
+size_t qt_scan_map_impl(int impl, const float *v, size_t n, float f, float *dst, float *max, uint64_t *mk)
+{
+    pthread_once(&above_once, above_choose);
+    if (impl == 0)
+        return scan_scalar(v, n, f, dst, max, mk);
+    if (impl == 1)
+        return scan_generic(v, n, f, dst, max, mk);
+#ifdef ND_HAVE_AVX2_PATH
+    if (impl == 2 && have_avx2)
+        return scan_avx2(v, n, f, dst, max, mk);
+    if (impl == 3 && have_avx512)
+        return scan_avx512(v, n, f, dst, max, mk);
+#endif
+    return (size_t)-1;
 }
 
 size_t qt_above(const float *v, size_t n, float f, float *dst)
@@ -266,13 +413,21 @@ size_t qt_above_impl(int impl, const float *v, size_t n, float f, float *dst)
     return (size_t)-1;
 }
 
-/* Append the values of v[0..hw) above the floor (all of them before there is one). */
-static int add_map(qt_top *t, unit_buf *b, const float *v, size_t hw, above_fn above)
+/* Room in b for one more map of hw values (raising the floor if need be). */
+static int make_room(qt_top *t, unit_buf *b, size_t hw)
 {
     if (!b->v && !(b->v = nd_malloc(t->cap * sizeof *b->v)))
         return -1;
     if (b->n + hw > t->cap)
         compact(b, t->keep, t->tmp);
+    return 0;
+}
+
+/* Append the values of v[0..hw) above the floor (all of them before there is one). */
+static int add_map(qt_top *t, unit_buf *b, const float *v, size_t hw, above_fn above)
+{
+    if (make_room(t, b, hw))
+        return -1;
     if (!b->has_floor) {
         memcpy(b->v + b->n, v, hw * sizeof *v);
         b->n += hw;
@@ -315,6 +470,19 @@ int qt_top_add_unit(qt_top *t, size_t k, const float *v, size_t hw)
         return -1;
     pthread_once(&above_once, above_choose);
     return add_map(t, &t->u[k], v, hw, above_best);
+}
+
+int qt_top_add_unit_scan(qt_top *t, size_t k, const float *v, size_t hw, qt_scan *s, uint64_t *mk)
+{
+    unit_buf *b = &t->u[k];
+    if (ensure_cap(t, hw) || make_room(t, b, hw))
+        return -1;
+    pthread_once(&above_once, above_choose);
+    /* no floor yet: every (finite) value is above -INFINITY, as add_map's copy */
+    s->floor = b->has_floor ? b->floor : -INFINITY;
+    s->above = scan_best(v, hw, s->floor, b->v + b->n, &s->max, mk);
+    b->n += s->above;
+    return 0;
 }
 
 /* The keep-th largest (*a) and the (keep - 1)-th largest (*b; = *a when

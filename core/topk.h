@@ -49,6 +49,16 @@ long qt_top_result_units(qt_top *const *parts, int nparts, uint64_t n, double le
                          unsigned char *missed);
 /* Add one map v[0..hw) of unit k (a pass over some units only). */
 int qt_top_add_unit(qt_top *t, size_t k, const float *v, size_t hw);
+/* What the sieve (core/onepass.c) needs of a map, from the read that adds it. */
+typedef struct {
+    float floor;  /* the floor its values were taken above (-INFINITY: none yet, all taken) */
+    float max;    /* the map's maximum (nd_map_max's bits) */
+    size_t above; /* how many were above the floor */
+} qt_scan;
+/* qt_top_add_unit of one map, also filling *s and, unless mk is NULL, the
+ * nodes above s->floor as the bits of mk[(hw + 63) / 64] (node p: bit
+ * p % 64 of word p / 64).  0 done, -1 out of memory. */
+int qt_top_add_unit_scan(qt_top *t, size_t k, const float *v, size_t hw, qt_scan *s, uint64_t *mk);
 void qt_top_free(qt_top *t);
 
 /* Unit k's current floor in t: at least keep of the values seen so far
@@ -64,5 +74,12 @@ float qt_top_floor(const qt_top *t, size_t k);
 size_t qt_above_impl(int impl, const float *v, size_t n, float f, float *dst);
 /* The same by the fastest path (the one qt_top_add uses). */
 size_t qt_above(const float *v, size_t n, float f, float *dst);
+/* The scan of qt_top_add_unit_scan alone (nothing added): qt_above's
+ * values, *max and (unless NULL) the mask mk of v[0..n) (n >= 1). */
+size_t qt_scan_map(const float *v, size_t n, float f, float *dst, float *max, uint64_t *mk);
+/* The same by path impl: 0 the obvious loops, 1 the path of CPUs without
+ * AVX2, 2 the AVX2 path, 3 the AVX-512 path ((size_t)-1 if the CPU lacks
+ * it).  For the tests. */
+size_t qt_scan_map_impl(int impl, const float *v, size_t n, float f, float *dst, float *max, uint64_t *mk);
 
 #endif

@@ -6,7 +6,9 @@
  * a guess that is too high (must be reported, never a wrong answer; per
  * unit by qt_top_result_units).  Kinds 4 and 5 are negative values and a
  * range too wide for the selection's histogram (its fallback).  The scan's
- * SSE2, AVX2 and AVX-512 paths (qt_above_impl) against the scalar loop. */
+ * SSE2, AVX2 and AVX-512 paths (qt_above_impl) against the scalar loop;
+ * the sieve's scan (qt_scan_map_impl: values, maximum, node mask) likewise, and
+ * qt_top_add_unit_scan against qt_top_add. */
 #include "core/quantile.h"
 #include "core/topk.h"
 #include "tests/testutil.h"
@@ -161,6 +163,89 @@ static void check_above(void)
     CHECK(bad == 0 && ran[1], "every path appends the scalar loop's values (%d cases differ)", bad);
 }
 
+/* qt_scan_map_impl's paths against the obvious loops: the same appended
+ * values, maximum (its bits: maps of zeros of either sign, all negative)
+ * and node mask, with the mask or without it, no write past dst[n - 1] or
+ * the mask's last word; sizes around the vector widths and the 64-node
+ * words; no floor (-INFINITY: every value). */
+static void check_scan(void)
+{
+    test_group("the sieve's scan (values, maximum, node mask) = the obvious loops");
+    static const size_t sizes[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 48, 63, 64, 65, 100, 127, 128, 129, 169, 200, 4096};
+    enum { MAXN = 4096, W = MAXN / 64 + 1 };
+    static float v[MAXN], want[MAXN + 1], got[MAXN + 1];
+    uint64_t mk0[W], mk[W];
+    int bad = 0, ran[4] = {0};
+    for (int rep = 0; rep < 300; rep++)
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+            size_t n = sizes[si], nw = (n + 63) / 64;
+            if (n == MAXN && rep % 10)
+                continue;
+            int kind = rep % 6; /* 3: zeros of both signs; 4: no floor; 5: all negative */
+            double share = urand();
+            float f = kind == 4 ? -INFINITY : kind == 3 ? 0.0f : (float)(urand() * 4 - 2);
+            for (size_t p = 0; p < n; p++) {
+                double r = urand();
+                float g = kind == 4 ? 0.5f : f;
+                v[p] = kind == 3   ? (r < 0.5 ? 0.0f : -0.0f)
+                       : kind == 5 ? (float)(-1 - urand())
+                       : r < 0.2   ? g
+                       : r < 0.3   ? -g
+                       : r < 0.3 + share * 0.7 ? g + (float)(urand() * 3) : g - (float)(urand() * 3);
+            }
+            if (kind == 3 && rep % 12 == 3 && n > 2)
+                v[n / 2] = 1.5f; /* one nonzero value among the zeros */
+            float mx0, mx;
+            size_t m0 = qt_scan_map_impl(0, v, n, f, want, &mx0, mk0);
+            for (int impl = 1; impl < 4; impl++)
+                for (int with = 0; with < 2; with++) {
+                    got[n] = 12345.0f, mk[nw] = 77;
+                    size_t m = qt_scan_map_impl(impl, v, n, f, got, &mx, with ? mk : NULL);
+                    if (m == (size_t)-1)
+                        continue; /* the CPU lacks it */
+                    ran[impl] = 1;
+                    int diff = m != m0 || memcmp(got, want, m0 * sizeof *got) || got[n] != 12345.0f ||
+                               memcmp(&mx, &mx0, sizeof mx) || mk[nw] != 77 ||
+                               (with && memcmp(mk, mk0, nw * sizeof *mk));
+                    bad += diff;
+                }
+        }
+    printf("  paths run: generic %d avx2 %d avx512 %d\n", ran[1], ran[2], ran[3]);
+    CHECK(bad == 0 && ran[1], "every path gives the obvious loops' values, maximum and mask (%d cases differ)", bad);
+}
+
+/* qt_top_add_unit_scan feeds a qt_top as qt_top_add does (the same
+ * thresholds, bit for bit), and says the floor it sieved with: the one
+ * qt_top_floor reports after the add, unless the add raised it. */
+static void check_add_scan(void)
+{
+    test_group("qt_top_add_unit_scan: qt_top_add's thresholds, and its floor");
+    size_t n = 400, K = 4, hw = 169;
+    double level = 0.995;
+    float *x = make(n, K, hw, 0);
+    size_t keep = qt_top_keep((uint64_t)n * hw, level);
+    qt_top *a = qt_top_new(K, keep, NULL), *b = qt_top_new(K, keep, NULL);
+    double ra[4], rb[4];
+    uint64_t mk[3];
+    int bad_floor = 0, rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        rc |= qt_top_add(a, x + i * K * hw, 1, hw);
+        for (size_t u = 0; u < K; u++) {
+            qt_scan sc;
+            float before = qt_top_floor(b, u);
+            rc |= qt_top_add_unit_scan(b, u, x + (i * K + u) * hw, hw, &sc, mk);
+            float after = qt_top_floor(b, u);
+            bad_floor += sc.floor < before || sc.floor > after;
+        }
+    }
+    CHECK(rc == 0 && qt_top_result(&a, 1, (uint64_t)n * hw, level, ra) == 0 &&
+              qt_top_result(&b, 1, (uint64_t)n * hw, level, rb) == 0 && !memcmp(ra, rb, sizeof ra),
+          "the same thresholds");
+    CHECK(bad_floor == 0, "the floor used is one the unit had (%d maps not)", bad_floor);
+    qt_top_free(a), qt_top_free(b);
+    free(x);
+}
+
 int main(void)
 {
     for (int kind = 0; kind < 4; kind++)
@@ -173,5 +258,7 @@ int main(void)
     check_case(300, 4, 13, 5, 0.995); /* a range wider than the selection's histogram takes */
     check_case(3000, 2, 169, 0, 0.995); /* the benchmark's map size */
     check_above();
+    check_scan();
+    check_add_scan();
     return test_summary();
 }
