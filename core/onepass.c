@@ -30,7 +30,6 @@
 #include "core/onepass.h"
 #include "core/err.h"
 #include "core/jobs.h"
-#include "core/quantile.h"
 #include "core/spill.h"
 #include "core/tally.h"
 #include "core/thresholds.h"
@@ -92,7 +91,7 @@ typedef struct {
     qt_top *t;
     nd_spill sp;
     unsigned char *rec;     /* one image's record being built (K whole maps at most) */
-    float *spare;           /* hw floats: qt_scan's values when they are not kept */
+    float *spare;           /* hw floats: qt_scan_map's values (not kept) */
     unsigned char *room;    /* the rest of this thread's current memory chunk */
     size_t left;
     int no_room;            /* the arena is used up */
@@ -367,7 +366,7 @@ static void *guess_worker(void *arg)
     for (size_t u = (size_t)j->tid; u < f->K; u += (size_t)j->nt) {
         for (size_t i = 0; i < j->S; i++)
             memcpy(j->vals + i * hw, j->blk + i * per + u * hw, hw * sizeof *j->vals);
-        j->floor[u] = qt_kth(j->vals, m, m - j->tail);
+        j->floor[u] = qt_kth_largest(j->vals, m, j->tail); /* a histogram: a few passes, not a quickselect */
     }
     return NULL;
 }

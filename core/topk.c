@@ -574,6 +574,12 @@ static int top2_hist(float *v, size_t n, size_t keep, float *a, float *b)
     return 0;
 }
 
+float qt_kth_largest(float *v, size_t n, size_t k)
+{
+    float a, b;
+    return top2_hist(v, n, k, &a, &b) ? qt_kth(v, n, n - k) : a;
+}
+
 /* The final selection, one job per thread over units tid, tid + nt, ...
  * (after a pass the calling thread would otherwise do it alone). */
 typedef struct {

@@ -60,6 +60,10 @@ typedef struct {
  * p % 64 of word p / 64).  0 done, -1 out of memory. */
 int qt_top_add_unit_scan(qt_top *t, size_t k, const float *v, size_t hw, qt_scan *s, uint64_t *mk);
 void qt_top_free(qt_top *t);
+/* The k-th largest of v[0..n) (1 <= k <= n; the value qt_kth(v, n, n - k)
+ * gives), by the final selection's histogram (or quickselect when the
+ * range does not suit one); reorders v. */
+float qt_kth_largest(float *v, size_t n, size_t k);
 
 /* Unit k's current floor in t: at least keep of the values seen so far
  * are at or above it, so no value at or below it exceeds the final

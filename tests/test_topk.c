@@ -246,6 +246,28 @@ static void check_add_scan(void)
     free(x);
 }
 
+/* qt_kth_largest = qt_kth's value at rank n - k, for every kind of data
+ * (ties, negative values, a range too wide for the histogram) and k from
+ * 1 to n. */
+static void check_kth_largest(void)
+{
+    test_group("qt_kth_largest = quickselect");
+    int bad = 0, cases = 0;
+    for (int kind = 0; kind < 6; kind++)
+        for (size_t n = 1; n <= 5000; n = n * 3 + 1) {
+            float *x = make(1, 1, n, kind), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+            size_t ks[] = {1, 2, n / 100 + 1, n / 7 + 1, n / 2 + 1, n};
+            for (size_t q = 0; q < sizeof ks / sizeof *ks; q++) {
+                size_t k = ks[q] > n ? n : ks[q];
+                memcpy(a, x, n * sizeof *a), memcpy(b, x, n * sizeof *b);
+                float want = qt_kth(a, n, n - k), got = qt_kth_largest(b, n, k);
+                bad += want != got, cases++;
+            }
+            free(x), free(a), free(b);
+        }
+    CHECK(bad == 0, "the same value in %d cases (%d differ)", cases, bad);
+}
+
 int main(void)
 {
     for (int kind = 0; kind < 4; kind++)
@@ -260,5 +282,6 @@ int main(void)
     check_above();
     check_scan();
     check_add_scan();
+    check_kth_largest();
     return test_summary();
 }
