@@ -71,22 +71,11 @@ static int have_ssse3(void)
     return __atomic_load_n(&v, __ATOMIC_RELAXED);
 }
 
-/* ND_LABEL_ROW_PLAIN=1 leaves the shuffles out (the tests compare both) */
-static int use_ssse3(void)
-{
-    static int v = -1;
-    if (__atomic_load_n(&v, __ATOMIC_RELAXED) < 0) {
-        const char *e = getenv("ND_LABEL_ROW_PLAIN");
-        __atomic_store_n(&v, have_ssse3() && !(e && *e == '1'), __ATOMIC_RELAXED);
-    }
-    return __atomic_load_n(&v, __ATOMIC_RELAXED);
-}
-
 long nd_label_row(const unsigned char *r, size_t w, int ch, const unsigned char *known, size_t nknown, uint16_t *o)
 {
     /* constant strides, so that the loops vectorise */
     if (ch == 3)
-        for (size_t x = use_ssse3() ? rgb_labels_ssse3(r, w, o) : 0; x < w; x++)
+        for (size_t x = have_ssse3() ? rgb_labels_ssse3(r, w, o) : 0; x < w; x++)
             o[x] = (uint16_t)(r[3 * x] | r[3 * x + 1] << 8);
     else if (ch == 1)
         for (size_t x = 0; x < w; x++)

@@ -59,6 +59,9 @@ static int chunk_at(const unsigned char *b, size_t n, size_t p, uint32_t *len, c
     if (*len > 0x7fffffffu || *len > n - 12 - p)
         return -1;
     *type = b + p + 4;
+    for (int k = 0; k < 4; k++)
+        if (!((*type)[k] >= 'A' && (*type)[k] <= 'Z') && !((*type)[k] >= 'a' && (*type)[k] <= 'z'))
+            return -1; /* libpng refuses the file */
     uLong crc = crc32(0L, b + p + 4, (uInt)*len + 4);
     return crc == be32(b + p + 8 + *len) ? 0 : -1;
 }
