@@ -128,34 +128,61 @@ static int paeth(int a, int b, int c)
     return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
 }
 
-/* Undo row r's filter (bytes r[0..n), bpp bytes a pixel) given the row
+/* Sub, Average and Paeth need the byte bpp to the left, just written: read
+ * back from memory it costs a store-to-load forwarding per byte, so the
+ * left pixel is carried in registers instead (bpp is a constant where this
+ * is inlined, the loops over k unrolled). */
+#define INLINE static inline __attribute__((always_inline))
+INLINE void unfilter_sub(unsigned char *restrict r, size_t n, size_t bpp)
+{
+    unsigned char a[4] = {0, 0, 0, 0};
+    for (size_t i = 0; i + bpp <= n; i += bpp)
+#pragma GCC unroll 4
+        for (size_t k = 0; k < bpp; k++)
+            r[i + k] = a[k] = (unsigned char)(r[i + k] + a[k]);
+}
+
+INLINE void unfilter_avg(unsigned char *restrict r, const unsigned char *restrict p, size_t n, size_t bpp)
+{
+    unsigned char a[4] = {0, 0, 0, 0};
+    for (size_t i = 0; i + bpp <= n; i += bpp)
+#pragma GCC unroll 4
+        for (size_t k = 0; k < bpp; k++)
+            r[i + k] = a[k] = (unsigned char)(r[i + k] + ((a[k] + p[i + k]) >> 1));
+}
+
+INLINE void unfilter_paeth(unsigned char *restrict r, const unsigned char *restrict p, size_t n, size_t bpp)
+{
+    unsigned char a[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0};
+    for (size_t i = 0; i + bpp <= n; i += bpp)
+#pragma GCC unroll 4
+        for (size_t k = 0; k < bpp; k++) {
+            unsigned char b = p[i + k];
+            r[i + k] = a[k] = (unsigned char)(r[i + k] + paeth(a[k], b, c[k]));
+            c[k] = b;
+        }
+}
+
+/* Undo row r's filter (bytes r[0..n), n a multiple of bpp) given the row
  * above, p (all zeros for the first row).  -1 for an unknown filter. */
-static int unfilter(int filter, unsigned char *restrict r, const unsigned char *restrict p, size_t n, size_t bpp)
+INLINE int unfilter_bpp(int filter, unsigned char *restrict r, const unsigned char *restrict p, size_t n, size_t bpp)
 {
     switch (filter) {
     case 0: return 0;
-    case 1:
-        for (size_t i = bpp; i < n; i++)
-            r[i] = (unsigned char)(r[i] + r[i - bpp]);
-        return 0;
+    case 1: unfilter_sub(r, n, bpp); return 0;
     case 2:
         for (size_t i = 0; i < n; i++)
             r[i] = (unsigned char)(r[i] + p[i]);
         return 0;
-    case 3:
-        for (size_t i = 0; i < bpp; i++)
-            r[i] = (unsigned char)(r[i] + (p[i] >> 1));
-        for (size_t i = bpp; i < n; i++)
-            r[i] = (unsigned char)(r[i] + ((r[i - bpp] + p[i]) >> 1));
-        return 0;
-    case 4:
-        for (size_t i = 0; i < bpp; i++)
-            r[i] = (unsigned char)(r[i] + p[i]);
-        for (size_t i = bpp; i < n; i++)
-            r[i] = (unsigned char)(r[i] + paeth(r[i - bpp], p[i], p[i - bpp]));
-        return 0;
+    case 3: unfilter_avg(r, p, n, bpp); return 0;
+    case 4: unfilter_paeth(r, p, n, bpp); return 0;
     default: return -1;
     }
+}
+
+static int unfilter(int filter, unsigned char *restrict r, const unsigned char *restrict p, size_t n, size_t bpp)
+{
+    return bpp == 3 ? unfilter_bpp(filter, r, p, n, 3) : unfilter_bpp(filter, r, p, n, 1);
 }
 
 /* Rows unfiltered in place and converted; -1 at a bad filter or label. */
