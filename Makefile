@@ -20,11 +20,11 @@ export ND_SHARED := $(SHARED)
 # Debian packages the project needs; `make deps` installs the missing ones.
 # BUILD_PKGS are needed to build; TEST_PKGS only by the tests (chromium: the
 # report's browser test, tests/cli_report.sh), so plain `make` does not ask for them.
-BUILD_PKGS = pkgconf libopenblas-dev liblapacke-dev libgsl-dev libinih-dev libpng-dev \
+BUILD_PKGS = pkgconf libopenblas-dev liblapacke-dev libgsl-dev libinih-dev libpng-dev zlib1g-dev \
              libjpeg-dev gnuplot-nox
 TEST_PKGS  = chromium
 DEB_PKGS   = $(BUILD_PKGS) $(TEST_PKGS)
-PC_MODS  = gsl openblas lapacke libpng inih libjpeg
+PC_MODS  = gsl openblas lapacke libpng zlib inih libjpeg
 # Only `make mpi` (build/dissect-mpi) and its tests need MPI; `make deps` installs these too.
 MPI_PKGS = libopenmpi-dev openmpi-bin
 MPICC   ?= mpicc
@@ -73,6 +73,8 @@ $(BUILD)/%.o: %.c
 # The probes' float softplus loop is written for the vectoriser; -O2's
 # "very cheap" cost model leaves it scalar (4x slower).
 $(BUILD)/core/softplusf.o: ND_CFLAGS += -ftree-vectorize -fvect-cost-model=dynamic
+# Likewise the label PNGs' row filters and RGB -> label loops.
+$(BUILD)/core/pngfast.o $(BUILD)/core/labelpng.o: ND_CFLAGS += -ftree-vectorize -fvect-cost-model=dynamic
 
 $(BUILD)/libnd.a: $(LIB_OBJ)
 	@rm -f $@

@@ -36,5 +36,14 @@ void nd_png_warning_fn(png_structp p, png_const_charp msg);
  * row and column for the error line. */
 int nd_label_png_read(const char *path, const char *where, int sh, int sw, const unsigned char *known,
                       size_t nknown, uint16_t *out);
+/* The same through libpng only: the reference the common PNGs' own decoder
+ * (core/pngfast.h, tried first by nd_label_png_read) is tested against. */
+int nd_label_png_read_libpng(const char *path, const char *where, int sh, int sw, const unsigned char *known,
+                             size_t nknown, uint16_t *out);
+/* One decoded row of w pixels (ch bytes each; label = byte 0 + 256 * byte 1
+ * when ch >= 3, else byte 0) into o[w], each label number changing along
+ * the row checked against known[]: -1, or the first pixel whose number is
+ * not known (o[x] holds it). */
+long nd_label_row(const unsigned char *r, size_t w, int ch, const unsigned char *known, size_t nknown, uint16_t *o);
 
 #endif

@@ -8,6 +8,7 @@
 #include "core/npy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -147,6 +148,16 @@ static int sync_tmp(afile *a)
     return 0;
 }
 
+/* Start the disk writes of a temporary without waiting: the four are then
+ * written together and the fsyncs that follow wait about as long as the
+ * slowest, not the sum (each fsync alone waited 1-8 ms on this disk).
+ * Advice only: the fsync is what guarantees the data. */
+static void start_writeback(afile *a)
+{
+    if (fflush(a->f) == 0)
+        sync_file_range(fileno(a->f), 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 /* All three files are written to temporaries and synced before any is
  * renamed, so a write failure (full disk, file size limit) leaves the
  * previous result untouched.  Then the old summary.json - the marker of a
@@ -191,6 +202,9 @@ int nd_write_result(const nd_result *r, const broden *ds, const char *dir, const
         }
         open4 = 1;
     }
+    start_writeback(&w.af), start_writeback(&a2), start_writeback(&a3);
+    if (open4)
+        start_writeback(&w4.af);
     if (sync_tmp(&w.af) || sync_tmp(&a2) || sync_tmp(&a3) || (open4 && sync_tmp(&w4.af)))
         goto out;
     if (unlink(p3) != 0 && errno != ENOENT) {
