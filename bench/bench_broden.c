@@ -882,7 +882,17 @@ static int rotated_stages(const broden *ds, const nd_features *f, const nd_optio
     rot_features(&rf, f, R);
     double t0 = now();
     rot_pass(&rf);
-    *t_rot = now() - t0;
+    double first = *t_rot = now() - t0;
+    /* the first pass also pays first touches (0.06 s of 0.12 s at 400
+     * images): short passes are repeated and the best one is the rate */
+    for (int rep = 0; rep < 3 && first < 1.0; rep++) {
+        t0 = now();
+        rot_pass(&rf);
+        double t = now() - t0;
+        *t_rot = t < *t_rot ? t : *t_rot;
+    }
+    if (*t_rot < first)
+        printf("rotation pass: first %.3f s, best of 3 more %.3f s\n", first, *t_rot);
     double gf = 2.0 * K * K * (double)n * H * W / *t_rot / 1e9;
     char lim[128];
     snprintf(lim, sizeof lim, "sgemm peak %.1f GFLOP/s", sgemm_peak);
