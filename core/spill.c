@@ -4,6 +4,7 @@
 #include "core/jobs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,28 @@ int nd_spill_open(nd_spill *s, const char *tmpdir)
     return 0;
 }
 
+/* Disk space reserved ahead of the writes, RESERVE_STEP at a time: on ext4
+ * here, appending to a fresh file costs ~2 s per 0.7 GB (its blocks
+ * allocated as the pages are written), into reserved blocks ~0.15 s, about
+ * what overwriting a reused file costs.  FALLOC_FL_KEEP_SIZE leaves the
+ * file's size to the writes.  A file system without fallocate just writes. */
+#define RESERVE_STEP ((uint64_t)64 << 20)
+
+static void reserve(nd_spill *s, uint64_t end)
+{
+#ifdef FALLOC_FL_KEEP_SIZE
+    if (s->reserved >= end)
+        return;
+    uint64_t len = end - s->reserved > RESERVE_STEP ? end - s->reserved : RESERVE_STEP;
+    if (fallocate(s->fd, FALLOC_FL_KEEP_SIZE, (off_t)s->reserved, (off_t)len) == 0)
+        s->reserved += len;
+    else
+        s->reserved = UINT64_MAX; /* not supported (or full: the write will say) */
+#else
+    (void)s, (void)end;
+#endif
+}
+
 static int write_all(int fd, const void *v, size_t bytes)
 {
     const unsigned char *p = v;
@@ -92,6 +115,7 @@ static int write_all(int fd, const void *v, size_t bytes)
 
 int nd_spill_flush(nd_spill *s)
 {
+    reserve(s, s->flushed + s->n);
     if (write_all(s->fd, s->buf, s->n))
         return -1;
     s->flushed += s->n;
@@ -105,6 +129,7 @@ int nd_spill_add(nd_spill *s, const void *v, size_t bytes)
     if (s->n + bytes > s->cap && nd_spill_flush(s))
         return -1;
     if (bytes > s->cap) {
+        reserve(s, s->flushed + bytes);
         if (write_all(s->fd, v, bytes))
             return -1;
         s->flushed += bytes;

@@ -4,7 +4,7 @@
  * A file is made in tmpdir (NULL: $TMPDIR, else /tmp), named with the
  * host and process, and unlinked as soon as it is open: nothing is left
  * behind, whatever happens to the process.  Writes go through a 2 MB
- * buffer; reads are positioned (pread), so several threads may read one
+ * buffer into disk space reserved ahead of them (64 MB at a time); reads are positioned (pread), so several threads may read one
  * file.  A file handed back with nd_spill_spare is reused by the next
  * nd_spill_open (overwriting cached pages is cheaper than filling new ones
  * on this kind of VM) until nd_spill_release or the process's exit.
@@ -18,6 +18,7 @@
 typedef struct {
     int fd;
     uint64_t flushed;     /* bytes already in the file */
+    uint64_t reserved;    /* disk space reserved from offset 0 (fallocate) */
     unsigned char *buf;
     size_t n, cap;        /* bytes in buf, its capacity */
 } nd_spill;
