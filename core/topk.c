@@ -217,14 +217,17 @@ __attribute__((target("avx512f,popcnt"))) static size_t above_avx512(const float
     for (; p + 16 <= n; p += 16) {
         __m512 x = _mm512_loadu_ps(v + p);
         __mmask16 c = _mm512_cmp_ps_mask(x, th, _CMP_GT_OQ);
-        _mm512_storeu_ps(dst + m, _mm512_maskz_compress_ps(c, x));
-        m += (size_t)__builtin_popcount(c);
+        if (c) {
+            _mm512_storeu_ps(dst + m, _mm512_maskz_compress_ps(c, x));
+            m += (size_t)__builtin_popcount(c);
+        }
     }
     __mmask16 tm = (__mmask16)((1u << (n - p)) - 1);
     __m512 xt = _mm512_maskz_loadu_ps(tm, v + p);
     __mmask16 ct = _mm512_mask_cmp_ps_mask(tm, xt, th, _CMP_GT_OQ);
     unsigned k = (unsigned)__builtin_popcount(ct);
-    _mm512_mask_storeu_ps(dst + m, (__mmask16)((1u << k) - 1), _mm512_maskz_compress_ps(ct, xt));
+    if (k)
+        _mm512_mask_storeu_ps(dst + m, (__mmask16)((1u << k) - 1), _mm512_maskz_compress_ps(ct, xt));
     return m + k;
 }
 #endif
