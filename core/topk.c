@@ -30,6 +30,11 @@ struct qt_top {
     float *tmp; /* cap / 16 + 1 floats: compact()'s subsample */
     int floor_given; /* started from guessed floors (qt_top_result checks them) */
     unit_buf *u;
+    /* qt_top_add's log of a block of images' kept values (see log_image) */
+    float *log, *fl;           /* log: log_cap + 16 floats; fl[K]: the floors the scan uses */
+    uint32_t *ends;            /* ends[i * K + k]: where logged image i's map k ends */
+    size_t log_cap, log_n, log_images;
+    size_t floorless;          /* units without a floor yet (appended directly) */
 };
 
 size_t qt_top_keep(uint64_t n, double level)
@@ -54,6 +59,7 @@ qt_top *qt_top_new(size_t K, size_t keep, const float *floor0)
     for (size_t k = 0; k < K; k++)
         if (floor0)
             t->u[k].floor = floor0[k], t->u[k].has_floor = 1;
+    t->floorless = floor0 ? 0 : K;
     return t;
 }
 
@@ -65,6 +71,7 @@ void qt_top_free(qt_top *t)
         free(t->u[k].v);
     free(t->u);
     free(t->tmp);
+    free(t->log), free(t->fl), free(t->ends);
     free(t);
 }
 
@@ -230,6 +237,48 @@ __attribute__((target("avx512f,popcnt"))) static size_t above_avx512(const float
         _mm512_mask_storeu_ps(dst + m, (__mmask16)((1u << k) - 1), _mm512_maskz_compress_ps(ct, xt));
     return m + k;
 }
+
+/* above_avx512 for the log: every packed vector stored, as the AVX2 path
+ * does (the log's tail stays in the L1, so the stores are cheap and no
+ * branch mispredicts on the scattered kept values); dst needs room for
+ * n + 16 floats. */
+__attribute__((target("avx512f,popcnt"))) static size_t above_avx512_log(const float *v, size_t n, float f, float *dst,
+                                                                      const float *pf)
+{
+    __m512 th = _mm512_set1_ps(f);
+    size_t p = 0, m = 0;
+    for (; p + 16 <= n; p += 16) {
+        __builtin_prefetch(pf + p, 0, 2);
+        __m512 x = _mm512_loadu_ps(v + p);
+        __mmask16 c = _mm512_cmp_ps_mask(x, th, _CMP_GT_OQ);
+        _mm512_storeu_ps(dst + m, _mm512_maskz_compress_ps(c, x));
+        m += (size_t)__builtin_popcount(c);
+    }
+    __mmask16 tm = (__mmask16)((1u << (n - p)) - 1);
+    __m512 xt = _mm512_maskz_loadu_ps(tm, v + p);
+    __mmask16 ct = _mm512_mask_cmp_ps_mask(tm, xt, th, _CMP_GT_OQ);
+    _mm512_storeu_ps(dst + m, _mm512_maskz_compress_ps(ct, xt));
+    return m + (unsigned)__builtin_popcount(ct);
+}
+
+/* Unit k's pieces of logged images [i0, i1) to dst (ends: the log's
+ * ends, K units per image), by 16-float moves: a piece holds 2-3 values
+ * on average, and a call to memcpy each would cost more than its values.
+ * Returns how many. */
+__attribute__((target("avx512f"))) static size_t move_avx512(float *dst, const float *log, const uint32_t *ends,
+                                                            size_t K, size_t k, size_t i0, size_t i1)
+{
+    float *d = dst;
+    for (size_t i = i0; i < i1; i++) {
+        size_t s = i * K + k ? ends[i * K + k - 1] : 0, e = ends[i * K + k];
+        for (; s + 16 <= e; s += 16, d += 16)
+            _mm512_storeu_ps(d, _mm512_loadu_ps(log + s));
+        __mmask16 m = (__mmask16)((1u << (e - s)) - 1);
+        _mm512_mask_storeu_ps(d, m, _mm512_maskz_loadu_ps(m, log + s));
+        d += e - s;
+    }
+    return (size_t)(d - dst);
+}
 #endif
 
 
@@ -346,6 +395,26 @@ __attribute__((target("avx512f,popcnt"))) static size_t scan_avx512(const float 
 
 typedef size_t (*above_fn)(const float *, size_t, float, float *);
 static above_fn above_best = above_sse2;
+/* the log's scan: above_fn, also prefetching pf[0..n) */
+typedef size_t (*log_fn)(const float *, size_t, float, float *, const float *);
+static size_t above_log_plain(const float *v, size_t n, float f, float *dst, const float *pf)
+{
+    for (size_t p = 0; p < n; p += 16)
+        __builtin_prefetch(pf + p, 0, 2);
+    return above_best(v, n, f, dst);
+}
+static log_fn above_log = above_log_plain;
+static size_t move_plain(float *dst, const float *log, const uint32_t *ends, size_t K, size_t k, size_t i0, size_t i1)
+{
+    float *d = dst;
+    for (size_t i = i0; i < i1; i++) {
+        size_t s = i * K + k ? ends[i * K + k - 1] : 0, e = ends[i * K + k];
+        memcpy(d, log + s, (e - s) * sizeof *d);
+        d += e - s;
+    }
+    return (size_t)(d - dst);
+}
+static size_t (*move_best)(float *, const float *, const uint32_t *, size_t, size_t, size_t, size_t) = move_plain;
 static int have_avx2, have_avx512;
 typedef size_t (*scan_fn)(const float *, size_t, float, float *, float *, uint64_t *);
 static size_t scan_generic(const float *v, size_t n, float f, float *dst, float *max, uint64_t *mk);
@@ -360,6 +429,8 @@ static void above_choose(void)
     have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
     have_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("popcnt");
     above_best = have_avx512 ? above_avx512 : have_avx2 ? above_avx2 : above_sse2;
+    above_log = have_avx512 ? above_avx512_log : above_log_plain;
+    move_best = have_avx512 ? move_avx512 : move_plain;
     scan_best = have_avx512 ? scan_avx512 : have_avx2 ? scan_avx2 : scan_generic;
 #endif
 }
@@ -412,6 +483,8 @@ size_t qt_above_impl(int impl, const float *v, size_t n, float f, float *dst)
         return above_avx2(v, n, f, dst);
     if (impl == 3 && have_avx512)
         return above_avx512(v, n, f, dst);
+    if (impl == 4 && have_avx512)
+        return above_avx512_log(v, n, f, dst, v);
 #endif
     return (size_t)-1;
 }
@@ -451,20 +524,122 @@ static int ensure_cap(qt_top *t, size_t hw)
     return 0;
 }
 
+/* ---- qt_top_add: the log ----
+ *
+ * Appending each map's kept values to its unit's buffer writes to 256
+ * buffers' tails, which the stream of maps keeps evicting from the L1:
+ * each append's store misses and competes with the stream's own misses
+ * (and, made conditional to skip maps with nothing kept, the branch
+ * mispredicts: 60% of maps keep 2-3 of their 169 values, scattered).  The
+ * scan instead appends every kept value to one log and stores every
+ * packed vector; after a block of images (qt_top_add's call) the log's
+ * pieces are moved to the units, unit by unit.  Measured in the pass over
+ * 6,000 images (2026-12-03, Xeon host): scan and move 51 ms against 58 ms.
+ * The log's scan also prefetches (to the L2) LOG_AHEAD bytes ahead, one
+ * line per vector loaded: with the compares, popcounts and stores between
+ * the loads the hardware prefetcher alone falls behind (whole calls at
+ * 6,000 images 51-52 ms against 55-61 ms without; a burst of a map's 11
+ * prefetches before its scan was slower, 54-56 ms: a plain read of the
+ * mapped file takes 41 ms).  Units without a floor yet take the direct
+ * appends: with no floor a map's values are all kept. */
+enum { LOG_AHEAD = 6144 };
+
+static int log_init(qt_top *t, size_t hw)
+{
+    if (t->log)
+        return 0;
+    t->log_cap = 2 * t->K * hw;
+    t->log = nd_malloc((t->log_cap + 16) * sizeof *t->log);
+    t->fl = nd_malloc(t->K * sizeof *t->fl);
+    t->ends = nd_malloc(ND_FEATURES_BLOCK * t->K * sizeof *t->ends);
+    if (!t->log || !t->fl || !t->ends)
+        return -1;
+    for (size_t k = 0; k < t->K; k++)
+        t->fl[k] = t->u[k].floor;
+    return 0;
+}
+
+/* Unit k's pieces of the log to its buffer, in image order: in one go if
+ * they fit after at most one compaction, else image by image (a piece is
+ * at most a map, the room make_room makes). */
+static int log_flush_unit(qt_top *t, size_t k, size_t hw)
+{
+    unit_buf *b = &t->u[k];
+    size_t K = t->K, ni = t->log_images, len = 0;
+    for (size_t i = 0; i < ni; i++)
+        len += t->ends[i * K + k] - (i * K + k ? t->ends[i * K + k - 1] : 0);
+    if (len == 0)
+        return 0;
+    if ((!b->v || b->n + len > t->cap) && make_room(t, b, hw))
+        return -1;
+    if (b->n + len <= t->cap)
+        b->n += move_best(b->v + b->n, t->log, t->ends, K, k, 0, ni);
+    else
+        for (size_t i = 0; i < ni; i++) {
+            if (make_room(t, b, hw))
+                return -1;
+            b->n += move_best(b->v + b->n, t->log, t->ends, K, k, i, i + 1);
+        }
+    t->fl[k] = b->floor;
+    return 0;
+}
+
+static int log_flush(qt_top *t, size_t hw)
+{
+    for (size_t k = 0; k < t->K; k++)
+        if (log_flush_unit(t, k, hw))
+            return -1;
+    t->log_n = 0, t->log_images = 0;
+    return 0;
+}
+
+/* Image img's kept values to the log; end: the end of qt_top_add's block
+ * (the prefetch stays inside it). */
+static void log_image(qt_top *t, const float *img, const float *end, size_t hw)
+{
+    size_t K = t->K, m = t->log_n, ahead = LOG_AHEAD / sizeof *img;
+    uint32_t *ends = t->ends + t->log_images * K;
+    for (size_t k = 0; k < K; k++) {
+        const float *v = img + k * hw;
+        const float *pf = (size_t)(end - v) > ahead + hw ? v + ahead : v; /* (within the block) */
+        m += above_log(v, hw, t->fl[k], t->log + m, pf);
+        ends[k] = (uint32_t)m;
+    }
+    t->log_n = m, t->log_images++;
+}
+
+/* The direct appends of one image's maps. */
+static int add_image(qt_top *t, const float *img, size_t hw)
+{
+    for (size_t k = 0; k < t->K; k++) {
+        unit_buf *b = &t->u[k];
+        int had = b->has_floor;
+        if (add_map(t, b, img + k * hw, hw, above_best))
+            return -1;
+        t->floorless -= !had && b->has_floor;
+    }
+    return 0;
+}
+
 int qt_top_add(qt_top *t, const float *x, size_t n, size_t hw)
 {
     if (ensure_cap(t, hw))
         return -1;
     pthread_once(&above_once, above_choose);
-    above_fn above = above_best;
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < t->K; k++) {
-            unit_buf *b = &t->u[k];
-            const float *v = x + (i * t->K + k) * hw;
-            if (add_map(t, b, v, hw, above))
+    size_t per = t->K * hw;
+    for (size_t i = 0; i < n; i++) {
+        if (t->floorless || per > ((size_t)1 << 30)) { /* (the log's ends are 32-bit) */
+            if (add_image(t, x + i * per, hw))
                 return -1;
+            continue;
         }
-    return 0;
+        if (log_init(t, hw))
+            return -1;
+        if ((t->log_n + per > t->log_cap || t->log_images == ND_FEATURES_BLOCK) && log_flush(t, hw))
+            return -1;
+        log_image(t, x + i * per, x + n * per, hw);
+    }
+    return t->log_images ? log_flush(t, hw) : 0;
 }
 
 int qt_top_add_unit(qt_top *t, size_t k, const float *v, size_t hw)
