@@ -122,6 +122,13 @@ static void compact(unit_buf *b, size_t keep, float *tmp)
         b->floor = f, b->has_floor = 1;
 }
 
+/* Where logged image i's map k starts in a log whose maps end at ends[]
+ * (K maps per image; qt_top_add's log, below). */
+static inline size_t piece_start(const uint32_t *ends, size_t K, size_t i, size_t k)
+{
+    return i * K + k ? ends[i * K + k - 1] : 0;
+}
+
 /* ---- the scan: append the values above a floor ----
  *
  * On the benchmark's data 60-80% of the maps hold a value above their
@@ -270,7 +277,7 @@ __attribute__((target("avx512f"))) static size_t move_avx512(float *dst, const f
 {
     float *d = dst;
     for (size_t i = i0; i < i1; i++) {
-        size_t s = i * K + k ? ends[i * K + k - 1] : 0, e = ends[i * K + k];
+        size_t s = piece_start(ends, K, i, k), e = ends[i * K + k];
         for (; s + 16 <= e; s += 16, d += 16)
             _mm512_storeu_ps(d, _mm512_loadu_ps(log + s));
         __mmask16 m = (__mmask16)((1u << (e - s)) - 1);
@@ -408,7 +415,7 @@ static size_t move_plain(float *dst, const float *log, const uint32_t *ends, siz
 {
     float *d = dst;
     for (size_t i = i0; i < i1; i++) {
-        size_t s = i * K + k ? ends[i * K + k - 1] : 0, e = ends[i * K + k];
+        size_t s = piece_start(ends, K, i, k), e = ends[i * K + k];
         memcpy(d, log + s, (e - s) * sizeof *d);
         d += e - s;
     }
@@ -567,7 +574,7 @@ static int log_flush_unit(qt_top *t, size_t k, size_t hw)
     unit_buf *b = &t->u[k];
     size_t K = t->K, ni = t->log_images, len = 0;
     for (size_t i = 0; i < ni; i++)
-        len += t->ends[i * K + k] - (i * K + k ? t->ends[i * K + k - 1] : 0);
+        len += t->ends[i * K + k] - piece_start(t->ends, K, i, k);
     if (len == 0)
         return 0;
     if ((!b->v || b->n + len > t->cap) && make_room(t, b, hw))
