@@ -223,6 +223,47 @@ __attribute__((target("avx2,popcnt"))) static size_t above_avx2(const float *v, 
     return m;
 }
 
+/* above_avx2 for the log: one read, every packed vector stored (no
+ * pre-test, no branch), and one line prefetched from pf per 16 values;
+ * dst needs room for n + 8 floats. */
+__attribute__((target("avx2,popcnt"))) static size_t above_avx2_log(const float *v, size_t n, float f, float *dst,
+                                                                  const float *pf)
+{
+    __m256 th = _mm256_set1_ps(f);
+    size_t p = 0, m = 0;
+    for (; p + 8 <= n; p += 8) {
+        if (!(p & 8))
+            __builtin_prefetch(pf + p, 0, 2);
+        __m256 x = _mm256_loadu_ps(v + p);
+        unsigned mk = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, th, _CMP_GT_OQ));
+        __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)pack8[mk]));
+        _mm256_storeu_ps(dst + m, _mm256_permutevar8x32_ps(x, idx));
+        m += (size_t)__builtin_popcount(mk);
+    }
+    for (; p < n; p++) {
+        float x = v[p];
+        dst[m] = x;
+        m += x > f;
+    }
+    return m;
+}
+
+/* move_avx512 by 8-float moves, unmasked: the last may write up to 7
+ * floats past the pieces (the unit buffers have room for them) and read
+ * up to 7 past the log's end (so has the log). */
+__attribute__((target("avx2"))) static size_t move_avx2(float *dst, const float *log, const uint32_t *ends, size_t K,
+                                                        size_t k, size_t i0, size_t i1)
+{
+    float *d = dst;
+    for (size_t i = i0; i < i1; i++) {
+        size_t s = piece_start(ends, K, i, k), e = ends[i * K + k];
+        for (size_t q = s; q < e; q += 8)
+            _mm256_storeu_ps(d + (q - s), _mm256_loadu_ps(log + q));
+        d += e - s;
+    }
+    return (size_t)(d - dst);
+}
+
 /* The last partial group by a masked load and a masked store. */
 __attribute__((target("avx512f,popcnt"))) static size_t above_avx512(const float *v, size_t n, float f, float *dst)
 {
@@ -436,8 +477,8 @@ static void above_choose(void)
     have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
     have_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("popcnt");
     above_best = have_avx512 ? above_avx512 : have_avx2 ? above_avx2 : above_sse2;
-    above_log = have_avx512 ? above_avx512_log : above_log_plain;
-    move_best = have_avx512 ? move_avx512 : move_plain;
+    above_log = have_avx512 ? above_avx512_log : have_avx2 ? above_avx2_log : above_log_plain;
+    move_best = have_avx512 ? move_avx512 : have_avx2 ? move_avx2 : move_plain;
     scan_best = have_avx512 ? scan_avx512 : have_avx2 ? scan_avx2 : scan_generic;
 #endif
 }
@@ -492,6 +533,8 @@ size_t qt_above_impl(int impl, const float *v, size_t n, float f, float *dst)
         return above_avx512(v, n, f, dst);
     if (impl == 4 && have_avx512)
         return above_avx512_log(v, n, f, dst, v);
+    if (impl == 5 && have_avx2)
+        return above_avx2_log(v, n, f, dst, v);
 #endif
     return (size_t)-1;
 }
@@ -499,7 +542,7 @@ size_t qt_above_impl(int impl, const float *v, size_t n, float f, float *dst)
 /* Room in b for one more map of hw values (raising the floor if need be). */
 static int make_room(qt_top *t, unit_buf *b, size_t hw)
 {
-    if (!b->v && !(b->v = nd_malloc(t->cap * sizeof *b->v)))
+    if (!b->v && !(b->v = nd_malloc((t->cap + 8) * sizeof *b->v))) /* (+8: move_avx2's last store) */
         return -1;
     if (b->n + hw > t->cap)
         compact(b, t->keep, t->tmp);
