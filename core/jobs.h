@@ -1,10 +1,12 @@
 /* jobs.h - the one way this project runs work on threads, and its clock.
  *
  * nd_run_jobs runs fn on nt job records laid out jobsize bytes apart: job 0
- * on the calling thread, the others on new threads.  A job whose thread
- * cannot be created runs on the calling thread after the others, so a
- * result never depends on how many threads actually started: workers must
- * split their work by job index, never by "who got there first".
+ * on the calling thread, the others on worker threads kept from call to
+ * call (or new threads, when another call is using the workers: a job may
+ * itself run jobs).  A job whose thread cannot be created runs on the
+ * calling thread after the others, so a result never depends on how many
+ * threads actually started: workers must split their work by job index,
+ * never by "who got there first".
  *
  *     typedef struct { const float *x; size_t i0, i1; double sum; } job;
  *     job j[ND_MAX_THREADS];  ... fill j[0..nt) ...
