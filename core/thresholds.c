@@ -148,45 +148,35 @@ static void *top_worker(void *arg)
     return NULL;
 }
 
-/* The smallest and largest of the sample's values of one unit: maps
- * m[0..n) of hw values each. */
-static void sample_range(const float *const *m, size_t n, size_t hw, float *lo, float *hi)
-{
-    *lo = INFINITY, *hi = -INFINITY;
-    for (size_t i = 0; i < n; i++)
-        qt_minmax(m[i], hw, lo, hi);
-}
-
 /* The units [u0, u1) of the sample on one thread, image by image (a unit's
  * maps are one image apart: read unit by unit they would be scattered
  * reads that the prefetcher does not follow):
  *   1. each unit's range;
  *   2. a 256-bin histogram over it of a quarter of the values (the first 4
- *      of every 16), for a cut with about twice the tail's share of them
- *      above it;
- *   3. the values above the cut packed (qt_above, the pass's fast scan) -
- *      about 2 tails per unit - and the floor is the tail-th largest of
- *      them (a selection over a few hundred values).
- * A unit whose cut leaves fewer than `tail` values, or too many for its
- * buffer, takes the floor from a histogram of all its sample values.
+ *      of every 16);
+ *   3. the floor: the lower edge of the highest bin with a quarter of
+ *      `tail` of the counted values at or above it.
  * Histogram adds are the cost (a load and a store per value, and runs of
  * equal bins wait on each other), hence the quarter; bin 0 is never needed
  * (tails are found from the top), so its values go to one of 8 spare slots
  * by position: post-ReLU zeros, most values, would otherwise each wait for
- * the previous add. */
+ * the previous add.  The bin's lower edge only lowers the floor.  Until
+ * 2026-12-03 a third read packed the values above a cut from the histogram
+ * and selected the exact tail-th largest of them: at 400 images on the
+ * EPYC host that read and selection took 0.5 of the guess's 1.3 ms, and
+ * the exact floors missed more units (5 per call against 2). */
 typedef struct {
     const float *const *img;
-    size_t ns, hw, tail, u0, u1, cap;
-    float *floor, *lo, *hi, *cut, *buf; /* buf: (u1 - u0) x cap */
-    size_t *nb;                         /* values in each unit's buf; > cap: the unit falls back */
-    uint32_t *cnt;                      /* (u1 - u0) x 264 */
+    size_t ns, hw, tail, u0, u1;
+    float *floor, *lo, *hi;
+    uint32_t *cnt; /* (u1 - u0) x 264 */
 } guess_job;
 
 enum { GUESS_BINS = 256, GUESS_ROW = 264 };
 
-/* Adds map v[0..hw)'s values to histogram c over [a, a + 255.99 / scale]:
- * all of them (step 1) or the first 4 of every 16 (step 4). */
-static void guess_hist(uint32_t *c, const float *v, size_t hw, float a, float scale, int step)
+/* Adds the first 4 of every 16 values of map v[0..hw) to histogram c over
+ * [a, a + 255.99 / scale]. */
+static void guess_hist(uint32_t *c, const float *v, size_t hw, float a, float scale)
 {
     size_t p = 0;
 #if defined(__SSE2__)
@@ -194,28 +184,15 @@ static void guess_hist(uint32_t *c, const float *v, size_t hw, float a, float sc
     __m128 va = _mm_set1_ps(a), vs = _mm_set1_ps(scale), top = _mm_set1_ps(GUESS_BINS - 1);
     __m128i spare0 = _mm_setr_epi32(GUESS_BINS, GUESS_BINS + 1, GUESS_BINS + 2, GUESS_BINS + 3);
     __m128i spare1 = _mm_add_epi32(spare0, _mm_set1_epi32(4)), zero = _mm_setzero_si128();
-    if (step == 4) {
-        for (; p + 16 <= hw; p += 16) {
-            __m128i b0 = _mm_cvttps_epi32(_mm_min_ps(_mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(v + p), va), vs), top));
-            b0 = _mm_or_si128(b0, _mm_and_si128(_mm_cmpeq_epi32(b0, zero), (p & 16) ? spare1 : spare0));
-            uint32_t ix[4];
-            _mm_storeu_si128((__m128i *)ix, b0);
-            c[ix[0]]++, c[ix[1]]++, c[ix[2]]++, c[ix[3]]++;
-        }
-        return;
-    }
-    for (; p + 8 <= hw; p += 8) {
+    for (; p + 16 <= hw; p += 16) {
         __m128i b0 = _mm_cvttps_epi32(_mm_min_ps(_mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(v + p), va), vs), top));
-        __m128i b1 = _mm_cvttps_epi32(_mm_min_ps(_mm_mul_ps(_mm_sub_ps(_mm_loadu_ps(v + p + 4), va), vs), top));
-        b0 = _mm_or_si128(b0, _mm_and_si128(_mm_cmpeq_epi32(b0, zero), spare0));
-        b1 = _mm_or_si128(b1, _mm_and_si128(_mm_cmpeq_epi32(b1, zero), spare1));
-        uint32_t ix[8];
-        _mm_storeu_si128((__m128i *)ix, b0), _mm_storeu_si128((__m128i *)(ix + 4), b1);
-        for (int k = 0; k < 8; k++)
-            c[ix[k]]++;
+        b0 = _mm_or_si128(b0, _mm_and_si128(_mm_cmpeq_epi32(b0, zero), (p & 16) ? spare1 : spare0));
+        uint32_t ix[4];
+        _mm_storeu_si128((__m128i *)ix, b0);
+        c[ix[0]]++, c[ix[1]]++, c[ix[2]]++, c[ix[3]]++;
     }
 #endif
-    for (; p < hw; p += (p & 3) == 3 ? (size_t)step * 4 - 3 : 1) {
+    for (; p < hw; p += (p & 3) == 3 ? 13 : 1) {
         unsigned bin = (unsigned)(int)((v[p] - a) * scale);
         bin = bin < GUESS_BINS - 1 ? bin : GUESS_BINS - 1;
         c[bin ? bin : GUESS_BINS + (p & 7)]++;
@@ -245,63 +222,32 @@ static void *guess_worker(void *arg)
     for (size_t u = 0; u < nu; u++)
         j->lo[u] = INFINITY, j->hi[u] = -INFINITY;
     for (size_t i = 0; i < ns; i++)
-        for (size_t u = 0; u < nu; u++) {
-            const float *m = j->img[i] + (j->u0 + u) * hw;
-            float a, b;
-            sample_range(&m, 1, hw, &a, &b);
-            j->lo[u] = a < j->lo[u] ? a : j->lo[u], j->hi[u] = b > j->hi[u] ? b : j->hi[u];
-        }
+        for (size_t u = 0; u < nu; u++)
+            qt_minmax(j->img[i] + (j->u0 + u) * hw, hw, &j->lo[u], &j->hi[u]);
     memset(j->cnt, 0, nu * GUESS_ROW * sizeof *j->cnt);
     for (size_t i = 0; i < ns; i++)
         for (size_t u = 0; u < nu; u++) {
             float sc = guess_scale(j->lo[u], j->hi[u]);
             if (sc > 0)
-                guess_hist(j->cnt + u * GUESS_ROW, j->img[i] + (j->u0 + u) * hw, hw, j->lo[u], sc, 4);
+                guess_hist(j->cnt + u * GUESS_ROW, j->img[i] + (j->u0 + u) * hw, hw, j->lo[u], sc);
         }
     for (size_t u = 0; u < nu; u++) {
         float sc = guess_scale(j->lo[u], j->hi[u]);
-        int bin = sc > 0 ? guess_bin(j->cnt + u * GUESS_ROW, j->tail / 2 + 8) : 0;
-        j->cut[u] = bin > 0 ? (float)(j->lo[u] + (double)bin / sc) : -INFINITY;
-        j->nb[u] = bin > 0 ? 0 : j->cap + 1; /* no cut: the full histogram */
-    }
-    for (size_t i = 0; i < ns; i++)
-        for (size_t u = 0; u < nu; u++) {
-            if (j->nb[u] + hw > j->cap) {
-                j->nb[u] = j->cap + 1;
-                continue;
-            }
-            j->nb[u] += qt_above(j->img[i] + (j->u0 + u) * hw, hw, j->cut[u], j->buf + u * j->cap + j->nb[u]);
-        }
-    for (size_t u = 0; u < nu; u++) {
-        float sc = guess_scale(j->lo[u], j->hi[u]);
-        j->floor[j->u0 + u] = -INFINITY;
-        if (!(sc > 0))
-            continue;
-        size_t nb = j->nb[u];
-        if (nb >= j->tail && nb <= j->cap) { /* the tail-th largest of the sample */
-            j->floor[j->u0 + u] = qt_kth(j->buf + u * j->cap, nb, nb - j->tail);
-            continue;
-        }
-        uint32_t *c = j->cnt + u * GUESS_ROW; /* the fallback: every value */
-        memset(c, 0, GUESS_ROW * sizeof *c);
-        for (size_t i = 0; i < ns; i++)
-            guess_hist(c, j->img[i] + (j->u0 + u) * hw, hw, j->lo[u], sc, 1);
-        int bin = guess_bin(c, j->tail);
-        if (bin > 0) /* the lower edge of the bin that completes the tail */
-            j->floor[j->u0 + u] = (float)(j->lo[u] + (double)bin / sc);
+        int bin = sc > 0 ? guess_bin(j->cnt + u * GUESS_ROW, (j->tail + 3) / 4) : 0;
+        j->floor[j->u0 + u] = bin > 0 ? (float)(j->lo[u] + (double)bin / sc) : -INFINITY;
     }
     return NULL;
 }
 
-/* Floors from a sample (32 or 64 images): per unit the value with 2 q of
- * the sample's values, plus 32, at or above it (q = the quantile: the keep
- * largest of all values are a fraction q), found by guess_worker.  The
- * margin is tight because a floor that turns out too high costs little:
- * qt_top_result_units names the units it was too high for, and only those
- * are read again (thresholds_stream).  On the benchmark's data (planted
- * concepts, 256 units) 0-5 units of 256 miss per call at 260-6,000 images;
- * the old 6 q / 10 q floors missed none but left 60-80% of the maps with
- * values above them to pack.  Rare concepts are why a sample misleads:
+/* Floors from a sample (32 or 64 images): per unit a value with about 2 q
+ * of the sample's values, plus 32, at or above it (q = the quantile: the
+ * keep largest of all values are a fraction q), by guess_worker's
+ * histogram.  The margin is tight because a floor that turns out too high
+ * costs little: qt_top_result_units names the units it was too high for,
+ * and only those are read again (thresholds_stream).  On the benchmark's
+ * data (planted concepts, 256 units) 1-2 units of 256 miss per call at
+ * 400-2,000 images; the old 6 q / 10 q floors missed none but left 60-80%
+ * of the maps with values above them to pack.  Rare concepts are why a sample misleads:
  * with b evenly spaced blocks of 8 images, a concept on a fraction r of
  * the images holds up to r + 1/b of the sample.  The sample is read where
  * the source puts it, each thread taking a share of the units.  1 with
@@ -329,22 +275,19 @@ static int guess_floors(const nd_features *f, double quantile, int nt, float *fl
             img[s * 8 + i] = x + i * per;
     }
     guess_job jobs[ND_MAX_THREADS];
-    size_t share = (K + (size_t)nt - 1) / (size_t)nt, cap = 4 * tail + hw;
-    float *lh = nd_malloc(3 * K * sizeof *lh), *buf = nd_malloc(K * cap * sizeof *buf);
-    size_t *nb = nd_malloc(K * sizeof *nb);
+    size_t share = (K + (size_t)nt - 1) / (size_t)nt;
+    float *lh = nd_malloc(2 * K * sizeof *lh);
     uint32_t *cnt = nd_malloc(K * GUESS_ROW * sizeof *cnt);
-    if (!lh || !cnt || !buf || !nb) {
-        free(blk), free(lh), free(cnt), free(buf), free(nb);
+    if (!lh || !cnt) {
+        free(blk), free(lh), free(cnt);
         return -1;
     }
     for (int t = 0; t < nt; t++) {
         size_t u0 = (size_t)t * share < K ? (size_t)t * share : K, u1 = u0 + share < K ? u0 + share : K;
-        jobs[t] = (guess_job){img,      ns,           hw,           tail,          u0,      u1,
-                              cap,      floor,        lh + u0,      lh + K + u0,   lh + 2 * K + u0,
-                              buf + u0 * cap, nb + u0, cnt + u0 * GUESS_ROW};
+        jobs[t] = (guess_job){img, ns, hw, tail, u0, u1, floor, lh + u0, lh + K + u0, cnt + u0 * GUESS_ROW};
     }
     nd_run_jobs(guess_worker, jobs, sizeof *jobs, nt);
-    free(blk), free(lh), free(cnt), free(buf), free(nb);
+    free(blk), free(lh), free(cnt);
     return 1;
 }
 
