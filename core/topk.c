@@ -835,11 +835,10 @@ static void *result_worker(void *arg)
                 hi_floor = b->floor;
         }
         unit_buf u = {j->all, 0, 0, 0};
+        float below = nextafterf(hi_floor, -INFINITY); /* v > below: v >= hi_floor */
         for (int p = 0; p < j->nparts; p++) {
             const unit_buf *b = &j->parts[p]->u[k];
-            for (size_t q = 0; q < b->n; q++)
-                if (b->v[q] >= hi_floor)
-                    u.v[u.n++] = b->v[q];
+            u.n += above_best(b->v, b->n, below, u.v + u.n);
         }
         /* with guessed floors, fewer than keep values above them means a
          * guess was too high: the caller reads this unit again without */
@@ -876,6 +875,7 @@ long qt_top_result_units(qt_top *const *parts, int nparts, uint64_t n, double le
     qt_ranks((size_t)n, level, &r0, &r1, &tt);
     for (int p = 0; p < nparts; p++)
         cap += parts[p]->cap > keep ? parts[p]->cap : keep;
+    pthread_once(&above_once, above_choose);
     result_job jobs[ND_MAX_THREADS];
     int nt = nparts < ND_MAX_THREADS ? nparts : ND_MAX_THREADS, made = 0, rc = 0;
     for (; made < nt; made++) {
