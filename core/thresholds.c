@@ -124,6 +124,16 @@ typedef struct {
     char err[1024];
 } top_job;
 
+/* Map v[0..hw)'s lines towards the caches: a pass over a few units reads
+ * one map per image, each on its own pages, and without this each map's
+ * first lines wait on memory (the prefetcher has no stream to follow). */
+static void prefetch_map(const float *v, size_t hw)
+{
+    for (size_t p = 0; p < hw; p += 16)
+        __builtin_prefetch(v + p);
+    __builtin_prefetch(v + hw - 1);
+}
+
 static int top_block(void *ctx, const float *x, size_t i0, size_t n)
 {
     (void)i0;
@@ -135,9 +145,12 @@ static int top_block(void *ctx, const float *x, size_t i0, size_t n)
         return 0;
     }
     for (size_t i = 0; i < n; i++)
-        for (size_t u = 0; u < j->nunits; u++)
+        for (size_t u = 0; u < j->nunits; u++) {
+            if (i + 1 < n)
+                prefetch_map(x + ((i + 1) * K + j->units[u]) * hw, hw);
             if (qt_top_add_unit(j->t, u, x + (i * K + j->units[u]) * hw, hw))
                 return j->oom = 1;
+        }
     return 0;
 }
 
