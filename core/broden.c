@@ -422,7 +422,7 @@ static int maps_alloc(broden *ds)
 {
     if (!ds->store_build) {
         size_t len = ds->maps_end - ds->maps_base;
-        ds->maps = nd_malloc((len ? len : 1) * sizeof *ds->maps);
+        ds->maps = nd_malloc_large((len ? len : 1) * sizeof *ds->maps);
         return ds->maps ? 0 : -1;
     }
     if (ds->r0 != 0 || ds->r1 != ds->N)

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static _Thread_local char err_buf[1024];
 
@@ -43,6 +44,22 @@ void *nd_malloc(size_t n)
     void *p = malloc(n ? n : 1);
     if (!p)
         nd_fail("out of memory (%zu bytes)", n);
+    return p;
+}
+
+void *nd_malloc_large(size_t n)
+{
+    size_t huge = (size_t)2 << 20;
+    if (n < 2 * huge)
+        return nd_malloc(n);
+    void *p = NULL;
+    if (posix_memalign(&p, huge, n) != 0) {
+        nd_fail("out of memory (%zu bytes)", n);
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(p, n / huge * huge, MADV_HUGEPAGE); /* advice only: without it, 4 KB pages */
+#endif
     return p;
 }
 
