@@ -483,6 +483,15 @@ static double higher(double a, double b)
     return a > b ? a : b;
 }
 
+/* A warning when two readings of one limit differ by more than 20%: the
+ * machine's speed changed while the figure between them was measured. */
+static const char *drifted(double a, double b)
+{
+    double lo = a < b ? a : b, hi = a < b ? b : a;
+    return lo > 0 && hi / lo > 1.2 ? "; the readings differ by more than 20%: the machine's speed changed meanwhile"
+                                   : "";
+}
+
 /* one pass of a source over 2 threads, as the dissector's passes read it */
 typedef struct {
     const nd_features *f;
@@ -752,8 +761,8 @@ static double time_thresholds(const nd_features *f, size_t n, double *thr)
     snprintf(lim, sizeof lim, "%.1f ms = 1 pass at %.1f GB/s", 1e3 * bytes / (bw * 1e9), bw);
     snprintf(what, sizeof what, "thresholds, exact, N=%zu (ms)", n);
     goal("2", what, 1e3 * t_thr, "ms", lim, 100 * bytes / (bw * 1e9) / t_thr, "%", 60, 1);
-    printf("  read bandwidth beside it: %.1f GB/s before, %.1f after the timed calls (limit: the higher)\n", bw_before,
-           bw);
+    printf("  read bandwidth beside it: %.1f GB/s before, %.1f after the timed calls (limit: the higher)%s\n", bw_before,
+           bw, drifted(bw_before, bw));
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     printf("  from CPU time: %.1f GB/s per CPU second, %.1f GB/s on %ld idle cores if perfectly parallel "
            "(<= %.0f%% of the measured bandwidth)\n",
@@ -923,8 +932,8 @@ static int rotated_stages(const broden *ds, const nd_features *f, const nd_optio
         printf("rotation pass: first %.3f s, best of 3 more %.3f s\n", first, *t_rot);
     double gf = 2.0 * K * K * (double)n * H * W / *t_rot / 1e9, peak_after = sgemm_gflops();
     double peak = higher(peak_before, peak_after);
-    printf("  sgemm 2048^3 beside it: %.1f GFLOP/s before, %.1f after (limit: the higher; %.1f at the run's start)\n",
-           peak_before, peak_after, sgemm_peak);
+    printf("  sgemm 2048^3 beside it: %.1f GFLOP/s before, %.1f after (limit: the higher; %.1f at the run's start)%s\n",
+           peak_before, peak_after, sgemm_peak, drifted(peak_before, peak_after));
     char lim[128];
     snprintf(lim, sizeof lim, "sgemm peak %.1f GFLOP/s", peak);
     goal("5", "rotation, one pass over the rotated source (GFLOP/s)", gf, "GF/s", lim, 100 * gf / peak, "%",
