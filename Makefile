@@ -21,10 +21,10 @@ export ND_SHARED := $(SHARED)
 # BUILD_PKGS are needed to build; TEST_PKGS only by the tests (chromium: the
 # report's browser test, tests/cli_report.sh), so plain `make` does not ask for them.
 BUILD_PKGS = pkgconf libopenblas-dev liblapacke-dev libgsl-dev libinih-dev libpng-dev zlib1g-dev \
-             libjpeg-dev gnuplot-nox
+             libdeflate-dev libjpeg-dev gnuplot-nox
 TEST_PKGS  = chromium
 DEB_PKGS   = $(BUILD_PKGS) $(TEST_PKGS)
-PC_MODS  = gsl openblas lapacke libpng zlib inih libjpeg
+PC_MODS  = gsl openblas lapacke libpng zlib libdeflate inih libjpeg
 # Only `make mpi` (build/dissect-mpi) and its tests need MPI; `make deps` installs these too.
 MPI_PKGS = libopenmpi-dev openmpi-bin
 MPICC   ?= mpicc

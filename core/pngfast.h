@@ -7,8 +7,10 @@
  * exactly the image's size, a bad row filter or a label number not in
  * label.csv, and the function returns 0 without an error: the caller then
  * decodes with libpng (nd_label_png_read does), which either decodes the
- * same pixels or reports the error it always did.  The zlib Adler-32 is not
- * checked; the CRC-32s, which cover the same bytes, are. */
+ * same pixels or reports the error it always did.  The CRC-32s are checked
+ * here, and so is the zlib Adler-32 (libdeflate always does): a stream with
+ * intact chunks but a wrong Adler-32 goes to libpng, which skips that check
+ * (labelpng.c), and decodes the same pixels. */
 #ifndef ND_PNGFAST_H
 #define ND_PNGFAST_H
 
