@@ -225,7 +225,7 @@ __attribute__((target("avx2,popcnt"))) static size_t above_avx2(const float *v, 
 
 /* above_avx2 for the log: one read, every packed vector stored (no
  * pre-test, no branch), and one line prefetched from pf per 16 values;
- * dst needs room for n + 8 floats. */
+ * dst needs room for n floats, as above_avx2's. */
 __attribute__((target("avx2,popcnt"))) static size_t above_avx2_log(const float *v, size_t n, float f, float *dst,
                                                                   const float *pf)
 {
@@ -248,9 +248,9 @@ __attribute__((target("avx2,popcnt"))) static size_t above_avx2_log(const float 
     return m;
 }
 
-/* move_avx512 by 8-float moves, unmasked: the last may write up to 7
- * floats past the pieces (the unit buffers have room for them) and read
- * up to 7 past the log's end (so has the log). */
+/* move_avx512's moves with unmasked 8-float vectors: the last may write
+ * up to 7 floats past the pieces (the unit buffers have room for them)
+ * and read up to 7 past the log's end (so has the log). */
 __attribute__((target("avx2"))) static size_t move_avx2(float *dst, const float *log, const uint32_t *ends, size_t K,
                                                         size_t k, size_t i0, size_t i1)
 {

@@ -75,8 +75,8 @@ float qt_top_floor(const qt_top *t, size_t k);
  * floats); returns how many.  impl 0 the scalar reference, 1 the SSE2
  * path, 2 the AVX2 path, 3 the AVX-512 path, 4 the AVX-512 path of
  * qt_top_add's log (room for n + 16 floats), 5 the AVX2 path of the log
- * (room for n + 8) ((size_t)-1 if the CPU lacks it); qt_top_add uses the
- * fastest the CPU has.  For the tests. */
+ * ((size_t)-1 if the CPU lacks it); qt_top_add uses the fastest the CPU
+ * has.  For the tests. */
 size_t qt_above_impl(int impl, const float *v, size_t n, float f, float *dst);
 /* The same by the fastest path (the one qt_top_add uses). */
 size_t qt_above(const float *v, size_t n, float f, float *dst);
