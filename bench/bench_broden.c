@@ -40,6 +40,7 @@
 #include "core/broden.h"
 #include "core/dissect.h"
 #include "core/err.h"
+#include "core/jobs.h"
 #include "core/npy.h"
 #include "core/onepass.h"
 #include "linalg/apply.h"
@@ -492,30 +493,40 @@ static const char *drifted(double a, double b)
                                    : "";
 }
 
-/* one pass of a source over 2 threads, as the dissector's passes read it */
+/* One pass of a source on 2 kept workers (core/jobs.c), in blocks of 8
+ * images dealt out in turn as nd_features_memory's copy reads them; each
+ * worker writes into its own buffer, made once by rot_pass_bufs (a fresh
+ * one would add its first-touch faults to every pass). */
+enum { PASS_BLOCK = 8, PASS_THREADS = 2 };
 typedef struct {
     const nd_features *f;
+    float *buf;
     int tid;
 } pass_job;
 static void *pass_worker(void *arg)
 {
     pass_job *j = arg;
     const nd_features *f = j->f;
-    float *buf = malloc(sizeof(float) * 16 * f->K * f->h * f->w);
-    for (size_t i = (size_t)j->tid * 16; i < f->N; i += 32) {
+    for (size_t i = (size_t)j->tid * PASS_BLOCK; i < f->N; i += PASS_THREADS * PASS_BLOCK) {
         const float *x;
-        f->get(f->ctx, i, f->N - i < 16 ? f->N - i : 16, buf, &x);
+        f->get(f->ctx, i, f->N - i < PASS_BLOCK ? f->N - i : PASS_BLOCK, j->buf, &x);
     }
-    free(buf);
     return NULL;
 }
-static void rot_pass(const nd_features *f)
+static float *rot_pass_bufs(const nd_features *f)
 {
-    pass_job a = {f, 0}, b = {f, 1};
-    pthread_t t;
-    pthread_create(&t, NULL, pass_worker, &b);
-    pass_worker(&a);
-    pthread_join(t, NULL);
+    size_t n = PASS_THREADS * PASS_BLOCK * f->K * f->h * f->w;
+    float *b = malloc(n * sizeof *b);
+    if (b)
+        memset(b, 0, n * sizeof *b);
+    return b;
+}
+static void rot_pass(const nd_features *f, float *bufs)
+{
+    pass_job jobs[PASS_THREADS];
+    for (int t = 0; t < PASS_THREADS; t++)
+        jobs[t] = (pass_job){f, bufs + (size_t)t * PASS_BLOCK * f->K * f->h * f->w, t};
+    nd_run_jobs(pass_worker, jobs, sizeof jobs[0], PASS_THREADS);
 }
 
 /* the first n images of a source */
@@ -916,18 +927,24 @@ static int rotated_stages(const broden *ds, const nd_features *f, const nd_optio
     rot_power(R, Q, K, 0.5);
     nd_features rf;
     rot_features(&rf, f, R);
+    float *bufs = rot_pass_bufs(&rf);
+    if (!bufs) {
+        rot_features_free(&rf);
+        return -1;
+    }
     double peak_before = sgemm_gflops();
     double t0 = now();
-    rot_pass(&rf);
+    rot_pass(&rf, bufs);
     double first = *t_rot = now() - t0;
     /* the first pass also pays first touches (0.06 s of 0.12 s at 400
      * images): short passes are repeated and the best one is the rate */
     for (int rep = 0; rep < 3 && first < 1.0; rep++) {
         t0 = now();
-        rot_pass(&rf);
+        rot_pass(&rf, bufs);
         double t = now() - t0;
         *t_rot = t < *t_rot ? t : *t_rot;
     }
+    free(bufs);
     if (*t_rot < first)
         printf("rotation pass: first %.3f s, best of 3 more %.3f s\n", first, *t_rot);
     double gf = 2.0 * K * K * (double)n * H * W / *t_rot / 1e9, peak_after = sgemm_gflops();
