@@ -101,9 +101,9 @@ for L in fire9 fire5; do
     # per-category unique detectors at alpha = 0 and 1, from summary.csv
     awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) { col[$i] = i; if ($i ~ /_unique_percat_mean$/) { c = $i; sub(/_unique_percat_mean$/, "", c); cats[++n] = c } } next }
              $1 == 0 || $1 == 1 {
-                 line = sprintf("     alpha %s: unique detectors %s (%s-%s)", $1, $col["unique_percat_mean"], $col["unique_percat_min"], $col["unique_percat_max"])
+                 line = sprintf("     alpha %s: unique detectors %.1f (%s-%s)", $1, $col["unique_percat_mean"], $col["unique_percat_min"], $col["unique_percat_max"])
                  for (k = 1; k <= n; k++)
-                     line = line sprintf(", %s %s (%s-%s)", cats[k], $col[cats[k] "_unique_percat_mean"], $col[cats[k] "_unique_percat_min"], $col[cats[k] "_unique_percat_max"])
+                     line = line sprintf(", %s %.1f (%s-%s)", cats[k], $col[cats[k] "_unique_percat_mean"], $col[cats[k] "_unique_percat_min"], $col[cats[k] "_unique_percat_max"])
                  print line }' "$OUT/summary.csv"
     echo "     figures: $OUT/figures/category_unique_vs_alpha.png (.svg), unique_vs_alpha, category_vs_alpha"
 done
