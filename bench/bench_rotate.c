@@ -70,9 +70,12 @@ static int pool_get(void *ctx, size_t i0, size_t n, float *buf, const float **ou
 
 /* The packed alternative (not in the library, see the top): out[i] = R
  * in[i] for nb images through one K x (nb hw) product; P and C hold
- * K * nb * hw floats each. */
+ * K * nb * hw floats each.  Without unpack the results stay side by side
+ * in C: the rate a reader of side-by-side maps would get (bench/README.md:
+ * not built, since with OpenBLAS's Haswell kernel its values differ from
+ * one product per image). */
 static void packed_rotate(float *out, const float *in, const float *Rf, size_t nb, size_t K, size_t hw, float *P,
-                          float *C)
+                          float *C, int unpack)
 {
     size_t cols = nb * hw, per = K * hw;
     for (size_t i = 0; i < nb; i++)
@@ -80,7 +83,7 @@ static void packed_rotate(float *out, const float *in, const float *Rf, size_t n
             memcpy(P + k * cols + i * hw, in + i * per + k * hw, hw * sizeof *P);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)K, (int)cols, (int)K, 1.0f, Rf, (int)K, P,
                 (int)cols, 0.0f, C, (int)cols);
-    for (size_t i = 0; i < nb; i++)
+    for (size_t i = 0; i < nb && unpack; i++)
         for (size_t k = 0; k < K; k++)
             memcpy(out + i * per + k * hw, C + k * cols + i * hw, hw * sizeof *out);
 }
@@ -130,7 +133,7 @@ typedef struct {
     const float *Rf; /* packed alternative over the pool instead of f */
     const float *pool;
     size_t per, pool_n, block;
-    int tid, nt;
+    int tid, nt, unpack;
 } rd_job;
 
 static void *rd_worker(void *arg)
@@ -145,7 +148,7 @@ static void *rd_worker(void *arg)
         const float *x;
         if (j->Rf)
             packed_rotate(buf, j->pool + (i0 % j->pool_n) * j->per, j->Rf, nb, f->K, f->h * f->w,
-                          buf + j->block * j->per, buf + 2 * j->block * j->per);
+                          buf + j->block * j->per, buf + 2 * j->block * j->per, j->unpack);
         else
             f->get(f->ctx, i0, nb, buf, &x);
     }
@@ -154,14 +157,14 @@ static void *rd_worker(void *arg)
 }
 
 /* best and worst of 3 passes of nt workers; the packed variant if Rf */
-static void time_read(const nd_features *f, const float *Rf, const float *pool, size_t pool_n, int nt,
+static void time_read(const nd_features *f, const float *Rf, int unpack, const float *pool, size_t pool_n, int nt,
                       double *best, double *worst)
 {
     rd_job jobs[ND_MAX_THREADS];
     *best = 1e30, *worst = 0;
     for (int r = 0; r < 3; r++) {
         for (int t = 0; t < nt; t++)
-            jobs[t] = (rd_job){f, Rf, pool, f->K * f->h * f->w, pool_n, 8, t, nt};
+            jobs[t] = (rd_job){f, Rf, pool, f->K * f->h * f->w, pool_n, 8, t, nt, unpack};
         double t0 = now();
         nd_run_jobs(rd_worker, jobs, sizeof jobs[0], nt);
         double dt = now() - t0;
@@ -215,9 +218,10 @@ int main(int argc, char **argv)
         return 1;
     }
     int nt = nd_threads(0);
-    double tb, tw, rb, rw;
-    time_read(&f, NULL, in, POOL, nt, &tb, &tw);
-    time_read(&f, Rf, in, POOL, nt, &rb, &rw);
+    double tb, tw, rb, rw, sb, sw;
+    time_read(&f, NULL, 1, in, POOL, nt, &tb, &tw);
+    time_read(&f, Rf, 1, in, POOL, nt, &rb, &rw);
+    time_read(&f, Rf, 0, in, POOL, nt, &sb, &sw);
     rot_features_free(&f); /* OpenBLAS back on all threads */
     double peak2 = sgemm_peak();
     printf("sgemm 2048^3 again: %.1f GFLOP/s\n", peak2);
@@ -226,6 +230,9 @@ int main(int argc, char **argv)
     printf("packed alternative (8 images per product, %d workers): %.1f GFLOP/s = %.0f%% of sgemm peak "
            "(spread %.2fx; not used, see bench_rotate.c)\n",
            nt, flop / rb * 1e-9, 100 * flop / rb * 1e-9 / peak, rw / rb);
+    printf("  the same, results left side by side (one copy per block): %.1f GFLOP/s = %.0f%% of sgemm peak "
+           "(spread %.2fx; not built, see bench/README.md)\n",
+           flop / sb * 1e-9, 100 * flop / sb * 1e-9 / peak, sw / sb);
     printf("goal 5  rotation inside the sweep (rot_features, %d workers, blocks of 8): %.1f GFLOP/s; "
            "limit: sgemm peak %.1f GFLOP/s; ratio %.0f%% (goal >= 80%%; spread %.2fx)\n",
            nt, g, peak, 100 * g / peak, tw / tb);
