@@ -45,6 +45,28 @@ int nd_features_from_npy(nd_features *f, const npy_t *a)
     return 0;
 }
 
+/* One registered type (rot_features is the only one): written once,
+ * before any source of the type exists, read by the passes after. */
+static int (*units_get)(void *, size_t, size_t, float *, const float **);
+static nd_units_fn units_fn;
+static size_t units_group;
+
+void nd_features_set_units(int (*get)(void *, size_t, size_t, float *, const float **), nd_units_fn units,
+                           size_t group)
+{
+    ND_ASSERT(!units_get || units_get == get);
+    units_fn = units, units_group = group;
+    __atomic_store_n(&units_get, get, __ATOMIC_RELEASE);
+}
+
+nd_units_fn nd_features_units(const nd_features *f, size_t *group)
+{
+    if (!f->get || __atomic_load_n(&units_get, __ATOMIC_ACQUIRE) != f->get)
+        return NULL;
+    *group = units_group;
+    return units_fn;
+}
+
 /* 1 if v[0..n) holds an all-ones exponent (Inf or NaN): a branch-free
  * scan, four values per SSE2 step where available. */
 static uint32_t any_nonfinite(const float *v, size_t n)

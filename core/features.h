@@ -29,6 +29,18 @@ typedef struct nd_features {
     void *ctx;
 } nd_features;
 
+/* Sources that can also hand over a group of images unit-major: units(ctx,
+ * i0, n, buf, &x) with i0 a multiple of *group and n <= *group (and <=
+ * N - i0) gives map (i, k) of images i0..i0+n-1 at x + (k * n + i) * h * w,
+ * the same values get() gives, without get()'s copy into image-major
+ * order.  A source type registers its get() once
+ * (nd_features_set_units); nd_features_units(f, &group) is its units
+ * function, or NULL for every other source. */
+typedef int (*nd_units_fn)(void *ctx, size_t i0, size_t n, float *buf, const float **out);
+void nd_features_set_units(int (*get)(void *, size_t, size_t, float *, const float **), nd_units_fn units,
+                           size_t group);
+nd_units_fn nd_features_units(const nd_features *f, size_t *group);
+
 /* A 4-D float32 or float16 .npy; the npy_t must outlive the source. */
 int nd_features_from_npy(nd_features *f, const npy_t *a);
 

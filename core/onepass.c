@@ -91,6 +91,7 @@ typedef struct {
     qt_top *t;
     nd_spill sp;
     unsigned char *rec;     /* one image's record being built (K whole maps at most) */
+    float *blk;             /* a block image-major, for qt_top_add (made on first use) */
     float *spare;           /* hw floats: qt_scan_map's values (not kept) */
     unsigned char *room;    /* the rest of this thread's current memory chunk */
     size_t left;
@@ -213,9 +214,30 @@ static int some_floor_missing(const qt_top *t, size_t K)
     return 0;
 }
 
-static int sieve_block(void *ctx, const float *x, size_t i0, size_t n)
+/* Map (i, u) of a block: image-major ([n][K][hw]) when g is 0, else whole
+ * groups of g images one after another, each unit-major
+ * (nd_features_units). */
+static inline const float *map_at(const float *x, size_t i, size_t u, size_t K, size_t hw, size_t g)
 {
-    sieve_job *j = ctx;
+    if (!g)
+        return x + (i * K + u) * hw;
+    return x + ((i - i % g) * K + u * g + i % g) * hw;
+}
+
+/* The block image-major in j->blk (made on first use) */
+static const float *image_major(sieve_job *j, const float *x, size_t n, size_t g)
+{
+    size_t K = j->sv->K, hw = j->sv->hw;
+    if (!j->blk && !(j->blk = nd_malloc(ND_FEATURES_BLOCK * K * hw * sizeof *j->blk)))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        for (size_t u = 0; u < K; u++)
+            memcpy(j->blk + (i * K + u) * hw, map_at(x, i, u, K, hw, g), hw * sizeof *j->blk);
+    return j->blk;
+}
+
+static int sieve_block_at(sieve_job *j, const float *x, size_t i0, size_t n, size_t g)
+{
     sieve *sv = j->sv;
     size_t K = sv->K, hw = sv->hw;
     uint64_t mk[NODE_WORDS], *m = sv->reach >= 0 ? mk : NULL;
@@ -223,6 +245,11 @@ static int sieve_block(void *ctx, const float *x, size_t i0, size_t n)
      * raises already sieve it (else a pass without guesses would keep the
      * first maps of every unit whole); then the maps read again. */
     int first = some_floor_missing(j->t, K);
+    if (first && g) {
+        if (!(x = image_major(j, x, n, g)))
+            return j->rc = -1;
+        g = 0;
+    }
     if (first && qt_top_add(j->t, x, n, hw))
         return j->rc = -1;
     for (size_t i = 0; i < n; i++) {
@@ -232,7 +259,7 @@ static int sieve_block(void *ctx, const float *x, size_t i0, size_t n)
             /* else one read of the map: its candidates, maximum and nodes
              * above the floor they were taken above (lower than the block's
              * last floor at most: still a floor the unit had, so still exact) */
-            const float *v = x + (i * K + u) * hw;
+            const float *v = map_at(x, i, u, K, hw, g);
             qt_scan sc;
             if (first)
                 sc.floor = qt_top_floor(j->t, u), sc.above = qt_scan_map(v, hw, sc.floor, j->spare, &sc.max, m);
@@ -254,12 +281,54 @@ static int sieve_block(void *ctx, const float *x, size_t i0, size_t n)
     return 0;
 }
 
+static int sieve_block(void *ctx, const float *x, size_t i0, size_t n)
+{
+    return sieve_block_at(ctx, x, i0, n, 0);
+}
+
+/* nd_features_blocks' blocks, each read as groups through a source's
+ * units function (nd_features_units): a rotated source's values as its
+ * products leave them, without its copy into image-major order.  A block
+ * that ends in a shorter group (the last) is read through get(), which
+ * gives the same values. */
+static int sieve_units(sieve_job *j, nd_units_fn units, size_t g)
+{
+    const nd_features *f = j->f;
+    size_t B = ND_FEATURES_BLOCK, per = f->K * f->h * f->w;
+    float *buf = nd_malloc(B * per * sizeof *buf);
+    int rc = buf ? 0 : -1;
+    for (size_t a = (size_t)j->tid * B; a < f->N && !rc; a += (size_t)j->nt * B) {
+        size_t e = a + B < f->N ? a + B : f->N;
+        int whole = (e - a) % g == 0;
+        const float *x = buf;
+        if (!whole)
+            rc = f->get(f->ctx, a, e - a, buf, &x);
+        for (size_t q = a; q < e && whole && !rc; q += g) {
+            float *dst = buf + (q - a) * per;
+            const float *y;
+            rc = units(f->ctx, q, g, dst, &y);
+            if (!rc && y != dst)
+                memcpy(dst, y, g * per * sizeof *dst);
+        }
+        rc = rc ? rc : sieve_block_at(j, x, a, e - a, whole ? g : 0);
+    }
+    free(buf);
+    return rc;
+}
+
 static void *sieve_worker(void *arg)
 {
     sieve_job *j = arg;
+    size_t g = 0;
+    nd_units_fn units = nd_features_units(j->f, &g);
     /* a failed read fills err itself; a failed block (j->rc) or flush left
      * its message in this thread's nd_errmsg */
-    if (nd_features_blocks(j->f, j->tid, j->nt, sieve_block, j, j->err, sizeof j->err))
+    if (units && g && ND_FEATURES_BLOCK % g == 0) {
+        if (sieve_units(j, units, g))
+            j->rc = -1, snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
+        else if (nd_spill_flush(&j->sp))
+            j->rc = -1, snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
+    } else if (nd_features_blocks(j->f, j->tid, j->nt, sieve_block, j, j->err, sizeof j->err))
         j->rc = -1;
     else if (j->rc || nd_spill_flush(&j->sp))
         j->rc = -1, snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
@@ -445,7 +514,7 @@ static int sieve_pass(const nd_features *f, double quantile, int nt, const char 
         if (!(jobs[made].rec = nd_malloc(K * hw * sizeof(float))) || !(jobs[made].spare = nd_malloc(hw * sizeof(float))) ||
             !(jobs[made].t = qt_top_new(K, keep, floor0)) || nd_spill_open(&jobs[made].sp, tmpdir)) {
             qt_top_free(jobs[made].t);
-            free(jobs[made].rec), free(jobs[made].spare);
+            free(jobs[made].rec), free(jobs[made].spare), free(jobs[made].blk);
             rc = -1;
             break;
         }
@@ -472,7 +541,7 @@ static int sieve_pass(const nd_features *f, double quantile, int nt, const char 
         jobs[t].sp.fd = -1;
         nd_spill_close(&jobs[t].sp);
         qt_top_free(jobs[t].t);
-        free(jobs[t].rec), free(jobs[t].spare);
+        free(jobs[t].rec), free(jobs[t].spare), free(jobs[t].blk);
     }
     sv->nfds = made;
     free(jobs);

@@ -6,7 +6,8 @@
  * gives exactly Q at alpha = 1 and I at alpha = 0 (the sweep's R too).
  * With --features the activations [N, K, h, w] are
  * streamed from the memory-mapped input in blocks of images, rotated with
- * rot_apply (one sgemm per image) and streamed to an npy_writer, so the
+ * rot_apply (one sgemm per group of ROT_GROUP images, the blocks whole
+ * groups, so the values are the sweep's) and streamed to an npy_writer, so the
  * output is complete or absent and memory stays at two blocks.
  */
 #include "core/afile.h"
@@ -103,6 +104,7 @@ static int rotate_features(const npy_t *F, const char *fpath, const double *R, s
         return -1;
     for (size_t k = 0; k < K * K; k++)
         Rf[k] = (float)R[k];
+    block = (block + ROT_GROUP - 1) / ROT_GROUP * ROT_GROUP; /* whole groups */
     if (block > N)
         block = N ? N : 1;
     size_t bytes;
@@ -127,8 +129,7 @@ static int rotate_features(const npy_t *F, const char *fpath, const double *R, s
             npy_to_f32(F, i0 * per, nb * per, inbuf);
             x = inbuf;
         }
-        rot_apply(outbuf, x, Rf, nb, K, hw);
-        if (npy_writer_put(&w, outbuf, nb * per * sizeof *outbuf))
+        if (rot_apply(outbuf, x, Rf, nb, K, hw) || npy_writer_put(&w, outbuf, nb * per * sizeof *outbuf))
             goto fail;
         if (afile_interrupted()) {
             nd_fail("%s: interrupted", out);

@@ -165,6 +165,46 @@ static void test_block_independence(void)
     free(a), free(ref), free(buf), free(R);
 }
 
+/* The groups: get_units hands each group (or its first n images) over
+ * unit-major with get()'s values; rot_apply on whole groups gives them too
+ * (dissect rotate); other sources have no units function, and a block
+ * that is not the start of a group is refused. */
+static void test_units(void)
+{
+    const size_t N = 29, K = 40, h = 3, w = 5, hw = h * w, per = K * hw, count = N * per;
+    test_group("rot_features: groups unit-major (get_units) and rot_apply, bit-identical to get()");
+    float *a = random_acts(count), *ref = malloc(count * sizeof *ref), *buf = malloc(count * sizeof *buf);
+    double *R = haar_f64(K, 21);
+    float *Rf = to_f32(R, K * K);
+    mem_src m = {a, per, -1};
+    nd_features in = {N, K, h, w, mem_get, &m}, f;
+    size_t g = 0;
+    CHECK(nd_features_units(&in, &g) == NULL, "a plain source has no units function");
+    CHECK(rot_features(&f, &in, R) == 0, "rot_features: %s", nd_errmsg());
+    nd_units_fn units = nd_features_units(&f, &g);
+    CHECK(units != NULL && g == ROT_GROUP, "a rotated source has one, groups of %zu", g);
+    const float *x;
+    int ok = f.get(f.ctx, 0, N, buf, &x) == 0;
+    memcpy(ref, x, count * sizeof *ref);
+    size_t differ = 0, tried = 0;
+    for (size_t i0 = 0; units && i0 < N; i0 += g)
+        for (size_t n = 1; n <= g && i0 + n <= N; n++, tried++) {
+            ok &= units(f.ctx, i0, n, buf, &x) == 0;
+            for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < K; k++)
+                    differ += memcmp(x + (k * n + i) * hw, ref + (i0 + i) * per + k * hw, hw * sizeof *x) != 0;
+        }
+    CHECK(ok && differ == 0, "%zu blocks at every group start (the last group of %zu images): %zu maps differ", tried,
+          N % ROT_GROUP, differ);
+    int refused = units && units(f.ctx, 3, 2, buf, &x) == -1 && strstr(nd_errmsg(), "group") &&
+                  units(f.ctx, 24, 6, buf, &x) == -1;
+    CHECK(refused, "a block off a group start, or past its group's end, is refused: %s", nd_errmsg());
+    ok = rot_apply(buf, a, Rf, 16, K, hw) == 0 && rot_apply(buf + 16 * per, a + 16 * per, Rf, N - 16, K, hw) == 0;
+    CHECK(ok && memcmp(buf, ref, count * sizeof *buf) == 0, "rot_apply on whole groups gives the same values");
+    rot_features_free(&f);
+    free(a), free(ref), free(buf), free(R), free(Rf);
+}
+
 /* nd_features_memory: a rotated source read once into memory gives the
  * same bits as streaming it; a budget too small leaves it alone. */
 static void test_memory_copy(void)
@@ -347,6 +387,7 @@ int main(void)
     test_vs_naive(5, 2, 1, 1);     /* 1x1 maps, tiny K */
     test_vs_naive(2, 97, 7, 11);   /* odd sizes throughout */
     test_block_independence();
+    test_units();
     test_memory_copy();
     test_memory_shard();
     test_source();
