@@ -494,7 +494,8 @@ static const char *drifted(double a, double b)
 }
 
 /* One pass of a source on 2 kept workers (core/jobs.c), in blocks of 8
- * images dealt out in turn as nd_features_memory's copy reads them; each
+ * images dealt out in turn, a rotated source's as the sieve reads them
+ * (nd_features_units, one group per block); each
  * worker writes into its own buffer, made once by rot_pass_bufs (a fresh
  * one would add its first-touch faults to every pass). */
 enum { PASS_BLOCK = 8, PASS_THREADS = 2 };
@@ -507,9 +508,15 @@ static void *pass_worker(void *arg)
 {
     pass_job *j = arg;
     const nd_features *f = j->f;
+    size_t g = 0;
+    nd_units_fn units = nd_features_units(f, &g); /* the sieve's read, if the source has it */
     for (size_t i = (size_t)j->tid * PASS_BLOCK; i < f->N; i += PASS_THREADS * PASS_BLOCK) {
         const float *x;
-        f->get(f->ctx, i, f->N - i < PASS_BLOCK ? f->N - i : PASS_BLOCK, j->buf, &x);
+        size_t n = f->N - i < PASS_BLOCK ? f->N - i : PASS_BLOCK;
+        if (units && g == PASS_BLOCK)
+            units(f->ctx, i, n, j->buf, &x);
+        else
+            f->get(f->ctx, i, n, j->buf, &x);
     }
     return NULL;
 }

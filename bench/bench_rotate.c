@@ -10,17 +10,16 @@
  * on all cores (best of 3), the most favourable shape OpenBLAS gets.
  *
  * Goal 5 of issue 18 is the rotation as the sweep runs it: rot_features
- * (one 256 x 169 x 256 sgemm per image) read by one worker per core in
- * blocks of 8 images (the tally's chunks), each worker's sgemm on one
- * OpenBLAS thread.  For comparison the same workers also run the packed
- * alternative the issue proposed: 8 images copied side by side into one
- * K x 8hw matrix, one sgemm, copied back.  On this machine (OpenBLAS
- * 0.3.21, Haswell kernels on AMD EPYC) packing is 5-20% slower - the two
- * copies cost more than the larger product gains - so the library keeps
- * one product per image; the packed variant lives only here, as evidence.
- * (The issue's 37% was rot_features read by one thread, i.e. on one of the
- * two cores.)  Each figure is the best of 3 repetitions; the spread
- * (worst / best) says how noisy the machine was.
+ * read by one worker per core in blocks of 8 images, one group of
+ * ROT_GROUP = 8 images side by side per 256 x 1352 x 256 product, each
+ * worker's sgemm on one OpenBLAS thread, the results handed over
+ * unit-major (nd_features_units) as the sieve's pass reads them.  Also
+ * printed: the same source read image-major through get() (its copy back
+ * costs what the wide product gains), and the former one product per
+ * image (256 x 169 x 256) on the same workers, for comparison.  (The
+ * issue's 37% was rot_features read by one thread, i.e. on one of the two
+ * cores.)  Each figure is the best of 3 repetitions; the spread (worst /
+ * best) says how noisy the machine was.
  */
 #include "core/blas.h"
 #include "core/err.h"
@@ -68,26 +67,6 @@ static int pool_get(void *ctx, size_t i0, size_t n, float *buf, const float **ou
     return 0;
 }
 
-/* The packed alternative (not in the library, see the top): out[i] = R
- * in[i] for nb images through one K x (nb hw) product; P and C hold
- * K * nb * hw floats each.  Without unpack the results stay side by side
- * in C: the rate a reader of side-by-side maps would get (bench/README.md:
- * not built, since with OpenBLAS's Haswell kernel its values differ from
- * one product per image). */
-static void packed_rotate(float *out, const float *in, const float *Rf, size_t nb, size_t K, size_t hw, float *P,
-                          float *C, int unpack)
-{
-    size_t cols = nb * hw, per = K * hw;
-    for (size_t i = 0; i < nb; i++)
-        for (size_t k = 0; k < K; k++)
-            memcpy(P + k * cols + i * hw, in + i * per + k * hw, hw * sizeof *P);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)K, (int)cols, (int)K, 1.0f, Rf, (int)K, P,
-                (int)cols, 0.0f, C, (int)cols);
-    for (size_t i = 0; i < nb && unpack; i++)
-        for (size_t k = 0; k < K; k++)
-            memcpy(out + i * per + k * hw, C + k * cols + i * hw, hw * sizeof *out);
-}
-
 /* GFLOP/s of a square 2048 sgemm on all OpenBLAS threads, best of 3 */
 static double sgemm_peak(void)
 {
@@ -127,44 +106,50 @@ static double hot_rate(const float *Rf, const float *in, float *out, size_t K, s
     return 2.0 * K * K * cols * reps / best * 1e-9;
 }
 
-/* one worker per core reading a source in blocks, as the tally does */
+/* one worker per core reading a source in blocks of 8: through get(),
+ * through its units function, or (Rf) one product per image of the pool */
+enum { READ_GET, READ_UNITS, READ_PER_IMAGE };
 typedef struct {
     const nd_features *f;
-    const float *Rf; /* packed alternative over the pool instead of f */
-    const float *pool;
+    const float *Rf, *pool;
     size_t per, pool_n, block;
-    int tid, nt, unpack;
+    int tid, nt, how;
 } rd_job;
 
 static void *rd_worker(void *arg)
 {
     rd_job *j = arg;
     const nd_features *f = j->f;
-    float *buf = malloc(3 * j->block * j->per * sizeof *buf);
+    size_t g = 0, hw = f->h * f->w;
+    nd_units_fn units = nd_features_units(f, &g);
+    float *buf = malloc(j->block * j->per * sizeof *buf);
     if (!buf)
         return NULL;
     for (size_t i0 = (size_t)j->tid * j->block; i0 < f->N; i0 += (size_t)j->nt * j->block) {
         size_t nb = f->N - i0 < j->block ? f->N - i0 : j->block;
-        const float *x;
-        if (j->Rf)
-            packed_rotate(buf, j->pool + (i0 % j->pool_n) * j->per, j->Rf, nb, f->K, f->h * f->w,
-                          buf + j->block * j->per, buf + 2 * j->block * j->per, j->unpack);
-        else
+        const float *x, *in = j->pool + (i0 % j->pool_n) * j->per;
+        if (j->how == READ_UNITS && units)
+            units(f->ctx, i0, nb, buf, &x);
+        else if (j->how == READ_GET)
             f->get(f->ctx, i0, nb, buf, &x);
+        else
+            for (size_t i = 0; i < nb; i++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)f->K, (int)hw, (int)f->K, 1.0f, j->Rf,
+                            (int)f->K, in + i * j->per, (int)hw, 0.0f, buf + i * j->per, (int)hw);
     }
     free(buf);
     return NULL;
 }
 
-/* best and worst of 3 passes of nt workers; the packed variant if Rf */
-static void time_read(const nd_features *f, const float *Rf, int unpack, const float *pool, size_t pool_n, int nt,
+/* best and worst of 3 passes of nt workers */
+static void time_read(const nd_features *f, int how, const float *Rf, const float *pool, size_t pool_n, int nt,
                       double *best, double *worst)
 {
     rd_job jobs[ND_MAX_THREADS];
     *best = 1e30, *worst = 0;
     for (int r = 0; r < 3; r++) {
         for (int t = 0; t < nt; t++)
-            jobs[t] = (rd_job){f, Rf, pool, f->K * f->h * f->w, pool_n, 8, t, nt, unpack};
+            jobs[t] = (rd_job){f, Rf, pool, f->K * f->h * f->w, pool_n, 8, t, nt, how};
         double t0 = now();
         nd_run_jobs(rd_worker, jobs, sizeof jobs[0], nt);
         double dt = now() - t0;
@@ -218,27 +203,25 @@ int main(int argc, char **argv)
         return 1;
     }
     int nt = nd_threads(0);
-    double tb, tw, rb, rw, sb, sw;
-    time_read(&f, NULL, 1, in, POOL, nt, &tb, &tw);
-    time_read(&f, Rf, 1, in, POOL, nt, &rb, &rw);
-    time_read(&f, Rf, 0, in, POOL, nt, &sb, &sw);
+    double ub, uw, tb, tw, pb, pw;
+    time_read(&f, READ_UNITS, Rf, in, POOL, nt, &ub, &uw);
+    time_read(&f, READ_GET, Rf, in, POOL, nt, &tb, &tw);
+    time_read(&f, READ_PER_IMAGE, Rf, in, POOL, nt, &pb, &pw);
     rot_features_free(&f); /* OpenBLAS back on all threads */
     double peak2 = sgemm_peak();
     printf("sgemm 2048^3 again: %.1f GFLOP/s\n", peak2);
     peak = peak2 > peak ? peak2 : peak;
-    g = flop / tb * 1e-9;
-    printf("packed alternative (8 images per product, %d workers): %.1f GFLOP/s = %.0f%% of sgemm peak "
-           "(spread %.2fx; not used, see bench_rotate.c)\n",
-           nt, flop / rb * 1e-9, 100 * flop / rb * 1e-9 / peak, rw / rb);
-    printf("  the same, results left side by side (one copy per block): %.1f GFLOP/s = %.0f%% of sgemm peak "
-           "(spread %.2fx; not built, see bench/README.md)\n",
-           flop / sb * 1e-9, 100 * flop / sb * 1e-9 / peak, sw / sb);
-    printf("goal 5  rotation inside the sweep (rot_features, %d workers, blocks of 8): %.1f GFLOP/s; "
-           "limit: sgemm peak %.1f GFLOP/s; ratio %.0f%% (goal >= 80%%; spread %.2fx)\n",
-           nt, g, peak, 100 * g / peak, tw / tb);
+    g = flop / ub * 1e-9;
+    printf("rot_features read image-major through get() (%d workers): %.1f GFLOP/s = %.0f%% of sgemm peak "
+           "(spread %.2fx)\n", nt, flop / tb * 1e-9, 100 * flop / tb * 1e-9 / peak, tw / tb);
+    printf("one product per image instead (%d workers, as before 2026-12-07): %.1f GFLOP/s = %.0f%% (spread %.2fx)\n",
+           nt, flop / pb * 1e-9, 100 * flop / pb * 1e-9 / peak, pw / pb);
+    printf("goal 5  rotation inside the sweep (rot_features, %d workers, groups of %d read as the sieve does): "
+           "%.1f GFLOP/s; limit: sgemm peak %.1f GFLOP/s; ratio %.0f%% (goal >= 80%%; spread %.2fx)\n",
+           nt, ROT_GROUP, g, peak, 100 * g / peak, uw / ub);
     double one = hot_rate(Rf, in, out, K, hw), eight = hot_rate(Rf, in, out, K, 8 * hw);
     printf("  ceilings, one thread on L2-hot operands x %d workers: one product per image %.1f GFLOP/s (%.0f%% "
-           "of the peak), 8 images side by side %.1f (%.0f%%; before the two copies packing needs)\n",
+           "of the peak), 8 images side by side %.1f (%.0f%%; before any copy)\n",
            nt, nt * one, 100 * nt * one / peak, nt * eight, 100 * nt * eight / peak);
     free(in), free(out), free(Q), free(R), free(Rf);
     return 0;
