@@ -193,7 +193,9 @@ int rot_features(nd_features *out, const nd_features *in, const double *R)
     size_t KK;
     if (in->K == 0 || in->K > (size_t)INT32_MAX || !nd_mul_ok(in->K, in->K, &KK))
         return nd_fail("rot_features: %zu units, expected 1..%d", in->K, INT32_MAX);
-    if (in->h * in->w > (size_t)INT32_MAX)
+    size_t group_bytes; /* a group's P and C (group_scratch) */
+    if (in->h * in->w > (size_t)INT32_MAX / ROT_GROUP ||
+        !nd_mul_ok(in->K * in->h * in->w, 2 * ROT_GROUP * sizeof(float), &group_bytes))
         return nd_fail("rot_features: %zu x %zu maps are too large for sgemm", in->h, in->w);
     rot_ctx *c = nd_malloc(sizeof *c);
     if (!c)
