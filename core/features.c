@@ -372,3 +372,47 @@ int nd_features_blocks_range(const nd_features *f, size_t first, size_t end, int
     free(buf);
     return rc;
 }
+
+/* Block [a, e) into buf as whole groups, each unit-major; 0 or -1. */
+static int read_groups(const nd_features *f, nd_units_fn units, size_t g, size_t a, size_t e, float *buf)
+{
+    size_t per = f->K * f->h * f->w;
+    for (size_t q = a; q < e; q += g) {
+        float *dst = buf + (q - a) * per;
+        const float *y;
+        if (units(f->ctx, q, g, dst, &y))
+            return -1;
+        if (y != dst)
+            memcpy(dst, y, g * per * sizeof *dst);
+    }
+    return 0;
+}
+
+int nd_features_blocks_grouped(const nd_features *f, int tid, int nt,
+                               int (*fn)(void *ctx, const float *x, size_t i0, size_t n, size_t g), void *ctx,
+                               char *err, size_t errlen)
+{
+    size_t B = ND_FEATURES_BLOCK, per = f->K * f->h * f->w, g = 0;
+    nd_units_fn units = nd_features_units(f, &g);
+    if (!units || !g || B % g)
+        units = NULL, g = 0;
+    float *buf = nd_malloc(B * per * sizeof *buf);
+    if (!buf) {
+        snprintf(err, errlen, "%s", nd_errmsg());
+        return -1;
+    }
+    int rc = 0;
+    for (size_t a = (size_t)tid * B; a < f->N; a += (size_t)nt * B) {
+        size_t e = a + B < f->N ? a + B : f->N, gb = units && (e - a) % g == 0 ? g : 0;
+        const float *x = buf;
+        if (gb ? read_groups(f, units, g, a, e, buf) : f->get(f->ctx, a, e - a, buf, &x)) {
+            snprintf(err, errlen, "%s", nd_errmsg());
+            rc = -1;
+            break;
+        }
+        if (fn(ctx, x, a, e - a, gb))
+            break;
+    }
+    free(buf);
+    return rc;
+}

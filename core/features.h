@@ -93,6 +93,15 @@ void nd_image_shard(size_t N, int rank, int nranks, size_t align, size_t *i0, si
 #define ND_FEATURES_BLOCK 16
 int nd_features_blocks(const nd_features *f, int tid, int nt, int (*fn)(void *ctx, const float *x, size_t i0, size_t n),
                        void *ctx, char *err, size_t errlen);
+/* nd_features_blocks with fn told each block's layout: for a source with a
+ * units function (nd_features_units) whose group g divides
+ * ND_FEATURES_BLOCK, a block as its whole groups one after another, each
+ * unit-major, and fn's g is the group; a block ending in a shorter group
+ * (the source's last), and every block of other sources, image-major
+ * through get(), g = 0.  The same blocks and values either way. */
+int nd_features_blocks_grouped(const nd_features *f, int tid, int nt,
+                               int (*fn)(void *ctx, const float *x, size_t i0, size_t n, size_t g), void *ctx,
+                               char *err, size_t errlen);
 /* The same over images [first, end) only (a shard): the blocks stay
  * aligned to global image indices (block b is images [b*B, (b+1)*B)
  * clipped to the range), so a shard reads one process's blocks. */

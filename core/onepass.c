@@ -236,8 +236,9 @@ static const float *image_major(sieve_job *j, const float *x, size_t n, size_t g
     return j->blk;
 }
 
-static int sieve_block_at(sieve_job *j, const float *x, size_t i0, size_t n, size_t g)
+static int sieve_block(void *ctx, const float *x, size_t i0, size_t n, size_t g)
 {
+    sieve_job *j = ctx;
     sieve *sv = j->sv;
     size_t K = sv->K, hw = sv->hw;
     uint64_t mk[NODE_WORDS], *m = sv->reach >= 0 ? mk : NULL;
@@ -281,54 +282,14 @@ static int sieve_block_at(sieve_job *j, const float *x, size_t i0, size_t n, siz
     return 0;
 }
 
-static int sieve_block(void *ctx, const float *x, size_t i0, size_t n)
-{
-    return sieve_block_at(ctx, x, i0, n, 0);
-}
-
-/* nd_features_blocks' blocks, each read as groups through a source's
- * units function (nd_features_units): a rotated source's values as its
- * products leave them, without its copy into image-major order.  A block
- * that ends in a shorter group (the last) is read through get(), which
- * gives the same values. */
-static int sieve_units(sieve_job *j, nd_units_fn units, size_t g)
-{
-    const nd_features *f = j->f;
-    size_t B = ND_FEATURES_BLOCK, per = f->K * f->h * f->w;
-    float *buf = nd_malloc(B * per * sizeof *buf);
-    int rc = buf ? 0 : -1;
-    for (size_t a = (size_t)j->tid * B; a < f->N && !rc; a += (size_t)j->nt * B) {
-        size_t e = a + B < f->N ? a + B : f->N;
-        int whole = (e - a) % g == 0;
-        const float *x = buf;
-        if (!whole)
-            rc = f->get(f->ctx, a, e - a, buf, &x);
-        for (size_t q = a; q < e && whole && !rc; q += g) {
-            float *dst = buf + (q - a) * per;
-            const float *y;
-            rc = units(f->ctx, q, g, dst, &y);
-            if (!rc && y != dst)
-                memcpy(dst, y, g * per * sizeof *dst);
-        }
-        rc = rc ? rc : sieve_block_at(j, x, a, e - a, whole ? g : 0);
-    }
-    free(buf);
-    return rc;
-}
-
 static void *sieve_worker(void *arg)
 {
     sieve_job *j = arg;
-    size_t g = 0;
-    nd_units_fn units = nd_features_units(j->f, &g);
     /* a failed read fills err itself; a failed block (j->rc) or flush left
-     * its message in this thread's nd_errmsg */
-    if (units && g && ND_FEATURES_BLOCK % g == 0) {
-        if (sieve_units(j, units, g))
-            j->rc = -1, snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
-        else if (nd_spill_flush(&j->sp))
-            j->rc = -1, snprintf(j->err, sizeof j->err, "%s", nd_errmsg());
-    } else if (nd_features_blocks(j->f, j->tid, j->nt, sieve_block, j, j->err, sizeof j->err))
+     * its message in this thread's nd_errmsg.  A rotated source's blocks
+     * come as its groups unit-major, without its copy into image-major
+     * order. */
+    if (nd_features_blocks_grouped(j->f, j->tid, j->nt, sieve_block, j, j->err, sizeof j->err))
         j->rc = -1;
     else if (j->rc || nd_spill_flush(&j->sp))
         j->rc = -1, snprintf(j->err, sizeof j->err, "%s", nd_errmsg());

@@ -93,28 +93,34 @@ static float *scratch_get(int slot, size_t floats)
     return b->p[slot];
 }
 
-/* P and C of one group, from this thread's scratch */
+/* P and C of one group, from this thread's scratch (C = P + K G hw) */
 static float *group_scratch(size_t K, size_t hw)
 {
     return scratch_get(1, 2 * K * ROT_GROUP * hw);
 }
 
+/* in holds span images from a group start; images first..first+n-1 of
+ * them rotated to out, image-major, group by group. */
+static int rotate_span(float *out, const float *in, const float *Rf, size_t span, size_t first, size_t n, size_t K,
+                       size_t hw)
+{
+    float *P = group_scratch(K, hw), *C = P ? P + K * ROT_GROUP * hw : NULL;
+    if (!P)
+        return -1;
+    size_t per = K * hw, end = first + n;
+    for (size_t a = first - first % ROT_GROUP; a < end; a += ROT_GROUP) {
+        size_t nb = span - a < ROT_GROUP ? span - a : ROT_GROUP;
+        size_t lo = a < first ? first - a : 0, hi = a + nb < end ? nb : end - a;
+        group_product(C, in + a * per, Rf, nb, K, hw, P);
+        unpack(out + (a + lo - first) * per, C, lo, hi - lo, nb, K, hw);
+    }
+    return 0;
+}
+
 int rot_apply(float *out, const float *in, const float *Rf, size_t n, size_t K, size_t hw)
 {
     ND_ASSERT(K > 0 && K <= (size_t)INT32_MAX && hw <= (size_t)INT32_MAX / ROT_GROUP);
-    if (hw == 0 || n == 0)
-        return 0;
-    float *P = group_scratch(K, hw);
-    if (!P)
-        return -1;
-    size_t per = K * hw;
-    for (size_t a = 0; a < n; a += ROT_GROUP) {
-        size_t nb = n - a < ROT_GROUP ? n - a : ROT_GROUP;
-        float *C = P + K * ROT_GROUP * hw;
-        group_product(C, in + a * per, Rf, nb, K, hw, P);
-        unpack(out + a * per, C, 0, nb, nb, K, hw);
-    }
-    return 0;
+    return hw == 0 || n == 0 ? 0 : rotate_span(out, in, Rf, n, 0, n, K, hw);
 }
 
 typedef struct {
@@ -140,7 +146,7 @@ static int inner_groups(const rot_ctx *c, size_t g0, size_t ge, const float **x)
 static int rot_get(void *ctx, size_t i0, size_t n, float *buf, const float **out)
 {
     const rot_ctx *c = ctx;
-    size_t K = c->in.K, hw = c->in.h * c->in.w, per = K * hw, N = c->in.N;
+    size_t K = c->in.K, hw = c->in.h * c->in.w, N = c->in.N;
     if (n == 0 || hw == 0) {
         *out = buf;
         return 0;
@@ -148,16 +154,8 @@ static int rot_get(void *ctx, size_t i0, size_t n, float *buf, const float **out
     size_t g0 = i0 - i0 % ROT_GROUP, ge = (i0 + n + ROT_GROUP - 1) / ROT_GROUP * ROT_GROUP;
     ge = ge < N ? ge : N;
     const float *x = NULL;
-    float *P = group_scratch(K, hw);
-    if (!P || inner_groups(c, g0, ge, &x))
+    if (inner_groups(c, g0, ge, &x) || rotate_span(buf, x, c->Rf, ge - g0, i0 - g0, n, K, hw))
         return -1;
-    float *C = P + K * ROT_GROUP * hw;
-    for (size_t a = g0; a < ge; a += ROT_GROUP) {
-        size_t nb = ge - a < ROT_GROUP ? ge - a : ROT_GROUP;
-        size_t first = a < i0 ? i0 - a : 0, end = a + nb < i0 + n ? nb : i0 + n - a;
-        group_product(C, x + (a - g0) * per, c->Rf, nb, K, hw, P);
-        unpack(buf + (a + first - i0) * per, C, first, end - first, nb, K, hw);
-    }
     *out = buf;
     return 0;
 }
