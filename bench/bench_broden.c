@@ -850,9 +850,11 @@ static double rotated_point(const broden *ds, const nd_features *rf, const nd_op
 {
     nd_once_stats st;
     double t0 = now(), c0 = cpu_seconds(), l0 = load1();
+    long faults = major_faults();
     if (nd_dissect_once(ds, rf, o, ND_ONCE_BUDGET, NULL, r, &st))
         return -1;
     double t = now() - t0, cpu = cpu_seconds() - c0;
+    faults = major_faults() - faults;
     printf("%-46s %6.2f s  (CPU %.2f s, load %.1f; %s", what, t, cpu, l0,
            st.how == ND_ONCE_HELD ? "held in memory: 1 rotation pass" : st.how == ND_ONCE_SIEVED
                                                                            ? "sieved: 1 rotation pass"
@@ -864,7 +866,7 @@ static double rotated_point(const broden *ds, const nd_features *rf, const nd_op
                r->seconds_tally,
                100.0 * (double)st.kept / (double)st.maps, st.kept ? 100.0 * (double)st.whole / (double)st.kept : 0.0,
                st.reach, (double)st.held / 1e9, (double)st.spilled / 1e9);
-    printf(")\n");
+    printf("; %ld pages from disk)\n", faults);
     fflush(stdout);
     return t;
 }
@@ -925,6 +927,63 @@ static int open_timed(const char *sub, const char *store, size_t n, broden **ds)
     return 0;
 }
 
+/* One timed rotation pass between two sgemm readings: the pass's time
+ * (the best of 3 more when the first is short: it also pays first touches,
+ * 0.06 s of 0.12 s at 400 images) and the higher reading; prints both.
+ * Returns whether the readings agree (within 20%). */
+static int rotation_attempt(const nd_features *rf, float *bufs, double sgemm_peak, double *t_rot, double *peak)
+{
+    double peak_before = sgemm_gflops();
+    long faults = major_faults();
+    double t0 = now();
+    rot_pass(rf, bufs);
+    double first = *t_rot = now() - t0;
+    for (int rep = 0; rep < 3 && first < 1.0; rep++) {
+        t0 = now();
+        rot_pass(rf, bufs);
+        double t = now() - t0;
+        *t_rot = t < *t_rot ? t : *t_rot;
+    }
+    faults = major_faults() - faults;
+    if (*t_rot < first)
+        printf("rotation pass: first %.3f s, best of 3 more %.3f s", first, *t_rot);
+    else
+        printf("rotation pass: %.3f s", *t_rot);
+    printf(" (%ld pages read from disk: %s)\n", faults,
+           faults ? "the page cache did not hold all the activations" : "all from the page cache");
+    double peak_after = sgemm_gflops();
+    *peak = higher(peak_before, peak_after);
+    const char *drift = drifted(peak_before, peak_after);
+    printf("  sgemm 2048^3 beside it: %.1f GFLOP/s before, %.1f after (limit: the higher; %.1f at the run's start)%s\n",
+           peak_before, peak_after, sgemm_peak, drift);
+    return !*drift;
+}
+
+/* Goal 5: the rotation pass against the sgemm peak beside it.  A pass
+ * whose two readings disagree ran while the machine's speed changed (on
+ * the shared VMs the 2-thread sgemm moves between 220 and 320 GFLOP/s
+ * within seconds), so it is measured again, up to 3 attempts; the best
+ * ratio counts and every attempt is printed. */
+static double rotation_goal(const nd_features *rf, float *bufs, size_t n, double sgemm_peak)
+{
+    double flop = 2.0 * K * K * (double)n * H * W, best_ratio = 0, best_gf = 0, best_peak = 0, best_t = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        double t, peak;
+        int steady = rotation_attempt(rf, bufs, sgemm_peak, &t, &peak);
+        double gf = flop / t / 1e9;
+        if (100 * gf / peak > best_ratio)
+            best_ratio = 100 * gf / peak, best_gf = gf, best_peak = peak, best_t = t;
+        if (steady)
+            break;
+        printf("  attempt %d: %.1f GFLOP/s = %.1f%% of %.1f; measured again\n", attempt + 1, gf, 100 * gf / peak,
+               peak);
+    }
+    char lim[128];
+    snprintf(lim, sizeof lim, "sgemm peak %.1f GFLOP/s", best_peak);
+    goal("5", "rotation, one pass over the rotated source (GFLOP/s)", best_gf, "GF/s", lim, best_ratio, "%", 80, 1);
+    return best_t;
+}
+
 /* Rotation alone (one pass, goal 5), one rotated alpha point, and the
  * 6-point sweep when asked; Q and R are filled here. */
 static int rotated_stages(const broden *ds, const nd_features *f, const nd_options *o, size_t n, int with_sweep,
@@ -939,29 +998,8 @@ static int rotated_stages(const broden *ds, const nd_features *f, const nd_optio
         rot_features_free(&rf);
         return -1;
     }
-    double peak_before = sgemm_gflops();
-    double t0 = now();
-    rot_pass(&rf, bufs);
-    double first = *t_rot = now() - t0;
-    /* the first pass also pays first touches (0.06 s of 0.12 s at 400
-     * images): short passes are repeated and the best one is the rate */
-    for (int rep = 0; rep < 3 && first < 1.0; rep++) {
-        t0 = now();
-        rot_pass(&rf, bufs);
-        double t = now() - t0;
-        *t_rot = t < *t_rot ? t : *t_rot;
-    }
+    *t_rot = rotation_goal(&rf, bufs, n, sgemm_peak);
     free(bufs);
-    if (*t_rot < first)
-        printf("rotation pass: first %.3f s, best of 3 more %.3f s\n", first, *t_rot);
-    double gf = 2.0 * K * K * (double)n * H * W / *t_rot / 1e9, peak_after = sgemm_gflops();
-    double peak = higher(peak_before, peak_after);
-    printf("  sgemm 2048^3 beside it: %.1f GFLOP/s before, %.1f after (limit: the higher; %.1f at the run's start)%s\n",
-           peak_before, peak_after, sgemm_peak, drifted(peak_before, peak_after));
-    char lim[128];
-    snprintf(lim, sizeof lim, "sgemm peak %.1f GFLOP/s", peak);
-    goal("5", "rotation, one pass over the rotated source (GFLOP/s)", gf, "GF/s", lim, 100 * gf / peak, "%",
-         80, 1);
     nd_result r;
     if ((*t_point = rotated_point(ds, &rf, o, "one rotated alpha point (rotate+thr+tally+IoU):", &r)) < 0)
         return -1;

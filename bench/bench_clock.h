@@ -6,11 +6,20 @@
 #include "core/jobs.h"
 
 #include <stdio.h>
+#include <sys/resource.h>
 
 /* CPU seconds of this process so far (user + system, all threads). */
 static inline double cpu_seconds(void)
 {
     return nd_cpu_now();
+}
+
+/* Major page faults of this process so far: pages of a mapped file read
+ * from disk because the page cache no longer held them. */
+static inline long major_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) ? -1 : ru.ru_majflt;
 }
 
 /* The 1-minute load average: how many others shared the cores. */
