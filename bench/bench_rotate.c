@@ -209,7 +209,9 @@ int main(int argc, char **argv)
     time_read(&f, READ_PER_IMAGE, Rf, in, POOL, nt, &pb, &pw);
     rot_features_free(&f); /* OpenBLAS back on all threads */
     double peak2 = sgemm_peak();
-    printf("sgemm 2048^3 again: %.1f GFLOP/s\n", peak2);
+    double lo = peak < peak2 ? peak : peak2, hi = peak < peak2 ? peak2 : peak;
+    printf("sgemm 2048^3 again: %.1f GFLOP/s%s\n", peak2,
+           hi > 1.2 * lo ? " (the two readings differ by more than 20%: the machine's speed changed meanwhile)" : "");
     peak = peak2 > peak ? peak2 : peak;
     g = flop / ub * 1e-9;
     printf("rot_features read image-major through get() (%d workers): %.1f GFLOP/s = %.0f%% of sgemm peak "
