@@ -484,15 +484,6 @@ static double higher(double a, double b)
     return a > b ? a : b;
 }
 
-/* A warning when two readings of one limit differ by more than 20%: the
- * machine's speed changed while the figure between them was measured. */
-static const char *drifted(double a, double b)
-{
-    double lo = a < b ? a : b, hi = a < b ? b : a;
-    return lo > 0 && hi / lo > 1.2 ? "; the readings differ by more than 20%: the machine's speed changed meanwhile"
-                                   : "";
-}
-
 /* One pass of a source on 2 kept workers (core/jobs.c), in blocks of 8
  * images dealt out in turn, a rotated source's as the sieve reads them
  * (nd_features_units, one group per block); each
@@ -975,8 +966,8 @@ static double rotation_goal(const nd_features *rf, float *bufs, size_t n, double
             best_ratio = 100 * gf / peak, best_gf = gf, best_peak = peak, best_t = t;
         if (steady)
             break;
-        printf("  attempt %d: %.1f GFLOP/s = %.1f%% of %.1f; measured again\n", attempt + 1, gf, 100 * gf / peak,
-               peak);
+        printf("  attempt %d: %.1f GFLOP/s = %.1f%% of %.1f%s\n", attempt + 1, gf, 100 * gf / peak, peak,
+               attempt < 2 ? "; measured again" : "");
     }
     char lim[128];
     snprintf(lim, sizeof lim, "sgemm peak %.1f GFLOP/s", best_peak);

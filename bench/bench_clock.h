@@ -22,6 +22,16 @@ static inline long major_faults(void)
     return getrusage(RUSAGE_SELF, &ru) ? -1 : ru.ru_majflt;
 }
 
+/* A warning when two readings of one limit differ by more than 20%: the
+ * machine's speed changed while the figure between them was measured
+ * (empty when they agree). */
+static inline const char *drifted(double a, double b)
+{
+    double lo = a < b ? a : b, hi = a < b ? b : a;
+    return lo > 0 && hi / lo > 1.2 ? "; the readings differ by more than 20%: the machine's speed changed meanwhile"
+                                   : "";
+}
+
 /* The 1-minute load average: how many others shared the cores. */
 static inline double load1(void)
 {

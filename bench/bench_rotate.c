@@ -26,6 +26,7 @@
 #include "core/jobs.h"
 #include "linalg/apply.h"
 #include "linalg/rotation.h"
+#include "bench/bench_clock.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -209,9 +210,7 @@ int main(int argc, char **argv)
     time_read(&f, READ_PER_IMAGE, Rf, in, POOL, nt, &pb, &pw);
     rot_features_free(&f); /* OpenBLAS back on all threads */
     double peak2 = sgemm_peak();
-    double lo = peak < peak2 ? peak : peak2, hi = peak < peak2 ? peak2 : peak;
-    printf("sgemm 2048^3 again: %.1f GFLOP/s%s\n", peak2,
-           hi > 1.2 * lo ? " (the two readings differ by more than 20%: the machine's speed changed meanwhile)" : "");
+    printf("sgemm 2048^3 again: %.1f GFLOP/s%s\n", peak2, drifted(peak, peak2));
     peak = peak2 > peak ? peak2 : peak;
     g = flop / ub * 1e-9;
     printf("rot_features read image-major through get() (%d workers): %.1f GFLOP/s = %.0f%% of sgemm peak "
