@@ -340,39 +340,6 @@ void nd_features_memory_free(nd_features *f)
     memset(f, 0, sizeof *f);
 }
 
-int nd_features_blocks(const nd_features *f, int tid, int nt, int (*fn)(void *ctx, const float *x, size_t i0, size_t n),
-                       void *ctx, char *err, size_t errlen)
-{
-    return nd_features_blocks_range(f, 0, f->N, tid, nt, fn, ctx, err, errlen);
-}
-
-int nd_features_blocks_range(const nd_features *f, size_t first, size_t end, int tid, int nt,
-                             int (*fn)(void *ctx, const float *x, size_t i0, size_t n), void *ctx, char *err,
-                             size_t errlen)
-{
-    size_t B = ND_FEATURES_BLOCK, per = f->K * f->h * f->w;
-    float *buf = nd_malloc(B * per * sizeof *buf);
-    if (!buf) {
-        snprintf(err, errlen, "%s", nd_errmsg());
-        return -1;
-    }
-    int rc = 0;
-    size_t b1 = (end + B - 1) / B;
-    for (size_t ck = first / B + (size_t)tid; ck < b1; ck += (size_t)nt) {
-        size_t a = ck * B < first ? first : ck * B, e = (ck + 1) * B < end ? (ck + 1) * B : end;
-        const float *x;
-        if (f->get(f->ctx, a, e - a, buf, &x)) {
-            snprintf(err, errlen, "%s", nd_errmsg());
-            rc = -1;
-            break;
-        }
-        if (fn(ctx, x, a, e - a))
-            break;
-    }
-    free(buf);
-    return rc;
-}
-
 /* Block [a, e) into buf as whole groups, each unit-major; 0 or -1. */
 static int read_groups(const nd_features *f, nd_units_fn units, size_t g, size_t a, size_t e, float *buf)
 {
@@ -388,22 +355,25 @@ static int read_groups(const nd_features *f, nd_units_fn units, size_t g, size_t
     return 0;
 }
 
-int nd_features_blocks_grouped(const nd_features *f, int tid, int nt,
-                               int (*fn)(void *ctx, const float *x, size_t i0, size_t n, size_t g), void *ctx,
-                               char *err, size_t errlen)
+typedef int (*blocks_fn)(void *ctx, const float *x, size_t i0, size_t n, size_t g);
+
+/* The one block loop: images [first, end) in blocks aligned to global
+ * indices (block b is [b B, (b+1) B) clipped), dealt to threads in turn;
+ * with units (group g dividing B) whole-group blocks come unit-major. */
+static int blocks_loop(const nd_features *f, size_t first, size_t end, int tid, int nt, nd_units_fn units, size_t g,
+                       blocks_fn fn, void *ctx, char *err, size_t errlen)
 {
-    size_t B = ND_FEATURES_BLOCK, per = f->K * f->h * f->w, g = 0;
-    nd_units_fn units = nd_features_units(f, &g);
-    if (!units || !g || B % g)
-        units = NULL, g = 0;
+    size_t B = ND_FEATURES_BLOCK, per = f->K * f->h * f->w;
     float *buf = nd_malloc(B * per * sizeof *buf);
     if (!buf) {
         snprintf(err, errlen, "%s", nd_errmsg());
         return -1;
     }
     int rc = 0;
-    for (size_t a = (size_t)tid * B; a < f->N; a += (size_t)nt * B) {
-        size_t e = a + B < f->N ? a + B : f->N, gb = units && (e - a) % g == 0 ? g : 0;
+    size_t b1 = (end + B - 1) / B;
+    for (size_t ck = first / B + (size_t)tid; ck < b1; ck += (size_t)nt) {
+        size_t a = ck * B < first ? first : ck * B, e = (ck + 1) * B < end ? (ck + 1) * B : end;
+        size_t gb = units && a % g == 0 && (e - a) % g == 0 ? g : 0;
         const float *x = buf;
         if (gb ? read_groups(f, units, g, a, e, buf) : f->get(f->ctx, a, e - a, buf, &x)) {
             snprintf(err, errlen, "%s", nd_errmsg());
@@ -415,4 +385,41 @@ int nd_features_blocks_grouped(const nd_features *f, int tid, int nt,
     }
     free(buf);
     return rc;
+}
+
+/* a plain block function called through blocks_loop (g is always 0) */
+typedef struct {
+    int (*fn)(void *ctx, const float *x, size_t i0, size_t n);
+    void *ctx;
+} plain_fn;
+
+static int call_plain(void *ctx, const float *x, size_t i0, size_t n, size_t g)
+{
+    (void)g;
+    const plain_fn *p = ctx;
+    return p->fn(p->ctx, x, i0, n);
+}
+
+int nd_features_blocks(const nd_features *f, int tid, int nt, int (*fn)(void *ctx, const float *x, size_t i0, size_t n),
+                       void *ctx, char *err, size_t errlen)
+{
+    return nd_features_blocks_range(f, 0, f->N, tid, nt, fn, ctx, err, errlen);
+}
+
+int nd_features_blocks_range(const nd_features *f, size_t first, size_t end, int tid, int nt,
+                             int (*fn)(void *ctx, const float *x, size_t i0, size_t n), void *ctx, char *err,
+                             size_t errlen)
+{
+    plain_fn p = {fn, ctx};
+    return blocks_loop(f, first, end, tid, nt, NULL, 0, call_plain, &p, err, errlen);
+}
+
+int nd_features_blocks_grouped(const nd_features *f, int tid, int nt, blocks_fn fn, void *ctx, char *err,
+                               size_t errlen)
+{
+    size_t g = 0;
+    nd_units_fn units = nd_features_units(f, &g);
+    if (!units || !g || ND_FEATURES_BLOCK % g)
+        units = NULL, g = 0;
+    return blocks_loop(f, 0, f->N, tid, nt, units, g, fn, ctx, err, errlen);
 }
